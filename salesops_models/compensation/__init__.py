@@ -1,0 +1,1 @@
+"""Compensation model."""

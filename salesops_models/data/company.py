@@ -1,0 +1,191 @@
+"""The bundle of canonical tables every model reads: :class:`CompanyData`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from salesops_models.data.schema import (
+    ACCOUNTS,
+    ACTIVITIES,
+    BOOKINGS,
+    LOST,
+    OPEN,
+    OPPORTUNITIES,
+    REPS,
+    SCHEMAS,
+    STAGE_HISTORY,
+    WON,
+)
+from salesops_models.errors import DataValidationError, format_rows
+
+
+@dataclass(frozen=True)
+class StageSet:
+    """The sales process: ordered open stages and the labels of the two absorbing outcomes."""
+
+    open_stages: tuple[str, ...]
+    won: str = "Won"
+    lost: str = "Lost"
+
+    @property
+    def all_stages(self) -> tuple[str, ...]:
+        return (*self.open_stages, self.won, self.lost)
+
+    def status_of(self, stage: pd.Series) -> pd.Series:
+        """Map stage labels to ``open`` / ``won`` / ``lost`` (unknown labels give NA)."""
+        mapping = {s: OPEN for s in self.open_stages} | {self.won: WON, self.lost: LOST}
+        return stage.map(mapping).astype("string")
+
+    def to_dict(self) -> dict:
+        return {"open_stages": list(self.open_stages), "won": self.won, "lost": self.lost}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StageSet:
+        return cls(tuple(d["open_stages"]), d.get("won", "Won"), d.get("lost", "Lost"))
+
+
+@dataclass
+class CompanyData:
+    """Canonical tables of one company, validated together.
+
+    ``accounts``, ``reps`` and ``opportunities`` are always present; ``stage_history``,
+    ``bookings`` and ``activities`` may be empty where a source lacks them (a CRM snapshot has no
+    stage history, for example). ``as_of`` is the snapshot date: deals open on it are the pipeline.
+    """
+
+    accounts: pd.DataFrame
+    reps: pd.DataFrame
+    opportunities: pd.DataFrame
+    stages: StageSet
+    as_of: pd.Timestamp
+    stage_history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STAGE_HISTORY.column_names))
+    bookings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BOOKINGS.column_names))
+    activities: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ACTIVITIES.column_names))
+    name: str = "company"
+    source: str = ""
+
+    TABLES = ("accounts", "reps", "opportunities", "stage_history", "bookings", "activities")
+
+    def validated(self) -> CompanyData:
+        """Coerce every table to its schema and check references across tables."""
+        src = self.source or self.name
+        tables = {t: SCHEMAS[t].validate(getattr(self, t), f"{src}/{t}") for t in self.TABLES}
+        problems: list[str] = []
+        opp = tables["opportunities"]
+        known = set(self.stages.all_stages)
+        unknown = ~opp["stage"].isin(known)
+        if unknown.any():
+            labels = sorted(set(opp.loc[unknown, "stage"].astype(str)))
+            problems.append(
+                f"opportunities: unknown stage(s) {labels[:6]} at {format_rows(list(opp.index[unknown]))}; "
+                f"known stages are {list(known)}. Add them to the mapping's 'stages' section."
+            )
+        reps = set(tables["reps"]["rep_id"])
+        for t in ("opportunities", "bookings", "activities"):
+            df = tables[t]
+            bad = ~df["rep_id"].isin(reps)
+            if len(df) and bad.any():
+                ids = sorted(set(df.loc[bad, "rep_id"].astype(str)))
+                problems.append(
+                    f"{t}: rep_id(s) {ids[:5]} not in the reps table ({int(bad.sum())} rows); "
+                    "add the reps or fix the ids."
+                )
+        sh = tables["stage_history"]
+        if len(sh):
+            unknown_sh = ~sh["stage"].isin(known)
+            if unknown_sh.any():
+                problems.append(
+                    f"stage_history: unknown stage(s) {sorted(set(sh.loc[unknown_sh, 'stage'].astype(str)))[:6]}; "
+                    f"known stages are {list(known)}."
+                )
+            orphan = ~sh["opportunity_id"].isin(set(opp["opportunity_id"]))
+            if orphan.any():
+                problems.append(
+                    f"stage_history: {int(orphan.sum())} rows name opportunities that do not exist "
+                    f"(e.g. {sh.loc[orphan, 'opportunity_id'].iloc[0]})."
+                )
+        owners = tables["accounts"]["owner_rep_id"].dropna()
+        bad_owner = ~owners.isin(reps)
+        if bad_owner.any():
+            problems.append(
+                f"accounts: owner_rep_id(s) {sorted(set(owners[bad_owner]))[:5]} not in the reps table."
+            )
+        if problems:
+            raise DataValidationError(src, problems)
+        return CompanyData(
+            **tables, stages=self.stages, as_of=pd.Timestamp(self.as_of), name=self.name, source=self.source
+        )
+
+    # ---- persistence ---------------------------------------------------------------------
+    def to_dir(self, path: str | Path, fmt: str = "parquet") -> Path:
+        """Write every table as ``<table>.parquet`` (or ``.csv``) plus ``company.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for t in self.TABLES:
+            df = getattr(self, t)
+            if fmt == "parquet":
+                df.to_parquet(path / f"{t}.parquet", index=False)
+            elif fmt == "csv":
+                df.to_csv(path / f"{t}.csv", index=False, date_format="%Y-%m-%d")
+            else:
+                raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+        meta = {"name": self.name, "as_of": str(pd.Timestamp(self.as_of).date()), "stages": self.stages.to_dict()}
+        (path / "company.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> CompanyData:
+        """Read a folder written by :meth:`to_dir` (Parquet or CSV) and validate it."""
+        path = Path(path)
+        meta_file = path / "company.json"
+        if not meta_file.exists():
+            raise DataValidationError(
+                str(path), ["no company.json: this folder was not written by CompanyData.to_dir or 'salesops data'."]
+            )
+        meta = json.loads(meta_file.read_text())
+        tables = {}
+        for t in cls.TABLES:
+            pq, csv = path / f"{t}.parquet", path / f"{t}.csv"
+            if pq.exists():
+                tables[t] = pd.read_parquet(pq)
+            elif csv.exists():
+                tables[t] = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            else:
+                tables[t] = pd.DataFrame(columns=SCHEMAS[t].column_names)
+        return cls(
+            **tables,
+            stages=StageSet.from_dict(meta["stages"]),
+            as_of=pd.Timestamp(meta["as_of"]),
+            name=meta.get("name", path.name),
+            source=str(path),
+        ).validated()
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "accounts": len(self.accounts),
+            "reps": len(self.reps),
+            "opportunities": len(self.opportunities),
+            "as_of": str(pd.Timestamp(self.as_of).date()),
+        }
+
+
+def bookings_from_opportunities(opportunities: pd.DataFrame, reps: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Monthly bookings (won amount by close month, rep, region, segment) from won opportunities."""
+    won = opportunities[opportunities["status"] == WON].copy()
+    won["month"] = won["close_date"].dt.to_period("M").dt.to_timestamp()
+    if reps is not None and "region" in reps:
+        won = won.merge(reps[["rep_id", "region"]], on="rep_id", how="left")
+    else:
+        won["region"] = pd.NA
+    if "segment" not in won:
+        won["segment"] = pd.NA
+    keys = ["month", "rep_id", "region", "segment"]
+    out = won.groupby(keys, dropna=False, observed=True)["amount"].sum().reset_index()
+    return out[BOOKINGS.column_names].sort_values(keys).reset_index(drop=True)
+
+
+__all__ = ["CompanyData", "StageSet", "bookings_from_opportunities", "ACCOUNTS", "REPS", "OPPORTUNITIES"]
