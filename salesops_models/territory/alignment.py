@@ -1,0 +1,910 @@
+"""Territory alignment with fixed rep home bases: a generalised-assignment MILP solved by HiGHS.
+
+Formulation
+-----------
+Sets: accounts :math:`a \\in A`, reps :math:`r \\in R`, balanced metrics :math:`k \\in K`, candidate
+pairs :math:`P \\subseteq A \\times R` (each account's ``candidate_k`` nearest reps, its current owner
+and its lock).
+
+Parameters: distance :math:`d_{ar}` [km], travel weight :math:`w_a` (e.g. workload hours), metric
+values :math:`m_{ka}`, rep capacity :math:`c_r` [0-1], tolerance :math:`\\tau_k` [-], disruption value
+:math:`v_a` of an account whose owner :math:`o(a)` changes, move cap :math:`N`, disruption budget
+:math:`B` (share of :math:`V = \\sum_{a: o(a) \\in R} v_a`).
+
+Variables: :math:`x_{ar} \\in \\{0, 1\\}` for :math:`(a, r) \\in P`.
+
+.. math::
+
+    \\min\\; \\alpha \\frac{\\sum_{(a,r) \\in P} w_a d_{ar} x_{ar}}{T_0}
+        + \\beta \\frac{\\sum_{a: o(a) \\in R} v_a (1 - x_{a,o(a)})}{V}
+
+    \\text{s.t.}\\; \\sum_{r:(a,r) \\in P} x_{ar} = 1 \\quad \\forall a
+
+    (1-\\tau_k)\\, T_{kr} \\le \\sum_{a:(a,r) \\in P} m_{ka} x_{ar} \\le (1+\\tau_k)\\, T_{kr}, \\quad
+    T_{kr} = \\frac{c_r}{\\sum_s c_s} \\sum_a m_{ka} \\quad \\forall k, r
+
+    \\sum_{a: o(a) \\in R} (1 - x_{a,o(a)}) \\le N, \\qquad
+    \\sum_{a: o(a) \\in R} v_a (1 - x_{a,o(a)}) \\le B V
+
+with :math:`T_0 = \\sum_a \\min_{r:(a,r)\\in P} w_a d_{ar}` (the travel of "everyone to the nearest
+candidate", a lower bound) so that both terms are shares near 1 and :math:`\\alpha`, :math:`\\beta`
+are unit-free (``normalize=False`` drops the two denominators). Locked accounts keep only their
+locked pair.
+
+Elastic model (when the strict model is infeasible): each metric gets a relaxation
+:math:`t_k \\ge 0` shared by all reps, the band becomes
+:math:`(1-\\tau_k-t_k) T_{kr} \\le \\cdot \\le (1+\\tau_k+t_k) T_{kr}`, the move cap and the budget get
+slacks :math:`s_N, s_B \\ge 0`, and :math:`M (\\sum_k t_k + s_N/|A| + s_B)` with :math:`M = 10^4` is
+added to the objective. The nearest plan and :math:`\\tau_k + t_k` (the tolerance that would make the
+plan feasible) are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from salesops_models.errors import DataValidationError, SalesopsError, format_rows
+from salesops_models.territory.geo import candidate_mask, distance_matrix_km
+from salesops_models.territory.result import AlignmentResult
+from salesops_models.territory.solver import (
+    FEASIBLE,
+    INFEASIBLE,
+    OPTIMAL,
+    RELAXED,
+    SolveInfo,
+    SolverOptions,
+    solve_milp,
+)
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_COUNT = "account_count"
+ELASTIC_PENALTY = 1e4
+
+
+@dataclass(frozen=True)
+class BalanceMetric:
+    """A metric every territory must carry within a band around its capacity-weighted target.
+
+    Parameters
+    ----------
+    column
+        Accounts column summed per territory (``"account_count"`` counts accounts).
+    tolerance
+        Half-width of the band as a share of the target [-]: 0.1 means target +-10%.
+    """
+
+    column: str
+    tolerance: float
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.tolerance < 1.0):
+            raise SalesopsError(
+                f"balance metric '{self.column}': tolerance {self.tolerance} must be in [0, 1) "
+                "(a share of the target, e.g. 0.1 for +-10%)."
+            )
+
+
+@dataclass
+class _Instance:
+    account_ids: np.ndarray
+    rep_ids: np.ndarray
+    capacity: np.ndarray
+    owner: np.ndarray  # rep index or -1
+    lock: np.ndarray  # rep index or -1
+    metric_names: list[str]
+    metric_values: np.ndarray  # K x A
+    tolerance: np.ndarray  # K
+    target: np.ndarray  # K x R
+    weight: np.ndarray  # A
+    value: np.ndarray  # A (disruption value)
+    distance: np.ndarray  # A x R (km)
+    pair_a: np.ndarray
+    pair_r: np.ndarray
+    owner_pair: np.ndarray  # pair index of (a, owner) or -1
+
+    @property
+    def lower(self) -> np.ndarray:
+        return (1 - self.tolerance)[:, None] * self.target
+
+    @property
+    def upper(self) -> np.ndarray:
+        return (1 + self.tolerance)[:, None] * self.target
+
+    @property
+    def owned_value(self) -> float:
+        return float(self.value[self.owner >= 0].sum())
+
+
+# ------------------------------------------------------------------------------------------------
+# Input checks and preparation
+# ------------------------------------------------------------------------------------------------
+
+
+def _require_columns(df: pd.DataFrame, table: str, columns: Iterable[str], why: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            table, [f"missing column(s) {missing} needed for {why}; the table has {list(df.columns)}."]
+        )
+
+
+def _numeric(df: pd.DataFrame, table: str, column: str, key: str) -> np.ndarray:
+    if column == ACCOUNT_COUNT:
+        return np.ones(len(df))
+    _require_columns(df, table, [column], f"'{key}'")
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise DataValidationError(
+            table,
+            [
+                f"column '{column}' (used by {key}) has empty, non-numeric or negative values at "
+                f"{format_rows(list(df.loc[bad, 'account_id'] if 'account_id' in df else np.flatnonzero(bad)))}; "
+                "fill them with numbers >= 0 or drop the accounts."
+            ],
+        )
+    return values
+
+
+def _prepare(
+    accounts: pd.DataFrame,
+    reps: pd.DataFrame,
+    balance: Sequence[BalanceMetric],
+    distance: pd.DataFrame | None,
+    travel_weight_column: str | None,
+    disruption_column: str | None,
+    locks: Mapping[str, str] | None,
+    candidate_k: int | None,
+) -> _Instance:
+    _require_columns(accounts, "accounts", ["account_id"], "the alignment")
+    _require_columns(reps, "reps", ["rep_id"], "the alignment")
+    if len(reps) == 0 or len(accounts) == 0:
+        raise DataValidationError("accounts/reps", ["the alignment needs at least one account and one rep."])
+    account_ids = accounts["account_id"].astype(str).to_numpy()
+    rep_ids = reps["rep_id"].astype(str).to_numpy()
+    for ids, table, col in ((account_ids, "accounts", "account_id"), (rep_ids, "reps", "rep_id")):
+        dup = pd.Series(ids).duplicated()
+        if dup.any():
+            raise DataValidationError(
+                table,
+                [f"column '{col}': duplicate ids {sorted(set(ids[dup.to_numpy()]))[:5]}; make them unique."],
+            )
+    rep_pos = {r: i for i, r in enumerate(rep_ids)}
+    n_acc, n_rep = len(account_ids), len(rep_ids)
+
+    capacity = (
+        pd.to_numeric(reps["capacity"], errors="coerce").fillna(1.0).to_numpy(float)
+        if "capacity" in reps
+        else np.ones(n_rep)
+    )
+    if (capacity < 0).any() or capacity.sum() <= 0:
+        raise DataValidationError(
+            "reps", ["column 'capacity' must be >= 0 with a positive total (1 = full-time rep)."]
+        )
+
+    if "owner_rep_id" in accounts:
+        owner = np.array([rep_pos.get(str(o), -1) if pd.notna(o) else -1 for o in accounts["owner_rep_id"]])
+    else:
+        owner = np.full(n_acc, -1)
+
+    if distance is not None:
+        missing_a = set(account_ids) - set(map(str, distance.index))
+        missing_r = set(rep_ids) - set(map(str, distance.columns))
+        if missing_a or missing_r:
+            raise DataValidationError(
+                "distance",
+                [
+                    "the distance table (index account_id, columns rep_id) lacks "
+                    f"accounts {sorted(missing_a)[:5]} and reps {sorted(missing_r)[:5]}; give a distance for every pair."
+                ],
+            )
+        dist = distance.copy()
+        dist.index = dist.index.map(str)
+        dist.columns = dist.columns.map(str)
+        dmat = dist.loc[account_ids, rep_ids].to_numpy(float)
+    else:
+        _require_columns(accounts, "accounts", ["lat", "lon"], "haversine distances (or pass `distance`)")
+        _require_columns(reps, "reps", ["home_lat", "home_lon"], "haversine distances (or pass `distance`)")
+        for df, table, cols in (
+            (accounts, "accounts", ("lat", "lon")),
+            (reps, "reps", ("home_lat", "home_lon")),
+        ):
+            for c in cols:
+                na = pd.to_numeric(df[c], errors="coerce").isna()
+                if na.any():
+                    key = "account_id" if table == "accounts" else "rep_id"
+                    raise DataValidationError(
+                        table,
+                        [
+                            f"column '{c}': empty coordinates for {format_rows(list(df.loc[na, key]))}; "
+                            "geocode them or drop them before aligning."
+                        ],
+                    )
+        dmat = distance_matrix_km(accounts["lat"], accounts["lon"], reps["home_lat"], reps["home_lon"])
+    if not np.isfinite(dmat).all() or (dmat < 0).any():
+        raise DataValidationError("distance", ["distances must be finite and >= 0."])
+
+    names = [b.column for b in balance]
+    if len(set(names)) != len(names):
+        raise SalesopsError(f"balance metrics {names}: each column may be balanced once.")
+    metric_values = (
+        np.vstack([_numeric(accounts, "accounts", b.column, "balance") for b in balance])
+        if balance
+        else np.zeros((0, n_acc))
+    )
+    tolerance = np.array([b.tolerance for b in balance], dtype=float)
+    share = capacity / capacity.sum()
+    target = metric_values.sum(axis=1)[:, None] * share[None, :]
+    weight = (
+        _numeric(accounts, "accounts", travel_weight_column, "travel_weight_column")
+        if travel_weight_column
+        else np.ones(n_acc)
+    )
+    value = (
+        _numeric(accounts, "accounts", disruption_column, "disruption_column")
+        if disruption_column
+        else np.ones(n_acc)
+    )
+
+    lock = np.full(n_acc, -1)
+    if locks:
+        acc_pos = {a: i for i, a in enumerate(account_ids)}
+        unknown_a = [a for a in locks if str(a) not in acc_pos]
+        unknown_r = [r for r in locks.values() if str(r) not in rep_pos]
+        if unknown_a or unknown_r:
+            raise SalesopsError(
+                f"locks: unknown account_id(s) {unknown_a[:5]} / rep_id(s) {unknown_r[:5]}; "
+                "lock only accounts and reps present in the tables."
+            )
+        for a, r in locks.items():
+            lock[acc_pos[str(a)]] = rep_pos[str(r)]
+
+    always = np.zeros((n_acc, n_rep), dtype=bool)
+    has_owner = owner >= 0
+    always[np.flatnonzero(has_owner), owner[has_owner]] = True
+    mask = candidate_mask(dmat, candidate_k, always)
+    locked = lock >= 0
+    mask[locked] = False
+    mask[np.flatnonzero(locked), lock[locked]] = True
+    pair_a, pair_r = np.nonzero(mask)
+    pair_index = np.full((n_acc, n_rep), -1, dtype=np.int64)
+    pair_index[pair_a, pair_r] = np.arange(len(pair_a))
+    owner_pair = np.where(has_owner, pair_index[np.arange(n_acc), np.maximum(owner, 0)], -1)
+    return _Instance(
+        account_ids=account_ids,
+        rep_ids=rep_ids,
+        capacity=capacity,
+        owner=owner,
+        lock=lock,
+        metric_names=names,
+        metric_values=metric_values,
+        tolerance=tolerance,
+        target=target,
+        weight=weight,
+        value=value,
+        distance=dmat,
+        pair_a=pair_a,
+        pair_r=pair_r,
+        owner_pair=owner_pair,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Heuristic start: today's alignment, then greedy moves that reduce the balance violation
+# ------------------------------------------------------------------------------------------------
+
+
+def _violation(load: np.ndarray, inst: _Instance) -> np.ndarray:
+    t = np.maximum(inst.target, 1e-12)
+    return (np.maximum(load - inst.upper, 0) + np.maximum(inst.lower - load, 0)) / t
+
+
+def greedy_start(inst: _Instance, max_moves: int | None, seconds: float = 10.0) -> np.ndarray:
+    """Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves.
+
+    Each step applies the single candidate move with the largest drop of the total relative band
+    violation :math:`\\sum_{k,r} \\max(0, L_{kr} - U_{kr}, L_{kr} - \\ell_{kr}) / T_{kr}`, ties broken by
+    travel, until no move helps, the move cap is reached or ``seconds`` [s] have passed.
+    """
+    n_acc = len(inst.account_ids)
+    cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r]
+    assign = np.full(n_acc, -1)
+    # nearest candidate per account
+    order = np.lexsort((cost, inst.pair_a))
+    first = np.unique(inst.pair_a[order], return_index=True)[1]
+    assign[inst.pair_a[order][first]] = inst.pair_r[order][first]
+    keep = inst.owner >= 0
+    assign[keep] = inst.owner[keep]
+    locked = inst.lock >= 0
+    assign[locked] = inst.lock[locked]
+    if inst.metric_values.shape[0] == 0:
+        return assign
+    K, R = inst.target.shape
+    load = np.zeros((K, R))
+    for k in range(K):
+        load[k] = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
+    movable = ~locked[inst.pair_a]
+    pa, pr = inst.pair_a[movable], inst.pair_r[movable]
+    pcost = cost[movable]
+    mv = inst.metric_values[:, pa]  # K x P
+    t = np.maximum(inst.target, 1e-12)
+    moves = int(((assign != inst.owner) & keep).sum())
+    deadline = time.perf_counter() + seconds
+    scale = max(float(np.abs(pcost).max()), 1e-12)
+    for _ in range(20 * n_acc):
+        viol = _violation(load, inst)
+        if viol.sum() <= 1e-12 or time.perf_counter() > deadline:
+            break
+        src = assign[pa]
+        active = src != pr
+        if max_moves is not None and moves >= max_moves:
+            # only moves back to the owner are still allowed
+            active &= pr == inst.owner[pa]
+        new_src = load[:, src] - mv
+        new_dst = load[:, pr] + mv
+        before = viol[:, src] + viol[:, pr]
+        after = (
+            np.maximum(new_src - inst.upper[:, src], 0) + np.maximum(inst.lower[:, src] - new_src, 0)
+        ) / t[:, src] + (
+            np.maximum(new_dst - inst.upper[:, pr], 0) + np.maximum(inst.lower[:, pr] - new_dst, 0)
+        ) / t[:, pr]
+        delta = (after - before).sum(axis=0)
+        score = np.where(active, delta + 1e-6 * (pcost / scale), np.inf)
+        best = int(np.argmin(score))
+        if not np.isfinite(score[best]) or delta[best] >= -1e-12:
+            break
+        a, r_new, r_old = pa[best], pr[best], src[best]
+        load[:, r_old] -= inst.metric_values[:, a]
+        load[:, r_new] += inst.metric_values[:, a]
+        was_home = assign[a] == inst.owner[a]
+        assign[a] = r_new
+        if keep[a]:
+            moves += int(was_home) - int(r_new == inst.owner[a])
+    return assign
+
+
+# ------------------------------------------------------------------------------------------------
+# The MILP
+# ------------------------------------------------------------------------------------------------
+
+
+def _groups(keys: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+def _build(
+    inst: _Instance,
+    *,
+    travel_weight: float,
+    disruption_weight: float,
+    disruption_budget: float | None,
+    max_moves: int | None,
+    normalize: bool,
+    elastic: bool,
+) -> pyo.ConcreteModel:
+    n_acc, n_rep = len(inst.account_ids), len(inst.rep_ids)
+    P = len(inst.pair_a)
+    K = len(inst.metric_names)
+    cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r]
+    m = pyo.ConcreteModel("territory_alignment")
+    m.P = pyo.RangeSet(0, P - 1)
+    m.x = pyo.Var(m.P, within=pyo.Binary)
+    x = m.x
+    by_account = _groups(inst.pair_a, n_acc)
+    m.assign = pyo.Constraint(
+        pyo.RangeSet(0, n_acc - 1), rule=lambda _, a: pyo.quicksum(x[int(p)] for p in by_account[a]) == 1
+    )
+    by_rep = _groups(inst.pair_r, n_rep)
+    if elastic:
+        m.K = pyo.RangeSet(0, max(K - 1, 0))
+        m.relax = pyo.Var(m.K, within=pyo.NonNegativeReals)
+
+    def load(k: int, r: int) -> pyo.Expression:
+        vals = inst.metric_values[k]
+        return pyo.quicksum(float(vals[inst.pair_a[p]]) * x[int(p)] for p in by_rep[r])
+
+    if K:
+        m.KR = pyo.Set(initialize=[(k, r) for k in range(K) for r in range(n_rep)], dimen=2)
+        lo, hi, tg = inst.lower, inst.upper, inst.target
+        if not elastic:
+            m.balance = pyo.Constraint(
+                m.KR, rule=lambda _, k, r: pyo.inequality(float(lo[k, r]), load(k, r), float(hi[k, r]))
+            )
+        else:
+            m.balance_hi = pyo.Constraint(
+                m.KR, rule=lambda mm, k, r: load(k, r) <= float(hi[k, r]) + float(tg[k, r]) * mm.relax[k]
+            )
+            m.balance_lo = pyo.Constraint(
+                m.KR, rule=lambda mm, k, r: load(k, r) >= float(lo[k, r]) - float(tg[k, r]) * mm.relax[k]
+            )
+
+    owned = np.flatnonzero(inst.owner_pair >= 0)
+    V = inst.owned_value
+    stays = pyo.quicksum(x[int(inst.owner_pair[a])] for a in owned)
+    kept_value = pyo.quicksum(float(inst.value[a]) * x[int(inst.owner_pair[a])] for a in owned)
+    # accounts whose owner is a rep but the pair was removed by a lock always move
+    m.moved = pyo.Expression(expr=float(len(owned)) - stays + float((inst.owner >= 0).sum() - len(owned)))
+    lost_value = float(inst.value[(inst.owner >= 0) & (inst.owner_pair < 0)].sum())
+    m.disruption = pyo.Expression(expr=float(inst.value[owned].sum()) - kept_value + lost_value)
+    m.travel = pyo.Expression(expr=pyo.quicksum(float(cost[p]) * x[p] for p in range(P)))
+    penalty = 0.0
+    if max_moves is not None:
+        if elastic:
+            m.move_slack = pyo.Var(within=pyo.NonNegativeReals)
+            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves + m.move_slack)
+            penalty = penalty + ELASTIC_PENALTY * m.move_slack / max(n_acc, 1)
+        else:
+            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves)
+    if disruption_budget is not None:
+        budget = disruption_budget * V
+        if elastic:
+            m.budget_slack = pyo.Var(within=pyo.NonNegativeReals)
+            m.budget = pyo.Constraint(expr=m.disruption <= budget + m.budget_slack)
+            penalty = penalty + ELASTIC_PENALTY * m.budget_slack / max(V, 1e-12)
+        else:
+            m.budget = pyo.Constraint(expr=m.disruption <= budget)
+    if elastic and K:
+        penalty = penalty + ELASTIC_PENALTY * pyo.quicksum(m.relax[k] for k in range(K))
+
+    if normalize or elastic:
+        order = np.lexsort((cost, inst.pair_a))
+        first = np.unique(inst.pair_a[order], return_index=True)[1]
+        t0 = float(cost[order][first].sum())
+        t_scale = t0 if t0 > 0 else 1.0
+        d_scale = V if V > 0 else 1.0
+    else:
+        t_scale = d_scale = 1.0
+    obj = 0.0
+    if travel_weight:
+        obj = obj + travel_weight / t_scale * m.travel
+    if disruption_weight:
+        obj = obj + disruption_weight / d_scale * m.disruption
+    m.obj = pyo.Objective(expr=obj + penalty, sense=pyo.minimize)
+    m._scales = (t_scale, d_scale)
+    return m
+
+
+def _extract(m: pyo.ConcreteModel, inst: _Instance) -> np.ndarray:
+    vals = np.fromiter(
+        (m.x[p].value or 0.0 for p in range(len(inst.pair_a))), dtype=float, count=len(inst.pair_a)
+    )
+    assign = np.full(len(inst.account_ids), -1)
+    best = np.full(len(inst.account_ids), -1.0)
+    # the pair with the largest value per account (all 0/1 up to tolerance)
+    order = np.lexsort((vals, inst.pair_a))
+    last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
+    assign[inst.pair_a[order][last]] = inst.pair_r[order][last]
+    best[inst.pair_a[order][last]] = vals[order][last]
+    if (best < 0.5).any():
+        raise SalesopsError("internal: an account without an assigned rep in the solver's solution.")
+    return assign
+
+
+# ------------------------------------------------------------------------------------------------
+# Result tables
+# ------------------------------------------------------------------------------------------------
+
+
+def _tables(
+    inst: _Instance,
+    assign: np.ndarray,
+    accounts: pd.DataFrame,
+    adjacency: object | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, float, float, int, int | None]:
+    n_acc, n_rep = len(inst.account_ids), len(inst.rep_ids)
+    idx = np.arange(n_acc)
+    dist = inst.distance[idx, assign]
+    travel = inst.weight * dist
+    has_owner = inst.owner >= 0
+    moved = has_owner & (assign != inst.owner)
+    prev = np.where(
+        has_owner,
+        inst.rep_ids[np.maximum(inst.owner, 0)],
+        accounts["owner_rep_id"].astype("string").to_numpy() if "owner_rep_id" in accounts else None,
+    )
+    asg = pd.DataFrame(
+        {
+            "account_id": inst.account_ids,
+            "rep_id": inst.rep_ids[assign],
+            "previous_rep_id": pd.array(prev, dtype="string"),
+            "moved": moved,
+            "locked": inst.lock >= 0,
+            "distance_km": dist,
+            "travel": travel,
+        }
+    )
+    for k, name in enumerate(inst.metric_names):
+        asg[name] = inst.metric_values[k]
+    ter = pd.DataFrame({"rep_id": inst.rep_ids, "capacity": inst.capacity})
+    ter["accounts"] = np.bincount(assign, minlength=n_rep)
+    for k, name in enumerate(inst.metric_names):
+        load = np.bincount(assign, weights=inst.metric_values[k], minlength=n_rep)
+        tgt = inst.target[k]
+        ter[name] = load
+        ter[f"{name}_target"] = tgt
+        ter[f"{name}_deviation"] = np.where(tgt > 0, load / np.where(tgt > 0, tgt, 1) - 1, 0.0)
+        ter[f"{name}_lower"] = inst.lower[k]
+        ter[f"{name}_upper"] = inst.upper[k]
+    ter["travel"] = np.bincount(assign, weights=travel, minlength=n_rep)
+    ter["distance_km"] = np.bincount(assign, weights=dist, minlength=n_rep)
+    ter["accounts_in"] = np.bincount(assign[moved], minlength=n_rep)
+    ter["accounts_out"] = np.bincount(inst.owner[moved], minlength=n_rep)
+    disruption = float(inst.value[moved].sum())
+    V = inst.owned_value
+    share = disruption / V if V > 0 else 0.0
+    disconnected = None
+    if adjacency is not None:
+        disconnected = count_disconnected(adjacency, asg["account_id"], asg["rep_id"])
+        ter["pieces"] = (
+            ter["rep_id"].map(territory_pieces(adjacency, asg["account_id"], asg["rep_id"])).fillna(0)
+        )
+    return asg, ter, disruption, share, int(moved.sum()), disconnected
+
+
+def territory_pieces(adjacency: object, account_id: pd.Series, rep_id: pd.Series) -> dict[str, int]:
+    """Number of connected pieces of each territory in the adjacency graph (nodes = account ids)."""
+    import networkx as nx
+
+    graph: nx.Graph = adjacency  # type: ignore[assignment]
+    out: dict[str, int] = {}
+    for rep, ids in pd.Series(account_id.to_numpy()).groupby(rep_id.to_numpy()):
+        nodes = [n for n in ids if n in graph]
+        out[str(rep)] = nx.number_connected_components(graph.subgraph(nodes)) if nodes else 0
+    return out
+
+
+def count_disconnected(adjacency: object, account_id: pd.Series, rep_id: pd.Series) -> int:
+    """Number of territories made of more than one connected piece of the adjacency graph."""
+    return int(sum(p > 1 for p in territory_pieces(adjacency, account_id, rep_id).values()))
+
+
+def _diagnose(
+    inst: _Instance,
+    assign: np.ndarray,
+    m: pyo.ConcreteModel,
+    max_moves: int | None,
+    disruption_budget: float | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    n_rep = len(inst.rep_ids)
+    relax_rows = []
+    for k, name in enumerate(inst.metric_names):
+        load = np.bincount(assign, weights=inst.metric_values[k], minlength=n_rep)
+        tgt = inst.target[k]
+        for r in range(n_rep):
+            lo, hi = inst.lower[k, r], inst.upper[k, r]
+            if load[r] > hi * (1 + 1e-9) + 1e-9 or load[r] < lo * (1 - 1e-9) - 1e-9:
+                side = "above" if load[r] > hi else "below"
+                outside = (load[r] - hi) if side == "above" else (lo - load[r])
+                rows.append(
+                    {
+                        "rep_id": inst.rep_ids[r],
+                        "metric": name,
+                        "side": side,
+                        "load": load[r],
+                        "target": tgt[r],
+                        "lower": lo,
+                        "upper": hi,
+                        "outside_by": outside,
+                        "outside_share": outside / tgt[r] if tgt[r] > 0 else math.inf,
+                    }
+                )
+        dev = np.where(tgt > 0, np.abs(load / np.where(tgt > 0, tgt, 1) - 1), 0.0)
+        need = float(dev.max()) if len(dev) else 0.0
+        relax_rows.append(
+            {
+                "constraint": f"tolerance[{name}]",
+                "requested": float(inst.tolerance[k]),
+                "required": max(need, float(inst.tolerance[k])),
+                "binding": need > inst.tolerance[k] + 1e-9,
+            }
+        )
+    moved = (inst.owner >= 0) & (assign != inst.owner)
+    if max_moves is not None:
+        relax_rows.append(
+            {
+                "constraint": "max_moves",
+                "requested": float(max_moves),
+                "required": float(max(moved.sum(), max_moves)),
+                "binding": moved.sum() > max_moves,
+            }
+        )
+    if disruption_budget is not None:
+        V = inst.owned_value
+        share = float(inst.value[moved].sum()) / V if V > 0 else 0.0
+        relax_rows.append(
+            {
+                "constraint": "disruption_budget",
+                "requested": float(disruption_budget),
+                "required": max(share, disruption_budget),
+                "binding": share > disruption_budget + 1e-9,
+            }
+        )
+    return pd.DataFrame(rows), pd.DataFrame(relax_rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Public API
+# ------------------------------------------------------------------------------------------------
+
+
+def assign_territories(
+    accounts: pd.DataFrame,
+    reps: pd.DataFrame,
+    *,
+    balance: Sequence[BalanceMetric] = (BalanceMetric("workload_hours", 0.10),),
+    travel_weight_column: str | None = "workload_hours",
+    distance: pd.DataFrame | None = None,
+    travel_weight: float = 1.0,
+    disruption_column: str | None = None,
+    disruption_weight: float = 0.0,
+    disruption_budget: float | None = None,
+    max_moves: int | None = None,
+    locks: Mapping[str, str] | None = None,
+    candidate_k: int | None = None,
+    adjacency: object | None = None,
+    warm_start: bool = True,
+    heuristic_seconds: float = 10.0,
+    normalize: bool = True,
+    solver: SolverOptions | None = None,
+) -> AlignmentResult:
+    """Assign every account to one rep: compact, balanced and with limited disruption.
+
+    Parameters
+    ----------
+    accounts
+        One row per account: ``account_id``, ``lat``/``lon`` [deg] (unless ``distance`` is given),
+        ``owner_rep_id`` (today's alignment; optional) and the metric columns named in ``balance``,
+        ``travel_weight_column`` and ``disruption_column``.
+    reps
+        One row per rep: ``rep_id``, ``home_lat``/``home_lon`` [deg] (unless ``distance`` is given)
+        and ``capacity`` [0-1] (default 1): a rep's target share of each metric is proportional to it.
+    balance
+        Metrics to balance, each with its tolerance around the capacity-weighted target.
+    travel_weight_column
+        Account column weighting distance in the travel term (workload hours: travel ~ visits);
+        ``None`` weighs every account 1.
+    distance
+        Optional distance table [km] (index account_id, columns rep_id); default haversine between
+        account and rep home base.
+    travel_weight, disruption_weight
+        Weights of the (normalised) travel and disruption terms of the objective [-].
+    disruption_column
+        Account column valuing a change of owner (e.g. ``revenue_last_year``); ``None`` counts accounts.
+    disruption_budget
+        Largest share of today's owned value that may change owner [0-1] (epsilon constraint).
+    max_moves
+        Largest number of accounts that may change owner.
+    locks
+        ``account_id -> rep_id`` assignments that must hold ("stay" = the current owner, "go" = another rep).
+    candidate_k
+        Keep only each account's ``candidate_k`` nearest reps (plus its owner and lock); ``None`` keeps all.
+    adjacency
+        Optional ``networkx.Graph`` over account ids; the result then counts disconnected territories.
+    warm_start
+        Start HiGHS from today's alignment rebalanced by :func:`greedy_start`.
+    heuristic_seconds
+        Time allowed to the greedy start [s].
+    normalize
+        Divide travel and disruption by their scales (see Notes of the module) so the weights are unit-free.
+    solver
+        Time limit, MIP gap, threads; see :class:`SolverOptions`.
+
+    Returns
+    -------
+    AlignmentResult
+        The plan, per-territory table, solve status/objective/bound/gap/time. When the tolerances
+        cannot all be met, the status is ``"relaxed"``: the plan is the nearest one (elastic model)
+        and ``diagnosis`` / ``relaxation`` say which territories and metrics conflict and by how much
+        each tolerance must widen. Nothing is raised for infeasible data.
+    """
+    solver = solver or SolverOptions()
+    tick = time.perf_counter()
+    inst = _prepare(
+        accounts, reps, balance, distance, travel_weight_column, disruption_column, locks, candidate_k
+    )
+    notes: list[str] = []
+    start_assign = greedy_start(inst, max_moves, heuristic_seconds) if warm_start else None
+    model = _build(
+        inst,
+        travel_weight=travel_weight,
+        disruption_weight=disruption_weight,
+        disruption_budget=disruption_budget,
+        max_moves=max_moves,
+        normalize=normalize,
+        elastic=False,
+    )
+    build_seconds = time.perf_counter() - tick
+    log.info(
+        "alignment: %d accounts x %d reps, %d candidate pairs, %d metrics; built in %.2fs",
+        len(inst.account_ids),
+        len(inst.rep_ids),
+        len(inst.pair_a),
+        len(inst.metric_names),
+        build_seconds,
+    )
+    ws = _start_values(model, inst, start_assign) if start_assign is not None else None
+    info = solve_milp(model, solver, ws)
+    diagnosis = relaxation = pd.DataFrame()
+    if info.status in (OPTIMAL, FEASIBLE):
+        assign = _extract(model, inst)
+    else:
+        strict = info
+        notes.append(f"strict model: {strict.status} ({strict.termination}) after {strict.seconds:.1f}s")
+        elastic = _build(
+            inst,
+            travel_weight=travel_weight,
+            disruption_weight=disruption_weight,
+            disruption_budget=disruption_budget,
+            max_moves=max_moves,
+            normalize=normalize,
+            elastic=True,
+        )
+        ws = _start_values(elastic, inst, start_assign) if start_assign is not None else None
+        info_e = solve_milp(elastic, solver, ws)
+        if info_e.has_solution:
+            assign = _extract(elastic, inst)
+        elif start_assign is not None:
+            assign = start_assign
+            notes.append("elastic model found no plan in time; the plan is the greedy start")
+        else:
+            raise SalesopsError(
+                "territory alignment: neither the strict nor the elastic model found a plan within "
+                f"{solver.time_limit}s; raise territory.time_limit or enable warm_start."
+            )
+        diagnosis, relaxation = _diagnose(inst, assign, elastic, max_moves, disruption_budget)
+        needs_relax = bool(relaxation["binding"].any()) if not relaxation.empty else False
+        status = RELAXED if needs_relax else FEASIBLE
+        if strict.status != INFEASIBLE and needs_relax:
+            notes.append("the strict model was not proven infeasible (it stopped without a plan)")
+        info = SolveInfo(
+            status=status,
+            objective=info_e.objective,
+            bound=info_e.bound,
+            gap=info_e.gap,
+            seconds=strict.seconds + info_e.seconds,
+            termination=f"strict={strict.termination}; elastic={info_e.termination}",
+            nodes=info_e.nodes,
+        )
+        if needs_relax:
+            log.warning(
+                "alignment: the tolerances cannot all be met; nearest plan needs %s",
+                "; ".join(
+                    f"{r.constraint} {r.requested:g}->{r.required:.4g}"
+                    for r in relaxation.itertuples()
+                    if r.binding
+                ),
+            )
+    asg, ter, disruption, share, moved, disconnected = _tables(inst, assign, accounts, adjacency)
+    return AlignmentResult(
+        assignments=asg,
+        territories=ter,
+        solve=info,
+        metrics=list(inst.metric_names),
+        travel=float(asg["travel"].sum()),
+        disruption=disruption,
+        disruption_share=share,
+        moved=moved,
+        diagnosis=diagnosis,
+        relaxation=relaxation,
+        disconnected_territories=disconnected,
+        build_seconds=build_seconds,
+        candidate_pairs=len(inst.pair_a),
+        notes=notes,
+    )
+
+
+def _start_values(m: pyo.ConcreteModel, inst: _Instance, assign: np.ndarray) -> list[tuple[object, float]]:
+    chosen = np.zeros(len(inst.pair_a), dtype=bool)
+    chosen[inst.pair_r == assign[inst.pair_a]] = True
+    return [(m.x[p], float(chosen[p])) for p in range(len(inst.pair_a))]
+
+
+def disruption_tradeoff(
+    accounts: pd.DataFrame,
+    reps: pd.DataFrame,
+    budgets: Sequence[float],
+    **kwargs: object,
+) -> pd.DataFrame:
+    """Trace the travel-versus-disruption curve with a disruption budget (epsilon constraint).
+
+    Parameters
+    ----------
+    accounts, reps
+        As for :func:`assign_territories`.
+    budgets
+        Disruption budgets to solve for, shares of today's owned value [0-1].
+    **kwargs
+        Further arguments of :func:`assign_territories` (``disruption_budget`` and
+        ``disruption_weight`` are set here).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``budget``, ``status``, ``travel``, ``disruption``, ``disruption_share``,
+        ``moved``, ``mip_gap``, ``seconds``.
+    """
+    rows = []
+    for b in budgets:
+        res = assign_territories(accounts, reps, disruption_budget=float(b), disruption_weight=0.0, **kwargs)  # type: ignore[arg-type]
+        s = res.summary()
+        rows.append(
+            {
+                "budget": float(b),
+                "status": s["status"],
+                "travel": s["travel"],
+                "disruption": s["disruption"],
+                "disruption_share": s["disruption_share"],
+                "moved": s["moved"],
+                "mip_gap": s["mip_gap"],
+                "seconds": s["seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def evaluate_plan(
+    accounts: pd.DataFrame,
+    reps: pd.DataFrame,
+    rep_of_account: pd.Series | None = None,
+    *,
+    balance: Sequence[BalanceMetric] = (BalanceMetric("workload_hours", 0.10),),
+    travel_weight_column: str | None = "workload_hours",
+    distance: pd.DataFrame | None = None,
+    disruption_column: str | None = None,
+    adjacency: object | None = None,
+) -> AlignmentResult:
+    """Score a given plan (default: today's, ``owner_rep_id``) with the tables of :func:`assign_territories`.
+
+    Parameters
+    ----------
+    rep_of_account
+        ``rep_id`` per account, indexed by ``account_id``; default the ``owner_rep_id`` column.
+
+    Returns
+    -------
+    AlignmentResult
+        With ``solve.status == "given"`` and no objective; travel, balance and disruption as computed.
+    """
+    inst = _prepare(accounts, reps, balance, distance, travel_weight_column, disruption_column, None, None)
+    pos = {r: i for i, r in enumerate(inst.rep_ids)}
+    if rep_of_account is None:
+        _require_columns(accounts, "accounts", ["owner_rep_id"], "scoring today's plan")
+        rep_of_account = pd.Series(accounts["owner_rep_id"].to_numpy(), index=inst.account_ids)
+    plan = pd.Series(rep_of_account).astype("string")
+    plan.index = plan.index.map(str)
+    reps_for = plan.reindex(inst.account_ids)
+    unknown = reps_for.isna() | ~reps_for.isin(list(pos))
+    if unknown.any():
+        raise DataValidationError(
+            "plan",
+            [
+                f"accounts {format_rows(list(inst.account_ids[unknown.to_numpy()]))} have no rep of the reps table "
+                "in the plan; give every account a known rep_id."
+            ],
+        )
+    assign = reps_for.map(pos).to_numpy(int)
+    asg, ter, disruption, share, moved, disconnected = _tables(inst, assign, accounts, adjacency)
+    return AlignmentResult(
+        assignments=asg,
+        territories=ter,
+        solve=SolveInfo(status="given"),
+        metrics=list(inst.metric_names),
+        travel=float(asg["travel"].sum()),
+        disruption=disruption,
+        disruption_share=share,
+        moved=moved,
+        disconnected_territories=disconnected,
+        candidate_pairs=len(inst.pair_a),
+    )
