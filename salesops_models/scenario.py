@@ -55,7 +55,8 @@ class DataConfig(StrictModel):
     sample: SampleCompanyConfig = Field(default_factory=SampleCompanyConfig)
     path: str | None = Field(None, description="Folder of the tables for 'directory' and 'crm' sources.")
     mapping: str | None = Field(
-        None, description="Column-mapping YAML for 'crm' (a path, or the name of a shipped mapping such as 'maven')."
+        None,
+        description="Column-mapping YAML for 'crm' (a path, or the name of a shipped mapping such as 'maven').",
     )
 
     @field_validator("path", "mapping")
@@ -75,7 +76,9 @@ class Scenario(StrictModel):
     seed: int = Field(20240101, ge=0, description="Master seed; every random stream is spawned from it.")
     plan_year: int = Field(2026, ge=1990, le=2100, description="The year being planned.")
     company_target: float | None = Field(
-        None, gt=0, description="Company bookings target for the plan year [currency]; default: forecast-based."
+        None,
+        gt=0,
+        description="Company bookings target for the plan year [currency]; default: forecast-based.",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     territory: TerritoryConfig = Field(default_factory=TerritoryConfig)
@@ -124,7 +127,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ScenarioError(f"{path}: the top level must be a mapping of keys (name:, data:, ...), got {type(doc).__name__}.")
+        raise ScenarioError(
+            f"{path}: the top level must be a mapping of keys (name:, data:, ...), got {type(doc).__name__}."
+        )
     return doc
 
 
@@ -200,6 +205,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     doc, chain = resolve_document(path)
+    doc.pop("_provenance", None)  # written by results.write_resolved_scenario; not a setting
     doc.setdefault("name", path.stem)
     if "extends" in doc:
         doc["extends"] = Path(chain[-2]).name if len(chain) > 1 else doc["extends"]
@@ -241,7 +247,9 @@ def validate_all(paths: list[str | Path]) -> tuple[list[Scenario], list[str]]:
             errors.append(str(exc))
             continue
         if sc.name in names:
-            errors.append(f"{f}: scenario name '{sc.name}' is also used by {names[sc.name]}; names must be unique.")
+            errors.append(
+                f"{f}: scenario name '{sc.name}' is also used by {names[sc.name]}; names must be unique."
+            )
             continue
         names[sc.name] = f
         good.append(sc)

@@ -62,7 +62,9 @@ class CompanyData:
     opportunities: pd.DataFrame
     stages: StageSet
     as_of: pd.Timestamp
-    stage_history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STAGE_HISTORY.column_names))
+    stage_history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=STAGE_HISTORY.column_names)
+    )
     bookings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BOOKINGS.column_names))
     activities: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ACTIVITIES.column_names))
     name: str = "company"
@@ -133,7 +135,11 @@ class CompanyData:
                 df.to_csv(path / f"{t}.csv", index=False, date_format="%Y-%m-%d")
             else:
                 raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
-        meta = {"name": self.name, "as_of": str(pd.Timestamp(self.as_of).date()), "stages": self.stages.to_dict()}
+        meta = {
+            "name": self.name,
+            "as_of": str(pd.Timestamp(self.as_of).date()),
+            "stages": self.stages.to_dict(),
+        }
         (path / "company.json").write_text(json.dumps(meta, indent=2))
         return path
 
@@ -144,7 +150,8 @@ class CompanyData:
         meta_file = path / "company.json"
         if not meta_file.exists():
             raise DataValidationError(
-                str(path), ["no company.json: this folder was not written by CompanyData.to_dir or 'salesops data'."]
+                str(path),
+                ["no company.json: this folder was not written by CompanyData.to_dir or 'salesops data'."],
             )
         meta = json.loads(meta_file.read_text())
         tables = {}
@@ -173,7 +180,9 @@ class CompanyData:
         }
 
 
-def bookings_from_opportunities(opportunities: pd.DataFrame, reps: pd.DataFrame | None = None) -> pd.DataFrame:
+def bookings_from_opportunities(
+    opportunities: pd.DataFrame, reps: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Monthly bookings (won amount by close month, rep, region, segment) from won opportunities."""
     won = opportunities[opportunities["status"] == WON].copy()
     won["month"] = won["close_date"].dt.to_period("M").dt.to_timestamp()

@@ -44,7 +44,8 @@ class StageContext:
     scenario: Scenario
     out_dir: Path
     stage: str = "data"
-    _company: CompanyData | None = field(default=None, repr=False)
+    # Shared by every ``for_stage`` copy, so the company is loaded once per scenario run.
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_paths(cls, scenario_path: str | Path, out_dir: str | Path, stage: str) -> StageContext:
@@ -55,16 +56,16 @@ class StageContext:
         return cls(scenario=scenario, out_dir=out, stage=stage)
 
     def for_stage(self, stage: str) -> StageContext:
-        return StageContext(self.scenario, self.out_dir, stage, self._company)
+        return StageContext(self.scenario, self.out_dir, stage, self._shared)
 
     # ---- data ---------------------------------------------------------------------------------
     @property
     def company(self) -> CompanyData:
-        if self._company is None:
+        if "company" not in self._shared:
             from salesops_models.workflow.datasource import load_company
 
-            self._company = load_company(self.scenario.data, cache_dir=self.out_dir / "data")
-        return self._company
+            self._shared["company"] = load_company(self.scenario.data, cache_dir=self.out_dir / "data")
+        return self._shared["company"]
 
     @cached_property
     def seed_sequence(self) -> np.random.SeedSequence:

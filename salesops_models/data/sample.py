@@ -1,0 +1,591 @@
+"""A deterministic sample company: a B2B seller with ~2,000 accounts and ~40 reps.
+
+Everything is generated from one seed, so the same parameters give the same tables, bit for bit.
+The generative story, kept deliberately simple and stated so that users know what the sample can
+and cannot show:
+
+* **Accounts** cluster around ~45 US metro areas (population-weighted), in three segments with
+  log-normal annual potential (Enterprise median 400k, Mid-Market 120k, SMB 30k) and a selling
+  workload that grows with the square root of potential.
+* **Reps** live in the metros of their region; about one in six was hired in the last year and is
+  still ramping (linear ramp over ``ramp_months``). Regions are longitude bands; managers lead
+  about seven reps each. Today's alignment is "nearest rep in the region", disturbed by history:
+  a share of accounts sits with a random rep of the region, so territories are unbalanced.
+* **Opportunities** are created per account as a Poisson process whose rate is proportional to
+  potential, with monthly seasonality and yearly growth, and only while the owner is employed.
+  Each deal walks Prospecting -> Qualification -> Proposal -> Negotiation -> Won, may skip
+  Qualification, and may be lost at every stage; stage durations are log-normal, longer for larger
+  segments. Negotiations that would end just after a quarter end are pulled in before it (the
+  quarter-end hockey stick). Deals still open at the snapshot date are the open pipeline.
+* **Bookings** are the won amounts by close month, so they add up with the opportunities.
+* **Activities**: weekly selling, admin and other hours per rep; ``admin_share`` is the mean admin
+  share of working time. A rep's deal creation scales with his selling time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.data.company import CompanyData, StageSet, bookings_from_opportunities
+
+SAMPLE_STAGES = StageSet(("Prospecting", "Qualification", "Proposal", "Negotiation"), "Won", "Lost")
+
+# name, lat, lon, relative weight (roughly metro population, millions)
+_METROS: tuple[tuple[str, float, float, float], ...] = (
+    ("Seattle", 47.61, -122.33, 4.0),
+    ("Portland", 45.52, -122.68, 2.5),
+    ("San Francisco", 37.77, -122.42, 4.7),
+    ("San Jose", 37.34, -121.89, 2.0),
+    ("Sacramento", 38.58, -121.49, 2.4),
+    ("Los Angeles", 34.05, -118.24, 13.0),
+    ("San Diego", 32.72, -117.16, 3.3),
+    ("Las Vegas", 36.17, -115.14, 2.3),
+    ("Phoenix", 33.45, -112.07, 4.9),
+    ("Salt Lake City", 40.76, -111.89, 1.3),
+    ("Boise", 43.62, -116.20, 0.8),
+    ("Denver", 39.74, -104.99, 3.0),
+    ("Albuquerque", 35.08, -106.65, 0.9),
+    ("Dallas", 32.78, -96.80, 7.6),
+    ("Houston", 29.76, -95.37, 7.1),
+    ("Austin", 30.27, -97.74, 2.3),
+    ("San Antonio", 29.42, -98.49, 2.6),
+    ("Oklahoma City", 35.47, -97.52, 1.4),
+    ("Kansas City", 39.10, -94.58, 2.2),
+    ("Omaha", 41.26, -95.93, 1.0),
+    ("Minneapolis", 44.98, -93.27, 3.7),
+    ("St. Louis", 38.63, -90.20, 2.8),
+    ("Chicago", 41.88, -87.63, 9.5),
+    ("Milwaukee", 43.04, -87.91, 1.6),
+    ("Indianapolis", 39.77, -86.16, 2.1),
+    ("Detroit", 42.33, -83.05, 4.3),
+    ("Columbus", 39.96, -83.00, 2.1),
+    ("Cleveland", 41.50, -81.69, 2.1),
+    ("Cincinnati", 39.10, -84.51, 2.3),
+    ("Nashville", 36.16, -86.78, 2.0),
+    ("Memphis", 35.15, -90.05, 1.3),
+    ("New Orleans", 29.95, -90.07, 1.3),
+    ("Atlanta", 33.75, -84.39, 6.1),
+    ("Charlotte", 35.23, -80.84, 2.7),
+    ("Raleigh", 35.78, -78.64, 1.4),
+    ("Miami", 25.76, -80.19, 6.1),
+    ("Tampa", 27.95, -82.46, 3.2),
+    ("Orlando", 28.54, -81.38, 2.7),
+    ("Jacksonville", 30.33, -81.66, 1.6),
+    ("Washington", 38.91, -77.04, 6.3),
+    ("Baltimore", 39.29, -76.61, 2.8),
+    ("Philadelphia", 39.95, -75.17, 6.2),
+    ("Pittsburgh", 40.44, -79.99, 2.4),
+    ("New York", 40.71, -74.01, 19.8),
+    ("Boston", 42.36, -71.06, 4.9),
+    ("Hartford", 41.77, -72.67, 1.2),
+    ("Buffalo", 42.89, -78.88, 1.2),
+)
+_REGION_NAMES = {
+    1: ["National"],
+    2: ["West", "East"],
+    3: ["West", "Central", "East"],
+    4: ["West", "Central", "South", "East"],
+    5: ["West", "Mountain", "Central", "Midwest", "East"],
+}
+_SEGMENTS = ("Enterprise", "Mid-Market", "SMB")
+_SEGMENT_SHARE = (0.10, 0.30, 0.60)
+_SEGMENT_POTENTIAL_MEDIAN = (400_000.0, 120_000.0, 30_000.0)  # [currency/yr]
+_SEGMENT_DEAL_MEDIAN = (60_000.0, 18_000.0, 5_000.0)  # [currency/deal]
+_SEGMENT_DURATION_FACTOR = (1.8, 1.0, 0.6)
+_INDUSTRIES = (
+    "Manufacturing",
+    "Healthcare",
+    "Financial Services",
+    "Retail",
+    "Technology",
+    "Logistics",
+    "Energy",
+    "Public Sector",
+    "Education",
+    "Media",
+)
+_PRODUCTS = ("Core Platform", "Analytics", "Integrations", "Support Plus")
+_PRODUCT_SHARE = (0.45, 0.25, 0.2, 0.1)
+_PRODUCT_PRICE = (1.2, 1.0, 0.6, 0.35)
+# Probability to move on from each open stage (the rest is lost there); Qualification may be skipped.
+_ADVANCE = (0.82, 0.80, 0.84, 0.86)
+_SKIP_QUALIFICATION = 0.12
+_STAGE_MEDIAN_DAYS = (9.0, 14.0, 18.0, 12.0)
+_MONTH_SEASONALITY = np.array([0.80, 0.92, 1.08, 0.98, 1.02, 1.10, 0.88, 0.90, 1.08, 1.12, 1.02, 1.10])
+_FIRST = (
+    "Ava",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Nils",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zane",
+)
+_LAST = (
+    "Abbott",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ibrahim",
+    "Jensen",
+    "Khan",
+    "Lopez",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Romero",
+    "Singh",
+    "Tanaka",
+    "Umar",
+    "Vogel",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+)
+_SYLLABLES = (
+    "ac",
+    "bel",
+    "cor",
+    "dyn",
+    "el",
+    "fin",
+    "gal",
+    "hal",
+    "ion",
+    "jet",
+    "kor",
+    "lum",
+    "mer",
+    "nov",
+    "or",
+    "pax",
+    "quo",
+    "ros",
+    "syn",
+    "tel",
+    "ul",
+    "ver",
+    "wex",
+    "zen",
+)
+_SUFFIXES = (
+    "Systems",
+    "Group",
+    "Labs",
+    "Industries",
+    "Health",
+    "Partners",
+    "Logistics",
+    "Foods",
+    "Energy",
+    "Solutions",
+    "Holdings",
+    "Works",
+)
+
+
+def generate_sample_company(
+    seed: int = 7,
+    n_accounts: int = 2000,
+    n_reps: int = 40,
+    n_regions: int = 5,
+    years: int = 3,
+    end_date: str = "2025-12-31",
+    admin_share: float = 0.35,
+    growth: float = 0.12,
+    ramp_months: int = 6,
+    misalignment: float = 0.18,
+) -> CompanyData:
+    """Generate the sample company's canonical tables.
+
+    Parameters
+    ----------
+    seed
+        Seed of every random draw; the same arguments give identical tables.
+    n_accounts, n_reps, n_regions
+        Sizes. Regions are longitude bands of the metro list (1 to 5 named regions, more numbered).
+    years
+        Years of opportunity history, ending at ``end_date`` (the snapshot date).
+    admin_share
+        Mean share of a rep's working hours spent on admin [0-1].
+    growth
+        Yearly growth of deal creation [0-1].
+    ramp_months
+        Months for a new rep to reach full productivity (linear ramp).
+    misalignment
+        Share of accounts that today sit with a random rep of their region instead of the nearest.
+
+    Returns
+    -------
+    CompanyData
+        Validated canonical tables with ``as_of = end_date``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    end = pd.Timestamp(end_date)
+    start = (end - pd.DateOffset(years=years)) + pd.Timedelta(days=1)
+
+    metros = pd.DataFrame(_METROS, columns=["metro", "lat", "lon", "weight"])
+    region_names = _REGION_NAMES.get(n_regions, [f"Region {i + 1}" for i in range(n_regions)])
+    order = metros["lon"].rank(method="first").to_numpy() - 1
+    metros["region"] = [region_names[int(o * n_regions // len(metros))] for o in order]
+
+    accounts = _accounts(rng, metros, n_accounts)
+    reps = _reps(rng, metros, accounts, n_reps, region_names, end, (end - start).days)
+    accounts["owner_rep_id"] = _current_owner(rng, accounts, reps, misalignment)
+    activities = _activities(rng, reps, start, end, admin_share)
+    opps, history = _opportunities(rng, accounts, reps, activities, start, end, growth, ramp_months)
+
+    # Last year's revenue per account: won bookings in the last 12 months of history.
+    last_year = opps[(opps["status"] == "won") & (opps["close_date"] > end - pd.DateOffset(years=1))]
+    accounts["revenue_last_year"] = (
+        accounts["account_id"].map(last_year.groupby("account_id")["amount"].sum()).fillna(0.0).round(2)
+    )
+    company = CompanyData(
+        accounts=accounts,
+        reps=reps,
+        opportunities=opps,
+        stage_history=history,
+        bookings=bookings_from_opportunities(opps, reps),
+        activities=activities,
+        stages=SAMPLE_STAGES,
+        as_of=end,
+        name="sample-company",
+        source=f"generate_sample_company(seed={seed})",
+    )
+    return company.validated()
+
+
+def _accounts(rng: np.random.Generator, metros: pd.DataFrame, n: int) -> pd.DataFrame:
+    w = metros["weight"].to_numpy()
+    metro_idx = rng.choice(len(metros), size=n, p=w / w.sum())
+    spread = np.where(rng.random(n) < 0.8, 0.35, 1.2)  # suburbs vs. the surrounding countryside [deg]
+    lat = metros["lat"].to_numpy()[metro_idx] + rng.normal(0, 1, n) * spread * 0.8
+    lon = metros["lon"].to_numpy()[metro_idx] + rng.normal(0, 1, n) * spread
+    segment_idx = rng.choice(3, size=n, p=_SEGMENT_SHARE)
+    potential = np.array(_SEGMENT_POTENTIAL_MEDIAN)[segment_idx] * rng.lognormal(0.0, 0.55, n)
+    workload = (
+        np.array([110.0, 45.0, 14.0])[segment_idx]
+        * np.sqrt(potential / np.array(_SEGMENT_POTENTIAL_MEDIAN)[segment_idx])
+        * rng.lognormal(0.0, 0.15, n)
+    )
+    names = [
+        f"{_SYLLABLES[a].capitalize()}{_SYLLABLES[b]} {_SUFFIXES[c]}"
+        for a, b, c in zip(
+            rng.integers(0, len(_SYLLABLES), n),
+            rng.integers(0, len(_SYLLABLES), n),
+            rng.integers(0, len(_SUFFIXES), n),
+            strict=True,
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "account_id": [f"A{i:05d}" for i in range(1, n + 1)],
+            "account_name": names,
+            "lat": np.clip(lat, 24.5, 49.0).round(4),
+            "lon": np.clip(lon, -124.5, -67.0).round(4),
+            "segment": np.array(_SEGMENTS)[segment_idx],
+            "industry": np.array(_INDUSTRIES)[rng.integers(0, len(_INDUSTRIES), n)],
+            "region": metros["region"].to_numpy()[metro_idx],
+            "potential": potential.round(0),
+            "workload_hours": workload.round(1),
+        }
+    )
+
+
+def _reps(
+    rng: np.random.Generator,
+    metros: pd.DataFrame,
+    accounts: pd.DataFrame,
+    n_reps: int,
+    region_names: list[str],
+    end: pd.Timestamp,
+    history_days: int,
+) -> pd.DataFrame:
+    # Reps per region proportional to the region's potential (largest remainder, at least one each).
+    pot = accounts.groupby("region")["potential"].sum().reindex(region_names).fillna(0.0)
+    raw = pot / pot.sum() * n_reps
+    counts = np.maximum(np.floor(raw).astype(int), 1)
+    for r in (raw - np.floor(raw)).sort_values(ascending=False).index:
+        if counts.sum() >= n_reps:
+            break
+        counts[r] += 1
+    while counts.sum() > n_reps:
+        counts[counts.idxmax()] -= 1
+    rows = []
+    k = 0
+    for region in region_names:
+        m = metros[metros["region"] == region]
+        w = m["weight"].to_numpy()
+        homes = rng.choice(len(m), size=int(counts[region]), p=w / w.sum())
+        n_mgr = max(1, round(counts[region] / 7))
+        managers = [
+            f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}" for _ in range(n_mgr)
+        ]
+        for j, h in enumerate(homes):
+            k += 1
+            ramping = rng.random() < 0.17
+            # Only ramping reps were hired inside the history window, so that history shows growth,
+            # not the filling of vacancies.
+            tenure_days = (
+                rng.integers(30, 330) if ramping else rng.integers(history_days + 30, history_days + 2500)
+            )
+            rows.append(
+                {
+                    "rep_id": f"R{k:03d}",
+                    "rep_name": f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}",
+                    "region": region,
+                    "manager": managers[j % n_mgr],
+                    "home_lat": round(float(m["lat"].iloc[h] + rng.normal(0, 0.1)), 4),
+                    "home_lon": round(float(m["lon"].iloc[h] + rng.normal(0, 0.1)), 4),
+                    "capacity": 0.8 if rng.random() < 0.08 else 1.0,
+                    "hire_date": (end - pd.Timedelta(days=int(tenure_days))).normalize(),
+                    "weekly_hours": float(rng.choice([40.0, 42.0, 45.0])),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def haversine_km(lat1, lon1, lat2, lon2):  # type: ignore[no-untyped-def]
+    """Great-circle distance [km] between points given in degrees; broadcasts like numpy."""
+    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def _current_owner(
+    rng: np.random.Generator, accounts: pd.DataFrame, reps: pd.DataFrame, misalignment: float
+) -> np.ndarray:
+    """Today's alignment: a rough, capacity-aware nearest-rep assignment, then historical drift.
+
+    Accounts are taken in random order and given to the nearest rep of their region whose workload
+    is still under 1.3 x his fair share (else the nearest); then a ``misalignment`` share moves to a
+    random rep of the region. This leaves the moderate imbalance that realignment projects start from.
+    """
+    owner = np.empty(len(accounts), dtype=object)
+    for region, acc in accounts.groupby("region"):
+        rr = reps[reps["region"] == region]
+        d = haversine_km(
+            acc["lat"].to_numpy()[:, None],
+            acc["lon"].to_numpy()[:, None],
+            rr["home_lat"].to_numpy()[None, :],
+            rr["home_lon"].to_numpy()[None, :],
+        )
+        work = acc["workload_hours"].to_numpy()
+        cap = rr["capacity"].to_numpy()
+        limit = 1.3 * work.sum() * cap / cap.sum()
+        load = np.zeros(len(rr))
+        chosen = np.empty(len(acc), dtype=int)
+        for i in rng.permutation(len(acc)):
+            ranked = np.argsort(d[i])
+            ok = ranked[load[ranked] + work[i] <= limit[ranked]]
+            j = ok[0] if len(ok) else ranked[0]
+            chosen[i] = j
+            load[j] += work[i]
+        drift = rng.random(len(acc)) < misalignment
+        chosen[drift] = rng.integers(0, len(rr), int(drift.sum()))
+        owner[accounts.index.get_indexer(acc.index)] = rr["rep_id"].to_numpy()[chosen]
+    return owner
+
+
+def _activities(
+    rng: np.random.Generator, reps: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, admin_share: float
+) -> pd.DataFrame:
+    weeks = pd.date_range(start - pd.Timedelta(days=start.weekday()), end, freq="W-MON")
+    rows = []
+    rep_admin = np.clip(rng.normal(admin_share, 0.06, len(reps)), 0.05, 0.8)
+    for i, rep in enumerate(reps.itertuples()):
+        active = weeks[weeks >= rep.hire_date]
+        n = len(active)
+        if n == 0:
+            continue
+        hours = rep.weekly_hours * rep.capacity * rng.normal(1.0, 0.05, n)
+        other = hours * np.clip(rng.normal(0.07, 0.03, n), 0.0, 0.3)
+        admin = (hours - other) * np.clip(rng.normal(rep_admin[i], 0.04, n), 0.02, 0.9)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "rep_id": rep.rep_id,
+                    "week_start": active,
+                    "selling_hours": (hours - other - admin).round(1),
+                    "admin_hours": admin.round(1),
+                    "other_hours": other.round(1),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _opportunities(
+    rng: np.random.Generator,
+    accounts: pd.DataFrame,
+    reps: pd.DataFrame,
+    activities: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    growth: float,
+    ramp_months: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    seg_idx = accounts["segment"].map({s: i for i, s in enumerate(_SEGMENTS)}).to_numpy()
+    deal_median = np.array(_SEGMENT_DEAL_MEDIAN)[seg_idx]
+    overall_win = np.prod(_ADVANCE)
+    # Deals a year so that the expected won value is ~30% of potential (share of wallet).
+    rate_per_year = (
+        0.30 * accounts["potential"].to_numpy() / (overall_win * deal_median * np.exp(0.5 * 0.6**2))
+    )
+
+    rep_info = reps.set_index("rep_id")
+    selling = activities.groupby("rep_id")["selling_hours"].mean()
+    sell_factor = (selling / selling.mean()).reindex(rep_info.index).fillna(1.0).to_numpy()
+    skill = rng.lognormal(0.0, 0.12, len(reps))  # win-rate multiplier per rep
+    rep_pos = {r: i for i, r in enumerate(rep_info.index)}
+    owner_pos = np.array([rep_pos[o] for o in accounts["owner_rep_id"]])
+
+    # Month grid: expected creations per account and month = rate/12 x seasonality x growth x ramp.
+    # Deals are created from six months before the window, so that its first months are not short of
+    # closes (those older deals appear in the history, as they would in a real CRM export).
+    months = pd.date_range(start - pd.DateOffset(months=6), end, freq="MS")
+    t_years = np.asarray((months - months[0]).days) / 365.25
+    season = _MONTH_SEASONALITY[months.month - 1]
+    trend = (1.0 + growth) ** t_years
+    hire = rep_info["hire_date"].to_numpy()[owner_pos]
+    months_employed = (months.to_numpy()[None, :] - hire[:, None]) / np.timedelta64(30, "D")
+    ramp = np.clip(months_employed / max(ramp_months, 1), 0.0, 1.0)
+    lam = (rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * ramp * sell_factor[owner_pos][:, None]
+    counts = rng.poisson(lam)
+    acc_i, month_i = np.nonzero(counts)
+    reps_n = counts[acc_i, month_i]
+    acc_i = np.repeat(acc_i, reps_n)
+    month_i = np.repeat(month_i, reps_n)
+    n = len(acc_i)
+    month_start = months.to_numpy()[month_i]
+    days_in_month = months.days_in_month.to_numpy()[month_i]
+    created = month_start + (rng.random(n) * days_in_month).astype("timedelta64[D]")
+
+    seg = seg_idx[acc_i]
+    product_idx = rng.choice(len(_PRODUCTS), size=n, p=_PRODUCT_SHARE)
+    amount = deal_median[acc_i] * np.array(_PRODUCT_PRICE)[product_idx] * rng.lognormal(0.0, 0.6, n)
+    amount = np.round(amount, -1)
+
+    # Walk the stages.
+    rep_skill = skill[owner_pos[acc_i]]
+    stage_dates = np.full((n, 5), np.datetime64("NaT"), dtype="datetime64[D]")
+    stage_dates[:, 0] = created
+    t = created.astype("datetime64[D]")
+    alive = np.ones(n, dtype=bool)
+    outcome = np.full(n, -1)  # -1 open/undecided, 1 won, 0 lost
+    close = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    dur_factor = np.array(_SEGMENT_DURATION_FACTOR)[seg]
+    for s in range(4):
+        if s == 1:  # some deals skip Qualification
+            skip = alive & (rng.random(n) < _SKIP_QUALIFICATION)
+        else:
+            skip = np.zeros(n, dtype=bool)
+        dur = np.ceil(_STAGE_MEDIAN_DAYS[s] * dur_factor * rng.lognormal(0.0, 0.7, n)).astype(
+            "timedelta64[D]"
+        )
+        dur = np.where(skip, np.timedelta64(0, "D"), dur)
+        nxt = t + dur
+        if s == 3:  # quarter-end hockey stick: closes just after a quarter end are pulled before it
+            q_end = _quarter_end(t)
+            pull = alive & (nxt > q_end) & (nxt <= q_end + np.timedelta64(25, "D")) & (rng.random(n) < 0.55)
+            nxt = np.where(pull, np.maximum(t, q_end - rng.integers(0, 6, n).astype("timedelta64[D]")), nxt)
+        p_adv = np.clip(_ADVANCE[s] * rep_skill ** (1 / 4), 0.05, 0.99)
+        advance = rng.random(n) < p_adv
+        lost_here = alive & ~advance & ~skip
+        close = np.where(lost_here, nxt, close)
+        outcome = np.where(lost_here, 0, outcome)
+        alive = alive & (advance | skip)
+        if s < 3:
+            stage_dates[:, s + 1] = np.where(alive, nxt, stage_dates[:, s + 1])
+        else:
+            close = np.where(alive, nxt, close)
+            outcome = np.where(alive, 1, outcome)
+        t = np.where(alive, nxt, t)
+    # Skipped Qualification: no history row for it.
+    skipped_q = stage_dates[:, 1] == stage_dates[:, 2]
+    stage_dates[skipped_q, 1] = np.datetime64("NaT")
+
+    end64 = np.datetime64(end.date())
+    is_open = close > end64
+    # Warm-up deals that closed before the window opened are not part of the export.
+    keep = (created <= end64) & (is_open | (close >= np.datetime64(start.date())))
+    status = np.where(is_open, "open", np.where(outcome == 1, "won", "lost"))
+    stages = np.array(["Prospecting", "Qualification", "Proposal", "Negotiation"])
+    # Current stage of open deals: the last stage entered on or before the snapshot.
+    entered = (stage_dates <= end64) & ~np.isnat(stage_dates)
+    last_stage = np.where(entered[:, :4], np.arange(4)[None, :], -1).max(axis=1)
+    stage_label = np.where(
+        status == "won", "Won", np.where(status == "lost", "Lost", stages[np.maximum(last_stage, 0)])
+    )
+    opp_ids = np.array([f"O{i:06d}" for i in range(1, n + 1)])
+    opps = pd.DataFrame(
+        {
+            "opportunity_id": opp_ids,
+            "account_id": accounts["account_id"].to_numpy()[acc_i],
+            "rep_id": rep_info.index.to_numpy()[owner_pos[acc_i]],
+            "product": np.array(_PRODUCTS)[product_idx],
+            "segment": np.array(_SEGMENTS)[seg],
+            "created_date": created.astype("datetime64[ns]"),
+            "stage": stage_label,
+            "status": status,
+            "close_date": np.where(is_open, np.datetime64("NaT"), close).astype("datetime64[ns]"),
+            "amount": amount,
+        }
+    )[keep]
+    opps = opps.sort_values(["created_date", "opportunity_id"]).reset_index(drop=True)
+
+    # Stage history rows: every stage entered up to the snapshot, plus the close.
+    hist = []
+    for s, label in enumerate(stages):
+        d = stage_dates[:, s]
+        m = keep & ~np.isnat(d) & (d <= end64)
+        hist.append(pd.DataFrame({"opportunity_id": opp_ids[m], "stage": label, "entered_date": d[m]}))
+    closed = keep & ~is_open
+    hist.append(
+        pd.DataFrame(
+            {
+                "opportunity_id": opp_ids[closed],
+                "stage": np.where(outcome[closed] == 1, "Won", "Lost"),
+                "entered_date": close[closed],
+            }
+        )
+    )
+    history = pd.concat(hist, ignore_index=True)
+    history["entered_date"] = history["entered_date"].astype("datetime64[ns]")
+    history = history.sort_values(["opportunity_id", "entered_date"], kind="stable").reset_index(drop=True)
+    return opps, history
+
+
+def _quarter_end(days: np.ndarray) -> np.ndarray:
+    """Last day of the quarter containing each date."""
+    months = days.astype("datetime64[M]")
+    month_num = months.astype(int) % 12
+    q_last_month = months + (2 - month_num % 3).astype("timedelta64[M]")
+    return (q_last_month + np.timedelta64(1, "M")).astype("datetime64[D]") - np.timedelta64(1, "D")

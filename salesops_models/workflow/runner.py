@@ -1,0 +1,143 @@
+"""Run a scenario's stages in-process, and a batch of scenarios one after the other.
+
+The Dask + papermill batch (``workflow.batch``) runs the same stages through notebooks; this module
+is the plain path (``salesops run``, tests, and a notebook's ``run_stage`` call).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salesops_models.errors import ScenarioError
+from salesops_models.scenario import Scenario, validate_all
+from salesops_models.workflow.context import STAGE_ORDER, StageContext
+from salesops_models.workflow.results import (
+    collect_metrics,
+    new_batch_dir,
+    scenario_dir,
+    write_resolved_scenario,
+    write_summary,
+)
+from salesops_models.workflow.stages import stage_function
+
+log = logging.getLogger(__name__)
+
+
+def stage_enabled(scenario: Scenario, stage: str) -> bool:
+    section = getattr(scenario, stage, None)
+    return bool(getattr(section, "enabled", True))
+
+
+def available_stages() -> list[str]:
+    """Stages whose module exists in this installation, in run order."""
+    import importlib.util
+
+    return [
+        s for s in STAGE_ORDER if importlib.util.find_spec(f"salesops_models.workflow.stages.{s}") is not None
+    ]
+
+
+def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
+    """Run stage ``name`` for ``ctx``'s scenario, write its metrics file, return the metrics.
+
+    A stage disabled in the scenario returns ``{"<name>_skipped": True}`` and writes nothing else.
+    """
+    ctx = ctx.for_stage(name)
+    if not stage_enabled(ctx.scenario, name):
+        log.info("stage %s disabled in scenario %s", name, ctx.scenario.name)
+        metrics: dict[str, Any] = {f"{name}_skipped": True}
+    else:
+        t0 = time.perf_counter()
+        metrics = dict(stage_function(name)(ctx))
+        metrics[f"{name}_stage_seconds"] = round(time.perf_counter() - t0, 3)
+    ctx.write_metrics(metrics)
+    return metrics
+
+
+@dataclass
+class ScenarioOutcome:
+    name: str
+    out_dir: Path
+    status: str  # "ok" or "failed"
+    metrics: dict[str, Any]
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _file_logger(out_dir: Path) -> logging.Handler:
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "logs" / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    return handler
+
+
+def run_scenario(
+    scenario: Scenario, out_dir: str | Path, stages: Sequence[str] | None = None
+) -> ScenarioOutcome:
+    """Run every (available, enabled) stage of ``scenario`` into ``out_dir``; never raises for a model failure.
+
+    A failing stage stops the scenario (later stages depend on it); the error and traceback go to
+    ``logs/run.log`` and ``metrics.json``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_resolved_scenario(scenario, out_dir)
+    handler = _file_logger(out_dir)
+    pkg_logger = logging.getLogger("salesops_models")
+    pkg_logger.addHandler(handler)
+    old_level = pkg_logger.level
+    if pkg_logger.getEffectiveLevel() > logging.INFO:
+        pkg_logger.setLevel(logging.INFO)
+    t0 = time.perf_counter()
+    ctx = StageContext(scenario, out_dir)
+    status, error = "ok", None
+    try:
+        for name in stages or available_stages():
+            log.info("scenario %s: stage %s", scenario.name, name)
+            try:
+                run_stage(ctx, name)
+            except Exception as exc:  # a model failure fails this scenario only
+                status = "failed"
+                error = f"stage {name}: {type(exc).__name__}: {exc}"
+                log.error("scenario %s failed in stage %s:\n%s", scenario.name, name, traceback.format_exc())
+                break
+    finally:
+        pkg_logger.removeHandler(handler)
+        pkg_logger.setLevel(old_level)
+        handler.close()
+    metrics = collect_metrics(out_dir, status, error)
+    return ScenarioOutcome(scenario.name, out_dir, status, metrics, error, time.perf_counter() - t0)
+
+
+@dataclass
+class BatchOutcome:
+    batch_dir: Path
+    outcomes: list[ScenarioOutcome] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    index_html: Path | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        return [o.name for o in self.outcomes if o.status != "ok"]
+
+
+def run_batch_serial(
+    paths: Sequence[str | Path], out_root: str | Path = "results", batch_id: str | None = None
+) -> BatchOutcome:
+    """Validate every scenario first, then run them one after the other (no Dask, no notebooks)."""
+    scenarios, errors = validate_all(list(paths))
+    if errors:
+        raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(errors))
+    batch = BatchOutcome(new_batch_dir(out_root, batch_id))
+    for sc in scenarios:
+        outcome = run_scenario(sc, scenario_dir(batch.batch_dir, sc.name))
+        batch.outcomes.append(outcome)
+        write_summary(batch.batch_dir, [o.metrics for o in batch.outcomes])  # progress survives a crash
+    return batch
