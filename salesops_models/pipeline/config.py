@@ -2,12 +2,110 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from salesops_models.config_base import StrictModel
+
+
+class CapacityConfig(StrictModel):
+    """Capacity-limited reps (simpy): selling hours, effort per stage and lead routing."""
+
+    enabled: bool = Field(
+        False,
+        description="Also run the simpy capacity model (reps with limited selling hours) and report its "
+        "bookings next to the vectorised ones. Slower: it runs `trials` trials of its own.",
+    )
+    trials: int = Field(
+        20, ge=1, le=10_000, description="Trials of the simpy capacity model (each is an event simulation)."
+    )
+    effort_hours: dict[str, float] | float = Field(
+        4.0,
+        description="Rep effort a deal needs in each open stage [h/deal/stage]: one number for all stages, "
+        "or a mapping stage label -> hours.",
+    )
+    routing: Literal["owner", "round_robin", "capacity_aware"] = Field(
+        "owner",
+        description="How new leads reach reps: 'owner' (each rep's own calibrated creation rate), "
+        "'round_robin' (a pooled lead stream dealt in turn) or 'capacity_aware' (each lead to the rep "
+        "with the least outstanding work).",
+    )
 
 
 class PipelineConfig(StrictModel):
     """Settings of the pipeline stage of a scenario."""
 
     enabled: bool = Field(True, description="Run this stage in the scenario.")
+    trials: int = Field(
+        2000, ge=1, le=10_000_000, description="Monte Carlo trials (simulated plan years) [trials]."
+    )
+    block_size: int = Field(
+        250,
+        ge=1,
+        le=1_000_000,
+        description="Trials per random block [trials]. Each block has its own spawned seed, so results are "
+        "identical however blocks are grouped into chunks or Dask tasks; changing it changes the numbers.",
+    )
+    admin_time_reduction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="What-if: share of each rep's admin hours turned into selling time [0-1]. Creation "
+        "rates rise in proportion to selling hours: rate * (S + x*A) / S, S and A the rep's weekly selling "
+        "and admin hours from the activities table.",
+    )
+    default_admin_share: float = Field(
+        0.35,
+        ge=0.0,
+        lt=1.0,
+        description="Admin share of working hours used for reps without activities data [0-1].",
+    )
+    rate_window_weeks: int = Field(
+        26,
+        ge=4,
+        le=520,
+        description="Weeks of history before the snapshot date used to estimate each rep's opportunity "
+        "creation rate [weeks].",
+    )
+    seasonality: Literal["auto", "month", "none"] = Field(
+        "auto",
+        description="Creation seasonality by calendar month: 'month' estimates 12 multipliers from history, "
+        "'auto' does so only with at least 24 months of creation dates, 'none' keeps rates flat.",
+    )
+    quarter_end_pull: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Share of won deals closing in a quarter's first two months that are pulled to its last "
+        "month (the quarter-end hockey stick) [0-1]; empty: calibrated from history.",
+    )
+    size_by: Literal["product", "segment", "none"] = Field(
+        "product",
+        description="Group won deal values by this column when drawing sizes of deals without an amount.",
+    )
+    use_open_amounts: bool = Field(
+        True,
+        description="Use the amount recorded on an open deal as its value when won; otherwise draw one.",
+    )
+    age_aware: bool = Field(
+        True,
+        description="Condition an open deal's outcome and remaining time on its age in the current stage "
+        "(P(win | stage, age)); false treats every open deal as if it had just entered its stage.",
+    )
+    stale_policy: Literal["lost", "fresh"] = Field(
+        "lost",
+        description="Open deals older than every observed exit from their stage: 'lost' (dead pipeline) or "
+        "'fresh' (treated as newly entered).",
+    )
+    history_start: str | None = Field(
+        None,
+        description="ISO date: calibrate transitions and durations only on deals created on/after it "
+        "(guards against left truncation of old cohorts); empty: all history.",
+    )
+    territory_scaling: bool = Field(
+        True,
+        description="If the territory stage wrote `assignments`, scale each rep's creation rate by the ratio "
+        "of the potential of his new territory to that of his old one.",
+    )
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)

@@ -1,0 +1,592 @@
+"""Calibration of the pipeline model from CRM history: transitions, holding times, sizes, creation.
+
+The same function runs on a full stage history (every stage a deal entered, with its date) and on a
+snapshot that only knows when a deal was engaged and when it closed (Maven CRM): the stage history
+then holds one open-stage row and one won/lost row per deal, and stages never observed to exit move
+to the next open stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from statsmodels.duration.survfunc import CumIncidenceRight
+
+from salesops_models.data.company import StageSet
+from salesops_models.data.schema import LOST, OPEN, WON
+from salesops_models.errors import DataValidationError, format_rows
+
+log = logging.getLogger(__name__)
+
+MIN_GROUP_WON = 5  # fewer won deals than this in a size group: draw from the pooled sizes instead
+POOLED = "*"
+
+
+@dataclass
+class PipelineCalibration:
+    """Everything the simulation needs, estimated from history known on ``as_of``.
+
+    States are the open stages in process order followed by the won and the lost outcome; state
+    ``i`` of an array is ``states[i]``.
+
+    Attributes
+    ----------
+    states
+        Open stages, then the won label, then the lost label.
+    transition_counts
+        Observed stage exits ``counts[i, j]`` (open ``i`` to any ``j``) [deals]; open deals add none.
+    transition_matrix
+        Jump-chain matrix ``P`` (rows of open stages sum to 1; absorbing rows are the identity).
+    atom_stage, atom_state, atom_days, atom_prob
+        For each open stage, the discrete joint distribution of (next state, holding time [days]):
+        atom ``k`` leaves ``atom_stage[k]`` for ``atom_state[k]`` after ``atom_days[k]`` days with
+        probability ``atom_prob[k]``; sorted by stage, then days.
+    entry_stage
+        Index of the stage new deals enter (the most common first stage in the history).
+    rep_ids, weekly_rate
+        Reps and their de-seasonalised opportunity creation rate [deals/week].
+    season
+        Creation multipliers by calendar month, January first (mean 1).
+    quarter_end_pull
+        Share of won deals closing in a quarter's first two months moved to its last month [0-1].
+    size_groups, size_pool, size_offset, size_count
+        Won deal values [currency] grouped by ``size_by`` (the last group pools all won deals).
+    rep_group_mix
+        Share of each rep's new deals in each size group (rows sum to 1).
+    diagnostics
+        Headline calibration figures (naive and censoring-aware win rates, stale deal counts...).
+    """
+
+    states: tuple[str, ...]
+    n_open: int
+    as_of: pd.Timestamp
+    transition_counts: np.ndarray
+    transition_matrix: np.ndarray
+    atom_stage: np.ndarray
+    atom_state: np.ndarray
+    atom_days: np.ndarray
+    atom_prob: np.ndarray
+    entry_stage: int
+    rep_ids: np.ndarray
+    weekly_rate: np.ndarray
+    season: np.ndarray
+    quarter_end_pull: float
+    size_by: str
+    size_groups: tuple[str, ...]
+    size_pool: np.ndarray
+    size_offset: np.ndarray
+    size_count: np.ndarray
+    rep_group_mix: np.ndarray
+    diagnostics: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def won(self) -> int:
+        """Index of the won state."""
+        return self.n_open
+
+    @property
+    def lost(self) -> int:
+        """Index of the lost state."""
+        return self.n_open + 1
+
+    def stage_index(self, label: str) -> int:
+        """Index of a state label; raises ``KeyError`` naming the known states."""
+        try:
+            return self.states.index(label)
+        except ValueError:
+            raise KeyError(f"unknown stage {label!r}; known stages are {list(self.states)}") from None
+
+    def max_holding_days(self) -> np.ndarray:
+        """Longest observed holding time of each open stage [days] (-1 if never exited)."""
+        out = np.full(self.n_open, -1, dtype=np.int64)
+        for i in range(self.n_open):
+            sel = self.atom_stage == i
+            if sel.any():
+                out[i] = int(self.atom_days[sel].max())
+        return out
+
+    def mean_holding_days(self) -> np.ndarray:
+        """Mean holding time of each open stage over all its exits [days]."""
+        return np.array(
+            [float(np.sum(self.atom_prob[self.atom_stage == i] * self.atom_days[self.atom_stage == i]))
+             for i in range(self.n_open)]
+        )
+
+    def mean_won_amount(self, group: int | None = None) -> float:
+        """Mean won deal value of a size group (default: the pooled group) [currency]."""
+        g = len(self.size_groups) - 1 if group is None else group
+        o, c = int(self.size_offset[g]), int(self.size_count[g])
+        return float(self.size_pool[o : o + c].mean()) if c else 0.0
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Headline figures of the calibration."""
+        from salesops_models.pipeline.markov import absorbing_chain
+
+        chain = absorbing_chain(self.transition_matrix, self.n_open)
+        out: dict[str, float | int | str] = {
+            "win_rate_from_entry": float(chain.win_probability[self.entry_stage]),
+            "entry_stage": self.states[self.entry_stage],
+            "creation_per_week": float(self.weekly_rate.sum()),
+            "quarter_end_pull": float(self.quarter_end_pull),
+            "mean_won_amount": self.mean_won_amount(),
+        }
+        out.update(self.diagnostics)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# stage history -> stage visits
+# --------------------------------------------------------------------------------------------
+
+
+def stage_visits(
+    opportunities: pd.DataFrame, stage_history: pd.DataFrame, stages: StageSet, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """One row per stage visit: ``opportunity_id, stage, entered_date, next_stage, days``.
+
+    ``next_stage`` is NA (and ``days`` the age on ``as_of``) for the visit a deal is still in: a
+    right-censored holding time. Rows dated after ``as_of`` are ignored. Closed deals whose history
+    lacks the won/lost row get it from ``opportunities.close_date``. When ``stage_history`` is empty,
+    each deal gets one visit of its current stage (open deals) or of the first open stage (closed
+    deals), entered on ``created_date``.
+
+    Parameters
+    ----------
+    opportunities
+        Canonical opportunities (current state at ``as_of``).
+    stage_history
+        Canonical stage history (may be empty).
+    stages
+        The sales process.
+    as_of
+        Snapshot date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Visits of open stages only (exits to won/lost are in ``next_stage``).
+    """
+    as_of = pd.Timestamp(as_of)
+    known = set(stages.all_stages)
+    rank = {s: i for i, s in enumerate(stages.all_stages)}
+    opp = opportunities[["opportunity_id", "stage", "status", "created_date", "close_date"]].copy()
+    if len(stage_history):
+        sh = stage_history[["opportunity_id", "stage", "entered_date"]].copy()
+        bad = ~sh["stage"].isin(known)
+        if bad.any():
+            raise DataValidationError(
+                "stage_history",
+                [
+                    f"column 'stage': unknown label(s) {sorted(set(sh.loc[bad, 'stage'].astype(str)))[:5]} at "
+                    f"{format_rows(list(sh.index[bad]))}; known stages are {list(known)}."
+                ],
+            )
+    else:
+        first = stages.open_stages[0]
+        start_stage = opp["stage"].where(opp["status"] == OPEN, first)
+        sh = pd.DataFrame(
+            {"opportunity_id": opp["opportunity_id"], "stage": start_stage, "entered_date": opp["created_date"]}
+        )
+    sh = sh[sh["entered_date"].notna() & (sh["entered_date"] <= as_of)]
+    # closed deals: make sure the outcome row is there
+    closed = opp[opp["status"].isin([WON, LOST]) & opp["close_date"].notna() & (opp["close_date"] <= as_of)]
+    outcome = closed["status"].map({WON: stages.won, LOST: stages.lost})
+    has_outcome = sh[sh["stage"].isin([stages.won, stages.lost])]["opportunity_id"]
+    add = closed[~closed["opportunity_id"].isin(set(has_outcome))]
+    if len(add):
+        sh = pd.concat(
+            [
+                sh,
+                pd.DataFrame(
+                    {
+                        "opportunity_id": add["opportunity_id"],
+                        "stage": outcome.loc[add.index],
+                        "entered_date": add["close_date"],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    sh = sh.assign(_rank=sh["stage"].map(rank)).sort_values(["opportunity_id", "entered_date", "_rank"])
+    # a repeated label (re-entry of the same stage on consecutive rows) is one visit
+    code = pd.Series(pd.factorize(sh["opportunity_id"])[0], index=sh.index)
+    stage_code = pd.Series(sh["stage"].map(rank).to_numpy(int), index=sh.index)
+    same = (code == code.shift(fill_value=-1)) & (stage_code == stage_code.shift(fill_value=-1))
+    sh, code = sh[~same].reset_index(drop=True), code[~same].reset_index(drop=True)
+    same_next = code.shift(-1, fill_value=-1) == code
+    nxt_stage = sh["stage"].shift(-1).where(same_next)
+    nxt_date = sh["entered_date"].shift(-1).where(same_next)
+    absorbing = sh["stage"].isin([stages.won, stages.lost])
+    # rows after an absorbing row (a reopened deal) are cut: the first outcome counts
+    prior_abs = absorbing.astype(int).groupby(code).cumsum() - absorbing.astype(int)
+    after_abs = prior_abs > 0
+    visits = sh.assign(next_stage=nxt_stage, next_date=nxt_date)[~absorbing & ~after_abs]
+    status = opp.set_index("opportunity_id")["status"]
+    still_open = visits["next_stage"].isna()
+    open_ids = set(status.index[status == OPEN])
+    # a last open-stage visit of a deal that closed without an outcome row cannot happen (added above);
+    # a last visit of a deal that is not open is dropped rather than guessed
+    keep = ~still_open | visits["opportunity_id"].isin(open_ids)
+    visits = visits[keep].copy()
+    end = visits["next_date"].where(visits["next_stage"].notna(), as_of)
+    visits["days"] = (end - visits["entered_date"]).dt.days.astype("int64")
+    return visits[["opportunity_id", "stage", "entered_date", "next_stage", "days"]].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the calibration
+# --------------------------------------------------------------------------------------------
+
+
+def calibrate_pipeline(
+    opportunities: pd.DataFrame,
+    stage_history: pd.DataFrame,
+    reps: pd.DataFrame,
+    stages: StageSet,
+    as_of: pd.Timestamp | str,
+    *,
+    rate_window_weeks: int = 26,
+    seasonality: str = "auto",
+    quarter_end_pull: float | None = None,
+    size_by: str = "product",
+    history_start: pd.Timestamp | str | None = None,
+) -> PipelineCalibration:
+    """Estimate the pipeline model from CRM history known on ``as_of``.
+
+    Parameters
+    ----------
+    opportunities, stage_history, reps
+        Canonical tables (see ``salesops_models.data.schema``).
+    stages
+        Open stages in process order and the won/lost labels.
+    as_of
+        Snapshot date: history after it is ignored; deals open on it are right-censored.
+    rate_window_weeks
+        Weeks before ``as_of`` over which creation rates are counted [weeks].
+    seasonality
+        'month', 'none' or 'auto' (month when >= 24 months of creation dates exist).
+    quarter_end_pull
+        Fixed quarter-end pull [0-1]; ``None`` calibrates it from won close dates.
+    size_by
+        Column grouping won deal values ('product', 'segment' or 'none').
+    history_start
+        Only deals created on/after this date inform transitions and holding times.
+
+    Returns
+    -------
+    PipelineCalibration
+
+    Notes
+    -----
+    Transitions: :math:`P_{ij} = n_{ij} / \\sum_k n_{ik}` over observed exits of stage :math:`i`;
+    an open deal has not exited, so it is neither a win nor a loss (right censoring of the outcome).
+    A stage never seen to exit moves to the next open stage with probability 1 (snapshots know only
+    the stage a deal was engaged in).
+
+    Holding times: the Aalen-Johansen cumulative incidence :math:`I_j(t)` of exits to :math:`j`,
+    with open deals censored at their age on ``as_of`` (``statsmodels`` ``CumIncidenceRight``),
+    gives the shape of the holding time of each destination; the atoms are
+    :math:`p_{ijk} = P_{ij}\\, \\Delta I_j(t_k) / I_j(t_{max})`, so the destination probabilities
+    stay exactly :math:`P_{ij}` (the Markov oracle) while long, still-open holding times keep their
+    weight. Left truncation (old cohorts seen only if they closed late) is not corrected: use
+    ``history_start`` to keep only cohorts wholly inside the observed window.
+
+    Creation: :math:`\\lambda_r = n_r / \\sum_{w \\in window} s_{m(w)}` deals a week, with
+    :math:`s_m` the calendar-month multipliers (ratio to a centred 12-month moving average).
+    Quarter-end pull: :math:`\\pi = (s_3 - b_3) / (1 - b_3)`, :math:`s_3` the share of won deals
+    closing in a quarter's last month, :math:`b_3` that month's share of the quarter's days.
+    """
+    as_of = pd.Timestamp(as_of)
+    states = stages.all_stages
+    n_open = len(stages.open_stages)
+    index = {s: i for i, s in enumerate(states)}
+    opp = opportunities.copy()
+    problems = []
+    for col in ("opportunity_id", "rep_id", "stage", "status"):
+        if col not in opp.columns:
+            problems.append(f"missing column '{col}'; map it in the CRM mapping file.")
+    if problems:
+        raise DataValidationError("opportunities", problems)
+
+    visits = stage_visits(opp, stage_history, stages, as_of)
+    if history_start is not None:
+        start = pd.Timestamp(history_start)
+        first_entry = visits.groupby("opportunity_id")["entered_date"].transform("min")
+        visits = visits[first_entry >= start]
+    if visits.empty:
+        raise DataValidationError(
+            "opportunities",
+            [f"no stage visits with dates on or before {as_of.date()}; check created_date/stage_history."],
+        )
+
+    # ---- transitions ------------------------------------------------------------------------
+    exited = visits[visits["next_stage"].notna()]
+    counts = np.zeros((len(states), len(states)))
+    fi = exited["stage"].map(index).to_numpy()
+    ti = exited["next_stage"].map(index).to_numpy()
+    np.add.at(counts, (fi, ti), 1.0)
+    P = np.zeros_like(counts)
+    overall_won = counts[:n_open, index[stages.won]].sum()
+    overall_lost = counts[:n_open, index[stages.lost]].sum()
+    for i in range(n_open):
+        tot = counts[i].sum()
+        if tot > 0:
+            P[i] = counts[i] / tot
+        elif i + 1 < n_open:
+            P[i, i + 1] = 1.0
+        else:
+            w = overall_won / max(overall_won + overall_lost, 1.0)
+            P[i, index[stages.won]] = w
+            P[i, index[stages.lost]] = 1.0 - w
+    P[n_open, n_open] = P[n_open + 1, n_open + 1] = 1.0
+
+    # ---- holding times (Aalen-Johansen shape per destination) ---------------------------------
+    a_stage, a_state, a_days, a_prob = [], [], [], []
+    for i, label in enumerate(stages.open_stages):
+        v = visits[visits["stage"] == label]
+        ex = v[v["next_stage"].notna()]
+        if ex.empty:
+            if P[i].max() == 1.0 and P[i, i] == 0:
+                # never seen to exit: an instantaneous pass-through to the next stage
+                a_stage.append(i)
+                a_state.append(int(np.argmax(P[i])))
+                a_days.append(0)
+                a_prob.append(1.0)
+            else:
+                for j in np.flatnonzero(P[i] > 0):
+                    a_stage.append(i)
+                    a_state.append(int(j))
+                    a_days.append(0)
+                    a_prob.append(float(P[i, j]))
+            continue
+        dests = sorted(set(ex["next_stage"].map(index)))
+        code = {d: k + 1 for k, d in enumerate(dests)}
+        status = v["next_stage"].map(index).map(code).fillna(0).astype(int).to_numpy()
+        time = v["days"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = CumIncidenceRight(time, status)
+        times = np.asarray(ci.times)
+        for d in dests:
+            cinc = np.asarray(ci.cinc[code[d] - 1])
+            inc = np.diff(np.concatenate([[0.0], cinc]))
+            total = cinc[-1]
+            sel = inc > 0
+            if total <= 0 or not sel.any():
+                continue
+            for t, m in zip(times[sel], inc[sel], strict=True):
+                a_stage.append(i)
+                a_state.append(int(d))
+                a_days.append(int(round(t)))
+                a_prob.append(float(P[i, d] * m / total))
+    atoms = pd.DataFrame({"stage": a_stage, "state": a_state, "days": a_days, "prob": a_prob})
+    atoms = atoms.groupby(["stage", "days", "state"], as_index=False)["prob"].sum()
+    atoms["prob"] = atoms["prob"] / atoms.groupby("stage")["prob"].transform("sum")
+
+    # ---- censoring-aware diagnostics ------------------------------------------------------------
+    diagnostics: dict[str, float | int | str] = {}
+    n_won = int((opp["status"] == WON).sum())
+    n_lost = int((opp["status"] == LOST).sum())
+    diagnostics["naive_win_rate"] = n_won / max(n_won + n_lost, 1)
+    diagnostics["closed_deals"] = n_won + n_lost
+    diagnostics["open_deals"] = int((opp["status"] == OPEN).sum())
+    diagnostics.update(_competing_risks_from_entry(visits, stages))
+
+    entry_counts = (
+        visits.sort_values("entered_date").groupby("opportunity_id")["stage"].first().value_counts()
+    )
+    entry_stage = index[entry_counts.index[0]] if len(entry_counts) else 0
+
+    # ---- creation rates and seasonality -------------------------------------------------------
+    rep_ids = _rep_ids(reps, opp)
+    created = opp.loc[opp["created_date"].notna() & (opp["created_date"] <= as_of), ["rep_id", "created_date"]]
+    season = _season(created["created_date"], seasonality)
+    weekly_rate = _creation_rates(created, reps, rep_ids, as_of, rate_window_weeks, season)
+
+    # ---- quarter-end pull ---------------------------------------------------------------------
+    won_close = opp.loc[(opp["status"] == WON) & opp["close_date"].notna() & (opp["close_date"] <= as_of), "close_date"]
+    pull = _quarter_end_pull(won_close) if quarter_end_pull is None else float(quarter_end_pull)
+
+    # ---- deal sizes ---------------------------------------------------------------------------
+    groups, pool, offset, count, mix = _sizes(opp, rep_ids, as_of, size_by, rate_window_weeks)
+
+    return PipelineCalibration(
+        states=tuple(states),
+        n_open=n_open,
+        as_of=as_of,
+        transition_counts=counts,
+        transition_matrix=P,
+        atom_stage=atoms["stage"].to_numpy(np.int64),
+        atom_state=atoms["state"].to_numpy(np.int64),
+        atom_days=atoms["days"].to_numpy(np.int64),
+        atom_prob=atoms["prob"].to_numpy(np.float64),
+        entry_stage=entry_stage,
+        rep_ids=rep_ids,
+        weekly_rate=weekly_rate,
+        season=season,
+        quarter_end_pull=pull,
+        size_by=size_by,
+        size_groups=groups,
+        size_pool=pool,
+        size_offset=offset,
+        size_count=count,
+        rep_group_mix=mix,
+        diagnostics=diagnostics,
+    )
+
+
+def _competing_risks_from_entry(visits: pd.DataFrame, stages: StageSet) -> dict[str, float]:
+    """Cumulative incidence of won and lost from first entry, open deals censored (diagnostic)."""
+    first = visits.sort_values("entered_date").groupby("opportunity_id").agg(
+        start=("entered_date", "first")
+    )
+    last = visits.sort_values("entered_date").groupby("opportunity_id").agg(
+        end_stage=("next_stage", "last"), last_entered=("entered_date", "last"), last_days=("days", "last")
+    )
+    d = first.join(last)
+    time = ((d["last_entered"] - d["start"]).dt.days + d["last_days"]).to_numpy(float)
+    status = d["end_stage"].map({stages.won: 1, stages.lost: 2}).fillna(0).astype(int).to_numpy()
+    if not (status == 1).any() or not (status == 2).any():
+        return {}
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = CumIncidenceRight(time, status)
+    won, lost = float(ci.cinc[0][-1]), float(ci.cinc[1][-1])
+    return {
+        "cif_won_by_max_time": won,
+        "cif_lost_by_max_time": lost,
+        "cif_still_open": max(0.0, 1.0 - won - lost),
+        "cif_max_days": float(np.max(time[status > 0])),
+    }
+
+
+def _rep_ids(reps: pd.DataFrame, opp: pd.DataFrame) -> np.ndarray:
+    ids = list(reps["rep_id"].astype(str)) if "rep_id" in reps else []
+    extra = sorted(set(opp["rep_id"].astype(str)) - set(ids))
+    return np.array(ids + extra, dtype=object)
+
+
+def _season(created: pd.Series, mode: str) -> np.ndarray:
+    """Calendar-month creation multipliers (mean 1) by ratio to a centred 12-month moving average."""
+    flat = np.ones(12)
+    if mode == "none" or created.empty:
+        return flat
+    monthly = created.dt.to_period("M").value_counts().sort_index()
+    full = pd.period_range(monthly.index.min(), monthly.index.max(), freq="M")
+    monthly = monthly.reindex(full, fill_value=0).astype(float)
+    # the first and last months are usually partial: drop them
+    monthly = monthly.iloc[1:-1]
+    if mode == "auto" and len(monthly) < 24:
+        return flat
+    if len(monthly) < 13:
+        log.warning("seasonality='month' needs at least 13 full months of creation dates; using flat rates")
+        return flat
+    ma = monthly.rolling(12, center=True).mean().rolling(2, center=True).mean().shift(-1)
+    ratio = (monthly / ma).dropna()
+    ratio = ratio[np.isfinite(ratio)]
+    by_month = ratio.groupby(ratio.index.month).mean().reindex(range(1, 13))
+    if by_month.isna().any():
+        by_month = by_month.fillna(1.0)
+    s = by_month.to_numpy(float)
+    return s / s.mean()
+
+
+def _creation_rates(
+    created: pd.DataFrame,
+    reps: pd.DataFrame,
+    rep_ids: np.ndarray,
+    as_of: pd.Timestamp,
+    window_weeks: int,
+    season: np.ndarray,
+) -> np.ndarray:
+    start = as_of - pd.Timedelta(weeks=window_weeks)
+    in_win = created[(created["created_date"] > start) & (created["created_date"] <= as_of)]
+    n = in_win["rep_id"].astype(str).value_counts().reindex(rep_ids, fill_value=0).to_numpy(float)
+    days = pd.date_range(start + pd.Timedelta(days=1), as_of, freq="D")
+    # seasonal exposure of the window [weeks], per rep (a rep hired inside the window has less)
+    day_weight = season[days.month.to_numpy() - 1] / 7.0
+    cum = np.concatenate([[0.0], np.cumsum(day_weight)])
+    exposure = np.full(len(rep_ids), cum[-1])
+    if "hire_date" in reps:
+        hire = reps.set_index(reps["rep_id"].astype(str))["hire_date"].reindex(rep_ids)
+        hire = pd.to_datetime(hire)
+        later = hire.notna() & (hire > start)
+        if later.any():
+            k = np.clip(((hire[later] - start).dt.days - 1).to_numpy(int), 0, len(days))
+            exposure[later.to_numpy()] = cum[-1] - cum[k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(exposure > 0, n / exposure, 0.0)
+    return rate
+
+
+def _quarter_end_pull(won_close: pd.Series) -> float:
+    if won_close.empty:
+        return 0.0
+    lo, hi = won_close.min(), won_close.max()
+    q = won_close.dt.to_period("Q")
+    qs = sorted(set(q))
+    complete = [p for p in qs if p.start_time >= lo.normalize() and p.end_time.normalize() <= hi]
+    if not complete:
+        return 0.0
+    sel = q.isin(complete)
+    month_in_q = (won_close[sel].dt.month - 1) % 3
+    s3 = float((month_in_q == 2).mean())
+    days_m3 = sum(((p.end_time.normalize() - (p.end_time.normalize().replace(day=1))).days + 1) for p in complete)
+    days_q = sum(((p.end_time.normalize() - p.start_time.normalize()).days + 1) for p in complete)
+    b3 = days_m3 / days_q
+    return float(max(0.0, (s3 - b3) / (1.0 - b3)))
+
+
+def _sizes(
+    opp: pd.DataFrame, rep_ids: np.ndarray, as_of: pd.Timestamp, size_by: str, window_weeks: int
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    won = opp[(opp["status"] == WON) & opp["amount"].notna() & (opp["close_date"] <= as_of)]
+    if won.empty:
+        raise DataValidationError(
+            "opportunities",
+            [f"no won deals with an amount closed on or before {as_of.date()}; deal sizes cannot be calibrated."],
+        )
+    labels: list[str] = []
+    chunks: list[np.ndarray] = []
+    if size_by != "none" and size_by in opp.columns:
+        g = won[size_by].astype("string")
+        for label, vals in won["amount"].groupby(g, dropna=True):
+            if len(vals) >= MIN_GROUP_WON:
+                labels.append(str(label))
+                chunks.append(np.sort(vals.to_numpy(float)))
+    labels.append(POOLED)
+    chunks.append(np.sort(won["amount"].to_numpy(float)))
+    count = np.array([len(c) for c in chunks], dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    pool = np.concatenate(chunks)
+    # each rep's mix of size groups among deals he created recently (any status), shrunk to the
+    # company mix with one pseudo-deal so a rep with no history gets the company mix
+    gi = {label: k for k, label in enumerate(labels)}
+    mix = np.zeros((len(rep_ids), len(labels)))
+    recent = opp[opp["created_date"].notna() & (opp["created_date"] <= as_of)]
+    start = as_of - pd.Timedelta(weeks=window_weeks)
+    recent = recent[recent["created_date"] > start]
+    if recent.empty:
+        recent = opp
+    if size_by != "none" and size_by in opp.columns:
+        grp = recent[size_by].astype("string").map(lambda s: gi.get(s, gi[POOLED]) if pd.notna(s) else gi[POOLED])
+    else:
+        grp = pd.Series(gi[POOLED], index=recent.index)
+    ridx = {r: k for k, r in enumerate(rep_ids)}
+    ri = recent["rep_id"].astype(str).map(ridx).to_numpy()
+    np.add.at(mix, (ri, grp.to_numpy(int)), 1.0)
+    company = mix.sum(axis=0)
+    company = company / company.sum() if company.sum() > 0 else np.eye(len(labels))[-1]
+    mix = (mix + company) / (mix.sum(axis=1, keepdims=True) + 1.0)
+    return tuple(labels), pool, offset, count, mix
+
+
+def size_group_of(calibration: PipelineCalibration, values: pd.Series) -> np.ndarray:
+    """Size-group index of each value of the ``size_by`` column (unknown values: the pooled group)."""
+    gi = {label: k for k, label in enumerate(calibration.size_groups)}
+    pooled = gi[POOLED]
+    return np.array([gi.get(str(v), pooled) if pd.notna(v) else pooled for v in values], dtype=np.int64)
