@@ -1,0 +1,172 @@
+"""The facts a quota rests on, one row per rep: potential, history, forecast, tenure and ramp.
+
+:func:`rep_basis` turns the canonical tables into the table every quota method reads, so that the
+methods themselves never look at accounts or bookings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.errors import DataValidationError
+
+log = logging.getLogger(__name__)
+
+BASIS_COLUMNS = (
+    "region",
+    "manager",
+    "capacity",
+    "potential",
+    "prior_year",
+    "ttm",
+    "forecast",
+    "tenure_months",
+    "ramp_factor",
+    "full_history",
+)
+
+
+def ramp_by_month(hire_date: pd.Series, plan_year: int, ramp: Sequence[float]) -> pd.DataFrame:
+    """Productivity of each rep in each month of the plan year from his month of tenure.
+
+    Parameters
+    ----------
+    hire_date
+        Hire date per rep (index: rep_id); NaT means hired long ago (fully ramped).
+    plan_year
+        The planned calendar year.
+    ramp
+        Productivity in tenure months 1, 2, ... [0-1]; the last value holds thereafter.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index rep_id, columns 1..12 (plan month), values in [0, 1].
+
+    Notes
+    -----
+    The month of hire is tenure month 1: ``k = 12 (y_m - y_h) + (m_m - m_h) + 1``. Months before
+    the hire (``k <= 0``) count 0; ``ramp(k) = ramp[k-1]`` for ``k <= len(ramp)``, else ``ramp[-1]``.
+    """
+    ramp_arr = np.asarray(ramp, dtype=float)
+    hire = pd.to_datetime(hire_date)
+    months = np.arange(1, 13)
+    hy = hire.dt.year.to_numpy(dtype=float)
+    hm = hire.dt.month.to_numpy(dtype=float)
+    k = 12 * (plan_year - hy)[:, None] + (months[None, :] - hm[:, None]) + 1
+    k = np.where(np.isnan(k), 10_000, k).astype(int)
+    idx = np.clip(k - 1, 0, len(ramp_arr) - 1)
+    values = np.where(k <= 0, 0.0, ramp_arr[idx])
+    return pd.DataFrame(values, index=hire_date.index, columns=months)
+
+
+def rep_basis(
+    reps: pd.DataFrame,
+    accounts: pd.DataFrame,
+    bookings: pd.DataFrame,
+    plan_year: int,
+    *,
+    ramp: Sequence[float] = (1.0,),
+    as_of: pd.Timestamp | None = None,
+    owner: pd.Series | None = None,
+    rep_forecast: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Build the per-rep basis of quota setting.
+
+    Parameters
+    ----------
+    reps, accounts, bookings
+        Canonical tables (see :mod:`salesops_models.data.schema`).
+    plan_year
+        The planned calendar year; "prior year" is ``plan_year - 1``.
+    ramp
+        Productivity by month of tenure [0-1] (see :func:`ramp_by_month`).
+    as_of
+        End of the trailing twelve months; default: the last month with bookings.
+    owner
+        Owner rep_id per account_id (e.g. the territory stage's assignment); default
+        ``accounts.owner_rep_id``.
+    rep_forecast
+        Plan-year forecast per rep [currency/yr]; default: the trailing twelve months (naive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index rep_id; columns region, manager, capacity [FTE], potential [currency/yr],
+        prior_year [currency], ttm [currency], forecast [currency/yr], tenure_months (at the
+        start of the plan year), ramp_factor [0-1], full_history (bool: employed all of the prior
+        year and booked something), plus ``ramp_m1..ramp_m12``.
+
+    Notes
+    -----
+    ``ramp_factor_r = (1/12) sum_m ramp(k_rm)``: the share of a full year's productivity the rep
+    brings in the plan year.
+    """
+    reps = reps.set_index("rep_id", drop=False)
+    rep_ids = reps.index.astype(str)
+    out = pd.DataFrame(index=pd.Index(rep_ids, name="rep_id"))
+    for col in ("region", "manager"):
+        out[col] = reps[col].to_numpy() if col in reps else pd.NA
+    out["capacity"] = pd.to_numeric(reps.get("capacity", 1.0), errors="coerce").fillna(1.0).to_numpy()
+
+    acc_owner = owner if owner is not None else accounts.set_index("account_id")["owner_rep_id"]
+    pot = pd.to_numeric(accounts.set_index("account_id")["potential"], errors="coerce").fillna(0.0)
+    pot_by_rep = pot.groupby(acc_owner.reindex(pot.index)).sum()
+    out["potential"] = pot_by_rep.reindex(out.index).fillna(0.0).to_numpy()
+
+    bk = bookings.copy()
+    if len(bk):
+        bk["month"] = pd.to_datetime(bk["month"]).dt.to_period("M").dt.to_timestamp()
+        bk["amount"] = pd.to_numeric(bk["amount"], errors="coerce").fillna(0.0)
+        py = bk[bk["month"].dt.year == plan_year - 1].groupby("rep_id")["amount"].sum()
+        end = pd.Timestamp(as_of).to_period("M").to_timestamp() if as_of is not None else bk["month"].max()
+        start = end - pd.DateOffset(months=11)
+        ttm = bk[(bk["month"] >= start) & (bk["month"] <= end)].groupby("rep_id")["amount"].sum()
+    else:
+        py = ttm = pd.Series(dtype=float)
+    out["prior_year"] = py.reindex(out.index).fillna(0.0).to_numpy()
+    out["ttm"] = ttm.reindex(out.index).fillna(0.0).to_numpy()
+    if rep_forecast is not None:
+        out["forecast"] = rep_forecast.reindex(out.index).fillna(0.0).to_numpy()
+    else:
+        out["forecast"] = out["ttm"]
+
+    hire = pd.to_datetime(reps["hire_date"]) if "hire_date" in reps else pd.Series(pd.NaT, index=reps.index)
+    hire = pd.Series(hire.to_numpy(), index=out.index, dtype="datetime64[ns]")
+    start_plan = pd.Timestamp(year=plan_year, month=1, day=1)
+    tenure = (start_plan.year - hire.dt.year) * 12 + (start_plan.month - hire.dt.month)
+    out["tenure_months"] = tenure.fillna(10_000).astype(int).to_numpy()
+    rm = ramp_by_month(hire, plan_year, ramp)
+    out["ramp_factor"] = rm.mean(axis=1).to_numpy()
+    for m in range(1, 13):
+        out[f"ramp_m{m}"] = rm[m].to_numpy()
+    prior_start = pd.Timestamp(year=plan_year - 1, month=1, day=1)
+    out["full_history"] = ((hire.isna() | (hire <= prior_start)) & (out["prior_year"] > 0)).to_numpy()
+    return out
+
+
+def check_basis(basis: pd.DataFrame, weights: dict[str, float]) -> None:
+    """Raise when a rep's blended fair share would be zero for lack of any data.
+
+    Raises
+    ------
+    DataValidationError
+        Naming each rep with no history and no potential, and the fixes.
+    """
+    used = [k for k, w in weights.items() if w > 0]
+    empty = basis.index[(basis[used].sum(axis=1) <= 0).to_numpy()] if used else basis.index
+    if len(empty):
+        ids = ", ".join(map(str, empty[:8])) + (" ..." if len(empty) > 8 else "")
+        raise DataValidationError(
+            "quota basis (reps, accounts, bookings)",
+            [
+                f"rep(s) {ids} have no history and no potential: every weighted field "
+                f"({', '.join(used)}) is 0, so their fair share would be 0. Fix: give them accounts "
+                "(accounts.owner_rep_id or the territory stage) so that 'potential' is positive, or put "
+                "weight on a field they have, or use quota.method 'even', or remove them from the reps table."
+            ],
+        )

@@ -1,0 +1,318 @@
+"""Optimised quotas: as close as possible to the fair share, within growth, ramp and subtotal bounds.
+
+Formulation (a small MILP, Pyomo + HiGHS)
+-----------------------------------------
+
+=========================  ==============================================================================
+Sets
+``R``                      reps
+``G``                      subtotal groups (regions and/or managers), ``R_g`` their reps
+Params
+``f_r``                    fair share (blend x ramp, :func:`~salesops_models.quota.allocation.fair_shares`) [currency]
+``T``                      total to allocate, company target x (1 + over-assignment) [currency]
+``u``                      rounding unit; ``N = floor(T/u)``, ``e = T - u N`` the sub-unit rest [currency]
+``L_r, U_r``               bounds: ``PY_r (1 + g_min) <= Q_r <= PY_r (1 + g_max)`` for reps with a full prior
+                           year; ``Q_r <= f_r`` for ramping reps (ramp factor < 1); otherwise ``[0, inf)``
+``S_g, tol_g``             subtotal target and tolerance of group g
+Variables
+``n_r`` (integer >= 0)     quota units of rep r
+``z_r`` (binary)           rep r carries the rest ``e`` (only when ``e > 0``)
+``d+_r, d-_r >= 0``        deviation above / below the fair share
+Objective
+min ``sum_r (d+_r + d-_r) / u``   (L1 deviation from the fair share, in rounding units)
+Constraints
+quota                      ``Q_r = u n_r + e z_r``
+deviation                  ``Q_r - f_r = d+_r - d-_r``
+total                      ``sum_r n_r = N``, ``sum_r z_r = 1``  (so ``sum_r Q_r = T`` exactly)
+bounds                     ``L_r <= Q_r <= U_r``
+subtotals                  ``|sum_{r in R_g} Q_r - S_g| <= max(tol_g S_g, u)``
+=========================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+
+from salesops_models.errors import InfeasibleError, SalesopsError
+from salesops_models.quota.allocation import QuotaResult, _result, fair_shares
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subtotal:
+    """Quotas of a group of reps (a region, a manager's team) must stay near a subtotal.
+
+    Attributes
+    ----------
+    column
+        Basis column that names the group (``region`` or ``manager``).
+    targets
+        Subtotal per group value [currency/yr]; groups not listed are free.
+    tolerance
+        Allowed deviation as a share of the subtotal [share]; at least one rounding unit is always allowed.
+    """
+
+    column: str
+    targets: dict[str, float]
+    tolerance: float = 0.0
+
+
+def quota_bounds(
+    basis: pd.DataFrame, fair: pd.Series, growth_min: float, growth_max: float
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Lower and upper quota bounds per rep and the reason of each.
+
+    Returns
+    -------
+    (lower, upper, lower_reason, upper_reason)
+        Bounds [currency/yr]; reasons are 'growth_min', 'growth_max', 'ramp_cap' or ''.
+    """
+    hist = basis["full_history"].astype(bool)
+    py = basis["prior_year"].astype(float)
+    lower = pd.Series(np.where(hist, py * (1 + growth_min), 0.0), index=basis.index).clip(lower=0.0)
+    upper = pd.Series(np.where(hist, py * (1 + growth_max), np.inf), index=basis.index)
+    lower_reason = pd.Series(np.where(hist & (lower > 0), "growth_min", ""), index=basis.index)
+    upper_reason = pd.Series(np.where(hist, "growth_max", ""), index=basis.index)
+    ramping = basis["ramp_factor"] < 1.0 - 1e-9
+    cap = fair.where(ramping, np.inf)
+    use_cap = cap < upper
+    upper = upper.where(~use_cap, cap)
+    upper_reason = upper_reason.where(~use_cap, "ramp_cap")
+    lower = np.minimum(lower, upper)
+    return lower, upper, lower_reason, upper_reason
+
+
+def _diagnose_total(basis: pd.DataFrame, fair: pd.Series, target: float, gmin: float, gmax: float) -> None:
+    """Raise :class:`InfeasibleError` with the smallest growth-bound relaxation when the total is out of reach."""
+    lower, upper, _, _ = quota_bounds(basis, fair, gmin, gmax)
+    hist = basis["full_history"].astype(bool)
+    if float(lower.sum()) > target * (1 + 1e-12):
+        py_hist = float(basis.loc[hist, "prior_year"].sum())
+        g_needed = target / py_hist - 1.0
+        raise InfeasibleError(
+            f"quota: the target {target:,.0f} is below the sum of the growth floors {lower.sum():,.0f} "
+            f"(quota.growth_min = {gmin:+.3f} applied to {int(hist.sum())} reps' prior-year bookings "
+            f"{py_hist:,.0f}). Smallest relaxation: set quota.growth_min <= {g_needed:+.4f}, "
+            f"or raise the target to {lower.sum():,.0f}.",
+            diagnosis={"field": "quota.growth_min", "needed": g_needed, "target_needed": float(lower.sum())},
+        )
+    if float(upper.sum()) < target * (1 - 1e-12):
+
+        def reach(g: float) -> float:
+            return float(quota_bounds(basis, fair, gmin, g)[1].sum()) - target
+
+        hi = max(gmax, 0.0) + 1.0
+        while reach(hi) < 0 and hi < 1e6:
+            hi *= 2
+        g_needed = brentq(reach, gmax, hi, xtol=1e-6) if reach(hi) >= 0 else math.inf
+        raise InfeasibleError(
+            f"quota: the target {target:,.0f} is above the most the bounds allow, {upper.sum():,.0f} "
+            f"(quota.growth_max = {gmax:+.3f} on prior-year bookings, ramp caps on new reps). "
+            f"Smallest relaxation: set quota.growth_max >= {g_needed:+.4f}, or lower the target to "
+            f"{upper.sum():,.0f}.",
+            diagnosis={"field": "quota.growth_max", "needed": g_needed, "target_needed": float(upper.sum())},
+        )
+
+
+def optimise_quotas(
+    basis: pd.DataFrame,
+    company_target: float,
+    weights: dict[str, float],
+    *,
+    over_assignment: float = 0.0,
+    rounding_unit: float = 1000.0,
+    growth_min: float = -0.3,
+    growth_max: float = 0.6,
+    subtotals: tuple[Subtotal, ...] = (),
+    apply_ramp: bool = True,
+    time_limit: float = 20.0,
+    mip_rel_gap: float = 1e-4,
+) -> QuotaResult:
+    """Quotas nearest (L1) to the blended fair share within bounds, as integer multiples of a unit.
+
+    Parameters
+    ----------
+    basis
+        Per-rep basis (:func:`~salesops_models.quota.basis.rep_basis`).
+    company_target
+        Company target [currency/yr].
+    weights
+        Fair-share blend weights (sum to 1).
+    over_assignment
+        Quotas add up to ``company_target (1 + over_assignment)`` [share].
+    rounding_unit
+        Quota unit ``u`` [currency].
+    growth_min, growth_max
+        Quota vs prior-year bookings for reps with a full prior year, as growth [share].
+    subtotals
+        Region / manager subtotal constraints.
+    time_limit
+        HiGHS limit [s]; the best plan found is used, with its gap reported.
+    mip_rel_gap
+        HiGHS relative gap [share].
+
+    Returns
+    -------
+    QuotaResult
+        ``binding_bounds`` names the bounds within one unit of the quota; ``extra`` holds
+        ``status``, ``termination``, ``mip_gap``, ``objective`` [currency], ``variables``.
+
+    Raises
+    ------
+    InfeasibleError
+        When the target lies outside what the growth bounds allow (with the smallest relaxation
+        of ``quota.growth_min`` / ``quota.growth_max``), or a subtotal cannot be met.
+
+    Notes
+    -----
+    See the module docstring for the full formulation.
+    """
+    import pyomo.environ as pyo
+    from pyomo.contrib.solver.common.factory import SolverFactory
+    from pyomo.contrib.solver.common.results import SolutionStatus
+
+    t0 = time.perf_counter()
+    target = float(company_target) * (1.0 + over_assignment)
+    shares = fair_shares(basis, weights, apply_ramp)
+    fair = shares["fair_weight"] * target
+    _diagnose_total(basis, fair, target, growth_min, growth_max)
+    lower, upper, lower_reason, upper_reason = quota_bounds(basis, fair, growth_min, growth_max)
+    u = float(rounding_unit)
+    n_units = math.floor(target / u + 1e-9)
+    rest = target - n_units * u
+    has_rest = rest > 1e-9 * max(1.0, target)
+
+    for st in subtotals:
+        if st.column not in basis:
+            raise SalesopsError(
+                f"quota subtotal: basis has no column {st.column!r}; use 'region' or 'manager'."
+            )
+        for g, s_g in st.targets.items():
+            members = basis.index[(basis[st.column] == g).to_numpy()]
+            slack = max(st.tolerance * s_g, u)
+            if len(members) == 0:
+                raise InfeasibleError(
+                    f"quota subtotal {st.column}={g!r}: no rep belongs to it; drop the subtotal."
+                )
+            lo_g, hi_g = float(lower[members].sum()), float(upper[members].sum())
+            if lo_g > s_g + slack or hi_g < s_g - slack:
+                need = (lo_g - s_g) / s_g if lo_g > s_g + slack else (s_g - hi_g) / s_g
+                raise InfeasibleError(
+                    f"quota subtotal {st.column}={g!r}: target {s_g:,.0f} +- {slack:,.0f} is outside what its reps' "
+                    f"bounds allow [{lo_g:,.0f}, {hi_g:,.0f}]. Smallest relaxation: tolerance >= {need:.4f} "
+                    f"(quota.{st.column}_tolerance), or widen quota.growth_min/growth_max.",
+                    diagnosis={"field": f"quota.{st.column}_tolerance", "needed": need},
+                )
+
+    reps = list(basis.index)
+    scale = 1.0 / u
+    m = pyo.ConcreteModel(name="quota")
+    m.R = pyo.Set(initialize=reps, ordered=True)
+    ub_units = {r: (math.floor(upper[r] / u) if np.isfinite(upper[r]) else n_units) for r in reps}
+    m.n = pyo.Var(m.R, domain=pyo.NonNegativeIntegers, bounds=lambda _m, r: (0, max(ub_units[r], 0)))
+    if has_rest:
+        m.z = pyo.Var(m.R, domain=pyo.Binary)
+    m.dp = pyo.Var(m.R, domain=pyo.NonNegativeReals)
+    m.dm = pyo.Var(m.R, domain=pyo.NonNegativeReals)
+
+    def q(r: str) -> pyo.Expression:
+        return u * m.n[r] + (rest * m.z[r] if has_rest else 0.0)
+
+    m.dev = pyo.Constraint(m.R, rule=lambda _m, r: scale * (q(r) - fair[r]) == m.dp[r] - m.dm[r])
+    m.total = pyo.Constraint(expr=sum(m.n[r] for r in reps) == n_units)
+    if has_rest:
+        m.one_rest = pyo.Constraint(expr=sum(m.z[r] for r in reps) == 1)
+    m.lo = pyo.Constraint(
+        [r for r in reps if lower[r] > 0], rule=lambda _m, r: scale * q(r) >= scale * float(lower[r])
+    )
+    m.hi = pyo.Constraint(
+        [r for r in reps if np.isfinite(upper[r])], rule=lambda _m, r: scale * q(r) <= scale * float(upper[r])
+    )
+    m.sub = pyo.ConstraintList()
+    for st in subtotals:
+        for g, s_g in st.targets.items():
+            members = [r for r in reps if basis.at[r, st.column] == g]
+            slack = max(st.tolerance * s_g, u)
+            expr = scale * sum(q(r) for r in members)
+            m.sub.add(expr <= scale * (s_g + slack))
+            m.sub.add(expr >= scale * (s_g - slack))
+    m.obj = pyo.Objective(expr=sum(m.dp[r] + m.dm[r] for r in reps), sense=pyo.minimize)
+
+    solver = SolverFactory("highs")
+    res = solver.solve(
+        m,
+        time_limit=time_limit,
+        rel_gap=mip_rel_gap,
+        threads=1,
+        tee=False,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        solver_options={"output_flag": False},
+    )
+    status = res.solution_status
+    if status not in (SolutionStatus.optimal, SolutionStatus.feasible):
+        raise InfeasibleError(
+            f"quota (optimised): HiGHS found no plan ({res.termination_condition.name}). The total is within the "
+            "bounds, so rounding or subtotals conflict: widen quota.region_tolerance / manager_tolerance, "
+            "lower quota.rounding_unit, or raise quota.time_limit.",
+            diagnosis={"termination": res.termination_condition.name},
+        )
+    res.solution_loader.load_vars()
+    n_val = np.array([round(pyo.value(m.n[r])) for r in reps], dtype=float)
+    z_val = (
+        np.array([round(pyo.value(m.z[r])) for r in reps], dtype=float) if has_rest else np.zeros(len(reps))
+    )
+    quota = pd.Series(u * n_val + rest * z_val, index=basis.index)
+    inc, bound = res.incumbent_objective, res.objective_bound
+    gap = abs(inc - bound) / max(abs(inc), 1e-9) if inc is not None and bound is not None else float("nan")
+
+    out = _result(
+        "optimised",
+        basis,
+        shares,
+        fair,
+        target,
+        company_target,
+        rounding_unit,
+        0.0,
+        {
+            "status": "optimal" if status == SolutionStatus.optimal else "feasible",
+            "termination": res.termination_condition.name,
+            "mip_gap": float(gap) if inc else 0.0,
+            "objective": float(inc) * u if inc is not None else float("nan"),
+            "variables": int(m.nvariables()),
+        },
+    )
+    df = out.quotas
+    df["quota"] = quota
+    df["rounding_remainder"] = rest * z_val
+    df["lower_bound"] = lower
+    df["upper_bound"] = upper
+    tol = u * (1 - 1e-9)
+    bind_lo = (lower > 0) & (quota - lower < tol)
+    bind_hi = np.isfinite(upper) & (upper - quota < tol)
+    labels = []
+    for r in reps:
+        parts = []
+        if bind_lo[r]:
+            parts.append(lower_reason[r] or "floor")
+        if bind_hi[r]:
+            parts.append(upper_reason[r] or "cap")
+        labels.append(",".join(parts))
+    df["binding_bounds"] = labels
+    out.seconds = time.perf_counter() - t0
+    log.info(
+        "quota optimised: %s, deviation %.0f, %.2f s",
+        out.extra["status"],
+        out.extra["objective"],
+        out.seconds,
+    )
+    return out
