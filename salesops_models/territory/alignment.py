@@ -45,7 +45,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ from salesops_models.territory.solver import (
     RELAXED,
     SolveInfo,
     SolverOptions,
+    relative_gap,
     solve_milp,
 )
 
@@ -438,29 +439,10 @@ def _build(
     lost_value = float(inst.value[(inst.owner >= 0) & (inst.owner_pair < 0)].sum())
     m.disruption = pyo.Expression(expr=float(inst.value[owned].sum()) - kept_value + lost_value)
     m.travel = pyo.Expression(expr=pyo.quicksum(float(cost[p]) * x[p] for p in range(P)))
-    penalty = 0.0
-    if max_moves is not None:
-        if elastic:
-            m.move_slack = pyo.Var(within=pyo.NonNegativeReals)
-            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves + m.move_slack)
-            penalty = penalty + ELASTIC_PENALTY * m.move_slack / max(n_acc, 1)
-        else:
-            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves)
-    if disruption_budget is not None:
-        budget = disruption_budget * V
-        if elastic:
-            m.budget_slack = pyo.Var(within=pyo.NonNegativeReals)
-            m.budget = pyo.Constraint(expr=m.disruption <= budget + m.budget_slack)
-            penalty = penalty + ELASTIC_PENALTY * m.budget_slack / max(V, 1e-12)
-        else:
-            m.budget = pyo.Constraint(expr=m.disruption <= budget)
-    if elastic and K:
-        penalty = penalty + ELASTIC_PENALTY * pyo.quicksum(m.relax[k] for k in range(K))
-
-    if normalize or elastic:
-        order = np.lexsort((cost, inst.pair_a))
-        first = np.unique(inst.pair_a[order], return_index=True)[1]
-        t0 = float(cost[order][first].sum())
+    order = np.lexsort((cost, inst.pair_a))
+    first = np.unique(inst.pair_a[order], return_index=True)[1]
+    t0 = float(cost[order][first].sum())
+    if normalize:
         t_scale = t0 if t0 > 0 else 1.0
         d_scale = V if V > 0 else 1.0
     else:
@@ -470,8 +452,30 @@ def _build(
         obj = obj + travel_weight / t_scale * m.travel
     if disruption_weight:
         obj = obj + disruption_weight / d_scale * m.disruption
+    # penalty per unit of relaxation: ELASTIC_PENALTY times the size of the objective itself, so a
+    # relaxation of 1e-4 (0.01 percentage points) outweighs any travel/disruption saving
+    size = abs(travel_weight) * t0 / t_scale + abs(disruption_weight) * V / d_scale
+    big = ELASTIC_PENALTY * max(size, 1.0)
+    penalty = 0.0
+    if max_moves is not None:
+        if elastic:
+            m.move_slack = pyo.Var(within=pyo.NonNegativeReals)
+            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves + m.move_slack)
+            penalty = penalty + big * m.move_slack / max(n_acc, 1)
+        else:
+            m.move_cap = pyo.Constraint(expr=m.moved <= max_moves)
+    if disruption_budget is not None:
+        budget = disruption_budget * V
+        if elastic:
+            m.budget_slack = pyo.Var(within=pyo.NonNegativeReals)
+            m.budget = pyo.Constraint(expr=m.disruption <= budget + m.budget_slack)
+            penalty = penalty + big * m.budget_slack / max(V, 1e-12)
+        else:
+            m.budget = pyo.Constraint(expr=m.disruption <= budget)
+    if elastic and K:
+        penalty = penalty + big * pyo.quicksum(m.relax[k] for k in range(K))
+    m.base_objective = pyo.Expression(expr=obj)
     m.obj = pyo.Objective(expr=obj + penalty, sense=pyo.minimize)
-    m._scales = (t_scale, d_scale)
     return m
 
 
@@ -656,6 +660,7 @@ def assign_territories(
     adjacency: object | None = None,
     warm_start: bool = True,
     heuristic_seconds: float = 10.0,
+    elastic_first: bool = True,
     normalize: bool = True,
     solver: SolverOptions | None = None,
 ) -> AlignmentResult:
@@ -696,6 +701,11 @@ def assign_territories(
         Start HiGHS from today's alignment rebalanced by :func:`greedy_start`.
     heuristic_seconds
         Time allowed to the greedy start [s].
+    elastic_first
+        Solve the elastic model straight away (default): it always has a plan, its bound is a valid
+        bound of the strict model, and when its relaxations end at 0 its plan is a plan of the strict
+        model. ``False`` solves the strict model first and falls back to the elastic one only when the
+        strict model has no plan (which proves infeasibility when HiGHS says so).
     normalize
         Divide travel and disruption by their scales (see Notes of the module) so the weights are unit-free.
     solver
@@ -716,15 +726,14 @@ def assign_territories(
     )
     notes: list[str] = []
     start_assign = greedy_start(inst, max_moves, heuristic_seconds) if warm_start else None
-    model = _build(
-        inst,
+    build = dict(
         travel_weight=travel_weight,
         disruption_weight=disruption_weight,
         disruption_budget=disruption_budget,
         max_moves=max_moves,
         normalize=normalize,
-        elastic=False,
     )
+    model = _build(inst, elastic=elastic_first, **build)  # type: ignore[arg-type]
     build_seconds = time.perf_counter() - tick
     log.info(
         "alignment: %d accounts x %d reps, %d candidate pairs, %d metrics; built in %.2fs",
@@ -737,44 +746,53 @@ def assign_territories(
     ws = _start_values(model, inst, start_assign) if start_assign is not None else None
     info = solve_milp(model, solver, ws)
     diagnosis = relaxation = pd.DataFrame()
-    if info.status in (OPTIMAL, FEASIBLE):
+    strict: SolveInfo | None = None
+    if not elastic_first and info.status in (OPTIMAL, FEASIBLE):
         assign = _extract(model, inst)
     else:
-        strict = info
-        notes.append(f"strict model: {strict.status} ({strict.termination}) after {strict.seconds:.1f}s")
-        elastic = _build(
-            inst,
-            travel_weight=travel_weight,
-            disruption_weight=disruption_weight,
-            disruption_budget=disruption_budget,
-            max_moves=max_moves,
-            normalize=normalize,
-            elastic=True,
-        )
-        ws = _start_values(elastic, inst, start_assign) if start_assign is not None else None
-        info_e = solve_milp(elastic, solver, ws)
+        if elastic_first:
+            elastic, info_e = model, info
+        else:
+            strict = info
+            notes.append(f"strict model: {strict.status} ({strict.termination}) after {strict.seconds:.1f}s")
+            elastic = _build(inst, elastic=True, **build)  # type: ignore[arg-type]
+            ws = _start_values(elastic, inst, start_assign) if start_assign is not None else None
+            remaining = max(solver.time_limit - strict.seconds, 0.2 * solver.time_limit)
+            info_e = solve_milp(elastic, replace(solver, time_limit=remaining), ws)
         if info_e.has_solution:
             assign = _extract(elastic, inst)
         elif start_assign is not None:
             assign = start_assign
-            notes.append("elastic model found no plan in time; the plan is the greedy start")
+            notes.append("the MILP found no plan in time; the plan is the greedy start")
         else:
             raise SalesopsError(
-                "territory alignment: neither the strict nor the elastic model found a plan within "
+                "territory alignment: the MILP found no plan within "
                 f"{solver.time_limit}s; raise territory.time_limit or enable warm_start."
             )
         diagnosis, relaxation = _diagnose(inst, assign, elastic, max_moves, disruption_budget)
         needs_relax = bool(relaxation["binding"].any()) if not relaxation.empty else False
-        status = RELAXED if needs_relax else FEASIBLE
-        if strict.status != INFEASIBLE and needs_relax:
-            notes.append("the strict model was not proven infeasible (it stopped without a plan)")
+        if not needs_relax:
+            diagnosis = pd.DataFrame()
+        if needs_relax:
+            status = RELAXED
+            if strict is not None and strict.status != INFEASIBLE:
+                notes.append("the strict model was not proven infeasible (it stopped without a plan)")
+        elif info_e.has_solution:
+            status = info_e.status
+        else:
+            status = FEASIBLE
+        # the elastic bound is a valid bound of the strict model (the strict model is a restriction)
+        objective = float(pyo.value(elastic.base_objective)) if info_e.has_solution else math.nan
+        if not info_e.has_solution:
+            objective = math.nan
         info = SolveInfo(
             status=status,
-            objective=info_e.objective,
+            objective=objective if not needs_relax else info_e.objective,
             bound=info_e.bound,
-            gap=info_e.gap,
-            seconds=strict.seconds + info_e.seconds,
-            termination=f"strict={strict.termination}; elastic={info_e.termination}",
+            gap=relative_gap(objective, info_e.bound) if not needs_relax else info_e.gap,
+            seconds=(strict.seconds if strict else 0.0) + info_e.seconds,
+            termination=(f"strict={strict.termination}; " if strict else "")
+            + f"elastic={info_e.termination}",
             nodes=info_e.nodes,
         )
         if needs_relax:

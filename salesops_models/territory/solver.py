@@ -181,6 +181,9 @@ def solve_milp(
                 tee=options.log_to_console,
             )
         termination = str(res.termination_condition).split(".")[-1]
+        model_status = str(h.getModelStatus()).split(".")[-1]
+        if model_status == "kInterrupt" or (termination == "unknown" and time.perf_counter() >= deadline):
+            termination = "maxTimeLimit"  # our wall-clock interrupt
         sol_status = str(res.solution_status).split(".")[-1].lower()
         has_solution = sol_status in ("optimal", "feasible")
         if has_solution:
