@@ -85,7 +85,9 @@ def _marginal(rates: np.ndarray, bounds: np.ndarray, a: np.ndarray) -> np.ndarra
     return np.interp(a, x, y)
 
 
-def credit_factors(plan: CompPlan, rep_ids: list[str], product_mix: np.ndarray | None, products: list[str]) -> np.ndarray:
+def credit_factors(
+    plan: CompPlan, rep_ids: list[str], product_mix: np.ndarray | None, products: list[str]
+) -> np.ndarray:
     """Crediting factor :math:`c_{rm} = \\sum_p \\pi_{rp} w_{mp}` per measure and rep.
 
     Parameters
@@ -121,7 +123,9 @@ def credit_factors(plan: CompPlan, rep_ids: list[str], product_mix: np.ndarray |
     return out
 
 
-def spif_factors(plan: CompPlan, product_mix: np.ndarray | None, products: list[str], deal_size: dict[str, float]) -> np.ndarray:
+def spif_factors(
+    plan: CompPlan, product_mix: np.ndarray | None, products: list[str], deal_size: dict[str, float]
+) -> np.ndarray:
     """SPIF units per currency booked, per SPIF and rep: deals (``per_deal``) or bookings (``bookings_share``).
 
     Parameters
@@ -330,7 +334,9 @@ def compute_payouts(
     bookings = np.asarray(bookings, dtype=float)
     quota = np.asarray(quota, dtype=float)
     if bookings.ndim != 2 or quota.shape != (bookings.shape[0],):
-        raise ValueError(f"bookings must be (reps, trials) and quota (reps,); got {bookings.shape} and {quota.shape}")
+        raise ValueError(
+            f"bookings must be (reps, trials) and quota (reps,); got {bookings.shape} and {quota.shape}"
+        )
     if not np.all(quota > 0):
         raise ValueError("quota must be > 0 for every rep (after quota relief); check the quotas table")
     reversed_share = plan.clawback.reversed_share if plan.clawback is not None else 0.0
@@ -361,13 +367,17 @@ def compute_payouts(
         by_period = bookings[None]
         q_shares = np.ones((1, quota.size))
     else:
-        q_shares = np.full((n_p, quota.size), 1.0 / n_p) if quota_period_shares is None else np.asarray(
-            quota_period_shares, dtype=float
+        q_shares = (
+            np.full((n_p, quota.size), 1.0 / n_p)
+            if quota_period_shares is None
+            else np.asarray(quota_period_shares, dtype=float)
         )
         if q_shares.ndim == 1:
             q_shares = np.repeat(q_shares[:, None], quota.size, axis=1)
         if q_shares.shape != (n_p, quota.size) or not np.allclose(q_shares.sum(axis=0), 1.0):
-            raise ValueError(f"quota_period_shares must be ({n_p},) or ({n_p}, reps) summing to 1 over periods")
+            raise ValueError(
+                f"quota_period_shares must be ({n_p},) or ({n_p}, reps) summing to 1 over periods"
+            )
         by_period = split_bookings(bookings, q_shares) if bookings_by_period is None else bookings_by_period
     h = plan.payout.holdback
     due_total = np.zeros_like(bookings)

@@ -41,7 +41,9 @@ _TOL = 1e-9
 class Tier(StrictModel):
     """One row of a rate table: attainment from ``from_`` (exclusive) to ``to`` (inclusive)."""
 
-    from_: float = Field(..., alias="from", ge=0.0, description="Lower attainment bound of the tier [fraction of quota].")
+    from_: float = Field(
+        ..., alias="from", ge=0.0, description="Lower attainment bound of the tier [fraction of quota]."
+    )
     to: float | None = Field(
         ..., description="Upper attainment bound [fraction of quota]; null for the open-ended last tier."
     )
@@ -57,7 +59,9 @@ class Tier(StrictModel):
     @classmethod
     def _rate_not_negative(cls, v: float) -> float:
         if not math.isfinite(v) or v < 0:
-            raise ValueError(f"negative or non-finite rate {v}; a tier rate must be >= 0 (use a clawback for recoveries)")
+            raise ValueError(
+                f"negative or non-finite rate {v}; a tier rate must be >= 0 (use a clawback for recoveries)"
+            )
         return v
 
     @model_validator(mode="after")
@@ -81,13 +85,17 @@ class RateTable(StrictModel):
         description="'ti_multiple': rate x target incentive per 1.0 of attainment; 'bookings_share': rate x credited "
         "bookings [currency/currency].",
     )
-    tiers: list[Tier] = Field(..., min_length=1, description="Tiers in increasing order, contiguous, from 0 to open end.")
+    tiers: list[Tier] = Field(
+        ..., min_length=1, description="Tiers in increasing order, contiguous, from 0 to open end."
+    )
 
     @model_validator(mode="after")
     def _contiguous(self) -> RateTable:
         t = self.tiers
         if abs(t[0].from_) > _TOL:
-            raise ValueError(f"tiers: the first tier starts at {t[0].from_}; it must start at 0 (a gap below it)")
+            raise ValueError(
+                f"tiers: the first tier starts at {t[0].from_}; it must start at 0 (a gap below it)"
+            )
         for i in range(1, len(t)):
             prev_to = t[i - 1].to
             if prev_to is None:
@@ -141,20 +149,28 @@ class Measure(StrictModel):
         description="Crediting weight per product (1.0 = full credit, 0.5 = half, 0 = none) [currency/currency].",
     )
     other_products_weight: float = Field(
-        1.0, ge=0.0, description="Crediting weight of products not listed in product_weights [currency/currency]."
+        1.0,
+        ge=0.0,
+        description="Crediting weight of products not listed in product_weights [currency/currency].",
     )
     rate_table: RateTable = Field(..., description="Tiers and how they apply.")
     threshold: float = Field(
-        0.0, ge=0.0, description="Attainment below which this measure pays nothing [fraction of quota]; 0 = none."
+        0.0,
+        ge=0.0,
+        description="Attainment below which this measure pays nothing [fraction of quota]; 0 = none.",
     )
     attainment_cap: float | None = Field(
         None, description="Attainment above which nothing more is credited [fraction of quota]; >= 1.0."
     )
     payout_cap: float | None = Field(
-        None, description="Largest payout of this measure as a multiple of its target incentive [x TI]; >= 1.0."
+        None,
+        description="Largest payout of this measure as a multiple of its target incentive [x TI]; >= 1.0.",
     )
     attainment_decimals: int | None = Field(
-        None, ge=0, le=6, description="Round attainment to this many decimals before tiers apply (2 = whole percent)."
+        None,
+        ge=0,
+        le=6,
+        description="Round attainment to this many decimals before tiers apply (2 = whole percent).",
     )
 
     @field_validator("product_weights")
@@ -195,7 +211,8 @@ class PayConfig(StrictModel):
         None, gt=0.0, description="Base + target incentive [currency/yr]; optional when both are given."
     )
     pay_mix: dict[Literal["base", "variable"], float] | None = Field(
-        None, description="Base and variable shares of on-target earnings, e.g. {base: 0.5, variable: 0.5}; sum 1."
+        None,
+        description="Base and variable shares of on-target earnings, e.g. {base: 0.5, variable: 0.5}; sum 1.",
     )
 
     @model_validator(mode="after")
@@ -232,7 +249,9 @@ class PayConfig(StrictModel):
                         f"earnings {ote:g}, but pay_mix.base says {self.pay_mix['base']:.1%}"
                     )
         if ti is not None and ti < 0:
-            raise ValueError(f"target_incentive {ti:g} is negative; on_target_earnings must exceed base_salary")
+            raise ValueError(
+                f"target_incentive {ti:g} is negative; on_target_earnings must exceed base_salary"
+            )
         return self
 
     @property
@@ -246,9 +265,12 @@ class Spif(StrictModel):
     name: str = Field(..., description="SPIF name.")
     product: str | None = Field(None, description="Product that qualifies; null = every product.")
     kind: Literal["per_deal", "bookings_share"] = Field(
-        ..., description="'per_deal': amount per qualifying deal; 'bookings_share': amount x qualifying bookings."
+        ...,
+        description="'per_deal': amount per qualifying deal; 'bookings_share': amount x qualifying bookings.",
     )
-    amount: float = Field(..., ge=0.0, description="Currency per deal, or share of bookings [currency/currency].")
+    amount: float = Field(
+        ..., ge=0.0, description="Currency per deal, or share of bookings [currency/currency]."
+    )
     qualifying_share: float = Field(
         1.0,
         ge=0.0,
@@ -256,35 +278,47 @@ class Spif(StrictModel):
         description="Share of the product's bookings that qualifies, e.g. the multi-year share (the canonical tables "
         "carry no contract term) [0-1].",
     )
-    max_per_rep: float | None = Field(None, ge=0.0, description="Largest SPIF payout per rep per year [currency].")
+    max_per_rep: float | None = Field(
+        None, ge=0.0, description="Largest SPIF payout per rep per year [currency]."
+    )
 
 
 class DrawConfig(StrictModel):
     """A draw: a minimum payment per payout period against future commission."""
 
-    amount_per_period: float = Field(..., gt=0.0, description="Guaranteed payment per payout period [currency].")
+    amount_per_period: float = Field(
+        ..., gt=0.0, description="Guaranteed payment per payout period [currency]."
+    )
     recoverable: bool = Field(
-        ..., description="True: shortfalls are recovered from later commission; false: a non-recoverable guarantee."
+        ...,
+        description="True: shortfalls are recovered from later commission; false: a non-recoverable guarantee.",
     )
     forgive_at_year_end: bool = Field(
-        False, description="Recoverable only: write off the balance still owed at year end (else it carries forward)."
+        False,
+        description="Recoverable only: write off the balance still owed at year end (else it carries forward).",
     )
 
 
 class PayoutSchedule(StrictModel):
     """When commission is paid: annually, or quarterly with an annual true-up."""
 
-    frequency: Literal["annual", "quarterly"] = Field("annual", description="Payout periods per year: 1 or 4.")
+    frequency: Literal["annual", "quarterly"] = Field(
+        "annual", description="Payout periods per year: 1 or 4."
+    )
     basis: Literal["cumulative", "discrete"] = Field(
         "cumulative",
         description="'cumulative': each quarter pays year-to-date earnings on year-to-date quota less what was paid; "
         "'discrete': each quarter pays on its own attainment against its own quota.",
     )
     holdback: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Share of quarterly commission held back until the annual true-up [0-1]."
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of quarterly commission held back until the annual true-up [0-1].",
     )
     recover_overpayment: bool = Field(
-        False, description="True: the true-up recovers quarterly overpayments (negative true-up); false: forgiven."
+        False,
+        description="True: the true-up recovers quarterly overpayments (negative true-up); false: forgiven.",
     )
 
 
@@ -334,7 +368,9 @@ class CompPlan(StrictModel):
                     "(rate_unit ti_multiple or payout_cap); give pay.target_incentive or on_target_earnings"
                 )
         if self.payout.frequency == "annual" and self.payout.holdback > 0:
-            raise ValueError("payout.holdback applies to quarterly payouts only; set payout.frequency: quarterly")
+            raise ValueError(
+                "payout.holdback applies to quarterly payouts only; set payout.frequency: quarterly"
+            )
         return self
 
     @property
@@ -424,11 +460,15 @@ def load_plan(ref: str | Path) -> CompPlan:
         The file is missing, not YAML, or the plan is invalid; the message names the file and field.
     """
     ref_s = str(ref)
-    path = Path(ref_s).expanduser() if (isinstance(ref, Path) or is_plan_path(ref_s)) else _shipped_path(ref_s)
+    path = (
+        Path(ref_s).expanduser() if (isinstance(ref, Path) or is_plan_path(ref_s)) else _shipped_path(ref_s)
+    )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlanError(f"{path}: plan file not found; give an existing path or a shipped plan name.") from None
+        raise PlanError(
+            f"{path}: plan file not found; give an existing path or a shipped plan name."
+        ) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

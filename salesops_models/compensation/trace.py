@@ -60,7 +60,9 @@ class PayoutTrace:
 
     def to_frame(self) -> pd.DataFrame:
         """The steps as a table: component, formula, amount [currency or fraction], note."""
-        return pd.DataFrame([s.__dict__ for s in self.steps], columns=["component", "formula", "amount", "note"])
+        return pd.DataFrame(
+            [s.__dict__ for s in self.steps], columns=["component", "formula", "amount", "note"]
+        )
 
     def to_text(self) -> str:
         """The trace as plain text, one step per line."""
@@ -69,7 +71,9 @@ class PayoutTrace:
         for s in self.steps:
             note = f"   ({s.note})" if s.note else ""
             lines.append(f"  {s.component:<{width}}  {s.formula} = {s.amount:,.4f}{note}")
-        lines.append(f"  {'TOTAL':<{width}}  base {self.base:,.2f} + variable {self.variable:,.2f} = {self.total:,.2f}")
+        lines.append(
+            f"  {'TOTAL':<{width}}  base {self.base:,.2f} + variable {self.variable:,.2f} = {self.total:,.2f}"
+        )
         return "\n".join(lines)
 
     def summary(self) -> dict[str, float]:
@@ -117,7 +121,9 @@ def tier_value(table: RateTable, a: float, trace: PayoutTrace | None = None, lab
     value = slices(min(a, 1.0))
     over = max(a - 1.0, 0.0)
     if trace is not None:
-        trace.add(label, f"overage {over:g} x reached tier {reached + 1} rate {r_reached:g}", r_reached * over)
+        trace.add(
+            label, f"overage {over:g} x reached tier {reached + 1} rate {r_reached:g}", r_reached * over
+        )
     return value + r_reached * over
 
 
@@ -227,7 +233,9 @@ def payout_trace(
     if by_period is None:
         by_period = [annual * s for s in shares] if n_p > 1 else [annual]
     if len(by_period) != n_p:
-        raise ValueError(f"plan '{plan.name}' pays {n_p} period(s) a year; got {len(by_period)} bookings values")
+        raise ValueError(
+            f"plan '{plan.name}' pays {n_p} period(s) a year; got {len(by_period)} bookings values"
+        )
     q = quota - quota_relief
     if tracer:
         tr.add("quota", f"quota {quota:,.2f} - relief {quota_relief:,.2f}", q)
@@ -240,7 +248,9 @@ def payout_trace(
         if product_mix is None:
             c = m.other_products_weight
         else:
-            c = sum(share * m.product_weights.get(p, m.other_products_weight) for p, share in product_mix.items())
+            c = sum(
+                share * m.product_weights.get(p, m.other_products_weight) for p, share in product_mix.items()
+            )
         credits.append(c)
     tr.base = plan.pay.base_salary
     if tracer:
@@ -326,7 +336,11 @@ def payout_trace(
         if s.max_per_rep is not None:
             pay = min(pay, s.max_per_rep)
         if tracer:
-            tr.add(f"SPIF {s.name}", f"{s.amount:g} x {units:,.4f} {'deals' if s.kind == 'per_deal' else 'booked'}", pay)
+            tr.add(
+                f"SPIF {s.name}",
+                f"{s.amount:g} x {units:,.4f} {'deals' if s.kind == 'per_deal' else 'booked'}",
+                pay,
+            )
         spif_total += pay
     cash += spif_total
     tr.earned, tr.spif, tr.clawback, tr.true_up = e_net, spif_total, clawback, true_up
