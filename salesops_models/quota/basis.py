@@ -111,7 +111,8 @@ def rep_basis(
     out = pd.DataFrame(index=pd.Index(rep_ids, name="rep_id"))
     for col in ("region", "manager"):
         out[col] = reps[col].to_numpy() if col in reps else pd.NA
-    out["capacity"] = pd.to_numeric(reps.get("capacity", 1.0), errors="coerce").fillna(1.0).to_numpy()
+    cap = reps["capacity"] if "capacity" in reps else pd.Series(1.0, index=reps.index)
+    out["capacity"] = pd.to_numeric(cap, errors="coerce").fillna(1.0).to_numpy()
 
     acc_owner = owner if owner is not None else accounts.set_index("account_id")["owner_rep_id"]
     pot = pd.to_numeric(accounts.set_index("account_id")["potential"], errors="coerce").fillna(0.0)
