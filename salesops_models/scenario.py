@@ -44,6 +44,22 @@ class SampleCompanyConfig(StrictModel):
     growth: float = Field(0.12, ge=-0.5, le=2.0, description="Yearly growth of opportunity creation [0-1].")
 
 
+class HireConfig(StrictModel):
+    """Reps to hire in the plan year (growth scenarios): they start with no accounts."""
+
+    region: str = Field(..., description="Region the hires join (must exist in the reps table).")
+    count: int = Field(1, ge=1, le=500, description="How many reps.")
+    start_month: int = Field(
+        1, ge=1, le=12, description="Month of the plan year they start (ramp starts then)."
+    )
+    home_lat: float | None = Field(
+        None, ge=-90, le=90, description="Home base latitude [deg]; default: region centre."
+    )
+    home_lon: float | None = Field(
+        None, ge=-180, le=180, description="Home base longitude [deg]; default: region centre."
+    )
+
+
 class DataConfig(StrictModel):
     """Where the company's data comes from."""
 
@@ -57,6 +73,9 @@ class DataConfig(StrictModel):
     mapping: str | None = Field(
         None,
         description="Column-mapping YAML for 'crm' (a path, or the name of a shipped mapping such as 'maven').",
+    )
+    hires: list[HireConfig] = Field(
+        default_factory=list, description="Planned hires added to the reps table."
     )
 
     @field_validator("path", "mapping")
@@ -140,6 +159,7 @@ def resolve_document(path: str | Path, _chain: tuple[Path, ...] = ()) -> tuple[d
         cycle = " -> ".join(p.name for p in (*_chain, path))
         raise ScenarioError(f"{path}: 'extends' forms a cycle: {cycle}.")
     doc = read_yaml(path)
+    _resolve_relative_paths(doc, path.parent)  # each file's paths are relative to that file
     base_name = doc.get("extends")
     if base_name is None:
         return doc, [str(path)]
@@ -209,16 +229,30 @@ def load_scenario(path: str | Path) -> Scenario:
     doc.setdefault("name", path.stem)
     if "extends" in doc:
         doc["extends"] = Path(chain[-2]).name if len(chain) > 1 else doc["extends"]
-    data = doc.get("data")
-    if isinstance(data, dict) and isinstance(data.get("path"), str):
-        p = Path(data["path"]).expanduser()
-        if not p.is_absolute():
-            data["path"] = str((path.resolve().parent / p).resolve())
     try:
         scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(path, exc, Scenario)) from None
     return scenario
+
+
+def _resolve_relative_paths(doc: dict[str, Any], base: Path) -> None:
+    """Make file references relative to the scenario file absolute: ``data.path`` and plan files
+    in ``compensation.plans`` (entries ending in .yaml/.yml; other entries name shipped plans)."""
+
+    def absolute(value: str) -> str:
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    data = doc.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"].strip():
+        data["path"] = absolute(data["path"])
+    comp = doc.get("compensation")
+    if isinstance(comp, dict) and isinstance(comp.get("plans"), list):
+        comp["plans"] = [
+            absolute(p) if isinstance(p, str) and p.lower().endswith((".yaml", ".yml")) else p
+            for p in comp["plans"]
+        ]
 
 
 def scenario_files(paths: list[str | Path]) -> list[Path]:

@@ -247,6 +247,9 @@ def generate_sample_company(
     CompanyData
         Validated canonical tables with ``as_of = end_date``.
     """
+    if n_reps < 1 or n_accounts < 1:
+        raise ValueError("n_reps and n_accounts must be at least 1")
+    n_regions = min(n_regions, n_reps)  # every region needs a rep
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     end = pd.Timestamp(end_date)
     start = (end - pd.DateOffset(years=years)) + pd.Timedelta(days=1)

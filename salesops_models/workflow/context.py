@@ -64,7 +64,9 @@ class StageContext:
         if "company" not in self._shared:
             from salesops_models.workflow.datasource import load_company
 
-            self._shared["company"] = load_company(self.scenario.data, cache_dir=self.out_dir / "data")
+            self._shared["company"] = load_company(
+                self.scenario.data, cache_dir=self.out_dir / "data", plan_year=self.scenario.plan_year
+            )
         return self._shared["company"]
 
     @cached_property
