@@ -23,7 +23,14 @@ from salesops_models.scenario import load_scenario
 
 
 def make_basis(
-    potential, prior_year, ttm=None, forecast=None, ramp_factor=None, full_history=None, region=None, manager=None
+    potential,
+    prior_year,
+    ttm=None,
+    forecast=None,
+    ramp_factor=None,
+    full_history=None,
+    region=None,
+    manager=None,
 ) -> pd.DataFrame:
     n = len(potential)
     idx = pd.Index([f"R{i + 1}" for i in range(n)], name="rep_id")
@@ -203,7 +210,9 @@ def test_optimised_sum_exact_with_rest_and_bounds_honoured():
 
 
 def test_optimised_honours_region_subtotals():
-    b = make_basis([100, 300, 100, 500], [200, 200, 200, 200], region=["N", "N", "S", "S"], full_history=[False] * 4)
+    b = make_basis(
+        [100, 300, 100, 500], [200, 200, 200, 200], region=["N", "N", "S", "S"], full_history=[False] * 4
+    )
     targets = {"N": 500.0, "S": 500.0}  # fair shares alone would give N 400, S 600
     res = optimise_quotas(b, 1000.0, W_POT, rounding_unit=1.0, subtotals=(Subtotal("region", targets, 0.0),))
     by_region = res.quota.groupby(b["region"]).sum()
@@ -214,7 +223,9 @@ def test_optimised_honours_region_subtotals():
 
 
 def test_optimised_ramp_cap():
-    b = make_basis([100, 100, 100], [100, 100, 0], ramp_factor=[1.0, 1.0, 0.4], full_history=[True, True, False])
+    b = make_basis(
+        [100, 100, 100], [100, 100, 0], ramp_factor=[1.0, 1.0, 0.4], full_history=[True, True, False]
+    )
     # the new rep cannot exceed his ramped fair share, even if the others' growth caps push quota his way
     res = optimise_quotas(b, 300.0, W_POT, rounding_unit=1.0, growth_min=-0.5, growth_max=0.5)
     fair = res.quotas["fair_share"]
@@ -235,14 +246,20 @@ def test_ramp_by_month_by_hand():
 
 def test_rep_basis_from_tables():
     reps = pd.DataFrame(
-        {"rep_id": ["R1", "R2"], "region": ["N", "S"], "hire_date": pd.to_datetime(["2020-01-01", "2025-07-01"])}
+        {
+            "rep_id": ["R1", "R2"],
+            "region": ["N", "S"],
+            "hire_date": pd.to_datetime(["2020-01-01", "2025-07-01"]),
+        }
     )
     accounts = pd.DataFrame(
         {"account_id": ["a", "b", "c"], "potential": [10.0, 20.0, 30.0], "owner_rep_id": ["R1", "R1", "R2"]}
     )
     months = pd.date_range("2024-01-01", "2025-12-01", freq="MS")
     bookings = pd.DataFrame({"month": months, "rep_id": "R1", "amount": 10.0})
-    bookings = pd.concat([bookings, pd.DataFrame({"month": [pd.Timestamp("2025-09-01")], "rep_id": ["R2"], "amount": [5.0]})])
+    bookings = pd.concat(
+        [bookings, pd.DataFrame({"month": [pd.Timestamp("2025-09-01")], "rep_id": ["R2"], "amount": [5.0]})]
+    )
     b = rep_basis(reps, accounts, bookings, 2026, ramp=[0.5, 1.0], as_of=pd.Timestamp("2025-12-31"))
     assert b.loc["R1", "potential"] == 30.0 and b.loc["R2", "potential"] == 30.0
     assert b.loc["R1", "prior_year"] == 120.0 and b.loc["R1", "ttm"] == 120.0

@@ -55,7 +55,8 @@ def test_samples_converge_to_normal_case():
     rng = np.random.default_rng(11)
     n = 40_000
     rows = [
-        pd.DataFrame({"trial": np.arange(n), "rep_id": r, "bookings": rng.normal(MU[r], SD[r], n)}) for r in REPS
+        pd.DataFrame({"trial": np.arange(n), "rep_id": r, "bookings": rng.normal(MU[r], SD[r], n)})
+        for r in REPS
     ]
     dist = SampleBookings(pd.concat(rows))
     target = 3_500_000.0
@@ -78,7 +79,9 @@ def test_sample_quantile_matches_numpy():
 
 
 def test_samples_out_of_range_target_is_explained():
-    df = pd.DataFrame({"trial": [0, 1, 0, 1], "rep_id": ["A", "A", "B", "B"], "bookings": [1.0, 3.0, 2.0, 4.0]})
+    df = pd.DataFrame(
+        {"trial": [0, 1, 0, 1], "rep_id": ["A", "A", "B", "B"], "bookings": [1.0, 3.0, 2.0, 4.0]}
+    )
     dist = SampleBookings(df)
     with pytest.raises(InfeasibleError, match="exceeds the sum of every rep's highest bookings 7"):
         equal_chance_p(dist, 8.0)

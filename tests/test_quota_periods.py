@@ -85,7 +85,13 @@ def test_capacity_no_attrition_by_hand():
 def test_capacity_attrition_without_backfill_in_year():
     a = 0.02
     plan = carried_quota_plan(
-        1e6, [24] * 10, ramp=[1.0], productivity=1.2e6, attainment_factor=0.5, monthly_attrition=a, backfill_months=13
+        1e6,
+        [24] * 10,
+        ramp=[1.0],
+        productivity=1.2e6,
+        attainment_factor=0.5,
+        monthly_attrition=a,
+        backfill_months=13,
     )
     expected_head = 10 * (1 - a) ** np.arange(12)
     assert plan.monthly["headcount"].to_numpy() == pytest.approx(expected_head)
