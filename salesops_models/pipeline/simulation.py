@@ -1,0 +1,784 @@
+"""Vectorised Monte Carlo of the pipeline: trials x deals, in seeded blocks of trials.
+
+Each trial plays today's open pipeline and the deals created during the horizon through the
+calibrated semi-Markov process (next state and holding time drawn together), then sums the won
+values by rep and period. Trials come in fixed-size blocks; block ``b`` draws from its own stream
+``SeedSequence(entropy, spawn_key=(*key, b))``, so the result does not depend on how blocks are
+grouped into chunks, processes or Dask tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.data.company import StageSet
+from salesops_models.data.schema import OPEN, WON
+from salesops_models.errors import SalesopsError
+from salesops_models.pipeline.calibration import PipelineCalibration, size_group_of, stage_visits
+
+log = logging.getLogger(__name__)
+
+GAP = 2.0  # stage i's cumulative atom masses live in [GAP*i, GAP*i + 1]: no rounding across stages
+
+
+# --------------------------------------------------------------------------------------------
+# the open pipeline
+# --------------------------------------------------------------------------------------------
+
+
+def open_pipeline(
+    calibration: PipelineCalibration,
+    opportunities: pd.DataFrame,
+    stage_history: pd.DataFrame,
+    stages: StageSet,
+    *,
+    use_open_amounts: bool = True,
+) -> pd.DataFrame:
+    """The deals open on ``calibration.as_of`` with what the simulation needs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``opportunity_id, rep_id, stage, age_days, age_known, amount, size_group, p_win_fresh,
+        p_win_age_aware, stale``. ``age_days`` is the time spent in the current stage [days] (0 when
+        the history has no date for it: ``age_known`` false). ``amount`` is NaN when the value must
+        be drawn. ``p_win_*`` are exact win probabilities from the absorbing chain.
+    """
+    from salesops_models.pipeline.markov import absorbing_chain
+
+    cal = calibration
+    opp = opportunities[opportunities["status"] == OPEN].copy()
+    opp = opp[opp["stage"].isin(stages.open_stages)]
+    visits = stage_visits(opportunities, stage_history, stages, cal.as_of)
+    cur = visits[visits["next_stage"].isna()].drop_duplicates("opportunity_id", keep="last")
+    cur = cur.set_index("opportunity_id")
+    opp = opp.join(cur[["stage", "days"]].rename(columns={"stage": "visit_stage"}), on="opportunity_id")
+    known = opp["days"].notna() & (opp["visit_stage"] == opp["stage"])
+    age = opp["days"].where(known, 0).fillna(0).astype("int64")
+    amount = opp["amount"].astype(float) if use_open_amounts else pd.Series(np.nan, index=opp.index)
+    amount = amount.where(amount > 0)
+    group_col = opp[cal.size_by] if cal.size_by in opp.columns else pd.Series(pd.NA, index=opp.index)
+    stage_idx = opp["stage"].map({s: i for i, s in enumerate(cal.states)}).to_numpy(np.int64)
+    chain = absorbing_chain(cal.transition_matrix, cal.n_open)
+    p_fresh = chain.win_probability[stage_idx]
+    p_age, stale = age_aware_win_probability(cal, stage_idx, age.to_numpy(np.int64))
+    return pd.DataFrame(
+        {
+            "opportunity_id": opp["opportunity_id"].astype(str).to_numpy(),
+            "rep_id": opp["rep_id"].astype(str).to_numpy(),
+            "stage": opp["stage"].astype(str).to_numpy(),
+            "age_days": age.to_numpy(),
+            "age_known": known.to_numpy(bool),
+            "amount": amount.to_numpy(float),
+            "size_group": size_group_of(cal, group_col),
+            "p_win_fresh": p_fresh,
+            "p_win_age_aware": p_age,
+            "stale": stale,
+        }
+    )
+
+
+def age_aware_win_probability(
+    calibration: PipelineCalibration, stage: np.ndarray, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact P(win | stage, age) and the stale flag of open deals.
+
+    Notes
+    -----
+    With atoms :math:`(j_k, t_k, p_k)` of stage :math:`i`,
+    :math:`P(\\text{win} \\mid i, a) = \\sum_{t_k > a} p_k B_{j_k,\\text{won}} / \\sum_{t_k > a} p_k`,
+    :math:`B` the absorption probabilities (1 for won, 0 for lost). A deal older than every atom
+    of its stage is stale (its row is NaN here; the stale policy decides).
+    """
+    from salesops_models.pipeline.markov import absorbing_chain
+
+    cal = calibration
+    chain = absorbing_chain(cal.transition_matrix, cal.n_open)
+    b_won = np.concatenate([chain.win_probability, [1.0, 0.0]])
+    p = np.full(len(stage), np.nan)
+    stale = np.zeros(len(stage), dtype=bool)
+    for i in range(cal.n_open):
+        sel = np.flatnonzero(stage == i)
+        if not sel.size:
+            continue
+        at = cal.atom_stage == i
+        days, prob, nxt = cal.atom_days[at], cal.atom_prob[at], cal.atom_state[at]
+        later = (days[None, :] > age[sel, None]) | (age[sel, None] <= 0)
+        mass = later @ prob
+        win = later @ (prob * b_won[nxt])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p[sel] = np.where(mass > 0, win / mass, np.nan)
+        stale[sel] = mass <= 0
+    return p, stale
+
+
+# --------------------------------------------------------------------------------------------
+# compiled arrays (picklable, what a Dask task receives)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulationInputs:
+    """Plain arrays of one simulation: the calibrated process, the open deals, the horizon.
+
+    Days are counted from ``as_of`` (day 0); an event on day ``t`` with ``1 <= t <= horizon_days``
+    falls in period ``period_of_day[t]`` (-1: before the first period).
+    """
+
+    n_open: int
+    n_reps: int
+    atom_cum: np.ndarray
+    atom_next: np.ndarray
+    atom_days: np.ndarray
+    deal_lo: np.ndarray
+    deal_span: np.ndarray
+    deal_age: np.ndarray
+    deal_rep: np.ndarray
+    deal_amount: np.ndarray
+    deal_group: np.ndarray
+    size_pool: np.ndarray
+    size_offset: np.ndarray
+    size_count: np.ndarray
+    horizon_days: int | None
+    period_of_day: np.ndarray
+    n_periods: int
+    pull: float
+    pull_start: np.ndarray
+    pull_len: np.ndarray
+    new_rate: np.ndarray
+    week_start: np.ndarray
+    week_len: np.ndarray
+    mix_cum: np.ndarray
+    n_groups: int
+    entry_stage: int
+    guide: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+    guide_scale: float = 1.0
+    guide_passes: int = 0
+    max_steps: int = 200
+
+
+def compile_inputs(
+    calibration: PipelineCalibration,
+    deals: pd.DataFrame,
+    period_edges: Sequence[pd.Timestamp] | None,
+    *,
+    creation_scale: np.ndarray | None = None,
+    age_aware: bool = True,
+    stale_policy: str = "lost",
+    new_deals: bool = True,
+    max_steps: int = 200,
+) -> SimulationInputs:
+    """Turn a calibration, an open pipeline and period edges into :class:`SimulationInputs`.
+
+    Parameters
+    ----------
+    calibration
+        The calibrated process.
+    deals
+        Open deals as returned by :func:`open_pipeline`.
+    period_edges
+        Increasing dates ``e_0 < e_1 < ... < e_P``; period ``k`` is ``[e_k, e_{k+1})``. The horizon
+        ends the day before ``e_P``. ``None``: no horizon (every deal runs to won or lost; no new
+        deals), the setting of the Markov-chain oracle.
+    creation_scale
+        Multiplier of each rep's creation rate (``calibration.rep_ids`` order) [-].
+    age_aware
+        Condition the first step of an open deal on its age in stage.
+    stale_policy
+        'lost' drops deals older than every observed exit of their stage; 'fresh' restarts them.
+    new_deals
+        Create deals during the horizon at the calibrated rates.
+    """
+    cal = calibration
+    # ---- atoms ----------------------------------------------------------------------------------
+    order = np.lexsort((cal.atom_days, cal.atom_stage))
+    a_stage, a_days, a_next, a_prob = (
+        cal.atom_stage[order],
+        cal.atom_days[order],
+        cal.atom_state[order],
+        cal.atom_prob[order],
+    )
+    cum = np.empty(len(a_prob))
+    for i in range(cal.n_open):
+        sel = np.flatnonzero(a_stage == i)
+        if not sel.size:
+            raise SalesopsError(f"calibration: open stage {cal.states[i]!r} has no holding-time atoms.")
+        c = np.cumsum(a_prob[sel])
+        c = c / c[-1]
+        c[-1] = 1.0
+        cum[sel] = GAP * i + c
+    # ---- deals ------------------------------------------------------------------------------------
+    ridx = {r: k for k, r in enumerate(cal.rep_ids)}
+    missing = sorted(set(deals["rep_id"]) - set(ridx))
+    if missing:
+        raise SalesopsError(
+            f"open deals: rep_id(s) {missing[:5]} are not among the calibrated reps; add them to the reps table."
+        )
+    stage = deals["stage"].map({s: i for i, s in enumerate(cal.states)}).to_numpy(np.int64)
+    age = deals["age_days"].to_numpy(np.int64) if age_aware else np.zeros(len(deals), np.int64)
+    lo = np.zeros(len(deals))
+    for i in range(cal.n_open):
+        sel = np.flatnonzero(stage == i)
+        if not sel.size:
+            continue
+        at = np.flatnonzero(a_stage == i)
+        # mass of atoms with holding time <= age: those outcomes are already ruled out
+        # (age 0, or unknown: the deal has just entered; nothing is ruled out)
+        k = np.where(age[sel] > 0, np.searchsorted(a_days[at], age[sel], side="right"), 0)
+        base = np.concatenate([[0.0], cum[at] - GAP * i])
+        lo[sel] = base[k]
+    stale = lo >= 1.0 - 1e-12
+    if stale.any():
+        if stale_policy == "lost":
+            log.info(
+                "%d open deal(s) older than every observed exit of their stage: counted lost", stale.sum()
+            )
+        else:
+            lo[stale], age[stale] = 0.0, 0
+    keep = ~stale if stale_policy == "lost" else np.ones(len(deals), bool)
+    lo_abs = GAP * stage + lo
+    span = 1.0 - lo
+    # ---- horizon ------------------------------------------------------------------------------
+    as_of = pd.Timestamp(cal.as_of).normalize()
+    if period_edges is None:
+        horizon = None
+        period_of_day = np.zeros(1, np.int64)
+        n_periods = 1
+        pull_start = pull_len = np.zeros(1, np.int64)
+    else:
+        edges = pd.DatetimeIndex(pd.to_datetime(list(period_edges))).normalize()
+        if len(edges) < 2 or not edges.is_monotonic_increasing or edges[-1] <= as_of:
+            raise SalesopsError(
+                f"period_edges {list(edges.date)} must be >= 2 increasing dates ending after as_of {as_of.date()}."
+            )
+        horizon = int((edges[-1] - as_of).days) - 1
+        days = as_of + pd.to_timedelta(np.arange(horizon + 1), unit="D")
+        period_of_day = np.searchsorted(edges.to_numpy(), days.to_numpy(), side="right") - 1
+        period_of_day[(days < edges[0]) | (days >= edges[-1])] = -1
+        n_periods = len(edges) - 1
+        # quarter-end pull: a close in month 1 or 2 of a quarter may move into month 3
+        q_end = pd.DatetimeIndex(days.to_period("Q").end_time).normalize()
+        m3 = pd.DatetimeIndex(q_end.to_period("M").start_time)  # first day of the quarter's last month
+        in_m12 = days < m3
+        inside = q_end <= as_of + pd.Timedelta(days=horizon)
+        pull_start = ((m3 - as_of).days).to_numpy(np.int64)
+        pull_len = np.where(in_m12 & inside, (q_end - m3).days + 1, 0).astype(np.int64)
+    # ---- new deals --------------------------------------------------------------------------
+    n_reps = len(cal.rep_ids)
+    if horizon is not None and new_deals:
+        week_start = np.arange(1, horizon + 1, 7, dtype=np.int64)
+        week_len = np.minimum(7, horizon + 1 - week_start).astype(np.int64)
+        mid = as_of + pd.to_timedelta(week_start + 3, unit="D")
+        season = cal.season[np.asarray(mid.month) - 1]
+        scale = np.ones(n_reps) if creation_scale is None else np.asarray(creation_scale, float)
+        if scale.shape != (n_reps,):
+            raise SalesopsError(f"creation_scale has shape {scale.shape}; expected ({n_reps},), one per rep.")
+        new_rate = (cal.weekly_rate * scale)[:, None] * season[None, :] * (week_len / 7.0)[None, :]
+    else:
+        week_start = week_len = np.zeros(0, np.int64)
+        new_rate = np.zeros((n_reps, 0))
+    g = cal.rep_group_mix.shape[1]
+    mix = np.cumsum(cal.rep_group_mix, axis=1)
+    mix = mix / mix[:, -1:]
+    mix[:, -1] = 1.0
+    mix_cum = (mix + GAP * np.arange(n_reps)[:, None]).ravel()
+    guide, scale, passes = _guide_table(cum, cal.n_open)
+    return SimulationInputs(
+        guide=guide,
+        guide_scale=scale,
+        guide_passes=passes,
+        n_open=cal.n_open,
+        n_reps=n_reps,
+        atom_cum=cum,
+        atom_next=a_next.astype(np.int32),
+        atom_days=a_days.astype(np.int32),
+        deal_lo=lo_abs[keep],
+        deal_span=span[keep],
+        deal_age=age[keep].astype(np.int32),
+        deal_rep=deals["rep_id"].map(ridx).to_numpy(np.int64)[keep],
+        deal_amount=deals["amount"].to_numpy(float)[keep],
+        deal_group=deals["size_group"].to_numpy(np.int64)[keep],
+        size_pool=cal.size_pool,
+        size_offset=cal.size_offset,
+        size_count=cal.size_count,
+        horizon_days=horizon,
+        period_of_day=period_of_day.astype(np.int64),
+        n_periods=n_periods,
+        pull=float(cal.quarter_end_pull) if horizon is not None else 0.0,
+        pull_start=pull_start,
+        pull_len=pull_len,
+        new_rate=new_rate,
+        week_start=week_start,
+        week_len=week_len,
+        mix_cum=mix_cum,
+        n_groups=g,
+        entry_stage=cal.entry_stage,
+        max_steps=max_steps,
+    )
+
+
+def _guide_table(cum: np.ndarray, n_open: int, max_passes: int = 2) -> tuple[np.ndarray, float, int]:
+    """Guide table of the inverse CDF (Chen and Asau): ``guide[floor(v*M)]`` is the first atom whose
+    cumulative mass is >= the bucket's lower edge; at most ``passes`` steps reach the exact atom."""
+    M = 1024
+    while True:
+        edges = np.arange(int(GAP * n_open * M) + 1) / M
+        guide = np.searchsorted(cum, edges, side="left")
+        guide = np.minimum(guide, len(cum) - 1)
+        passes = int(np.max(np.diff(guide))) if len(guide) > 1 else 0
+        if passes <= max_passes or M >= 2**18:
+            return guide[:-1].astype(np.int32), float(M), passes
+        M *= 2
+
+
+def draw_atoms(inp: SimulationInputs, v: np.ndarray) -> np.ndarray:
+    """Atom index of each point ``v`` (stage offset + cumulative mass): the first atom with
+    ``atom_cum >= v``, found through the guide table (exact; same result as ``searchsorted``)."""
+    idx = inp.guide[(v * inp.guide_scale).astype(np.int32)]
+    for _ in range(inp.guide_passes):
+        idx += inp.atom_cum[idx] < v
+    return idx
+
+
+# --------------------------------------------------------------------------------------------
+# one block of trials
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BlockResult:
+    """Arrays of one block of trials (``n`` trials)."""
+
+    bookings: np.ndarray  # (n, reps, periods) [currency]
+    won: np.ndarray  # (n,) deals won inside the horizon
+    lost: np.ndarray  # (n,) deals lost inside the horizon
+    created: np.ndarray  # (n,) deals created during the horizon
+    new_won: np.ndarray  # (n,) of those, won inside the horizon
+    new_cycle_days: np.ndarray  # (n,) sum of created-to-won days of new won deals
+    unresolved: np.ndarray  # (n,) tokens still open after max_steps (infinite horizon only)
+    won_by_rep: np.ndarray  # (reps,) deals won inside the horizon, summed over the block's trials
+    lost_by_rep: np.ndarray  # (reps,) deals lost inside the horizon, summed over the block's trials
+    draws: int = 0  # uniform and Poisson numbers drawn
+
+
+def block_seed(seed: np.random.SeedSequence, block: int) -> np.random.SeedSequence:
+    """The seed of block ``block``: child ``block`` of ``seed``, rebuilt without shared state."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, block))
+
+
+def simulate_blocks(
+    inputs: SimulationInputs,
+    blocks: Sequence[int],
+    seed: np.random.SeedSequence,
+    trials: int,
+    block_size: int,
+) -> BlockResult:
+    """Simulate the given blocks of trials and concatenate them: the unit of a Dask task.
+
+    Parameters
+    ----------
+    inputs
+        Compiled arrays.
+    blocks
+        Block indices; block ``b`` holds trials ``[b*block_size, min((b+1)*block_size, trials))``.
+    seed
+        The run's seed sequence; block ``b`` uses :func:`block_seed` ``(seed, b)``.
+    trials, block_size
+        Total trials of the run and trials per block.
+    """
+    parts = []
+    for b in blocks:
+        n = min(block_size, trials - b * block_size)
+        if n <= 0:
+            raise SalesopsError(
+                f"block {b} is past the last trial ({trials} trials, {block_size} per block)."
+            )
+        parts.append(_simulate_block(inputs, np.random.default_rng(block_seed(seed, b)), n))
+    return BlockResult(
+        bookings=np.concatenate([p.bookings for p in parts]),
+        won=np.concatenate([p.won for p in parts]),
+        lost=np.concatenate([p.lost for p in parts]),
+        created=np.concatenate([p.created for p in parts]),
+        new_won=np.concatenate([p.new_won for p in parts]),
+        new_cycle_days=np.concatenate([p.new_cycle_days for p in parts]),
+        unresolved=np.concatenate([p.unresolved for p in parts]),
+        won_by_rep=np.sum([p.won_by_rep for p in parts], axis=0),
+        lost_by_rep=np.sum([p.lost_by_rep for p in parts], axis=0),
+        draws=sum(p.draws for p in parts),
+    )
+
+
+def _advance(
+    inp: SimulationInputs, rng: np.random.Generator, state: np.ndarray, clock: np.ndarray
+) -> tuple[int, int]:
+    """Move tokens (in place) through fresh stage visits until won, lost or past the horizon.
+
+    Returns the number of uniforms drawn and the number of tokens still open after ``max_steps``.
+    """
+    draws = 0
+    horizon = inp.horizon_days
+    active = (
+        np.flatnonzero(state < inp.n_open)
+        if horizon is None
+        else np.flatnonzero((state < inp.n_open) & (clock <= horizon))
+    )
+    for _ in range(inp.max_steps):
+        if not active.size:
+            return draws, 0
+        u = rng.random(active.size)
+        draws += active.size
+        u += GAP * state[active]
+        k = draw_atoms(inp, u)
+        s = inp.atom_next[k]
+        c = clock[active] + inp.atom_days[k]
+        state[active] = s
+        clock[active] = c
+        still = s < inp.n_open
+        if horizon is not None:
+            still &= c <= horizon
+        active = active[still]
+    return draws, int(active.size)
+
+
+def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> BlockResult:
+    H = inp.horizon_days
+    won_state = inp.n_open
+    lost_state = inp.n_open + 1
+    D = inp.deal_lo.size
+    R, P = inp.n_reps, inp.n_periods
+    draws = 0
+    # ---- open deals: first step conditional on age, then fresh steps --------------------------
+    u = rng.random((n, D))
+    draws += u.size
+    u *= inp.deal_span
+    u += inp.deal_lo
+    k = draw_atoms(inp, u)
+    del u
+    state = inp.atom_next[k]
+    clock = inp.atom_days[k]
+    del k
+    clock -= inp.deal_age
+    np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
+    d_more, unresolved_open = _advance(inp, rng, state.reshape(-1), clock.reshape(-1))
+    draws += d_more
+    # ---- new deals ------------------------------------------------------------------------------
+    if inp.new_rate.size:
+        counts = rng.poisson(np.broadcast_to(inp.new_rate, (n, *inp.new_rate.shape)))
+        draws += counts.size
+        flat = counts.ravel()
+        where = np.flatnonzero(flat)
+        cell = np.repeat(where, flat[where])
+        n_new = cell.size
+        new_trial, rest = np.divmod(cell, R * inp.new_rate.shape[1])
+        new_rep, new_week = np.divmod(rest, inp.new_rate.shape[1])
+        u = rng.random(2 * n_new)
+        draws += u.size
+        created = inp.week_start[new_week] + (u[:n_new] * inp.week_len[new_week]).astype(np.int64)
+        g = np.searchsorted(inp.mix_cum, GAP * new_rep + u[n_new:], side="left") - new_rep * inp.n_groups
+        new_state = np.full(n_new, inp.entry_stage, dtype=np.int64)
+        new_clock = created.copy()
+        d_more, _ = _advance(inp, rng, new_state, new_clock)
+        draws += d_more
+    else:
+        n_new = 0
+        new_trial = new_rep = g = created = np.zeros(0, np.int64)
+        new_state = new_clock = np.zeros(0, np.int64)
+    # ---- outcomes inside the horizon ------------------------------------------------------------
+    won_mask = state == won_state
+    lost_mask = state == lost_state
+    if H is not None:
+        inside = clock <= H
+        won_mask &= inside
+        lost_mask &= inside
+    t_o, deal_o = np.nonzero(won_mask)
+    won_open = won_mask.sum(axis=1)
+    lost_open = lost_mask.sum(axis=1)
+    amt_o = inp.deal_amount[deal_o]
+    unknown = np.flatnonzero(np.isnan(amt_o))
+    if unknown.size:
+        uu = rng.random(unknown.size)
+        draws += uu.size
+        grp = inp.deal_group[deal_o[unknown]]
+        amt_o[unknown] = inp.size_pool[inp.size_offset[grp] + (uu * inp.size_count[grp]).astype(np.int64)]
+    if n_new:
+        if H is None:
+            won_n = np.flatnonzero(new_state == won_state)
+            lost_n = np.flatnonzero(new_state == lost_state)
+        else:
+            won_n = np.flatnonzero((new_state == won_state) & (new_clock <= H))
+            lost_n = np.flatnonzero((new_state == lost_state) & (new_clock <= H))
+        uu = rng.random(won_n.size)
+        draws += uu.size
+        grp = g[won_n]
+        amt_n = inp.size_pool[inp.size_offset[grp] + (uu * inp.size_count[grp]).astype(np.int64)]
+    else:
+        won_n = lost_n = np.zeros(0, np.int64)
+        amt_n = np.zeros(0)
+    t_won = np.concatenate([t_o, new_trial[won_n]])
+    r_won = np.concatenate([inp.deal_rep[deal_o], new_rep[won_n]])
+    day_won = np.concatenate([clock[t_o, deal_o], new_clock[won_n]]).astype(np.int64)
+    amt = np.concatenate([amt_o, amt_n])
+    if H is None:
+        period = np.zeros(t_won.size, np.int64)
+    else:
+        if inp.pull > 0 and day_won.size:
+            length = inp.pull_len[day_won]
+            cand = np.flatnonzero(length > 0)
+            uu = rng.random(cand.size)
+            draws += uu.size
+            move = uu < inp.pull
+            mc = cand[move]
+            day_won[mc] = inp.pull_start[day_won[mc]] + (uu[move] / inp.pull * length[mc]).astype(np.int64)
+        period = inp.period_of_day[day_won]
+    ok = period >= 0
+    key = (t_won[ok] * R + r_won[ok]) * P + period[ok]
+    bookings = np.bincount(key, weights=amt[ok], minlength=n * R * P).reshape(n, R, P)
+    won = won_open + np.bincount(new_trial[won_n], minlength=n)
+    lost = lost_open + np.bincount(new_trial[lost_n], minlength=n)
+    created_n = np.bincount(new_trial, minlength=n) if n_new else np.zeros(n, np.int64)
+    new_won = np.bincount(new_trial[won_n], minlength=n) if n_new else np.zeros(n, np.int64)
+    cyc = (
+        np.bincount(new_trial[won_n], weights=(new_clock[won_n] - created[won_n]).astype(float), minlength=n)
+        if n_new
+        else np.zeros(n)
+    )
+    unresolved = np.zeros(n, np.int64)
+    if unresolved_open:
+        unresolved = (state < inp.n_open).sum(axis=1)
+    won_by_rep = np.bincount(inp.deal_rep, weights=won_mask.sum(axis=0), minlength=R) + np.bincount(
+        new_rep[won_n], minlength=R
+    )
+    lost_by_rep = np.bincount(inp.deal_rep, weights=lost_mask.sum(axis=0), minlength=R) + np.bincount(
+        new_rep[lost_n], minlength=R
+    )
+    return BlockResult(
+        bookings, won, lost, created_n, new_won, cyc, unresolved, won_by_rep, lost_by_rep, draws
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineSimulation:
+    """Simulated bookings of a pipeline: trials x reps x periods, with KPI samples.
+
+    Attributes
+    ----------
+    rep_ids
+        Reps (axis 1 of ``bookings``).
+    periods
+        Period labels (axis 2), e.g. ``2026-01``; ``all`` without a horizon.
+    bookings
+        Won value closing in each period, per trial and rep [currency].
+    closed_to_date
+        Won value already booked in the periods before ``as_of``, per rep [currency]; added by
+        :meth:`rep_bookings`.
+    won, lost
+        Deals won and lost inside the horizon, per trial [deals].
+    created, new_won, new_cycle_days
+        Deals created during the horizon, those of them won, and their summed created-to-won days.
+    """
+
+    rep_ids: np.ndarray
+    periods: list[str]
+    bookings: np.ndarray
+    closed_to_date: np.ndarray
+    won: np.ndarray
+    lost: np.ndarray
+    created: np.ndarray
+    new_won: np.ndarray
+    new_cycle_days: np.ndarray
+    unresolved: np.ndarray
+    won_by_rep: np.ndarray
+    lost_by_rep: np.ndarray
+    draws: int
+    trials: int
+    block_size: int
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def rep_bookings(self) -> np.ndarray:
+        """Bookings per trial and rep over all periods, closed-to-date included [currency]."""
+        return self.bookings.sum(axis=2) + self.closed_to_date[None, :]
+
+    def total_bookings(self) -> np.ndarray:
+        """Company bookings per trial [currency]."""
+        return self.rep_bookings().sum(axis=1)
+
+    def win_rate(self) -> np.ndarray:
+        """Won / (won + lost) among deals closed inside the horizon, per trial [0-1]."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.won / (self.won + self.lost)
+
+    def cycle_days(self) -> np.ndarray:
+        """Mean created-to-won days of deals created and won inside the horizon, per trial [days]."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.new_cycle_days / self.new_won
+
+    def rep_bookings_samples(self) -> pd.DataFrame:
+        """Long table ``trial, rep_id, bookings`` (the ``rep_bookings_samples`` contract)."""
+        rb = self.rep_bookings()
+        t, r = rb.shape
+        return pd.DataFrame(
+            {
+                "trial": np.repeat(np.arange(t, dtype=np.int64), r),
+                "rep_id": np.tile(self.rep_ids.astype(str), t),
+                "bookings": rb.ravel(),
+            }
+        )
+
+    def rep_summary(self) -> pd.DataFrame:
+        """Per rep: bookings mean, std, p10, p50, p90 [currency], closed-to-date [currency], simulated
+        win rate of deals closing inside the horizon [0-1] and won deals a trial [deals]."""
+        rb = self.rep_bookings()
+        q = np.percentile(rb, [10, 50, 90], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            win_rate = self.won_by_rep / (self.won_by_rep + self.lost_by_rep)
+        return pd.DataFrame(
+            {
+                "rep_id": self.rep_ids.astype(str),
+                "mean": rb.mean(axis=0),
+                "std": rb.std(axis=0, ddof=1) if rb.shape[0] > 1 else np.zeros(rb.shape[1]),
+                "p10": q[0],
+                "p50": q[1],
+                "p90": q[2],
+                "closed_to_date": self.closed_to_date,
+                "win_rate": win_rate,
+                "won_deals_mean": self.won_by_rep / self.trials,
+            }
+        )
+
+    def period_summary(self) -> pd.DataFrame:
+        """Per period: company bookings mean, p10, p50, p90 [currency]."""
+        tot = self.bookings.sum(axis=1)
+        q = np.percentile(tot, [10, 50, 90], axis=0)
+        return pd.DataFrame(
+            {"period": self.periods, "mean": tot.mean(axis=0), "p10": q[0], "p50": q[1], "p90": q[2]}
+        )
+
+    def summary(self) -> dict[str, float | int]:
+        """Headline figures: company bookings P10/P50/P90, win rate, cycle, revenue per rep."""
+        tot = self.total_bookings()
+        q = np.percentile(tot, [10, 50, 90])
+        wr = self.win_rate()
+        cyc = self.cycle_days()
+        rb = self.rep_bookings()
+        return {
+            "trials": int(self.trials),
+            "bookings_mean": float(tot.mean()),
+            "bookings_se": float(tot.std(ddof=1) / np.sqrt(len(tot))) if len(tot) > 1 else float("nan"),
+            "bookings_p10": float(q[0]),
+            "bookings_p50": float(q[1]),
+            "bookings_p90": float(q[2]),
+            "win_rate": float(np.nanmean(wr)) if np.isfinite(wr).any() else float("nan"),
+            "cycle_days": float(np.nanmean(cyc)) if np.isfinite(cyc).any() else float("nan"),
+            "revenue_per_rep_p50": float(np.median(rb.mean(axis=1))),
+            "deals_created_mean": float(self.created.mean()),
+            "unresolved_mean": float(self.unresolved.mean()),
+        }
+
+
+def simulate_pipeline(
+    inputs: SimulationInputs,
+    rep_ids: np.ndarray,
+    *,
+    trials: int,
+    block_size: int,
+    seed: np.random.SeedSequence | int,
+    periods: list[str] | None = None,
+    closed_to_date: np.ndarray | None = None,
+    blocks_per_chunk: int | None = None,
+    client: object | None = None,
+) -> PipelineSimulation:
+    """Run ``trials`` trials in blocks; optionally as Dask tasks.
+
+    Parameters
+    ----------
+    inputs
+        From :func:`compile_inputs`.
+    rep_ids
+        Rep ids in the order of ``inputs`` (``calibration.rep_ids``).
+    trials, block_size
+        Number of trials and trials per random block. The numbers depend on both, never on chunking.
+    seed
+        Master seed or seed sequence of the run.
+    periods
+        Period labels (default ``p0, p1, ...``).
+    closed_to_date
+        Won value already booked inside the periods before ``as_of``, per rep [currency].
+    blocks_per_chunk
+        Blocks per chunk (per Dask task); default: all blocks in one chunk (serial) or one block
+        per task (with ``client``).
+    client
+        A ``dask.distributed.Client``: chunks run as tasks ``simulate_blocks(inputs, blocks, ...)``.
+
+    Notes
+    -----
+    Block ``b`` draws from ``SeedSequence(entropy, spawn_key=(*key, b))``: the result is bit for
+    bit the same for any ``blocks_per_chunk`` and any number of workers.
+    """
+    if trials < 1 or block_size < 1:
+        raise SalesopsError(f"trials ({trials}) and block_size ({block_size}) must be >= 1.")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    n_blocks = -(-trials // block_size)
+    per = blocks_per_chunk or (1 if client is not None else n_blocks)
+    chunks = [list(range(s, min(s + per, n_blocks))) for s in range(0, n_blocks, per)]
+    if client is None:
+        parts = [simulate_blocks(inputs, c, ss, trials, block_size) for c in chunks]
+    else:
+        scattered = client.scatter(inputs, broadcast=True)  # type: ignore[attr-defined]
+        futures = [
+            client.submit(  # type: ignore[attr-defined]
+                simulate_blocks,
+                scattered,
+                c,
+                ss,
+                trials,
+                block_size,
+                key=f"pipeline-blocks-{c[0]}-{ss.entropy}",
+                pure=False,
+            )
+            for c in chunks
+        ]
+        parts = client.gather(futures)  # type: ignore[attr-defined]
+    names = ("bookings", "won", "lost", "created", "new_won", "new_cycle_days", "unresolved")
+    cat = {name: np.concatenate([getattr(p, name) for p in parts]) for name in names}
+    return PipelineSimulation(
+        rep_ids=np.asarray(rep_ids),
+        periods=periods or [f"p{k}" for k in range(inputs.n_periods)],
+        bookings=cat["bookings"],
+        closed_to_date=np.zeros(inputs.n_reps)
+        if closed_to_date is None
+        else np.asarray(closed_to_date, float),
+        won=cat["won"],
+        lost=cat["lost"],
+        created=cat["created"],
+        new_won=cat["new_won"],
+        new_cycle_days=cat["new_cycle_days"],
+        unresolved=cat["unresolved"],
+        won_by_rep=np.sum([p.won_by_rep for p in parts], axis=0),
+        lost_by_rep=np.sum([p.lost_by_rep for p in parts], axis=0),
+        draws=int(sum(p.draws for p in parts)),
+        trials=trials,
+        block_size=block_size,
+    )
+
+
+def closed_to_date(
+    opportunities: pd.DataFrame, rep_ids: np.ndarray, start: pd.Timestamp, as_of: pd.Timestamp
+) -> np.ndarray:
+    """Won value with ``start <= close_date <= as_of``, per rep [currency]."""
+    won = opportunities[
+        (opportunities["status"] == WON)
+        & (opportunities["close_date"] >= pd.Timestamp(start))
+        & (opportunities["close_date"] <= pd.Timestamp(as_of))
+    ]
+    s = won.groupby(won["rep_id"].astype(str))["amount"].sum()
+    return s.reindex(list(rep_ids), fill_value=0.0).to_numpy(float)
