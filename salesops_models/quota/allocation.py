@@ -223,9 +223,8 @@ def _result(
             df[f"share_{k}"] = shares[f"share_{k}"]
     else:
         df["fair_share"] = np.nan
-    df["ramp_factor"] = basis["ramp_factor"]
-    df["prior_year"] = basis["prior_year"]
-    df["potential"] = basis["potential"]
+    for col in ("ramp_factor", "prior_year", "potential"):
+        df[col] = basis[col] if col in basis else np.nan
     df["binding_bounds"] = ""
     df["rounding_remainder"] = rem
     return QuotaResult(method, df, float(target), float(company_target), seconds, dict(extra or {}))

@@ -171,3 +171,61 @@ def check_basis(basis: pd.DataFrame, weights: dict[str, float]) -> None:
                 "weight on a field they have, or use quota.method 'even', or remove them from the reps table."
             ],
         )
+
+
+def annual_cv_from_history(
+    bookings: pd.DataFrame,
+    rep_ids: pd.Index,
+    *,
+    months: int = 24,
+    min_months: int = 12,
+    default: float = 0.25,
+    clip: tuple[float, float] = (0.05, 1.5),
+) -> pd.Series:
+    """Coefficient of variation of each rep's annual bookings, from his monthly bookings.
+
+    Parameters
+    ----------
+    bookings
+        Canonical bookings table.
+    rep_ids
+        Reps wanted.
+    months
+        Trailing months used (ending at the last month with bookings) [month].
+    min_months
+        Reps with fewer months in the window get ``default`` [month].
+    default
+        Fallback coefficient of variation [share].
+    clip
+        Lower and upper limits [share].
+
+    Returns
+    -------
+    pandas.Series
+        Index rep_id, annual coefficient of variation [share].
+
+    Notes
+    -----
+    With independent months, ``cv_year = (s_month / m_month) / sqrt(12)``, where ``s_month`` and
+    ``m_month`` are the standard deviation and mean of the rep's monthly bookings (months without
+    bookings count as 0 once the rep has started booking).
+    """
+    out = pd.Series(default, index=rep_ids, dtype=float)
+    if bookings is None or len(bookings) == 0:
+        return out
+    bk = bookings.assign(month=pd.to_datetime(bookings["month"]).dt.to_period("M"))
+    end = bk["month"].max()
+    bk = bk[bk["month"] > end - months]
+    wide = bk.pivot_table(index="month", columns="rep_id", values="amount", aggfunc="sum")
+    wide = wide.reindex(pd.period_range(end - months + 1, end, freq="M"))
+    for r in rep_ids:
+        if r not in wide:
+            continue
+        s = wide[r]
+        first = s.first_valid_index()
+        if first is None:
+            continue
+        s = s.loc[first:].fillna(0.0)
+        if len(s) >= min_months and s.mean() > 0:
+            out[r] = float(np.clip(s.std(ddof=1) / s.mean() / np.sqrt(12), *clip))
+    return out

@@ -172,7 +172,13 @@ class QuotaConfig(StrictModel):
         0.25,
         gt=0,
         le=3,
-        description="Coefficient of variation of a rep's annual bookings when no samples or forecast exist [share].",
+        description="Coefficient of variation of a rep's annual bookings when no samples, forecast or history "
+        "exist [share].",
+    )
+    cv_from_history: bool = Field(
+        True,
+        description="Parametric fallback: each rep's coefficient of variation from his monthly bookings "
+        "(default_cv when he has under 12 months).",
     )
     account_moves: list[AccountMove] = Field(
         default_factory=list, description="Accounts moving mid-year; the old owner gets pro-rated relief."

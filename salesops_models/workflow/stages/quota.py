@@ -35,6 +35,7 @@ from salesops_models.quota import (
     seasonal_profile_from_history,
     split_by_period,
 )
+from salesops_models.quota.basis import annual_cv_from_history
 from salesops_models.quota.config import METHODS, QuotaConfig
 from salesops_models.workflow.context import StageContext
 
@@ -86,14 +87,16 @@ def company_target_for(
     return prior_year_total * (1.0 + cfg.target_growth), "prior_year_growth"
 
 
-def parametric_distribution(basis: pd.DataFrame, company_target: float, cv: float) -> LognormalBookings:
+def parametric_distribution(
+    basis: pd.DataFrame, company_target: float, cv: float | pd.Series
+) -> LognormalBookings:
     """Lognormal attainable bookings per rep when neither samples nor forecast quantiles exist.
 
     Notes
     -----
     Mean: the trailing-twelve-month run rate grown to the target, ``mu_r = ttm_r T / sum ttm`` for
     reps with a full prior year; for the others ``rho_r`` x the median full-history run rate x the
-    same growth. Coefficient of variation ``cv`` for everyone.
+    same growth. Coefficient of variation ``cv`` per rep (or one for everyone).
     """
     hist = basis["full_history"].astype(bool)
     ttm = basis["ttm"].astype(float)
@@ -129,7 +132,10 @@ def bookings_distribution(
         if not rep.empty and set(basis.index) <= set(rep["series"].astype(str)):
             annual = annual_quantiles_from_monthly(rep, cfg.forecast_month_correlation)
             return QuantileBookings(annual.loc[list(basis.index)]), "forecast_quantiles"
-    return parametric_distribution(basis, target, cfg.default_cv), "parametric_lognormal"
+    cv: float | pd.Series = cfg.default_cv
+    if cfg.cv_from_history:
+        cv = annual_cv_from_history(ctx.company.bookings, basis.index, default=cfg.default_cv)
+    return parametric_distribution(basis, target, cv), "parametric_lognormal"
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
