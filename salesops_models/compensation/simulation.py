@@ -37,7 +37,7 @@ class CompInputs:
     quota_relief
         Quota taken off per rep_id [currency].
     quota_period_shares
-        Share of the annual quota per quarter, shape (4,) [0-1].
+        Share of the annual quota per quarter, shape (4,) or (4, reps) [0-1].
     bookings_period_shares
         Share of each rep's bookings per quarter: shape (4,), (4, reps) or (4, reps, trials) [0-1];
         default: ``quota_period_shares``.

@@ -74,14 +74,32 @@ def _history_quota(company: CompanyData, rep_ids: list[str]) -> np.ndarray:
     )
 
 
-def _quarter_shares(company: CompanyData) -> np.ndarray:
+def _quarter_shares(ctx: StageContext, company: CompanyData, rep_ids: list[str]) -> tuple[np.ndarray, str]:
+    """Share of each rep's annual quota per quarter, shape (4, reps): the quota stage's quarterly quotas
+    when written, else the bookings history's seasonality, else 1/4 each."""
+    if ctx.has_table("quotas_by_period"):
+        per = ctx.read_table("quotas_by_period")
+        if {"rep_id", "period", "period_type", "quota"} <= set(per.columns):
+            qt = per[per["period_type"] == "quarter"].copy()
+            qt["q"] = qt["period"].astype(str).str.extract(r"Q([1-4])$")[0].astype(float)
+            wide = qt.pivot_table(index="rep_id", columns="q", values="quota", aggfunc="sum").reindex(
+                index=rep_ids, columns=[1.0, 2.0, 3.0, 4.0]
+            )
+            ok = wide.notna().all(axis=1) & (wide.sum(axis=1) > 0)
+            if ok.all():
+                w = wide.to_numpy(dtype=float)
+                return (w / w.sum(axis=1, keepdims=True)).T, "quotas_by_period"
+            log.warning(
+                "compensation: quotas_by_period lacks quarters for %d rep(s); using seasonality", (~ok).sum()
+            )
     b = company.bookings
-    if not len(b):
-        return np.full(4, 0.25)
-    q = b.groupby(pd.to_datetime(b["month"]).dt.quarter)["amount"].sum().reindex([1, 2, 3, 4]).fillna(0.0)
-    if q.sum() <= 0:
-        return np.full(4, 0.25)
-    return (q / q.sum()).to_numpy()
+    shares = np.full(4, 0.25)
+    source = "equal"
+    if len(b):
+        q = b.groupby(pd.to_datetime(b["month"]).dt.quarter)["amount"].sum().reindex([1, 2, 3, 4]).fillna(0.0)
+        if q.sum() > 0:
+            shares, source = (q / q.sum()).to_numpy(), "bookings seasonality"
+    return np.repeat(shares[:, None], len(rep_ids), axis=1), source
 
 
 def _product_inputs(
@@ -163,15 +181,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     reps = primary_set.rep_ids
 
     mix, deal_size = _product_inputs(company, cfg, reps)
-    q_shares = _quarter_shares(company)
+    q_shares, q_source = _quarter_shares(ctx, company, reps)
     relief = {str(k): v for k, v in cfg.quota_relief.items()}
 
     def inputs_for(samples: AttainmentSamples, k: int) -> CompInputs:
         b_shares: np.ndarray = q_shares
         if cfg.quarter_split_concentration is not None and any(p.periods > 1 for p in plans):
-            alpha = cfg.quarter_split_concentration * q_shares + 1e-9
-            split = _rng(ctx, k).dirichlet(alpha, size=(len(samples.rep_ids), samples.n_trials))
-            b_shares = np.moveaxis(split, -1, 0)
+            # Dirichlet per rep around its quarterly quota shares, drawn as normalised gammas
+            alpha = cfg.quarter_split_concentration * q_shares.T[:, None, :] + 1e-9
+            g = _rng(ctx, k).gamma(alpha, size=(len(samples.rep_ids), samples.n_trials, 4))
+            b_shares = np.moveaxis(g / g.sum(axis=-1, keepdims=True), -1, 0)
         return CompInputs(mix, deal_size, relief, q_shares, b_shares)
 
     inputs = inputs_for(primary_set, 1)
@@ -217,7 +236,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         product_mix=None
         if mix is None
         else {str(k): float(v) for k, v in mix.reindex([trace_rep]).fillna(mix.mean()).iloc[0].items()},
-        quota_period_shares=[float(x) for x in q_shares] if primary.periods > 1 else None,
+        quota_period_shares=[float(x) for x in q_shares[:, i]] if primary.periods > 1 else None,
         deal_size=deal_size,
         quota_relief=float(relief.get(trace_rep, 0.0)),
     )
@@ -236,4 +255,5 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "comp_plans_compared": len(plans),
         "comp_attainment_source": source,
         "comp_trials": primary_set.n_trials,
+        "comp_quarter_split_source": q_source,
     }
