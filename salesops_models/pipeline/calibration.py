@@ -112,8 +112,10 @@ class PipelineCalibration:
     def mean_holding_days(self) -> np.ndarray:
         """Mean holding time of each open stage over all its exits [days]."""
         return np.array(
-            [float(np.sum(self.atom_prob[self.atom_stage == i] * self.atom_days[self.atom_stage == i]))
-             for i in range(self.n_open)]
+            [
+                float(np.sum(self.atom_prob[self.atom_stage == i] * self.atom_days[self.atom_stage == i]))
+                for i in range(self.n_open)
+            ]
         )
 
     def mean_won_amount(self, group: int | None = None) -> float:
@@ -189,7 +191,11 @@ def stage_visits(
         first = stages.open_stages[0]
         start_stage = opp["stage"].where(opp["status"] == OPEN, first)
         sh = pd.DataFrame(
-            {"opportunity_id": opp["opportunity_id"], "stage": start_stage, "entered_date": opp["created_date"]}
+            {
+                "opportunity_id": opp["opportunity_id"],
+                "stage": start_stage,
+                "entered_date": opp["created_date"],
+            }
         )
     sh = sh[sh["entered_date"].notna() & (sh["entered_date"] <= as_of)]
     # closed deals: make sure the outcome row is there
@@ -403,12 +409,16 @@ def calibrate_pipeline(
 
     # ---- creation rates and seasonality -------------------------------------------------------
     rep_ids = _rep_ids(reps, opp)
-    created = opp.loc[opp["created_date"].notna() & (opp["created_date"] <= as_of), ["rep_id", "created_date"]]
+    created = opp.loc[
+        opp["created_date"].notna() & (opp["created_date"] <= as_of), ["rep_id", "created_date"]
+    ]
     season = _season(created["created_date"], seasonality)
     weekly_rate = _creation_rates(created, reps, rep_ids, as_of, rate_window_weeks, season)
 
     # ---- quarter-end pull ---------------------------------------------------------------------
-    won_close = opp.loc[(opp["status"] == WON) & opp["close_date"].notna() & (opp["close_date"] <= as_of), "close_date"]
+    won_close = opp.loc[
+        (opp["status"] == WON) & opp["close_date"].notna() & (opp["close_date"] <= as_of), "close_date"
+    ]
     pull = _quarter_end_pull(won_close) if quarter_end_pull is None else float(quarter_end_pull)
 
     # ---- deal sizes ---------------------------------------------------------------------------
@@ -441,11 +451,15 @@ def calibrate_pipeline(
 
 def _competing_risks_from_entry(visits: pd.DataFrame, stages: StageSet) -> dict[str, float]:
     """Cumulative incidence of won and lost from first entry, open deals censored (diagnostic)."""
-    first = visits.sort_values("entered_date").groupby("opportunity_id").agg(
-        start=("entered_date", "first")
-    )
-    last = visits.sort_values("entered_date").groupby("opportunity_id").agg(
-        end_stage=("next_stage", "last"), last_entered=("entered_date", "last"), last_days=("days", "last")
+    first = visits.sort_values("entered_date").groupby("opportunity_id").agg(start=("entered_date", "first"))
+    last = (
+        visits.sort_values("entered_date")
+        .groupby("opportunity_id")
+        .agg(
+            end_stage=("next_stage", "last"),
+            last_entered=("entered_date", "last"),
+            last_days=("days", "last"),
+        )
     )
     d = first.join(last)
     time = ((d["last_entered"] - d["start"]).dt.days + d["last_days"]).to_numpy(float)
@@ -535,7 +549,9 @@ def _quarter_end_pull(won_close: pd.Series) -> float:
     sel = q.isin(complete)
     month_in_q = (won_close[sel].dt.month - 1) % 3
     s3 = float((month_in_q == 2).mean())
-    days_m3 = sum(((p.end_time.normalize() - (p.end_time.normalize().replace(day=1))).days + 1) for p in complete)
+    days_m3 = sum(
+        ((p.end_time.normalize() - (p.end_time.normalize().replace(day=1))).days + 1) for p in complete
+    )
     days_q = sum(((p.end_time.normalize() - p.start_time.normalize()).days + 1) for p in complete)
     b3 = days_m3 / days_q
     return float(max(0.0, (s3 - b3) / (1.0 - b3)))
@@ -548,7 +564,9 @@ def _sizes(
     if won.empty:
         raise DataValidationError(
             "opportunities",
-            [f"no won deals with an amount closed on or before {as_of.date()}; deal sizes cannot be calibrated."],
+            [
+                f"no won deals with an amount closed on or before {as_of.date()}; deal sizes cannot be calibrated."
+            ],
         )
     labels: list[str] = []
     chunks: list[np.ndarray] = []
@@ -573,7 +591,11 @@ def _sizes(
     if recent.empty:
         recent = opp
     if size_by != "none" and size_by in opp.columns:
-        grp = recent[size_by].astype("string").map(lambda s: gi.get(s, gi[POOLED]) if pd.notna(s) else gi[POOLED])
+        grp = (
+            recent[size_by]
+            .astype("string")
+            .map(lambda s: gi.get(s, gi[POOLED]) if pd.notna(s) else gi[POOLED])
+        )
     else:
         grp = pd.Series(gi[POOLED], index=recent.index)
     ridx = {r: k for k, r in enumerate(rep_ids)}
