@@ -125,21 +125,19 @@ def run(ctx: StageContext) -> dict[str, Any]:
         }
     )
     if cfg.capacity.enabled:
-        from salesops_models.pipeline.capacity import simulate_capacity
+        from salesops_models.pipeline.capacity import effort_vector, simulate_capacity
 
+        ss = ctx.seed_sequence
         cap = simulate_capacity(
-            cal,
-            deals,
-            edges,
-            selling_hours=sell + cfg.admin_time_reduction * admin,
-            effort_hours=cfg.capacity.effort_hours,
+            inputs,
+            cal.rep_ids,
+            selling_hours=np.maximum(sell + cfg.admin_time_reduction * admin, 1e-6),
+            effort_hours=effort_vector(cal, cfg.capacity.effort_hours),
             routing=cfg.capacity.routing,
             trials=cfg.capacity.trials,
-            seed=np.random.SeedSequence(
-                ctx.seed_sequence.entropy, spawn_key=(*ctx.seed_sequence.spawn_key, 10**6)
-            ),
-            stale_policy=cfg.stale_policy,
-            age_aware=cfg.age_aware,
+            # a stream of its own: child 10**6 of the stage seed (blocks of the vectorised run are 0, 1, ...)
+            seed=np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 10**6)),
+            periods=periods,
         )
         ctx.write_table("pipeline_capacity_summary", cap.rep_summary())
         cm = cap.summary()
