@@ -16,7 +16,8 @@ Params
 ``S_g, tol_g``             subtotal target and tolerance of group g
 Variables
 ``n_r`` (integer >= 0)     quota units of rep r
-``z_r`` (binary)           rep r carries the rest ``e`` (only when ``e > 0``)
+``z_r`` (binary)           rep r carries the rest ``e`` (only when ``e > 0``; offered to the 3 largest
+                           fair shares with room in their bounds)
 ``d+_r, d-_r >= 0``        deviation above / below the fair share
 Objective
 min ``sum_r (d+_r + d-_r) / u``   (L1 deviation from the fair share, in rounding units)
@@ -44,6 +45,9 @@ from salesops_models.errors import InfeasibleError, SalesopsError
 from salesops_models.quota.allocation import QuotaResult, _result, fair_shares
 
 log = logging.getLogger(__name__)
+
+#: reps offered the sub-unit rest of the target (largest fair shares with room in their bounds)
+REST_CANDIDATES = 3
 
 
 @dataclass(frozen=True)
@@ -218,18 +222,24 @@ def optimise_quotas(
     m.R = pyo.Set(initialize=reps, ordered=True)
     ub_units = {r: (math.floor(upper[r] / u) if np.isfinite(upper[r]) else n_units) for r in reps}
     m.n = pyo.Var(m.R, domain=pyo.NonNegativeIntegers, bounds=lambda _m, r: (0, max(ub_units[r], 0)))
+    # Which rep carries the sub-unit rest hardly matters to the objective (< u), but a binary per rep
+    # makes thousands of symmetric choices for branch and bound: offer it to the few reps with the
+    # largest fair share whose bounds leave room for it (all reps when none qualifies).
+    room = (upper - lower) >= u + rest
+    candidates = list(fair[room].sort_values(ascending=False).index[:REST_CANDIDATES]) or reps
     if has_rest:
-        m.z = pyo.Var(m.R, domain=pyo.Binary)
+        m.C = pyo.Set(initialize=candidates, ordered=True)
+        m.z = pyo.Var(m.C, domain=pyo.Binary)
     m.dp = pyo.Var(m.R, domain=pyo.NonNegativeReals)
     m.dm = pyo.Var(m.R, domain=pyo.NonNegativeReals)
 
     def q(r: str) -> pyo.Expression:
-        return u * m.n[r] + (rest * m.z[r] if has_rest else 0.0)
+        return u * m.n[r] + (rest * m.z[r] if has_rest and r in m.z else 0.0)
 
     m.dev = pyo.Constraint(m.R, rule=lambda _m, r: scale * (q(r) - fair[r]) == m.dp[r] - m.dm[r])
     m.total = pyo.Constraint(expr=sum(m.n[r] for r in reps) == n_units)
     if has_rest:
-        m.one_rest = pyo.Constraint(expr=sum(m.z[r] for r in reps) == 1)
+        m.one_rest = pyo.Constraint(expr=sum(m.z[r] for r in candidates) == 1)
     m.lo = pyo.Constraint(
         [r for r in reps if lower[r] > 0], rule=lambda _m, r: scale * q(r) >= scale * float(lower[r])
     )
@@ -267,9 +277,7 @@ def optimise_quotas(
         )
     res.solution_loader.load_vars()
     n_val = np.array([round(pyo.value(m.n[r])) for r in reps], dtype=float)
-    z_val = (
-        np.array([round(pyo.value(m.z[r])) for r in reps], dtype=float) if has_rest else np.zeros(len(reps))
-    )
+    z_val = np.array([round(pyo.value(m.z[r])) if has_rest and r in m.z else 0 for r in reps], dtype=float)
     quota = pd.Series(u * n_val + rest * z_val, index=basis.index)
     inc, bound = res.incumbent_objective, res.objective_bound
     gap = abs(inc - bound) / max(abs(inc), 1e-9) if inc is not None and bound is not None else float("nan")
