@@ -1,0 +1,405 @@
+"""Scenario batches on Dask distributed: validate all, then one task per scenario.
+
+Each task runs the scenario's notebooks in dependency order with papermill (see
+``workflow.notebooks.NOTEBOOKS``), in the worker process, one kernel at a time; then it merges the
+stage metrics into ``metrics.json`` and renders the code-free ``report.html``. A notebook never
+submits work back to the cluster (tasks waiting on tasks deadlock once every slot is busy).
+
+The cluster is a ``LocalCluster(n_workers, threads_per_worker=1)`` by default, or an existing
+scheduler given by ``scheduler=`` / ``DASK_SCHEDULER_ADDRESS`` (its workers must see the same
+file system as the caller, since results are written to ``out_root``).
+
+A failed scenario (a model raising in a notebook, a timeout, a dead kernel) is recorded with its
+error and logs and the others go on; a kernel that did not start raises in the task so that Dask
+retries it (``retries=2``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salesops_models.errors import ScenarioError
+from salesops_models.scenario import load_scenario, resolve_document, scenario_files, validate_all
+from salesops_models.workflow.results import (
+    collect_metrics,
+    new_batch_dir,
+    scenario_dir,
+    write_resolved_scenario,
+    write_summary,
+)
+
+log = logging.getLogger(__name__)
+
+IGNORED_IN_DIFF = {"name", "description", "extends"}
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced.
+
+    Attributes
+    ----------
+    batch_dir
+        ``results/<batch-id>``.
+    records
+        One dict per scenario (in input order): ``scenario``, ``status``, ``error`` and its metrics.
+    index_html
+        The leadership page, or None if it could not be written (the error is logged).
+    seconds
+        Wall time of the whole batch [s].
+    """
+
+    batch_dir: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    index_html: Path | None = None
+    seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the scenarios that did not complete."""
+        return [str(r.get("scenario")) for r in self.records if r.get("status") != "ok"]
+
+
+# ------------------------------------------------------------------------------------------------
+# what a scenario changes versus its base
+# ------------------------------------------------------------------------------------------------
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(doc, dict):
+        out: dict[str, Any] = {}
+        for k, v in doc.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: doc}
+
+
+def scenario_changes(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings in which the scenario at ``path`` differs from the scenario it ``extends``.
+
+    Both are fully resolved (defaults included) and compared key path by key path, so a change
+    made through a base of the base shows too.
+
+    Returns
+    -------
+    dict
+        ``{"base": <base name or None>, "base_file": ..., "changes": [{"key", "base", "value"}]}``.
+    """
+    _, chain = resolve_document(path)
+    if len(chain) < 2:
+        return {"base": None, "base_file": None, "changes": []}
+    base = load_scenario(chain[-2])
+    this = load_scenario(path)
+    a = {
+        k: v
+        for k, v in _flatten(base.model_dump(mode="json")).items()
+        if k.split(".")[0] not in IGNORED_IN_DIFF
+    }
+    b = {
+        k: v
+        for k, v in _flatten(this.model_dump(mode="json")).items()
+        if k.split(".")[0] not in IGNORED_IN_DIFF
+    }
+    changes = [
+        {"key": k, "base": a.get(k), "value": b.get(k)}
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+    return {"base": base.name, "base_file": Path(chain[-2]).name, "changes": changes}
+
+
+# ------------------------------------------------------------------------------------------------
+# the task (runs in a Dask worker process)
+# ------------------------------------------------------------------------------------------------
+
+
+def _task_logger(out_dir: Path, name: str) -> tuple[logging.Logger, logging.Handler]:
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"salesops_models.batch.scenario.{name}")
+    handler = logging.FileHandler(out_dir / "logs" / "batch.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger, handler
+
+
+def run_scenario_notebooks(
+    out_dir: str,
+    notebooks: bool = True,
+    execution_timeout: int | None = None,
+    only: Sequence[str] | None = None,
+    kernel_per_notebook: bool = False,
+) -> dict[str, Any]:
+    """Run one scenario whose ``scenario.resolved.yaml`` is already in ``out_dir``; return its record.
+
+    Parameters
+    ----------
+    out_dir
+        The scenario's results folder (absolute).
+    notebooks
+        True: execute the notebooks with papermill and render ``report.html``. False: run the stages
+        in this process (``runner.run_scenario``), no notebooks, no report.
+    execution_timeout
+        Per-cell timeout [s]; default: each notebook's own (``NotebookSpec.timeout``).
+    only
+        Run only these notebooks (names), e.g. for benchmarks; default all of ``NOTEBOOKS``.
+    kernel_per_notebook
+        True: a fresh kernel per notebook. False (default): one kernel per scenario, its namespace
+        cleared between notebooks (saves a kernel start and the imports per notebook).
+
+    Returns
+    -------
+    dict
+        ``metrics.json`` content plus ``scenario_seconds`` [s].
+
+    Raises
+    ------
+    KernelStartError
+        A kernel did not start: the task should be retried (Dask ``retries``).
+    """
+    from salesops_models.workflow.notebooks import (
+        NOTEBOOKS,
+        KernelSession,
+        KernelStartError,
+        NotebookFailedError,
+        execute_notebook,
+        notebooks_dir,
+        project_kernel_name,
+    )
+    from salesops_models.workflow.report import export_scenario_report
+
+    out = Path(out_dir)
+    resolved = out / "scenario.resolved.yaml"
+    scenario = load_scenario(resolved)
+    logger, handler = _task_logger(out, scenario.name)
+    t0 = time.perf_counter()
+    status, error = "ok", None
+    timings: dict[str, float] = {}
+    try:
+        if not notebooks:
+            from salesops_models.workflow.runner import run_scenario
+
+            outcome = run_scenario(scenario, out)
+            status, error = outcome.status, outcome.error
+            logger.info("ran in-process (no notebooks): %s", status)
+        else:
+            kernel = project_kernel_name()
+            src = notebooks_dir()
+            params = {"scenario_path": str(resolved), "out_dir": str(out), "seed": None}
+            executed: list[Path] = []
+            session = None if kernel_per_notebook else KernelSession(kernel)
+            try:
+                if session is not None:
+                    t_start = time.perf_counter()
+                    session.__enter__()
+                    timings["kernel_start"] = time.perf_counter() - t_start
+                for spec in NOTEBOOKS:
+                    if only is not None and spec.name not in only:
+                        continue
+                    nb_out = out / "notebooks" / f"{spec.name}.ipynb"
+                    logger.info("notebook %s: start (kernel %s)", spec.name, kernel)
+                    try:
+                        timings[spec.name] = execute_notebook(
+                            src / f"{spec.name}.ipynb",
+                            nb_out,
+                            params,
+                            kernel_name=kernel,
+                            execution_timeout=execution_timeout or spec.timeout,
+                            log_dir=out / "logs",
+                            session=session,
+                        )
+                        executed.append(nb_out)
+                        logger.info("notebook %s: done in %.1f s", spec.name, timings[spec.name])
+                    except NotebookFailedError as exc:
+                        status, error = "failed", str(exc)
+                        if nb_out.exists():
+                            executed.append(nb_out)
+                        logger.error("notebook %s failed: %s", spec.name, exc)
+                        break  # later notebooks depend on this one
+            except KernelStartError as exc:
+                logger.warning("kernel did not start (%s); the task will be retried", exc)
+                raise
+            finally:
+                if session is not None:
+                    session.close()
+            try:
+                intro = scenario.description + ("" if status == "ok" else f" — FAILED: {error}")
+                export_scenario_report(out, executed, intro=intro.strip())
+            except Exception as exc:  # a report problem must not hide the scenario's results
+                logger.error("report.html not written: %s\n%s", exc, traceback.format_exc())
+    except KernelStartError:
+        raise
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        logger.error("scenario failed: %s\n%s", error, traceback.format_exc())
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    seconds = time.perf_counter() - t0
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    (out / "logs" / "timings.json").write_text(
+        json.dumps({"scenario_seconds": seconds, "notebook_seconds": timings}, indent=2)
+    )
+    record = collect_metrics(out, status, error)
+    record["scenario"] = scenario.name
+    record["scenario_seconds"] = round(seconds, 3)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------
+# the driver
+# ------------------------------------------------------------------------------------------------
+
+
+def _client(workers: int | None, scheduler: str | None, n_tasks: int, quiet: bool) -> tuple[Any, Any, int]:
+    """A Dask client: to ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a fresh LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        client = Client(address)
+        n = len(client.scheduler_info().get("workers", {}))
+        log.info("connected to Dask scheduler %s (%d workers)", address, n)
+        return client, None, n
+    n = workers or max(1, min(n_tasks, os.cpu_count() or 1))
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR if quiet else logging.WARNING,
+    )
+    return Client(cluster), cluster, n
+
+
+def run_batch(
+    paths: Sequence[str | os.PathLike[str]],
+    out_root: str | os.PathLike[str] = "results",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    notebooks: bool = True,
+    quiet: bool = False,
+    batch_id: str | None = None,
+    execution_timeout: int | None = None,
+    kernel_per_notebook: bool = False,
+) -> BatchResult:
+    """Validate every scenario in ``paths``, then run them as Dask tasks; write summary and index.
+
+    Parameters
+    ----------
+    paths
+        Scenario files and/or folders of ``*.yaml``.
+    out_root
+        Where ``<batch-id>/`` is created (default ``results``).
+    workers
+        Local worker processes (one kernel each); default: min(scenarios, CPU cores). Ignored with
+        a scheduler.
+    scheduler
+        Address of an existing Dask scheduler (``tcp://host:8786``); default
+        ``DASK_SCHEDULER_ADDRESS`` when set, else a LocalCluster.
+    notebooks
+        False: run the stages in-process per task (no papermill, no report.html).
+    quiet
+        No progress bar.
+    batch_id
+        Name of the batch folder (default: UTC time and a random suffix).
+    execution_timeout
+        Per-cell notebook timeout [s] (default: each notebook's own).
+    kernel_per_notebook
+        A fresh kernel for every notebook instead of one per scenario (see
+        :func:`run_scenario_notebooks`).
+
+    Returns
+    -------
+    BatchResult
+        ``failed`` lists the scenarios that did not complete; callers exit non-zero when it is not empty.
+
+    Raises
+    ------
+    ScenarioError
+        Any scenario is invalid: nothing runs, and the message lists every problem.
+    """
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    scenarios, errors = validate_all(list(paths))
+    if errors:
+        raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(errors))
+    files = scenario_files(list(paths))
+    batch_dir = new_batch_dir(out_root, batch_id).resolve()
+    result = BatchResult(batch_dir)
+    out_dirs: dict[str, Path] = {}
+    for sc, f in zip(scenarios, files, strict=True):
+        out = scenario_dir(batch_dir, sc.name)
+        write_resolved_scenario(sc, out)
+        (out / "changes.json").write_text(json.dumps(scenario_changes(f), indent=2, default=str))
+        out_dirs[sc.name] = out
+    log.info("batch %s: %d scenario(s) validated", batch_dir.name, len(scenarios))
+
+    client, cluster, n_workers = _client(workers, scheduler, len(scenarios), quiet)
+    result.workers = n_workers
+    records: dict[str, dict[str, Any]] = {}
+    try:
+        futures = {
+            client.submit(
+                run_scenario_notebooks,
+                str(out),
+                notebooks,
+                execution_timeout,
+                None,
+                kernel_per_notebook,
+                key=f"salesops-{batch_dir.name}-{name}",
+                pure=False,
+                retries=2,
+            ): name
+            for name, out in out_dirs.items()
+        }
+        bar = tqdm(total=len(futures), desc="scenarios", unit="scenario", disable=quiet)
+        for fut in as_completed(futures):
+            name = futures[fut]
+            try:
+                record = fut.result()
+            except Exception as exc:  # retries exhausted, worker lost, ...
+                error = f"{type(exc).__name__}: {exc}"
+                logs = out_dirs[name] / "logs"
+                logs.mkdir(parents=True, exist_ok=True)
+                with open(logs / "batch.log", "a", encoding="utf-8") as fh:
+                    fh.write(f"task failed after retries: {error}\n")
+                record = collect_metrics(out_dirs[name], "failed", error)
+            records[name] = record
+            bar.set_postfix_str(f"{name}: {record.get('status')}")
+            bar.update()
+            write_summary(batch_dir, [records[n] for n in out_dirs if n in records])  # survives a crash
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    result.records = [records[n] for n in out_dirs]
+    write_summary(batch_dir, result.records)
+    try:
+        from salesops_models.workflow.report import build_index
+
+        result.index_html = build_index(batch_dir)
+    except Exception as exc:
+        log.error("index.html not written: %s\n%s", exc, traceback.format_exc())
+    result.seconds = time.perf_counter() - t0
+    if result.failed:
+        log.warning(
+            "batch %s: %d scenario(s) failed: %s",
+            batch_dir.name,
+            len(result.failed),
+            ", ".join(result.failed),
+        )
+    return result
