@@ -260,6 +260,7 @@ def calibrate_pipeline(
     quarter_end_pull: float | None = None,
     size_by: str = "product",
     history_start: pd.Timestamp | str | None = None,
+    residual: str = "redistribute",
 ) -> PipelineCalibration:
     """Estimate the pipeline model from CRM history known on ``as_of``.
 
@@ -281,6 +282,12 @@ def calibrate_pipeline(
         Column grouping won deal values ('product', 'segment' or 'none').
     history_start
         Only deals created on/after this date inform transitions and holding times.
+    residual
+        What happens to the Aalen-Johansen mass still open after the longest observed holding
+        time: 'redistribute' spreads it over the destinations in proportion to :math:`P_{ij}`
+        (outcome odds of closed deals; the chain keeps :math:`P`), 'no_decision' makes it a
+        loss one day after that time (deals that never close); :math:`P` is then rebuilt from
+        the atoms so the Markov oracle still matches the simulation.
 
     Returns
     -------
@@ -377,6 +384,7 @@ def calibrate_pipeline(
             warnings.simplefilter("ignore", RuntimeWarning)
             ci = CumIncidenceRight(time, status)
         times = np.asarray(ci.times)
+        decided = 0.0
         for d in dests:
             cinc = np.asarray(ci.cinc[code[d] - 1])
             inc = np.diff(np.concatenate([[0.0], cinc]))
@@ -384,14 +392,28 @@ def calibrate_pipeline(
             sel = inc > 0
             if total <= 0 or not sel.any():
                 continue
+            decided += total
+            weight = P[i, d] / total if residual == "redistribute" else 1.0
             for t, m in zip(times[sel], inc[sel], strict=True):
                 a_stage.append(i)
                 a_state.append(int(d))
                 a_days.append(int(round(t)))
-                a_prob.append(float(P[i, d] * m / total))
+                a_prob.append(float(weight * m))
+        if residual == "no_decision" and decided < 1.0 - 1e-12:
+            a_stage.append(i)
+            a_state.append(index[stages.lost])
+            a_days.append(int(round(ex["days"].max())) + 1)
+            a_prob.append(1.0 - decided)
     atoms = pd.DataFrame({"stage": a_stage, "state": a_state, "days": a_days, "prob": a_prob})
     atoms = atoms.groupby(["stage", "days", "state"], as_index=False)["prob"].sum()
     atoms["prob"] = atoms["prob"] / atoms.groupby("stage")["prob"].transform("sum")
+    if residual == "no_decision":
+        for i in range(n_open):
+            sel = atoms["stage"] == i
+            P[i] = 0.0
+            np.add.at(P[i], atoms.loc[sel, "state"].to_numpy(int), atoms.loc[sel, "prob"].to_numpy(float))
+    elif residual != "redistribute":
+        raise ValueError(f"residual must be 'redistribute' or 'no_decision', got {residual!r}")
 
     # ---- censoring-aware diagnostics ------------------------------------------------------------
     diagnostics: dict[str, float | int | str] = {}

@@ -103,6 +103,12 @@ class PipelineConfig(StrictModel):
         description="ISO date: calibrate transitions and durations only on deals created on/after it "
         "(guards against left truncation of old cohorts); empty: all history.",
     )
+    residual: Literal["redistribute", "no_decision"] = Field(
+        "redistribute",
+        description="Deals still open after the longest observed time in their stage (the censored tail): "
+        "'redistribute' gives them the won/lost odds of closed deals (win rate = won / (won + lost)); "
+        "'no_decision' counts them lost (deals that never close).",
+    )
     territory_scaling: bool = Field(
         True,
         description="If the territory stage wrote `assignments`, scale each rep's creation rate by the ratio "

@@ -52,6 +52,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         quarter_end_pull=cfg.quarter_end_pull,
         size_by=cfg.size_by,
         history_start=cfg.history_start,
+        residual=cfg.residual,
     )
     deals = open_pipeline(
         cal,
