@@ -72,7 +72,10 @@ def test_stage_with_samples_and_scenario_target(company, tmp_path):
     assert fair.loc["even", "p_attain_spread"] > 0.5
 
 
-def test_stage_with_forecast_table_and_moves(company, tmp_path):
+@pytest.mark.parametrize(
+    ("rep_level", "company_level", "prefix"), [("rep", "company", ""), ("region/rep_id", "total", "North/")]
+)
+def test_stage_with_forecast_table_and_moves(company, tmp_path, rep_level, company_level, prefix):
     reps = [str(r) for r in company.reps["rep_id"]]
     months = pd.date_range("2026-01-01", periods=12, freq="MS")
     rows = []
@@ -81,8 +84,8 @@ def test_stage_with_forecast_table_and_moves(company, tmp_path):
         for mth in months:
             rows.append(
                 {
-                    "level": "rep",
-                    "series": r,
+                    "level": rep_level,
+                    "series": prefix + r,
                     "month": mth,
                     "model": "ets",
                     "mean": mu,
@@ -99,7 +102,9 @@ def test_stage_with_forecast_table_and_moves(company, tmp_path):
     comp = fc.groupby("month", as_index=False)[
         ["mean", "q05", "q10", "q25", "q50", "q75", "q90", "q95"]
     ].sum()
-    fc = pd.concat([fc, comp.assign(level="company", series="company", model="ets")], ignore_index=True)
+    fc = pd.concat(
+        [fc, comp.assign(level=company_level, series=company_level, model="ets")], ignore_index=True
+    )
     acc = company.accounts
     a = acc[acc["owner_rep_id"] == reps[0]]["account_id"].iloc[0]
     ctx = ctx_for(
@@ -107,13 +112,14 @@ def test_stage_with_forecast_table_and_moves(company, tmp_path):
         tmp_path,
         quota={
             "method": "top_down",
+            "seasonality": "forecast",
             "account_moves": [{"account_id": a, "to_rep_id": reps[1], "effective_date": "2026-07-01"}],
         },
     )
     ctx.write_table("forecast", fc)
     m = quota_stage.run(ctx)
     assert m["quota_target_source"] == "forecast"
-    assert m["quota_company_target"] == pytest.approx(fc[fc.level == "rep"]["mean"].sum())
+    assert m["quota_company_target"] == pytest.approx(fc[fc.level == rep_level]["mean"].sum())
     assert m["quota_distribution_source"] == "forecast_quantiles"
     q = ctx.read_table("quotas").set_index("rep_id")
     assert m["quota_relief_total"] > 0

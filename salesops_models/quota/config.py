@@ -156,11 +156,13 @@ class QuotaConfig(StrictModel):
     seasonality: Literal["history", "forecast", "flat"] = Field(
         "history", description="Monthly profile for quotas_by_period: bookings history, forecast, or flat."
     )
-    forecast_rep_level: str = Field(
-        "rep", description="`level` of the forecast table whose series are rep ids."
+    forecast_rep_level: str | None = Field(
+        None,
+        description="`level` of the forecast table whose series are reps; None: the first level named 'rep', "
+        "'rep_id' or ending in '/rep_id' (series 'region/R001' are read as 'R001').",
     )
-    forecast_company_level: str = Field(
-        "company", description="`level` of the forecast table for the company total."
+    forecast_company_level: str | None = Field(
+        None, description="`level` of the forecast table for the company total; None: 'total' or 'company'."
     )
     forecast_month_correlation: float = Field(
         0.5,

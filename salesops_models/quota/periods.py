@@ -49,15 +49,21 @@ def seasonal_profile_from_history(bookings: pd.DataFrame, min_years: int = 1) ->
     return shares.to_numpy(float) / shares.sum()
 
 
-def seasonal_profile_from_forecast(forecast: pd.DataFrame, level: str) -> np.ndarray:
-    """Monthly profile from the forecast's mean at one level (the company total).
+def seasonal_profile_from_forecast(forecast: pd.DataFrame, level: str | None = None) -> np.ndarray:
+    """Monthly profile from the forecast's mean (rows of one level, e.g. the company total).
+
+    Parameters
+    ----------
+    forecast
+        Forecast rows with ``month`` and ``mean`` [currency/month]; with ``level`` given, only the
+        rows of that level are used.
 
     Returns
     -------
     numpy.ndarray
         12 shares of the plan year summing to 1.
     """
-    f = forecast[forecast["level"] == level]
+    f = forecast[forecast["level"] == level] if level is not None else forecast
     if f.empty:
         raise DataValidationError(
             "forecast", [f"no rows with level == {level!r}; set quota.forecast_company_level."]

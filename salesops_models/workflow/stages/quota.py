@@ -58,6 +58,26 @@ def _plan_year_forecast(forecast: pd.DataFrame | None, plan_year: int) -> pd.Dat
     return f if not f.empty else None
 
 
+def forecast_level(forecast: pd.DataFrame, wanted: str | None, kind: str) -> pd.DataFrame:
+    """Rows of the forecast table at the company or rep level (``kind``), with rep ids as ``series``."""
+    levels = [str(v) for v in forecast["level"].unique()]
+    if wanted is not None:
+        pick = wanted if wanted in levels else None
+    elif kind == "company":
+        pick = next((lv for lv in ("total", "company") if lv in levels), None)
+    else:
+        pick = next(
+            (lv for lv in levels if lv in ("rep", "rep_id") or lv.endswith("/rep_id") or lv.endswith("/rep")),
+            None,
+        )
+    if pick is None:
+        return forecast.iloc[0:0]
+    rows = forecast[forecast["level"].astype(str) == pick]
+    if kind == "rep":
+        rows = rows.assign(series=rows["series"].astype(str).str.split("/").str[-1])
+    return rows
+
+
 def company_target_for(
     ctx_target: float | None, forecast: pd.DataFrame | None, cfg: QuotaConfig, prior_year_total: float
 ) -> tuple[float, str]:
@@ -65,10 +85,10 @@ def company_target_for(
     if ctx_target is not None:
         return float(ctx_target), "scenario"
     if forecast is not None:
-        comp = forecast[forecast["level"] == cfg.forecast_company_level]
+        comp = forecast_level(forecast, cfg.forecast_company_level, "company")
         if not comp.empty:
             return float(comp["mean"].sum()), "forecast"
-        rep = forecast[forecast["level"] == cfg.forecast_rep_level]
+        rep = forecast_level(forecast, cfg.forecast_rep_level, "rep")
         if not rep.empty:
             return float(rep["mean"].sum()), "forecast_rep_sum"
         log.warning(
@@ -128,7 +148,7 @@ def bookings_distribution(
             samples = pd.concat([samples, extra], ignore_index=True)
         return SampleBookings(samples[samples["rep_id"].isin(basis.index)]), "pipeline_samples"
     if forecast is not None:
-        rep = forecast[forecast["level"] == cfg.forecast_rep_level]
+        rep = forecast_level(forecast, cfg.forecast_rep_level, "rep")
         if not rep.empty and set(basis.index) <= set(rep["series"].astype(str)):
             annual = annual_quantiles_from_monthly(rep, cfg.forecast_month_correlation)
             return QuantileBookings(annual.loc[list(basis.index)]), "forecast_quantiles"
@@ -154,7 +174,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     rep_forecast = None
     if forecast is not None:
-        rep_rows = forecast[forecast["level"] == cfg.forecast_rep_level]
+        rep_rows = forecast_level(forecast, cfg.forecast_rep_level, "rep")
         if not rep_rows.empty:
             rep_forecast = rep_rows.groupby(rep_rows["series"].astype(str))["mean"].sum()
 
@@ -213,8 +233,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         p_common = None
 
     # seasonality, relief, periods
-    if cfg.seasonality == "forecast" and forecast is not None:
-        profile = seasonal_profile_from_forecast(forecast, cfg.forecast_company_level)
+    comp_rows = (
+        forecast_level(forecast, cfg.forecast_company_level, "company") if forecast is not None else None
+    )
+    if cfg.seasonality == "forecast" and comp_rows is not None and not comp_rows.empty:
+        profile = seasonal_profile_from_forecast(comp_rows)
     elif cfg.seasonality == "flat":
         profile = np.full(12, 1 / 12)
     else:
