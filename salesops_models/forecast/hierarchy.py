@@ -1,0 +1,553 @@
+"""Hierarchical forecasts that add up: company > region > rep, or any (grouped) levels.
+
+Base forecasts are made for every node of the hierarchy, then reconciled with a matrix
+:math:`G` so that the reconciled forecasts :math:`\\tilde y = S G \\hat y` are coherent: every
+aggregate equals the sum of its children.
+
+Formulation
+-----------
+==============  =============================================================================
+symbol          meaning
+==============  =============================================================================
+:math:`S`       summing matrix, :math:`n \\times b`: row :math:`i` has a 1 for every bottom series
+                under node :math:`i` (the identity block for the bottom level itself)
+:math:`\\hat y`  base forecasts of all :math:`n` nodes at one horizon step
+:math:`W`       covariance (or weight) matrix of the base forecast errors, :math:`n \\times n`
+:math:`G`       :math:`b \\times n` matrix mapping base forecasts to bottom-level forecasts
+==============  =============================================================================
+
+Methods (``method=``):
+
+- ``bottom_up``: :math:`G = [0 \\mid I_b]`, the bottom base forecasts summed up.
+- ``top_down``: :math:`G = p\\,e_1^\\top`, the top forecast split by the proportions of the
+  historical averages :math:`p_j = \\sum_t y_{j,t} / \\sum_t y_{\\text{top},t}` (Gross & Sohl, method F).
+- ``ols``: :math:`G = (S^\\top S)^{-1} S^\\top` (:math:`W = I`).
+- ``wls_struct``: :math:`W = \\mathrm{diag}(S\\mathbf{1})`, the number of bottom series under each node.
+- ``wls_var``: :math:`W = \\mathrm{diag}(\\hat\\sigma_i^2)` from in-sample one-step errors.
+- ``mint_shrink``: MinT, :math:`W` = the in-sample error covariance shrunk towards its diagonal
+  (Schäfer & Strimmer 2005; Wickramasuriya, Athanasopoulos & Hyndman 2019).
+
+For the GLS methods :math:`G = (S^\\top W^{-1} S)^{-1} S^\\top W^{-1}`. Variances are floored at
+:math:`10^{-8}` times their largest value so that near-constant series keep :math:`W` invertible.
+
+Quantiles of reconciled forecasts (Gaussian method): the base forecast error of node :math:`i`
+at step :math:`h` has standard deviation :math:`\\sigma_{i,h} = (q_{95} - q_{05}) / (2 z_{0.95})`
+read from its base quantiles, and errors are correlated with the shrunk correlation matrix
+:math:`R` of the in-sample one-step errors (identity when residuals are too short), so
+:math:`\\Sigma_h = D_h R D_h` with :math:`D_h = \\mathrm{diag}(\\sigma_{\\cdot,h})`. The reconciled
+errors have covariance :math:`S G \\Sigma_h G^\\top S^\\top` and the quantiles are
+:math:`\\tilde y_{i,h} + z_p \\tilde\\sigma_{i,h}` (Panagiotelis et al. 2023 show reconciling a
+Gaussian keeps it Gaussian). The reconciled means add up exactly; quantiles do not, and should not.
+
+Non-negativity: when requested and a reconciled bottom forecast is negative, the bottom level is
+clipped at 0 and re-aggregated with :math:`S` (coherence is kept), and ``clipped`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from salesops_models.errors import DataValidationError
+from salesops_models.forecast.forecaster import SeriesForecast
+from salesops_models.forecast.parallel import forecast_many
+from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_column, quantile_columns
+
+log = logging.getLogger(__name__)
+
+METHODS = ("bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink")
+
+
+@dataclass
+class Hierarchy:
+    """Nodes of a hierarchy and its summing matrix.
+
+    Attributes
+    ----------
+    nodes
+        One row per node (top first, bottom last): ``level`` (level name), ``series`` (label) and
+        one column per key (NA where the level aggregates it away).
+    S
+        Summing matrix :math:`n \\times b` [-].
+    bottom
+        One row per bottom series with its key columns, in the column order of :math:`S`.
+    """
+
+    nodes: pd.DataFrame
+    S: np.ndarray
+    bottom: pd.DataFrame
+    level_names: list[str]
+    bottom_keys: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return self.S.shape[0]
+
+    @property
+    def b(self) -> int:
+        return self.S.shape[1]
+
+    @property
+    def bottom_labels(self) -> list[str]:
+        return list(self.nodes["series"].iloc[self.n - self.b :])
+
+    def aggregate(self, bottom_values: np.ndarray) -> np.ndarray:
+        """All nodes from bottom values: :math:`Y = Y_b S^\\top` (rows: periods)."""
+        return np.asarray(bottom_values, float) @ self.S.T
+
+
+def build_hierarchy(
+    bottom: pd.DataFrame,
+    levels: Sequence[Sequence[str]],
+    level_names: Sequence[str] | None = None,
+    *,
+    label: str = "path",
+    top_label: str = "total",
+) -> Hierarchy:
+    """Build the nodes and summing matrix of a hierarchical or grouped structure.
+
+    Parameters
+    ----------
+    bottom
+        One row per bottom series with its key columns (e.g. ``region``, ``rep_id``).
+    levels
+        Key columns of each level, top first; ``()`` is the grand total and the last entry must
+        identify bottom rows uniquely. Company > region > rep: ``[(), ("region",), ("region", "rep_id")]``.
+        Grouped (fpp3 tourism): ``[(), ("state",), ("state", "region"), ("purpose",),
+        ("state", "purpose"), ("state", "region", "purpose")]``.
+    level_names
+        A name per level (default: the key columns joined with "/", "total" for the top).
+    label
+        ``"path"``: series labels join the key values with "/"; ``"last"``: the last key value only.
+    """
+    levels = [tuple(lv) for lv in levels]
+    if not levels:
+        raise DataValidationError(
+            "hierarchy", ["no levels given; pass e.g. [(), ('region',), ('region', 'rep_id')]."]
+        )
+    keys = sorted({c for lv in levels for c in lv})
+    missing = [c for c in keys if c not in bottom.columns]
+    if missing:
+        raise DataValidationError("hierarchy", [f"bottom table lacks key column(s) {missing}."])
+    last = list(levels[-1])
+    if bottom.duplicated(subset=last).any():
+        raise DataValidationError(
+            "hierarchy", [f"the bottom level {last} does not identify series uniquely; add a key column."]
+        )
+    bottom = bottom[keys].reset_index(drop=True).astype(str)
+    names = list(level_names) if level_names else ["/".join(lv) or "total" for lv in levels]
+    rows, mats = [], []
+    for lv, lname in zip(levels, names, strict=True):
+        if not lv:
+            groups = {(): np.arange(len(bottom))}
+        else:
+            groups = {
+                k if isinstance(k, tuple) else (k,): v
+                for k, v in bottom.groupby(list(lv), sort=True).indices.items()
+            }
+        for key, members in groups.items():
+            vec = np.zeros(len(bottom))
+            vec[members] = 1.0
+            mats.append(vec)
+            if not lv:
+                lab = top_label
+            else:
+                lab = "/".join(key) if label == "path" else str(key[-1])
+            row = {"level": lname, "series": lab}
+            row.update({c: (dict(zip(lv, key, strict=True)).get(c, pd.NA)) for c in keys})
+            rows.append(row)
+    S = np.vstack(mats)
+    nodes = pd.DataFrame(rows)
+    # the last level must be the bottom itself, in bottom order
+    b = len(bottom)
+    bottom_block = S[-b:]
+    order = np.argmax(bottom_block, axis=1)
+    if not np.allclose(bottom_block.sum(axis=1), 1) or len(set(order)) != b:
+        raise DataValidationError(
+            "hierarchy", ["the last level must have exactly one node per bottom series."]
+        )
+    bottom = bottom.iloc[order].reset_index(drop=True)
+    S = S[:, order]
+    if nodes.duplicated(subset=["level", "series"]).any():
+        raise DataValidationError("hierarchy", ["series labels repeat within a level; use label='path'."])
+    return Hierarchy(nodes, S, bottom, names, tuple(last))
+
+
+def shrunk_covariance(residuals: np.ndarray) -> tuple[np.ndarray, float]:
+    """Covariance of one-step errors shrunk towards its diagonal (Schäfer & Strimmer 2005).
+
+    Parameters
+    ----------
+    residuals
+        :math:`T \\times n` in-sample one-step errors [unit].
+
+    Returns
+    -------
+    (ndarray, float)
+        :math:`\\hat W = \\lambda\\,\\mathrm{diag}(\\hat\\Sigma) + (1-\\lambda)\\hat\\Sigma` and :math:`\\lambda`.
+
+    Notes
+    -----
+    :math:`\\hat\\Sigma = E^\\top E / T` and
+    :math:`\\lambda = \\sum_{i\\ne j}\\widehat{\\mathrm{Var}}(r_{ij}) / \\sum_{i\\ne j} r_{ij}^2` clipped to
+    [0, 1], as in the R ``hts`` package (``shrink.estim``).
+    """
+    x = np.asarray(residuals, float)
+    t = x.shape[0]
+    cov = x.T @ x / t
+    sd = np.sqrt(np.maximum(np.diag(cov), 0))
+    sd_safe = np.where(sd > 0, sd, 1.0)
+    xs = x / sd_safe
+    v = (1.0 / (t * (t - 1))) * ((xs**2).T @ (xs**2) - (xs.T @ xs) ** 2 / t)
+    np.fill_diagonal(v, 0.0)
+    cor = cov / np.outer(sd_safe, sd_safe)
+    d = cor**2
+    np.fill_diagonal(d, 0.0)
+    lam = float(np.clip(v.sum() / d.sum(), 0.0, 1.0)) if d.sum() > 0 else 1.0
+    shrunk = lam * np.diag(np.diag(cov)) + (1 - lam) * cov
+    return shrunk, lam
+
+
+def _floor_diag(w: np.ndarray) -> np.ndarray:
+    d = np.diag(w).copy()
+    floor = max(float(d.max()) * 1e-8, 1e-12)
+    w = w.copy()
+    w[np.diag_indices_from(w)] = np.maximum(d, floor)
+    return w
+
+
+def reconciliation_matrix(
+    S: np.ndarray,
+    method: str,
+    *,
+    residuals: np.ndarray | None = None,
+    history: np.ndarray | None = None,
+) -> np.ndarray:
+    """The :math:`b \\times n` matrix :math:`G` of a reconciliation method (see the module notes).
+
+    Parameters
+    ----------
+    S
+        Summing matrix.
+    method
+        One of :data:`METHODS`.
+    residuals
+        :math:`T \\times n` one-step errors (``wls_var``, ``mint_shrink``).
+    history
+        :math:`T \\times n` history of all nodes (``top_down`` proportions).
+    """
+    n, b = S.shape
+    if method == "bottom_up":
+        return np.hstack([np.zeros((b, n - b)), np.eye(b)])
+    if method == "top_down":
+        if history is None:
+            raise DataValidationError("reconciliation", ["top_down needs the history of all nodes."])
+        top = int(np.argmax(S.sum(axis=1)))
+        if not np.allclose(S[top], 1):
+            raise DataValidationError(
+                "reconciliation", ["top_down needs a grand-total level (levels start with ())."]
+            )
+        hist = np.asarray(history, float)
+        total = hist[:, top].sum()
+        if total == 0:
+            raise DataValidationError(
+                "reconciliation", ["top_down: the total history sums to 0; no proportions."]
+            )
+        p = hist[:, n - b :].sum(axis=0) / total
+        g = np.zeros((b, n))
+        g[:, top] = p
+        return g
+    if method == "ols":
+        w_inv = np.eye(n)
+    elif method == "wls_struct":
+        w_inv = np.diag(1.0 / S.sum(axis=1))
+    elif method in ("wls_var", "mint_shrink"):
+        if residuals is None or len(residuals) < 3:
+            raise DataValidationError(
+                "reconciliation", [f"{method} needs in-sample residuals of every node (at least 3 periods)."]
+            )
+        res = np.asarray(residuals, float)
+        if method == "wls_var":
+            w = _floor_diag(np.diag(np.mean(res**2, axis=0)))
+        else:
+            w = _floor_diag(shrunk_covariance(res)[0])
+        w_inv = np.linalg.pinv(w) if method == "mint_shrink" else np.diag(1.0 / np.diag(w))
+    else:
+        raise DataValidationError(
+            "reconciliation", [f"unknown method {method!r}; choose one of {', '.join(METHODS)}."]
+        )
+    a = S.T @ w_inv @ S
+    return np.linalg.solve(a, S.T @ w_inv)
+
+
+def _residual_matrix(forecasts: Sequence[SeriesForecast]) -> np.ndarray | None:
+    lengths = [len(f.residuals) for f in forecasts]
+    k = min(lengths) if lengths else 0
+    if k < 3:
+        return None
+    return np.column_stack([f.residuals[len(f.residuals) - k :] for f in forecasts])
+
+
+def reconcile(
+    hierarchy: Hierarchy,
+    base: Sequence[pd.DataFrame],
+    method: str,
+    *,
+    residuals: np.ndarray | None = None,
+    history: np.ndarray | None = None,
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+    nonnegative: bool = False,
+) -> tuple[list[pd.DataFrame], dict[str, Any]]:
+    """Reconcile base forecast frames (one per node, in node order) with ``method``.
+
+    Returns
+    -------
+    (list of DataFrame, dict)
+        Reconciled frames (``mean`` + quantile columns) per node, and facts: ``G``, ``clipped``,
+        ``shrinkage`` (MinT :math:`\\lambda`), ``quantile_method``.
+    """
+    if len(base) != hierarchy.n:
+        raise DataValidationError("reconciliation", [f"{len(base)} base forecasts for {hierarchy.n} nodes."])
+    S = hierarchy.S
+    g = reconciliation_matrix(S, method, residuals=residuals, history=history)
+    yhat = np.column_stack([fr["mean"].to_numpy(float) for fr in base])  # h x n
+    bottom = yhat @ g.T  # h x b
+    clipped = False
+    if nonnegative and (bottom < 0).any():
+        bottom = np.clip(bottom, 0.0, None)
+        clipped = True
+    mean = bottom @ S.T  # h x n
+    # Gaussian quantiles: base sd per node and step from the 90% band, correlation from residuals
+    z95 = stats.norm.ppf(0.95)
+    lo, hi = quantile_column(0.05), quantile_column(0.95)
+    sd = np.column_stack(
+        [
+            (fr[hi].to_numpy(float) - fr[lo].to_numpy(float)) / (2 * z95)
+            if lo in fr and hi in fr
+            else np.zeros(len(fr))
+            for fr in base
+        ]
+    )
+    corr = np.eye(hierarchy.n)
+    lam = float("nan")
+    if residuals is not None and len(residuals) >= 3:
+        cov, lam = shrunk_covariance(np.asarray(residuals, float))
+        d = np.sqrt(np.maximum(np.diag(cov), 0))
+        d = np.where(d > 0, d, 1.0)
+        corr = cov / np.outer(d, d)
+        np.fill_diagonal(corr, 1.0)
+    sgm = S @ g
+    frames = []
+    rec_sd = np.empty_like(mean)
+    for step in range(mean.shape[0]):
+        sigma = corr * np.outer(sd[step], sd[step])
+        rec_sd[step] = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", sgm, sigma, sgm), 0.0))
+    for i in range(hierarchy.n):
+        fr = pd.DataFrame({"mean": mean[:, i]}, index=base[i].index)
+        for p in levels:
+            fr[quantile_column(p)] = mean[:, i] + stats.norm.ppf(p) * rec_sd[:, i]
+        if nonnegative:
+            qc = quantile_columns(levels)
+            if (fr[qc].to_numpy() < 0).any():
+                fr[qc] = fr[qc].clip(lower=0.0)
+                clipped = True
+        frames.append(fr)
+    info = {
+        "G": g,
+        "clipped": clipped,
+        "shrinkage": lam,
+        "quantile_method": "gaussian: S G (D R D) G' S', R = shrunk residual correlation",
+    }
+    return frames, info
+
+
+@dataclass
+class HierarchyForecast:
+    """Base and reconciled forecasts of every node.
+
+    Attributes
+    ----------
+    hierarchy
+        The structure.
+    base
+        Long table: ``level, series, period, mean, q05 ... q95, model`` (base forecasts).
+    reconciled
+        Long table by method: the same columns plus ``method``.
+    fits
+        One row per node: ``level, series, model, fallbacks, clipped, filled_periods``.
+    clipped
+        Methods whose reconciled forecasts were clipped at 0.
+    """
+
+    hierarchy: Hierarchy
+    base: pd.DataFrame
+    reconciled: dict[str, pd.DataFrame]
+    fits: pd.DataFrame
+    clipped: dict[str, bool] = field(default_factory=dict)
+    shrinkage: float = float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """Node count, fallbacks, clipping and the top-level total of every method [unit]."""
+        top = self.hierarchy.nodes["series"].iloc[0]
+        out: dict[str, Any] = {
+            "n_nodes": self.hierarchy.n,
+            "n_bottom": self.hierarchy.b,
+            "n_fallbacks": int((self.fits["fallbacks"] > 0).sum()),
+            "base_total": float(self.base.loc[self.base["series"] == top, "mean"].sum()),
+        }
+        for m, df in self.reconciled.items():
+            out[f"{m}_total"] = float(df.loc[df["series"] == top, "mean"].sum())
+            out[f"{m}_clipped"] = bool(self.clipped.get(m, False))
+        return out
+
+
+def _long(h: Hierarchy, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    out = []
+    for (_, node), fr in zip(h.nodes.iterrows(), frames, strict=True):
+        df = fr.copy()
+        df.insert(0, "period", df.index)
+        df.insert(0, "series", node["series"])
+        df.insert(0, "level", node["level"])
+        out.append(df.reset_index(drop=True))
+    return pd.concat(out, ignore_index=True)
+
+
+def forecast_hierarchy(
+    bottom_history: pd.DataFrame,
+    hierarchy: Hierarchy,
+    horizon: int,
+    *,
+    model: str | Mapping[str, str] = "ets_damped",
+    season_length: int = 12,
+    methods: Sequence[str] = ("mint_shrink",),
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+    nonnegative: bool = True,
+    n_jobs: int = 1,
+    progress: bool = False,
+    seed: int | None = None,
+) -> HierarchyForecast:
+    """Base forecasts for every node, reconciled by each of ``methods``.
+
+    Parameters
+    ----------
+    bottom_history
+        Periods x bottom series [unit/period], columns in the order of ``hierarchy.bottom_labels``
+        (or labelled with them), complete ``PeriodIndex``.
+    hierarchy
+        From :func:`build_hierarchy`.
+    horizon
+        Periods to forecast.
+    model
+        Family for all nodes, or one per level name.
+    methods
+        Reconciliation methods (:data:`METHODS`).
+    nonnegative
+        Clip at 0 (flagged) in base and reconciled forecasts.
+    n_jobs, progress, seed
+        See :func:`~salesops_models.forecast.parallel.forecast_many`.
+    """
+    labels = hierarchy.bottom_labels
+    if list(bottom_history.columns) != labels:
+        missing = [c for c in labels if c not in bottom_history.columns]
+        if missing and hierarchy.bottom_keys:
+            # columns may name bottom series by their last key (e.g. rep_id) instead of the full path
+            alt = hierarchy.bottom[hierarchy.bottom_keys[-1]].tolist()
+            if len(set(alt)) == len(alt) and all(a in bottom_history.columns for a in alt):
+                bottom_history = bottom_history[alt].set_axis(labels, axis=1)
+                missing = []
+        if missing:
+            raise DataValidationError(
+                "bottom_history", [f"missing bottom series {missing[:5]}; columns must be the bottom labels."]
+            )
+        bottom_history = bottom_history[labels]
+    all_hist = hierarchy.aggregate(bottom_history.to_numpy(float))
+    index = bottom_history.index
+    node_ids = [f"{i}" for i in range(hierarchy.n)]
+    histories = {nid: pd.Series(all_hist[:, i], index=index) for i, nid in enumerate(node_ids)}
+    if isinstance(model, Mapping):
+        fits: dict[str, SeriesForecast] = {}
+        for lvl in hierarchy.level_names:
+            ids = [nid for nid, lv in zip(node_ids, hierarchy.nodes["level"], strict=True) if lv == lvl]
+            fam = model.get(lvl, "ets_damped")
+            part = forecast_many(
+                {i: histories[i] for i in ids},
+                horizon,
+                model=fam,
+                season_length=season_length,
+                n_jobs=n_jobs,
+                progress=progress,
+                seed=None if seed is None else seed + len(fits),
+                levels=levels,
+                nonnegative=nonnegative,
+            )
+            fits.update(part)
+        fits = {nid: fits[nid] for nid in node_ids}
+    else:
+        fits = forecast_many(
+            histories,
+            horizon,
+            model=model,
+            season_length=season_length,
+            n_jobs=n_jobs,
+            progress=progress,
+            seed=seed,
+            levels=levels,
+            nonnegative=nonnegative,
+        )
+    base_frames = [fits[nid].forecast for nid in node_ids]
+    resid = _residual_matrix([fits[nid] for nid in node_ids])
+    reconciled, clipped = {}, {}
+    lam = float("nan")
+    for method in methods:
+        try:
+            frames, info = reconcile(
+                hierarchy,
+                base_frames,
+                method,
+                residuals=resid,
+                history=all_hist,
+                levels=levels,
+                nonnegative=nonnegative,
+            )
+        except (DataValidationError, np.linalg.LinAlgError) as exc:
+            if method in ("wls_var", "mint_shrink"):
+                log.warning("reconciliation %s impossible (%s); using wls_struct instead", method, exc)
+                frames, info = reconcile(
+                    hierarchy, base_frames, "wls_struct", levels=levels, nonnegative=nonnegative
+                )
+            else:
+                raise
+        lam = info["shrinkage"]
+        df = _long(hierarchy, frames)
+        df["method"] = method
+        reconciled[method] = df
+        clipped[method] = info["clipped"]
+    base = _long(hierarchy, base_frames)
+    base["model"] = np.repeat([fits[nid].model for nid in node_ids], horizon)
+    fit_table = hierarchy.nodes[["level", "series"]].copy()
+    fit_table["model"] = [fits[nid].model for nid in node_ids]
+    fit_table["fallbacks"] = [len(fits[nid].fallbacks) for nid in node_ids]
+    fit_table["fallback_detail"] = ["; ".join(fits[nid].fallbacks) for nid in node_ids]
+    fit_table["clipped"] = [fits[nid].clipped for nid in node_ids]
+    fit_table["filled_periods"] = [fits[nid].filled_periods for nid in node_ids]
+    return HierarchyForecast(hierarchy, base, reconciled, fit_table, clipped, lam)
+
+
+def coherence_error(hierarchy: Hierarchy, long: pd.DataFrame, value: str = "mean") -> float:
+    """Largest absolute gap between each node and the sum of its bottom series [unit].
+
+    Notes
+    -----
+    :math:`\\max_{h,i} |\\tilde y_{i,h} - (S \\tilde y_{b,h})_i|`; 0 up to rounding for a coherent forecast.
+    """
+    pivot = long.pivot_table(index="period", columns=["level", "series"], values=value, sort=False)
+    cols = list(zip(hierarchy.nodes["level"], hierarchy.nodes["series"], strict=True))
+    values = pivot[cols].to_numpy(float)
+    bottom = values[:, hierarchy.n - hierarchy.b :]
+    return float(np.max(np.abs(values - bottom @ hierarchy.S.T)))
