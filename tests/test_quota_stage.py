@@ -128,3 +128,22 @@ def test_stage_with_forecast_table_and_moves(company, tmp_path, rep_level, compa
     per = ctx.read_table("quotas_by_period")
     months_sum = per[per["period_type"] == "month"].groupby("rep_id")["quota"].sum()
     assert months_sum.reindex(q.index).to_numpy() == pytest.approx(q["quota"].to_numpy(), abs=1e-6)
+
+
+def test_stage_reads_assignments_and_new_reps(company, tmp_path):
+    acc = company.accounts[["account_id", "owner_rep_id"]].astype(str)
+    asg = pd.DataFrame({"account_id": acc["account_id"], "rep_id": acc["owner_rep_id"]})
+    moved = asg.index[:40]
+    asg.loc[moved, "rep_id"] = "NEW1"
+    ctx = ctx_for(company, tmp_path, quota={"method": "optimised"})
+    ctx.write_table("assignments", asg)
+    ctx.write_table("territory_new_reps", pd.DataFrame({"rep_id": ["NEW1"], "region": ["North"]}))
+    m = quota_stage.run(ctx)
+    q = ctx.read_table("quotas").set_index("rep_id")
+    assert "NEW1" in q.index
+    assert 0 < q.loc["NEW1", "ramp_factor"] < 1  # hired on January 1st of the plan year, ramping
+    pot = company.accounts.set_index("account_id")["potential"]
+    assert q.loc["NEW1", "potential"] == pytest.approx(pot.loc[asg.loc[moved, "account_id"]].sum())
+    assert q.loc["NEW1", "quota"] > 0
+    assert q.loc["NEW1", "quota"] <= q.loc["NEW1", "fair_share"] + 1e-6  # ramp cap of the MILP
+    assert q["quota"].sum() == pytest.approx(m["quota_company_target"], abs=1e-6)

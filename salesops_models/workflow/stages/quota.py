@@ -178,8 +178,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
         if not rep_rows.empty:
             rep_forecast = rep_rows.groupby(rep_rows["series"].astype(str))["mean"].sum()
 
+    reps = company.reps
+    if ctx.has_table("territory_new_reps"):
+        # reps the territory stage placed: hired at the start of the plan year unless stated, so they ramp
+        new = ctx.read_table("territory_new_reps")
+        new = new.assign(rep_id=new["rep_id"].astype(str))
+        hire = pd.to_datetime(new["hire_date"]) if "hire_date" in new else pd.Series(pd.NaT, index=new.index)
+        new["hire_date"] = hire.fillna(pd.Timestamp(year=plan_year, month=1, day=1))
+        reps = pd.concat([reps, new[~new["rep_id"].isin(reps["rep_id"].astype(str))]], ignore_index=True)
     basis = rep_basis(
-        company.reps,
+        reps,
         company.accounts,
         company.bookings,
         plan_year,
