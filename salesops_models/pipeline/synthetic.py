@@ -1,0 +1,113 @@
+"""A CRM history drawn from a known pipeline process: ground truth for tests and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.data.company import StageSet
+from salesops_models.data.schema import LOST, OPEN, WON
+
+
+@dataclass
+class SyntheticHistory:
+    """Canonical tables drawn from a known jump chain with geometric holding times."""
+
+    opportunities: pd.DataFrame
+    stage_history: pd.DataFrame
+    reps: pd.DataFrame
+    stages: StageSet
+    as_of: pd.Timestamp
+    transition_matrix: np.ndarray
+    mean_holding_days: np.ndarray
+
+
+def synthetic_history(
+    transition_matrix: np.ndarray,
+    mean_holding_days: np.ndarray,
+    *,
+    open_stages: tuple[str, ...] = ("Qualify", "Propose", "Negotiate"),
+    n_reps: int = 5,
+    deals_per_rep_week: float = 3.0,
+    weeks: int = 104,
+    as_of: str = "2025-12-31",
+    amount_median: float = 10_000.0,
+    amount_sigma: float = 0.8,
+    seed: int = 0,
+) -> SyntheticHistory:
+    """Draw a CRM history (full stage history, right-censored at ``as_of``) from a known process.
+
+    Parameters
+    ----------
+    transition_matrix
+        Jump chain over ``open_stages`` then won, lost (rows of open stages sum to 1).
+    mean_holding_days
+        Mean holding time of each open stage [days]; holding times are geometric on 1, 2, ...
+    n_reps, deals_per_rep_week, weeks
+        Creation: Poisson arrivals per rep [deals/week] over ``weeks`` weeks before ``as_of``.
+    amount_median, amount_sigma
+        Lognormal deal values [currency], known on every deal (open ones included).
+    """
+    rng = np.random.default_rng(seed)
+    P = np.asarray(transition_matrix, float)
+    n_open = len(open_stages)
+    stages = StageSet(tuple(open_stages))
+    labels = (*open_stages, stages.won, stages.lost)
+    end = pd.Timestamp(as_of)
+    start = end - pd.Timedelta(weeks=weeks)
+    total_days = (end - start).days
+    n = rng.poisson(deals_per_rep_week * weeks * n_reps)
+    rep = rng.integers(0, n_reps, n)
+    created_off = np.sort(rng.integers(1, total_days + 1, n))
+    rows_id, rows_stage, rows_day = [], [], []
+    status, final_stage, close_off = [], [], []
+    cum = np.cumsum(P, axis=1)
+    for d in range(n):
+        s, t = 0, int(created_off[d])
+        oid = f"S{d:06d}"
+        while True:
+            rows_id.append(oid)
+            rows_stage.append(labels[s])
+            rows_day.append(t)
+            if s >= n_open:
+                status.append(WON if s == n_open else LOST)
+                final_stage.append(labels[s])
+                close_off.append(t)
+                break
+            hold = int(rng.geometric(1.0 / mean_holding_days[s]))
+            nxt = int(np.searchsorted(cum[s], rng.random(), side="right"))
+            if t + hold > total_days:
+                status.append(OPEN)  # still in stage s on as_of: right-censored
+                final_stage.append(labels[s])
+                close_off.append(-1)
+                break
+            s, t = nxt, t + hold
+    sh = pd.DataFrame(
+        {
+            "opportunity_id": rows_id,
+            "stage": rows_stage,
+            "entered_date": start + pd.to_timedelta(rows_day, unit="D"),
+        }
+    )
+    close = pd.Series(start + pd.to_timedelta(np.maximum(close_off, 0), unit="D"))
+    close[np.asarray(close_off) < 0] = pd.NaT
+    amount = np.round(amount_median * np.exp(amount_sigma * rng.standard_normal(n)), 0)
+    products = np.array(["Core", "Plus"])[rng.integers(0, 2, n)]
+    opp = pd.DataFrame(
+        {
+            "opportunity_id": [f"S{d:06d}" for d in range(n)],
+            "rep_id": [f"R{r + 1:02d}" for r in rep],
+            "product": products,
+            "created_date": start + pd.to_timedelta(created_off, unit="D"),
+            "stage": final_stage,
+            "status": status,
+            "close_date": close.to_numpy(),
+            "amount": amount,
+        }
+    )
+    reps = pd.DataFrame(
+        {"rep_id": [f"R{r + 1:02d}" for r in range(n_reps)], "region": "North", "weekly_hours": 40.0}
+    )
+    return SyntheticHistory(opp, sh, reps, stages, end, P, np.asarray(mean_holding_days, float))
