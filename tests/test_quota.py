@@ -268,3 +268,29 @@ def test_rep_basis_from_tables():
     owner = pd.Series({"a": "R2", "b": "R1", "c": "R2"})
     b2 = rep_basis(reps, accounts, bookings, 2026, owner=owner)
     assert b2["potential"].tolist() == [20.0, 40.0]
+
+
+def test_rep_basis_rebases_history_with_moved_accounts():
+    reps = pd.DataFrame({"rep_id": ["R1", "R2"], "hire_date": pd.to_datetime(["2020-01-01", "2020-01-01"])})
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "potential": [10.0, 20.0, 30.0],
+            "owner_rep_id": ["R1", "R1", "R2"],
+            "revenue_last_year": [5.0, 7.0, 11.0],
+        }
+    )
+    bookings = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2025-03-01", "2025-04-01"]),
+            "rep_id": ["R1", "R2"],
+            "amount": [12.0, 11.0],
+        }
+    )
+    owner = pd.Series({"a": "R2", "b": "R1", "c": "R2"})
+    b = rep_basis(reps, accounts, bookings, 2026, owner=owner)
+    assert b["prior_year"].tolist() == [7.0, 16.0]
+    assert b["ttm"].tolist() == [7.0, 16.0]
+    assert b["history_rebased"].tolist() == [-5.0, 5.0]
+    kept = rep_basis(reps, accounts, bookings, 2026, owner=owner, rebase_history=False)
+    assert kept["prior_year"].tolist() == [12.0, 11.0]

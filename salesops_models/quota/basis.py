@@ -74,6 +74,7 @@ def rep_basis(
     as_of: pd.Timestamp | None = None,
     owner: pd.Series | None = None,
     rep_forecast: pd.Series | None = None,
+    rebase_history: bool = True,
 ) -> pd.DataFrame:
     """Build the per-rep basis of quota setting.
 
@@ -92,6 +93,9 @@ def rep_basis(
         ``accounts.owner_rep_id``.
     rep_forecast
         Plan-year forecast per rep [currency/yr]; default: the trailing twelve months (naive).
+    rebase_history
+        With ``owner`` given, move each re-assigned account's ``revenue_last_year`` from its old
+        owner's prior-year and trailing bookings to its new owner's (history follows the accounts).
 
     Returns
     -------
@@ -99,12 +103,14 @@ def rep_basis(
         Index rep_id; columns region, manager, capacity [FTE], potential [currency/yr],
         prior_year [currency], ttm [currency], forecast [currency/yr], tenure_months (at the
         start of the plan year), ramp_factor [0-1], full_history (bool: employed all of the prior
-        year and booked something), plus ``ramp_m1..ramp_m12``.
+        year and booked something), history_rebased [currency] (history moved in by re-assigned
+        accounts, negative when moved out), plus ``ramp_m1..ramp_m12``.
 
     Notes
     -----
     ``ramp_factor_r = (1/12) sum_m ramp(k_rm)``: the share of a full year's productivity the rep
-    brings in the plan year.
+    brings in the plan year. Re-based history:
+    ``PY_r' = max(0, PY_r + sum_{a moved to r} rev_a - sum_{a moved from r} rev_a)``.
     """
     reps = reps.set_index("rep_id", drop=False)
     rep_ids = reps.index.astype(str)
@@ -131,6 +137,19 @@ def rep_basis(
         py = ttm = pd.Series(dtype=float)
     out["prior_year"] = py.reindex(out.index).fillna(0.0).to_numpy()
     out["ttm"] = ttm.reindex(out.index).fillna(0.0).to_numpy()
+    out["history_rebased"] = 0.0
+    if owner is not None and rebase_history and "revenue_last_year" in accounts:
+        # history follows the accounts: bookings of accounts that changed owner move with them
+        acc = accounts.set_index("account_id")
+        old = acc["owner_rep_id"].astype("string")
+        new = owner.reindex(acc.index).astype("string")
+        rev = pd.to_numeric(acc["revenue_last_year"], errors="coerce").fillna(0.0)
+        moved = (old != new).fillna(False) & old.notna() & new.notna()
+        delta = rev[moved].groupby(new[moved]).sum().sub(rev[moved].groupby(old[moved]).sum(), fill_value=0.0)
+        d = delta.reindex(out.index).fillna(0.0).to_numpy()
+        out["history_rebased"] = d
+        out["prior_year"] = np.maximum(out["prior_year"].to_numpy() + d, 0.0)
+        out["ttm"] = np.maximum(out["ttm"].to_numpy() + d, 0.0)
     if rep_forecast is not None:
         out["forecast"] = rep_forecast.reindex(out.index).fillna(0.0).to_numpy()
     else:
