@@ -194,12 +194,74 @@ class PayoutArrays:
     draw_balance: np.ndarray | None = None
 
 
+# Blocks of about this many elements keep the handful of passes over one block in cache.
+_BLOCK_ELEMENTS = 1 << 16
+
+
+class _TierKernel:
+    """:math:`U_r\\, g(A)` for one rate table and per-rep scales, written in place block by block.
+
+    Hinge form of the tier function (equal to :func:`tier_curve`):
+    marginal :math:`g = r_1 A + \\sum_{k>1} (r_k - r_{k-1}) (A - b_{k-1})^+`; retroactive
+    :math:`g = A\\,(r_1 + \\sum_{k>1} (r_k - r_{k-1}) [A > b_{k-1}])`; overage: the marginal form on
+    :math:`\\min(A, 1)` plus :math:`(A - 1)^+` times the retroactive rate.
+    """
+
+    def __init__(self, table: RateTable):
+        rates = np.asarray(table.rates, dtype=float)
+        self.mode = table.mode
+        self.bounds = [float(b) for b in table.bounds]
+        self.rate0 = float(rates[0])
+        self.deltas = [float(d) for d in np.diff(rates)]
+        self.first = np.empty((0, 1))
+        self.steps: list[np.ndarray] = []
+
+    def scaled(self, scale: np.ndarray) -> _TierKernel:
+        """Set the per-rep scales :math:`U_r` of the rows about to be processed, shape (rows,)."""
+        self.first = (self.rate0 * scale)[:, None]
+        self.steps = [(d * scale)[:, None] for d in self.deltas]
+        return self
+
+    def __call__(self, a: np.ndarray, out: np.ndarray, tmp: np.ndarray, tmp2: np.ndarray) -> None:
+        if self.mode == "marginal":
+            self._marginal(a, out, tmp)
+        elif self.mode == "retroactive":
+            self._reached_rate(a, out, tmp)
+            np.multiply(out, a, out=out)
+        else:
+            np.minimum(a, 1.0, out=tmp2)
+            self._marginal(tmp2, out, tmp, upto=1.0)
+            self._reached_rate(a, tmp2, tmp)
+            np.subtract(a, 1.0, out=tmp)
+            np.maximum(tmp, 0.0, out=tmp)
+            np.multiply(tmp, tmp2, out=tmp)
+            np.add(out, tmp, out=out)
+
+    def _marginal(self, a: np.ndarray, out: np.ndarray, tmp: np.ndarray, upto: float = np.inf) -> None:
+        np.multiply(a, self.first, out=out)
+        for b, step in zip(self.bounds, self.steps, strict=True):
+            if b >= upto:
+                break
+            np.subtract(a, b, out=tmp)
+            np.maximum(tmp, 0.0, out=tmp)
+            np.multiply(tmp, step, out=tmp)
+            np.add(out, tmp, out=out)
+
+    def _reached_rate(self, a: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+        out[...] = self.first
+        for b, step in zip(self.bounds, self.steps, strict=True):
+            np.greater(a, b, out=tmp)  # 1.0 where the tier is reached, else 0.0
+            np.multiply(tmp, step, out=tmp)
+            np.add(out, tmp, out=out)
+
+
 def measure_pay(
     measure: Measure,
     bookings: np.ndarray,
     attain_factor: np.ndarray,
     scale: np.ndarray,
     cap_amount: np.ndarray | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pay of one measure for one period.
 
@@ -213,25 +275,55 @@ def measure_pay(
         :math:`U_{rm}` for the period, shape (reps,) [currency].
     cap_amount
         Payout cap for the period, shape (reps,) [currency], or ``None``.
+    out
+        Array of the shape of ``bookings`` to write into (default: a new one).
 
     Returns
     -------
     numpy.ndarray
         Pay, shape (reps, trials) [currency].
+
+    Notes
+    -----
+    Works through blocks of whole rows (about 2**17 values) with preallocated scratch arrays, so that
+    the few elementwise passes of the tier function run in cache rather than over main memory.
     """
-    a = bookings * attain_factor[:, None]
-    if measure.attainment_decimals is not None:
-        np.round(a, measure.attainment_decimals, out=a)
-    below = (a < measure.threshold) if measure.threshold > 0 else None
-    if measure.attainment_cap is not None:
-        np.minimum(a, measure.attainment_cap, out=a)
-    g = tier_curve(measure.rate_table, a)
-    g *= scale[:, None]
-    if below is not None:
-        g[below] = 0.0
-    if cap_amount is not None:
-        np.minimum(g, cap_amount[:, None], out=g)
-    return g
+    n_reps, n_trials = bookings.shape
+    out = np.empty_like(bookings) if out is None else out
+    scale = np.asarray(scale, dtype=float)
+    factor = np.asarray(attain_factor, dtype=float)
+    cap = None if cap_amount is None else np.asarray(cap_amount, dtype=float)
+    # blocks of whole rows where possible: contiguous memory, long inner loops
+    width = max(1, min(n_trials, _BLOCK_ELEMENTS))
+    height = max(1, min(n_reps, _BLOCK_ELEMENTS // width))
+    bufs = [np.empty((height, width)) for _ in range(3)]
+    below_buf = np.empty((height, width), dtype=bool) if measure.threshold > 0 else None
+    tiers = _TierKernel(measure.rate_table)
+    for i in range(0, n_reps, height):
+        h = min(height, n_reps - i)
+        rows = slice(i, i + h)
+        kernel = tiers.scaled(scale[rows])
+        f = factor[rows, None]
+        c = None if cap is None else cap[rows, None]
+        for j in range(0, n_trials, width):
+            w = min(width, n_trials - j)
+            a, tmp, tmp2 = (b[:h, :w] for b in bufs)
+            o = out[rows, j : j + w]
+            np.multiply(bookings[rows, j : j + w], f, out=a)
+            if measure.attainment_decimals is not None:
+                np.round(a, measure.attainment_decimals, out=a)
+            below = None
+            if below_buf is not None:
+                below = below_buf[:h, :w]
+                np.less(a, measure.threshold, out=below)
+            if measure.attainment_cap is not None:
+                np.minimum(a, measure.attainment_cap, out=a)
+            kernel(a, o, tmp, tmp2)
+            if below is not None:
+                o[below] = 0.0
+            if c is not None:
+                np.minimum(o, c, out=o)
+    return out
 
 
 def earnings(
@@ -240,6 +332,8 @@ def earnings(
     quota: np.ndarray,
     credit: np.ndarray,
     period_fraction: np.ndarray | float = 1.0,
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
 ) -> np.ndarray:
     """Commission earned over a period by all measures [currency], shape (reps, trials).
 
@@ -253,6 +347,9 @@ def earnings(
         Crediting factors, shape (measures, reps).
     period_fraction
         The period's share of the annual quota (and so of the target incentive), scalar or (reps,) [0-1].
+    out, scratch
+        Optional arrays of the shape of ``bookings`` to write into (``scratch`` for plans with several
+        measures), to save allocations in loops over periods.
     """
     ti = plan.pay.target_incentive or 0.0
     frac = np.broadcast_to(np.asarray(period_fraction, dtype=float), quota.shape)
@@ -263,8 +360,12 @@ def earnings(
         t_m = measure.weight * ti * frac
         scale = t_m if measure.rate_table.rate_unit == "ti_multiple" else mq
         cap = None if measure.payout_cap is None else measure.payout_cap * t_m
-        pay = measure_pay(measure, bookings, factor, scale, cap)
-        total = pay if total is None else total + pay
+        if total is None:
+            total = measure_pay(measure, bookings, factor, scale, cap, out=out)
+        else:
+            if scratch is None:
+                scratch = np.empty_like(bookings)
+            total += measure_pay(measure, bookings, factor, scale, cap, out=scratch)
     assert total is not None
     return total
 
@@ -378,34 +479,47 @@ def compute_payouts(
             raise ValueError(
                 f"quota_period_shares must be ({n_p},) or ({n_p}, reps) summing to 1 over periods"
             )
-        by_period = split_bookings(bookings, q_shares) if bookings_by_period is None else bookings_by_period
+        by_period = bookings_by_period
     h = plan.payout.holdback
     due_total = np.zeros_like(bookings)
     cash = np.zeros_like(bookings)
     draw = plan.draw
     balance = np.zeros_like(bookings) if (draw is not None and draw.recoverable) else None
-    ytd_b = np.zeros_like(bookings)
+    due = np.empty_like(bookings)
+    tmp = np.empty_like(bookings)
+    scratch = np.empty_like(bookings) if len(plan.measures) > 1 else None
+    ytd_b = np.zeros_like(bookings) if n_p > 1 else bookings
     ytd_frac = np.zeros(quota.size)
     for q in range(n_p):
-        if plan.payout.basis == "cumulative" or n_p == 1:
-            ytd_b += by_period[q]
-            ytd_frac = ytd_frac + q_shares[q]
-            e_ytd = earnings(plan, ytd_b, quota, credit, ytd_frac)
-            due = np.maximum((1.0 - h) * e_ytd - due_total, 0.0)
+        if by_period is None:
+            period_b = bookings if n_p == 1 else np.multiply(bookings, q_shares[q][:, None], out=tmp)
         else:
-            due = (1.0 - h) * earnings(plan, by_period[q], quota, credit, q_shares[q])
+            period_b = by_period[q]
+        if plan.payout.basis == "cumulative" or n_p == 1:
+            if n_p > 1:
+                ytd_b += period_b
+            ytd_frac = ytd_frac + q_shares[q]
+            earnings(plan, ytd_b, quota, credit, ytd_frac, out=due, scratch=scratch)
+            due *= 1.0 - h
+            due -= due_total
+            np.maximum(due, 0.0, out=due)
+        else:
+            earnings(plan, period_b, quota, credit, q_shares[q], out=due, scratch=scratch)
+            due *= 1.0 - h
         due_total += due
         if draw is None:
             cash += due
             continue
         d = draw.amount_per_period
-        paid = np.maximum(due, d)
         if balance is not None:
-            short = np.maximum(d - due, 0.0)
-            recover = np.minimum(balance, np.maximum(due - d, 0.0))
-            paid -= recover
-            balance += short - recover
-        cash += paid
+            # shortfall below the draw adds to the balance; excess above it repays the balance
+            np.subtract(due, d, out=tmp)  # excess (>0) or -shortfall (<0)
+            recover = np.minimum(balance, np.maximum(tmp, 0.0))
+            balance += np.maximum(-tmp, 0.0) - recover
+            cash += np.maximum(due, d) - recover
+        else:
+            cash += np.maximum(due, d)
+    del due, tmp
     earned_gross = earnings(plan, bookings, quota, credit) if n_p > 1 or h > 0 else due_total
     true_up = earned_gross - due_total
     if not plan.payout.recover_overpayment:
