@@ -60,10 +60,12 @@ def draw_chunk(seed: int, index: int, quota: np.ndarray, n_trials: int) -> np.nd
 
 def pay_chunk(
     plan, bookings: np.ndarray, quota: np.ndarray, credit: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Payouts of one chunk and the total cost per trial."""
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Payouts of one chunk, the total cost per trial, and the CPU seconds of this thread."""
+    c0 = time.thread_time()
     out = compute_payouts(plan, bookings, quota, credit)
-    return out.variable, out.variable.sum(axis=0)
+    totals = out.variable.sum(axis=0)
+    return out.variable, totals, time.thread_time() - c0
 
 
 def lean_loop(plan, bookings: np.ndarray, quota: np.ndarray) -> np.ndarray:
