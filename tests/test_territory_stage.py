@@ -1,0 +1,86 @@
+"""The `territory` stage: tables, metric names and figures of the stage contract (docs/STAGES.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesops_models.scenario import Scenario
+from salesops_models.territory.config import BalanceMetricConfig, TerritoryConfig
+from salesops_models.workflow.context import StageContext
+from salesops_models.workflow.stages import territory as stage
+
+
+def _ctx(tmp_path, company, **territory):
+    sc = Scenario(name="t", territory=TerritoryConfig(time_limit=10, **territory))
+    return StageContext(sc, tmp_path, "territory", {"company": company})
+
+
+def test_stage_writes_the_contract(tmp_path, small_company):
+    ctx = _ctx(tmp_path, small_company, candidate_k=None, tradeoff_budgets=[0.3, 0.1])
+    metrics = stage.run(ctx)
+    for key in (
+        "territory_status",
+        "territory_mip_gap",
+        "territory_balance_max_min",
+        "territory_balance_cv",
+        "territory_disruption_share",
+        "territory_seconds",
+    ):
+        assert key in metrics
+    assert metrics["territory_status"] in ("optimal", "feasible", "relaxed")
+    asg = ctx.read_table("assignments")
+    assert {"account_id", "rep_id", "previous_rep_id", "moved", "workload_hours", "potential"} <= set(
+        asg.columns
+    )
+    assert len(asg) == len(small_company.accounts) and asg["account_id"].is_unique
+    ter = ctx.read_table("territories")
+    for col in ("rep_id", "workload_hours", "workload_hours_target", "workload_hours_deviation", "travel"):
+        assert col in ter.columns
+    assert {"accounts_in", "accounts_out"} <= set(ter.columns)
+    assert ter["accounts_in"].sum() == asg["moved"].sum()
+    if metrics["territory_status"] in ("optimal", "feasible"):
+        assert ter["workload_hours_deviation"].abs().max() <= 0.10 + 1e-6
+        assert ter["potential_deviation"].abs().max() <= 0.15 + 1e-6
+    # the share of value that moved, recomputed from the table
+    owned = asg["previous_rep_id"].notna()
+    value = (
+        small_company.accounts.set_index("account_id").loc[asg["account_id"], "revenue_last_year"].to_numpy()
+    )
+    share = value[asg["moved"].to_numpy()].sum() / value[owned.to_numpy()].sum()
+    assert metrics["territory_disruption_share"] == pytest.approx(share)
+    for fig in ("territory_map", "territory_balance", "territory_tradeoff"):
+        assert ctx.figure_path(fig).stat().st_size > 1000
+    curve = ctx.read_table("territory_tradeoff")
+    assert (curve["disruption_share"] <= curve["budget"] + 1e-9).all()
+
+
+def test_locked_segments_stay_and_move_cap_holds(tmp_path, small_company):
+    seg = small_company.accounts["segment"].dropna().iloc[0]
+    ctx = _ctx(tmp_path, small_company, lock_segments=[seg], max_moved_share=0.1)
+    stage.run(ctx)
+    asg = ctx.read_table("assignments").merge(
+        small_company.accounts[["account_id", "segment"]], on="account_id"
+    )
+    locked = asg[asg["segment"] == seg]
+    assert (locked["rep_id"] == locked["previous_rep_id"]).all()
+    assert asg["moved"].sum() <= int(0.1 * len(asg))
+
+
+def test_impossible_tolerance_is_diagnosed_not_raised(tmp_path, small_company):
+    ctx = _ctx(
+        tmp_path,
+        small_company,
+        balance=[BalanceMetricConfig(column="revenue_last_year", tolerance=0.0)],
+        candidate_k=2,
+    )
+    metrics = stage.run(ctx)
+    assert metrics["territory_status"] == "relaxed"
+    relax = ctx.read_table("territory_relaxation")
+    row = relax.set_index("constraint").loc["tolerance[revenue_last_year]"]
+    assert row["binding"] and row["required"] > 0
+    diag = ctx.read_table("territory_diagnosis")
+    assert set(diag["metric"]) == {"revenue_last_year"} and np.isfinite(diag["outside_share"]).all()
+    assert isinstance(metrics["territory_relaxation_needed"], str)
+    assert pd.notna(metrics["territory_balance_cv"])
