@@ -19,6 +19,7 @@ import pandas as pd
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import OPEN, WON
 from salesops_models.errors import SalesopsError
+from salesops_models.pipeline import _kernels
 from salesops_models.pipeline.calibration import PipelineCalibration, size_group_of, stage_visits
 
 log = logging.getLogger(__name__)
@@ -413,8 +414,15 @@ def simulate_blocks(
     )
 
 
+NO_HORIZON = np.iinfo(np.int64).max
+
+
 def _advance(
-    inp: SimulationInputs, rng: np.random.Generator, state: np.ndarray, clock: np.ndarray
+    inp: SimulationInputs,
+    rng: np.random.Generator,
+    state: np.ndarray,
+    clock: np.ndarray,
+    active: np.ndarray | None = None,
 ) -> tuple[int, int]:
     """Move tokens (in place) through fresh stage visits until won, lost or past the horizon.
 
@@ -422,11 +430,35 @@ def _advance(
     """
     draws = 0
     horizon = inp.horizon_days
-    active = (
-        np.flatnonzero(state < inp.n_open)
-        if horizon is None
-        else np.flatnonzero((state < inp.n_open) & (clock <= horizon))
-    )
+    if active is None:
+        active = (
+            np.flatnonzero(state < inp.n_open)
+            if horizon is None
+            else np.flatnonzero((state < inp.n_open) & (clock <= horizon))
+        )
+    if _kernels.AVAILABLE:
+        h = NO_HORIZON if horizon is None else horizon
+        for _ in range(inp.max_steps):
+            if not active.size:
+                return draws, 0
+            u = rng.random(active.size)
+            draws += active.size
+            active = _kernels.advance_step(
+                active,
+                u,
+                state,
+                clock,
+                GAP,
+                inp.guide,
+                inp.guide_scale,
+                inp.guide_passes,
+                inp.atom_cum,
+                inp.atom_next,
+                inp.atom_days,
+                inp.n_open,
+                h,
+            )
+        return draws, int(active.size)
     for _ in range(inp.max_steps):
         if not active.size:
             return draws, 0
@@ -455,16 +487,38 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
     # ---- open deals: first step conditional on age, then fresh steps --------------------------
     u = rng.random((n, D))
     draws += u.size
-    u *= inp.deal_span
-    u += inp.deal_lo
-    k = draw_atoms(inp, u)
-    del u
-    state = inp.atom_next[k]
-    clock = inp.atom_days[k]
-    del k
-    clock -= inp.deal_age
-    np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
-    d_more, unresolved_open = _advance(inp, rng, state.reshape(-1), clock.reshape(-1))
+    h = NO_HORIZON if H is None else H
+    if _kernels.AVAILABLE:
+        state = np.empty((n, D), np.int32)
+        clock = np.empty((n, D), np.int32)
+        _kernels.first_step(
+            u,
+            inp.deal_lo,
+            inp.deal_span,
+            inp.deal_age,
+            inp.guide,
+            inp.guide_scale,
+            inp.guide_passes,
+            inp.atom_cum,
+            inp.atom_next,
+            inp.atom_days,
+            state,
+            clock,
+        )
+        del u
+        first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
+    else:
+        u *= inp.deal_span
+        u += inp.deal_lo
+        k = draw_atoms(inp, u)
+        del u
+        state = inp.atom_next[k]
+        clock = inp.atom_days[k]
+        del k
+        clock -= inp.deal_age
+        np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
+        first_active = None
+    d_more, unresolved_open = _advance(inp, rng, state.reshape(-1), clock.reshape(-1), first_active)
     draws += d_more
     # ---- new deals ------------------------------------------------------------------------------
     if inp.new_rate.size:
@@ -489,15 +543,22 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
         new_trial = new_rep = g = created = np.zeros(0, np.int64)
         new_state = new_clock = np.zeros(0, np.int64)
     # ---- outcomes inside the horizon ------------------------------------------------------------
-    won_mask = state == won_state
-    lost_mask = state == lost_state
-    if H is not None:
-        inside = clock <= H
-        won_mask &= inside
-        lost_mask &= inside
-    t_o, deal_o = np.nonzero(won_mask)
-    won_open = won_mask.sum(axis=1)
-    lost_open = lost_mask.sum(axis=1)
+    if _kernels.AVAILABLE:
+        t_o, deal_o, won_open, lost_open, won_per_deal, lost_per_deal, _ = _kernels.outcomes(
+            state, clock, won_state, lost_state, h, inp.deal_amount
+        )
+    else:
+        won_mask = state == won_state
+        lost_mask = state == lost_state
+        if H is not None:
+            inside = clock <= H
+            won_mask &= inside
+            lost_mask &= inside
+        t_o, deal_o = np.nonzero(won_mask)
+        won_open = won_mask.sum(axis=1)
+        lost_open = lost_mask.sum(axis=1)
+        won_per_deal = won_mask.sum(axis=0)
+        lost_per_deal = lost_mask.sum(axis=0)
     amt_o = inp.deal_amount[deal_o]
     unknown = np.flatnonzero(np.isnan(amt_o))
     if unknown.size:
@@ -549,11 +610,11 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
     )
     unresolved = np.zeros(n, np.int64)
     if unresolved_open:
-        unresolved = (state < inp.n_open).sum(axis=1)
-    won_by_rep = np.bincount(inp.deal_rep, weights=won_mask.sum(axis=0), minlength=R) + np.bincount(
+        unresolved = (state < inp.n_open).sum(axis=1)  # only without a horizon (max_steps reached)
+    won_by_rep = np.bincount(inp.deal_rep, weights=won_per_deal, minlength=R) + np.bincount(
         new_rep[won_n], minlength=R
     )
-    lost_by_rep = np.bincount(inp.deal_rep, weights=lost_mask.sum(axis=0), minlength=R) + np.bincount(
+    lost_by_rep = np.bincount(inp.deal_rep, weights=lost_per_deal, minlength=R) + np.bincount(
         new_rep[lost_n], minlength=R
     )
     return BlockResult(
@@ -696,6 +757,7 @@ def simulate_pipeline(
     closed_to_date: np.ndarray | None = None,
     blocks_per_chunk: int | None = None,
     client: object | None = None,
+    executor: object | None = None,
 ) -> PipelineSimulation:
     """Run ``trials`` trials in blocks; optionally as Dask tasks.
 
@@ -718,6 +780,9 @@ def simulate_pipeline(
         per task (with ``client``).
     client
         A ``dask.distributed.Client``: chunks run as tasks ``simulate_blocks(inputs, blocks, ...)``.
+    executor
+        Alternatively a ``concurrent.futures`` executor (e.g. a thread pool: numpy releases the GIL
+        in the heavy loops); chunks run through ``executor.map``.
 
     Notes
     -----
@@ -728,9 +793,15 @@ def simulate_pipeline(
         raise SalesopsError(f"trials ({trials}) and block_size ({block_size}) must be >= 1.")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     n_blocks = -(-trials // block_size)
-    per = blocks_per_chunk or (1 if client is not None else n_blocks)
+    per = blocks_per_chunk or (1 if client is not None or executor is not None else n_blocks)
     chunks = [list(range(s, min(s + per, n_blocks))) for s in range(0, n_blocks, per)]
-    if client is None:
+    if executor is not None:
+        parts = list(
+            executor.map(  # type: ignore[attr-defined]
+                lambda c: simulate_blocks(inputs, c, ss, trials, block_size), chunks
+            )
+        )
+    elif client is None:
         parts = [simulate_blocks(inputs, c, ss, trials, block_size) for c in chunks]
     else:
         scattered = client.scatter(inputs, broadcast=True)  # type: ignore[attr-defined]
