@@ -268,7 +268,10 @@ def payout_trace(
             ytd_f += shares[k] if n_p > 1 else 1.0
             e = _earnings(plan, ytd_b, q, credits, ytd_f, tracer, f"{name} YTD" if n_p > 1 else name)
             due = max((1.0 - h) * e - due_total, 0.0)
-            formula = f"(1 - holdback {h:g}) x YTD earnings {e:,.2f} - paid {due_total:,.2f}"
+            if n_p == 1:
+                formula = f"earnings {e:,.2f}"
+            else:
+                formula = f"max(0, (1 - holdback {h:g}) x YTD earnings {e:,.2f} - paid {due_total:,.2f})"
         else:
             e = _earnings(plan, by_period[k], q, credits, shares[k], tracer, name)
             due = (1.0 - h) * e
@@ -304,7 +307,8 @@ def payout_trace(
     if true_up < 0 and not plan.payout.recover_overpayment:
         true_up = 0.0
     if n_p > 1 and tracer:
-        tr.add("true-up", f"annual earnings {e_gross:,.2f} - quarterly due {due_total:,.2f}", true_up)
+        rule = "" if plan.payout.recover_overpayment else "max(0, ...): overpayments forgiven"
+        tr.add("true-up", f"annual earnings {e_gross:,.2f} - quarterly due {due_total:,.2f}", true_up, rule)
     if plan.clawback is not None:
         net = [c * (1.0 - reversed_share) for c in credits]
         e_net = _earnings(plan, annual, q, net, 1.0, tracer, "net of reversals")
@@ -319,7 +323,12 @@ def payout_trace(
         year_end -= recover
         balance -= recover
         if tracer:
-            tr.add("draw recovery", "year-end recovery from true-up", -recover, f"balance {balance:,.2f}")
+            tr.add(
+                "draw recovery",
+                "year-end recovery from true-up",
+                -recover if recover else 0.0,
+                f"balance {balance:,.2f}",
+            )
         if draw.forgive_at_year_end:
             if tracer and balance > 0:
                 tr.add("draw write-off", "balance forgiven at year end", balance)
