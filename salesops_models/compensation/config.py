@@ -98,7 +98,8 @@ class CompensationConfig(StrictModel):
     )
     quota_relief: dict[str, float] = Field(
         default_factory=dict,
-        description="Quota relief per rep_id (leave, territory changes) taken off the annual quota [currency/yr].",
+        description="Quota relief per rep_id (leave, ...) taken off the annual quota [currency/yr], on top of any "
+        "relief the quota stage already netted into its quotas table (mid-year account moves).",
     )
     product_mix: dict[str, float] | None = Field(
         None,
