@@ -127,12 +127,22 @@ def test_combination_is_the_mean_of_its_members():
     np.testing.assert_allclose(med["mean"], parts[0]["mean"])
 
 
-@pytest.mark.parametrize("family", ["naive", "ets_damped", "ses", "arima", "theta"])
+@pytest.mark.parametrize("family", ["naive", "naive2", "ets", "ets_damped", "ses", "arima", "theta"])
 def test_intervals_widen_with_horizon(family):
-    fc = make_model(family, 12).fit(monthly(48, seed=2)).forecast(24)
+    fc = make_model(family, 1).fit(monthly(48, seed=2)).forecast(24)
     width = (fc["q95"] - fc["q05"]).to_numpy()
     assert (np.diff(width) >= -1e-6 * width[0]).all()
     assert width[-1] > width[0]
+
+
+@pytest.mark.parametrize("family", ["snaive", "naive2", "ets_AAdA", "ets_MNM", "arima", "theta"])
+def test_seasonal_intervals_widen_year_over_year(family):
+    # with seasonality the width follows the season; the same month a year later is wider
+    specs = {"ets_AAdA": ETSSpec("add", "add", True, "add"), "ets_MNM": ETSSpec("mul", None, False, "mul")}
+    model = ETS(12, specs[family], seed=3) if family in specs else make_model(family, 12)
+    fc = model.fit(monthly(48, seed=2)).forecast(24)
+    width = (fc["q95"] - fc["q05"]).to_numpy()
+    assert (width[12:] >= width[:12] * (1 - 1e-6)).all()
 
 
 def test_explosive_series_stays_bounded_and_fallback_is_recorded():

@@ -2,12 +2,94 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from salesops_models.config_base import StrictModel
+
+ModelName = Literal[
+    "naive",
+    "snaive",
+    "naive2",
+    "ets",
+    "ets_damped",
+    "ses",
+    "arima",
+    "theta",
+    "combination",
+    "combination_median",
+]
+ReconciliationName = Literal["bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink", "none"]
+
+
+class PipelineBlendConfig(StrictModel):
+    """Blend of the time-series forecast with the pipeline Monte Carlo for the first months."""
+
+    enabled: bool = Field(
+        False,
+        description="Blend with the pipeline projection (table 'pipeline_by_month') when it exists; the pipeline "
+        "stage runs after this one, so this only acts on a re-run of the forecast stage.",
+    )
+    months: int = Field(
+        3, ge=1, le=12, description="Months from the start of the plan year to blend [months]."
+    )
+    weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the pipeline projection in the blend [0-1]."
+    )
 
 
 class ForecastConfig(StrictModel):
     """Settings of the forecast stage of a scenario."""
 
     enabled: bool = Field(True, description="Run this stage in the scenario.")
+    model: ModelName = Field(
+        "theta",
+        description="Forecasting model for every series: 'theta' (fast, strong on short sales series), "
+        "'ets_damped', 'ets' (automatic ETS by AICc), 'arima' (automatic SARIMA), 'combination' (mean of "
+        "ets, arima and theta; slow: minutes on 46 series), 'snaive', 'naive2', ...",
+    )
+    company_model: ModelName | None = Field(
+        None, description="Model for the company and region levels only (None: same as 'model')."
+    )
+    levels: list[str] = Field(
+        default_factory=lambda: ["company", "region", "rep"],
+        description="Hierarchy levels, top first: 'company' (the total), then any of 'region', 'segment', 'rep'.",
+    )
+    reconciliation: ReconciliationName = Field(
+        "mint_shrink",
+        description="How levels are made to add up: bottom_up, top_down (historical proportions), ols, wls_struct, "
+        "wls_var, mint_shrink (MinT with shrunk residual covariance), or none (base forecasts).",
+    )
+    season_length: int = Field(12, ge=1, le=12, description="Seasonal period of monthly bookings [months].")
+    nonnegative: bool = Field(True, description="Clip negative forecasts to 0 (flagged in the output).")
+    bound_factor: float = Field(
+        10.0, gt=1.0, description="A forecast above this multiple of the history's maximum is rejected [-]."
+    )
+    backtest_horizon: int = Field(12, ge=1, le=24, description="Horizon of each backtest fold [months].")
+    backtest_folds: int = Field(
+        2, ge=0, le=12, description="Rolling origins of the backtest (0: no backtest)."
+    )
+    backtest_step: int = Field(3, ge=1, le=12, description="Months between backtest origins [months].")
+    min_history_months: int = Field(
+        12, ge=3, description="Fewer complete months of history than this is an error [months]."
+    )
+    n_jobs: int = Field(
+        1, description="Worker processes for the fits (1: in-process, required inside Dask workers)."
+    )
+    pipeline_blend: PipelineBlendConfig = Field(default_factory=PipelineBlendConfig)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: list[str]) -> list[str]:
+        allowed = {"company", "region", "segment", "rep"}
+        bad = [x for x in v if x not in allowed]
+        if bad:
+            raise ValueError(f"unknown level(s) {bad}; allowed: company, region, segment, rep")
+        if len(v) < 2 or v[0] != "company":
+            raise ValueError(
+                "the first level must be 'company' (the total), followed by at least one more level"
+            )
+        if len(set(v)) != len(v):
+            raise ValueError("levels must not repeat")
+        return v

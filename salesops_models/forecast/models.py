@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from salesops_models.errors import DataValidationError, SalesopsError
 from salesops_models.forecast.schema import (
@@ -308,6 +307,7 @@ def _quiet_statsmodels() -> warnings.catch_warnings:
         warnings.filterwarnings("ignore", category=cat)
     # optimiser overflow inside multiplicative ETS likelihoods; the bounded-forecast guard catches bad fits
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"statsmodels\..*")
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"scipy\.optimize\..*")
     warnings.filterwarnings("ignore", message="kpss currently returns", category=FutureWarning)
     warnings.filterwarnings("ignore", message="Non-stationary starting", category=UserWarning)
     warnings.filterwarnings("ignore", message="Non-invertible starting", category=UserWarning)
@@ -697,11 +697,26 @@ class Theta(ForecastModel):
     Equivalent to SES with drift (Hyndman & Billah 2003). With :math:`\\theta = 2`:
     :math:`\\hat y_{n+h} = \\tilde y_{n+h} + \\tfrac{1}{2} b_0 \\big(h - 1 + \\tfrac{1}{\\alpha} - \\tfrac{(1-\\alpha)^n}{\\alpha}\\big)`
     with :math:`\\tilde y` the SES forecast. Seasonal data (90% ACF test) are deseasonalised
-    multiplicatively (additively when not positive) and reseasonalised.
-    Quantiles: :math:`\\sigma_h^2 = \\sigma^2(1 + (h-1)(1 + (\\alpha-1)^2))`, normal.
+    multiplicatively (additively when not positive) and reseasonalised. The ACF test needs
+    :math:`n \\ge 3m`; with ``short_seasonal=True`` (default) a series with :math:`2m \\le n < 3m` is
+    deseasonalised without the test (short sales histories have a calendar pattern the test cannot
+    see yet); competition series are long enough for the test to decide.
+
+    Quantiles: normal with the SES forecast variance of the deseasonalised series,
+    :math:`\\sigma_h^2 = \\sigma^2\\,(1 + (h-1)\\alpha^2)`, :math:`\\sigma^2` the mean squared one-step
+    error of SES-with-drift in sample, multiplied by the seasonal index of the target month for
+    multiplicative seasonality. (statsmodels' ``prediction_intervals`` uses
+    :math:`1 + (h-1)(1 + (\\alpha-1)^2)`, which is wider than the ARIMA(0,1,1) variance it cites, and
+    refits a SARIMAX for :math:`\\sigma^2` on every call.)
     """
 
     family = "theta"
+
+    def __init__(
+        self, season_length: int = 1, *, short_seasonal: bool = True, seed: int | None = None
+    ) -> None:
+        super().__init__(season_length, seed=seed)
+        self.short_seasonal = short_seasonal
 
     def _fit(self, y: pd.Series) -> FittedForecast:
         from statsmodels.tsa.forecasting.theta import ThetaModel
@@ -709,45 +724,61 @@ class Theta(ForecastModel):
         x = y.to_numpy(float)
         m = self.season_length
         deseason = m > 1 and len(x) >= 2 * m
+        # the ACF test needs 3 seasons; with 2 the calendar pattern is assumed (sales data have one)
+        use_test = deseason and (len(x) >= 3 * m or not self.short_seasonal)
         if len(x) < 3:
             raise ForecastFitError(f"theta: needs at least 3 observations, got {len(x)}")
         with _Quiet():
-            res = ThetaModel(
+            model = ThetaModel(
                 x,
                 period=m if m > 1 else None,
                 deseasonalize=deseason,
-                use_test=deseason,
+                use_test=use_test,
                 method="auto" if np.all(x > 0) else "additive",
-            ).fit()
-        z = stats.norm.ppf(0.975)
+            )
+            res = model.fit()
+        b0 = float(res.params.iloc[0])
+        alpha = float(np.clip(res.params.iloc[1], 1e-6, 1.0))
+        multiplicative = bool(model.deseasonalize and str(model.method).startswith("mul"))
+        if model.deseasonalize:
+            # the series the SES ran on (a private helper, but the one ThetaModel.fit itself uses)
+            z, _ = model._deseasonalize_data()
+            z = np.asarray(z, float)
+        else:
+            z = x
+        resid_z = _ses_drift_errors(z, alpha, b0)
+        sigma2 = float(np.mean(resid_z**2)) if resid_z.size else 0.0
 
         def predict(h: int, levels: tuple[float, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             with _Quiet():
                 mean = np.asarray(res.forecast(h, theta=2), float)
-                pi = res.prediction_intervals(h, theta=2, alpha=0.05)
-            sd = (np.asarray(pi["upper"], float) - np.asarray(pi["lower"], float)) / (2 * z)
+                comp = res.forecast_components(h)
+            sd = np.sqrt(sigma2 * (1 + np.arange(h) * alpha**2))
+            if multiplicative and "seasonal" in comp:
+                sd = sd * np.asarray(comp["seasonal"], float)
             return mean, normal_quantiles(mean, sd, levels)
 
         params = {str(k): float(v) for k, v in res.params.items()}
-        return FittedForecast("Theta", params, y, m, predict, residuals=_theta_residuals(x, res))
+        params["sigma2"] = sigma2
+        # errors on the original scale, for reconciliation weights
+        # multiplicative: x_t = z_t s_t, so the error scales by s_t = x_t / z_t; additive: unchanged
+        resid = resid_z * (x[1:] / z[1:]) if multiplicative else resid_z
+        return FittedForecast("Theta", params, y, m, predict, residuals=np.asarray(resid, float))
 
 
-def _theta_residuals(x: np.ndarray, res: Any) -> np.ndarray:
-    """Approximate one-step errors of Theta: SES with the fitted alpha plus half the drift.
+def _ses_drift_errors(z: np.ndarray, alpha: float, b0: float) -> np.ndarray:
+    """One-step errors of SES with half the OLS drift (Theta with theta = 2) [unit].
 
     Notes
     -----
-    :math:`\\ell_t = \\alpha y_t + (1-\\alpha)\\ell_{t-1}`, :math:`\\hat y_{t+1|t} = \\ell_t + b_0/2`,
-    on the raw (not deseasonalised) series: a variance estimate for reconciliation weights, not
-    the model's exact in-sample fit.
+    :math:`\\ell_1 = z_1`, :math:`\\hat z_{t+1|t} = \\ell_t + b_0/2`,
+    :math:`\\ell_{t} = \\alpha z_t + (1-\\alpha)\\ell_{t-1}`; errors :math:`z_{t+1} - \\hat z_{t+1|t}`.
     """
-    b0 = float(res.params.iloc[0])
-    alpha = float(np.clip(res.params.iloc[1], 1e-3, 1.0))
-    level = x[0]
-    out = np.empty(len(x) - 1)
-    for t in range(1, len(x)):
-        out[t - 1] = x[t] - (level + b0 / 2)
-        level = alpha * x[t] + (1 - alpha) * level
+    level = z[0]
+    out = np.empty(max(len(z) - 1, 0))
+    for t in range(1, len(z)):
+        out[t - 1] = z[t] - (level + b0 / 2)
+        level = alpha * z[t] + (1 - alpha) * level
     return out
 
 
