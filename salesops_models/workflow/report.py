@@ -10,6 +10,7 @@ data (scenario names and descriptions, rep ids, error messages, log lines) goes 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import html
 import io
@@ -320,6 +321,9 @@ def combine_notebooks(notebooks: Sequence[Path], title: str, intro: str = "") ->
             tags = set(cell.get("metadata", {}).get("tags", []))
             if tags & SKIP_TAGS:
                 continue
+            if cell.cell_type == "code":  # warnings on stderr stay in the executed notebook and logs
+                cell = copy.deepcopy(cell)
+                cell.outputs = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
             combined.cells.append(cell)
         combined.metadata.setdefault("kernelspec", nb.metadata.get("kernelspec", {}))
         combined.metadata.setdefault("language_info", nb.metadata.get("language_info", {}))

@@ -1,0 +1,114 @@
+"""The Dask batch: validation first, one broken scenario never stops the others, results layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from salesops_models.errors import ScenarioError
+from salesops_models.workflow.batch import run_batch, scenario_changes
+from salesops_models.workflow.collect import load_metrics, load_table
+from salesops_models.workflow.notebooks import NOTEBOOKS, tiny_scenario_path
+from salesops_models.workflow.runner import available_stages
+
+
+def _write(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture()
+def scenarios(tmp_path: Path) -> Path:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    shutil.copy(tiny_scenario_path(), folder / "tiny.yaml")
+    # Valid YAML and a valid scenario, but its data folder does not exist: fails at run time.
+    _write(
+        folder / "broken.yaml",
+        {
+            "name": "broken",
+            "extends": "tiny.yaml",
+            "description": "Deliberately broken: its data folder does not exist.",
+            "data": {"source": "directory", "path": str(tmp_path / "no-such-folder")},
+        },
+    )
+    return folder
+
+
+def test_invalid_scenario_stops_the_batch_before_anything_runs(tmp_path, scenarios):
+    _write(scenarios / "typo.yaml", {"name": "typo", "extends": "tiny.yaml", "quota": {"methd": "even"}})
+    _write(scenarios / "typo2.yaml", {"name": "typo2", "seeed": 3})
+    out = tmp_path / "results"
+    with pytest.raises(ScenarioError) as info:
+        run_batch([scenarios], out, workers=1, quiet=True)
+    message = str(info.value)
+    assert "typo.yaml" in message and "quota.methd" in message
+    assert "typo2.yaml" in message and "seeed" in message, (
+        "every invalid file is reported, not just the first"
+    )
+    assert not out.exists() or not any(out.iterdir()), "nothing may run when a scenario is invalid"
+
+
+def test_scenario_changes_lists_what_differs_from_the_base(tmp_path):
+    base = _write(tmp_path / "base.yaml", {"name": "base", "seed": 1, "quota": {"over_assignment": 0.05}})
+    child = _write(
+        tmp_path / "child.yaml",
+        {"name": "child", "extends": "base.yaml", "description": "x", "quota": {"over_assignment": 0.1}},
+    )
+    assert scenario_changes(base) == {"base": None, "base_file": None, "changes": []}
+    info = scenario_changes(child)
+    assert info["base"] == "base" and info["base_file"] == "base.yaml"
+    assert info["changes"] == [{"key": "quota.over_assignment", "base": 0.05, "value": 0.1}]
+
+
+def test_batch_with_a_broken_scenario_completes_the_others(tmp_path, scenarios):
+    from salesops_models.cli import main
+
+    out = tmp_path / "results"
+    result = CliRunner().invoke(
+        main, ["--quiet", "batch", str(scenarios), "--workers", "2", "--out", str(out), "--batch-id", "t1"]
+    )
+    assert result.exit_code != 0, "a failed scenario must make the exit code non-zero"
+    assert "broken" in result.output
+
+    batch = out / "t1"
+    metrics = load_metrics(batch)
+    assert sorted(metrics.index) == ["broken", "tiny"]
+    assert metrics.at["tiny", "status"] == "ok", metrics.at["tiny", "error"]
+    assert metrics.at["broken", "status"] == "failed"
+    assert "no-such-folder" in str(metrics.at["broken", "error"])
+    summary = pd.read_parquet(batch / "summary.parquet")
+    assert summary.loc["broken", "error"] and summary.loc["tiny", "status"] == "ok"
+
+    tiny = batch / "tiny"
+    assert (tiny / "scenario.resolved.yaml").exists() and (tiny / "metrics.json").exists()
+    executed = sorted(p.stem for p in (tiny / "notebooks").glob("*.ipynb"))
+    assert executed == sorted(spec.name for spec in NOTEBOOKS)
+    report = (tiny / "report.html").read_text()
+    assert "notebook_context" not in report and "<script" not in report.lower()
+    assert "data:image/png;base64" in report or not available_stages()
+    timings = json.loads((tiny / "logs" / "timings.json").read_text())
+    assert set(timings["notebook_seconds"]) >= {spec.name for spec in NOTEBOOKS}
+    for stage in available_stages():
+        assert (tiny / "stages" / f"{stage}.metrics.json").exists(), f"stage {stage} did not run in the batch"
+    if "territory" in available_stages():
+        assert len(load_table(batch, "assignments").loc["tiny"]) == 60
+
+    broken = batch / "broken"
+    log = (broken / "logs" / "batch.log").read_text()
+    assert "failed" in log and "no-such-folder" in log
+    assert (broken / "notebooks" / "territory_design.ipynb").exists(), (
+        "the failing notebook is kept for reading"
+    )
+    changes = json.loads((broken / "changes.json").read_text())
+    assert changes["base"] == "tiny" and any(c["key"] == "data.source" for c in changes["changes"])
+
+    index = (batch / "index.html").read_text()
+    assert index.count('<tr class="failed" data-scenario="broken">') == 1
+    assert 'data-scenario="tiny"' in index and "no-such-folder" in index

@@ -1,0 +1,189 @@
+"""The notebooks: committed clean, thin, and each runs under papermill on the tiny scenario."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from salesops_models.errors import SalesopsError
+from salesops_models.workflow.notebooks import (
+    NOTEBOOKS,
+    KernelSession,
+    NotebookFailedError,
+    execute_notebook,
+    notebooks_dir,
+    project_kernel_name,
+    tiny_scenario_path,
+)
+from salesops_models.workflow.runner import available_stages
+
+NB_DIR = notebooks_dir()
+NAMES = [spec.name for spec in NOTEBOOKS]
+
+
+def _nb(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+
+
+# ------------------------------------------------------------------------------------------------
+# committed state (no kernel)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_every_notebook_is_shipped_and_listed():
+    shipped = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
+    assert shipped == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs(name):
+    raw = json.loads((NB_DIR / f"{name}.ipynb").read_text())
+    for cell in raw["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{name}: a code cell has outputs; strip them (nbstripout)"
+            assert cell["execution_count"] is None, f"{name}: execution counts must be cleared"
+        assert "papermill" not in cell.get("metadata", {}), f"{name}: papermill metadata committed"
+    assert "papermill" not in raw["metadata"]
+    nbformat.validate(nbformat.reads(json.dumps(raw), as_version=4))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_cell_holds_plain_values_only(name):
+    nb = _nb(name)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: exactly one cell tagged 'parameters'"
+    tree = ast.parse(tagged[0].source)
+    assigned = {}
+    for stmt in tree.body:
+        assert isinstance(stmt, ast.Assign) and len(stmt.targets) == 1, f"{name}: only 'name = value' lines"
+        value = ast.literal_eval(stmt.value)  # raises for anything but a literal
+        assert isinstance(value, str | int | float | bool | type(None))
+        assigned[stmt.targets[0].id] = value
+    assert set(assigned) == {"scenario_path", "out_dir", "seed"}
+    assert assigned["out_dir"] is None
+    assert (NB_DIR / assigned["scenario_path"]).resolve() == tiny_scenario_path().resolve()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_are_thin(name):
+    """Presentation only: no model imports or loops over data in a notebook; plumbing cells are tagged."""
+    nb = _nb(name)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for forbidden in ("import numpy", "pyomo", "statsmodels", "def run(", "for _ in range"):
+        assert forbidden not in code, f"{name}: {forbidden!r} belongs in the package"
+    plumbing = [c for c in nb.cells if "notebook_context(" in c.source]
+    assert len(plumbing) == 1 and "remove-cell" in plumbing[0].metadata.get("tags", [])
+    assert sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code") < 60
+
+
+def test_parameters_must_be_plain_values(tmp_path):
+    with pytest.raises(SalesopsError, match="seed=.*int64"):
+        execute_notebook(NB_DIR / "scenario_summary.ipynb", tmp_path / "x.ipynb", {"seed": np.int64(3)})
+    with pytest.raises(SalesopsError, match="pass only str, int, float, bool or None"):
+        execute_notebook(NB_DIR / "scenario_summary.ipynb", tmp_path / "x.ipynb", {"seed": (1, 2)})
+
+
+# ------------------------------------------------------------------------------------------------
+# execution (kernels)
+# ------------------------------------------------------------------------------------------------
+
+
+def _tiny_notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _printed(path: Path) -> str:
+    return nbformat.read(path, as_version=4).cells[-1].outputs[0]["text"].strip()
+
+
+@pytest.fixture(scope="module")
+def session():
+    """One kernel for this module's notebooks, as a batch task has one per scenario."""
+    with KernelSession(project_kernel_name()) as s:
+        yield s
+
+
+def test_kernel_runs_the_project_interpreter(tmp_path, session):
+    src = _tiny_notebook(tmp_path / "which.ipynb", "import sys\nprint(sys.executable)")
+    execute_notebook(src, tmp_path / "out.ipynb", {}, execution_timeout=60, session=session)
+    assert Path(_printed(tmp_path / "out.ipynb")).resolve() == Path(sys.executable).resolve()
+
+
+def test_shared_kernel_clears_variables_between_notebooks(tmp_path, session):
+    a = _tiny_notebook(tmp_path / "a.ipynb", "leftover = 41")
+    b = _tiny_notebook(tmp_path / "b.ipynb", "import os\nprint('leftover' in dir(), os.getpid())")
+    execute_notebook(a, tmp_path / "a.out.ipynb", {}, session=session)
+    execute_notebook(b, tmp_path / "b1.out.ipynb", {}, session=session)
+    execute_notebook(b, tmp_path / "b2.out.ipynb", {}, session=session)
+    first, second = _printed(tmp_path / "b1.out.ipynb").split(), _printed(tmp_path / "b2.out.ipynb").split()
+    assert first[0] == "False", "a variable of the previous notebook survived the reset"
+    assert first[1] == second[1], "the notebooks did not share one kernel"
+
+
+def test_failing_cell_raises_with_notebook_and_error(tmp_path, session):
+    bad = _tiny_notebook(tmp_path / "bad.ipynb", "leftover = 1", "raise ValueError('boom in cell')")
+    with pytest.raises(NotebookFailedError, match=r"bad.ipynb: cell 2 raised ValueError: boom in cell"):
+        execute_notebook(bad, tmp_path / "bad.out.ipynb", {}, execution_timeout=60, session=session)
+    assert (tmp_path / "bad.out.ipynb").exists(), "the executed notebook with the traceback is kept"
+    check = _tiny_notebook(tmp_path / "check.ipynb", "print('leftover' in dir())")
+    execute_notebook(check, tmp_path / "check.out.ipynb", {}, session=session)
+    assert _printed(tmp_path / "check.out.ipynb") == "False", "namespace not cleared after a failure"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, session):
+    """Every notebook in dependency order into one tiny scenario's folder, as the batch runs them:
+    one kernel whose namespace is cleared between notebooks (so a notebook relying on a name
+    defined by another fails here too)."""
+    out = tmp_path_factory.mktemp("tiny-scenario")
+    params = {"scenario_path": str(tiny_scenario_path()), "out_dir": str(out), "seed": None}
+    results = {}
+    for spec in NOTEBOOKS:
+        target = out / "notebooks" / f"{spec.name}.ipynb"
+        try:
+            seconds = execute_notebook(
+                NB_DIR / f"{spec.name}.ipynb", target, params, execution_timeout=300, session=session
+            )
+            results[spec.name] = (None, seconds)
+        except NotebookFailedError as exc:
+            results[spec.name] = (str(exc), None)
+    return out, results
+
+
+def _images(nb: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.parametrize("spec", NOTEBOOKS, ids=NAMES)
+def test_notebook_runs_under_papermill(executed, spec):
+    out, results = executed
+    error, _ = results[spec.name]
+    assert error is None, error
+    nb = nbformat.read(out / "notebooks" / f"{spec.name}.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and str(out) in injected[0].source
+    stage = spec.stage
+    if stage is not None and stage in available_stages():
+        assert (out / "stages" / f"{stage}.metrics.json").exists(), f"{spec.name} did not run stage {stage}"
+    if stage in {"territory", "compensation", "forecast"} and stage in available_stages():
+        assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
+
+
+def test_defaults_run_the_tiny_scenario(tmp_path):
+    """An analyst opens the notebook and runs it as it is: no parameters passed at all."""
+    execute_notebook(NB_DIR / "territory_design.ipynb", tmp_path / "t.ipynb", {}, execution_timeout=300)
+    nb = nbformat.read(tmp_path / "t.ipynb", as_version=4)
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    text = json.dumps([c.get("outputs", []) for c in nb.cells])
+    if "territory" in available_stages():
+        assert "territory_balance_cv" in text
