@@ -47,7 +47,7 @@ from salesops_models.quota import (  # noqa: E402
     rep_basis,
     run_method,
 )
-from salesops_models.quota.basis import annual_cv_from_history  # noqa: E402
+from salesops_models.quota.basis import annual_cv_from_history, bookings_growth  # noqa: E402
 from salesops_models.quota.config import METHODS, QuotaConfig  # noqa: E402
 from salesops_models.workflow.stages.quota import parametric_distribution  # noqa: E402
 
@@ -130,7 +130,7 @@ def backtest(company) -> pd.DataFrame:
     )
     target = float(basis["prior_year"].sum()) * (1 + CFG.target_growth)
     cv = annual_cv_from_history(hist, basis.index, default=CFG.default_cv)
-    dist = parametric_distribution(basis, target, cv)
+    dist = parametric_distribution(basis, bookings_growth(hist) or CFG.target_growth, cv)
     submissions = pd.Series(dist.mean()[dist.reindex(basis.index)], index=basis.index)
     rows = []
     for method in METHODS:
@@ -229,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         source = f"pipeline samples ({len(trials)} trials; fit on even trials, P(attain) on odd trials)"
     else:
         cv = annual_cv_from_history(company.bookings, basis.index, default=CFG.default_cv)
-        fit = ev = parametric_distribution(basis, target, cv)
-        source = "parametric lognormal (stage fallback, per-rep cv from history; P(attain) in-sample)"
+        fit = ev = parametric_distribution(basis, bookings_growth(company.bookings) or CFG.target_growth, cv)
+        g = bookings_growth(company.bookings)
+        source = f"parametric lognormal (stage fallback: last year x {1 + g:.3f}, per-rep cv from history; in-sample)"
     print(f"# P(attain) from: {source}")
 
     rows = compare(basis, target, fit, ev, args.repeats)

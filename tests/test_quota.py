@@ -294,3 +294,37 @@ def test_rep_basis_rebases_history_with_moved_accounts():
     assert b["history_rebased"].tolist() == [-5.0, 5.0]
     kept = rep_basis(reps, accounts, bookings, 2026, owner=owner, rebase_history=False)
     assert kept["prior_year"].tolist() == [12.0, 11.0]
+
+
+def test_growth_reference_annualises_partial_prior_year():
+    from salesops_models.quota.basis import bookings_growth
+
+    reps = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2", "R3"],
+            "hire_date": pd.to_datetime(["2018-01-01", "2025-07-01", "2025-11-01"]),
+        }
+    )
+    accounts = pd.DataFrame({"account_id": ["a"], "potential": [1.0], "owner_rep_id": ["R1"]})
+    bookings = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2025-03-01", "2025-09-01", "2025-12-01"]),
+            "rep_id": ["R1", "R2", "R3"],
+            "amount": [120.0, 30.0, 5.0],
+        }
+    )
+    b = rep_basis(reps, accounts, bookings, 2026, ramp=[1.0])
+    # R2 worked 6 of 12 months last year at full productivity: 30 is worth 60 a year
+    assert b.loc["R2", "prior_year_ramp"] == pytest.approx(0.5)
+    assert b.loc["R2", "growth_reference"] == pytest.approx(60.0)
+    assert b.loc["R1", "growth_reference"] == pytest.approx(120.0)
+    # R3: two months (ramp 2/12 < 0.25): too little history for growth bounds
+    assert not bool(b.loc["R3", "has_growth_bounds"])
+    lo, hi = optimise_quotas(b, 300.0, W_PY, rounding_unit=1.0, growth_min=-0.5, growth_max=1.0).quotas.loc[
+        "R2", ["lower_bound", "upper_bound"]
+    ]
+    assert (lo, hi) == (30.0, 120.0)
+    months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
+    bk = pd.DataFrame({"month": months, "rep_id": "R1", "amount": np.where(months.year == 2024, 11.0, 10.0)})
+    assert bookings_growth(bk) == pytest.approx(0.1)
+    assert bookings_growth(bk.iloc[:20]) is None

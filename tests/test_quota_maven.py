@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from salesops_models.quota import allocate_even
-
-
-def benchmarks_dir() -> Path:
-    default = Path(__file__).resolve().parents[1] / "../shared/benchmarks"
-    return Path(os.environ.get("SALESOPS_BENCHMARKS", default)).resolve()
-
+from salesops_models.testing import benchmarks_dir
 
 MAVEN = benchmarks_dir() / "crm" / "maven_crm_sales_opportunities" / "sales_pipeline.csv"
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_models.data.sample import generate_sample_company
 from salesops_models.scenario import Scenario
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.stages import quota as quota_stage
@@ -15,8 +14,8 @@ CONTRACT_METRICS = ("quota_total", "quota_method", "quota_p_attain_spread", "quo
 
 
 @pytest.fixture(scope="module")
-def company():
-    return generate_sample_company(seed=3, n_accounts=200, n_reps=8, n_regions=2, years=2)
+def company(small_company):
+    return small_company  # conftest: seed 3, 150 accounts, 6 reps, 2 regions, 2 years
 
 
 def ctx_for(company, tmp_path, **scenario) -> StageContext:
@@ -147,3 +146,19 @@ def test_stage_reads_assignments_and_new_reps(company, tmp_path):
     assert q.loc["NEW1", "quota"] > 0
     assert q.loc["NEW1", "quota"] <= q.loc["NEW1", "fair_share"] + 1e-6  # ramp cap of the MILP
     assert q["quota"].sum() == pytest.approx(m["quota_company_target"], abs=1e-6)
+
+
+def test_stage_target_ambition_and_unreachable_target(company, tmp_path):
+    from salesops_models.errors import InfeasibleError
+
+    py = float(company.bookings[pd.to_datetime(company.bookings["month"]).dt.year == 2025]["amount"].sum())
+    p = []
+    for i, growth in enumerate((0.0, 0.2)):
+        ctx = ctx_for(
+            company, tmp_path / str(i), company_target=py * (1 + growth), quota={"compare_methods": False}
+        )
+        p.append(quota_stage.run(ctx)["quota_equal_chance_p"])
+    assert p[0] > p[1]  # a higher target leaves every rep a smaller chance
+    ctx = ctx_for(company, tmp_path / "x", company_target=py * 5)
+    with pytest.raises(InfeasibleError, match=r"Smallest relaxation: set quota.growth_max >= \+"):
+        quota_stage.run(ctx)

@@ -16,6 +16,9 @@ from salesops_models.errors import DataValidationError
 
 log = logging.getLogger(__name__)
 
+#: reps whose prior-year ramp factor is below this get no growth bounds (too little history) [0-1]
+MIN_PRIOR_RAMP = 0.25
+
 BASIS_COLUMNS = (
     "region",
     "manager",
@@ -104,12 +107,14 @@ def rep_basis(
         prior_year [currency], ttm [currency], forecast [currency/yr], tenure_months (at the
         start of the plan year), ramp_factor [0-1], full_history (bool: employed all of the prior
         year and booked something), history_rebased [currency] (history moved in by re-assigned
-        accounts, negative when moved out), plus ``ramp_m1..ramp_m12``.
+        accounts, negative when moved out), prior_year_ramp [0-1], has_growth_bounds (bool),
+        growth_reference [currency/yr] (what the growth bounds apply to), plus ``ramp_m1..ramp_m12``.
 
     Notes
     -----
     ``ramp_factor_r = (1/12) sum_m ramp(k_rm)``: the share of a full year's productivity the rep
-    brings in the plan year. Re-based history:
+    brings in the plan year. Growth reference (reps with prior-year bookings and a prior-year
+    ramp factor of at least 0.25): ``G_r = PY_r / rho_r^{prior} x rho_r``. Re-based history:
     ``PY_r' = max(0, PY_r + sum_{a moved to r} rev_a - sum_{a moved from r} rev_a)``.
     """
     reps = reps.set_index("rep_id", drop=False)
@@ -166,6 +171,17 @@ def rep_basis(
         out[f"ramp_m{m}"] = rm[m].to_numpy()
     prior_start = pd.Timestamp(year=plan_year - 1, month=1, day=1)
     out["full_history"] = ((hire.isna() | (hire <= prior_start)) & (out["prior_year"] > 0)).to_numpy()
+    # growth bounds compare the quota with what last year's bookings are worth at this year's ramp:
+    # last year's bookings over last year's ramp factor (partial year and ramp undone) x this year's
+    prior_ramp = ramp_by_month(hire, plan_year - 1, ramp).mean(axis=1).to_numpy()
+    out["prior_year_ramp"] = prior_ramp
+    bounded = (out["prior_year"].to_numpy() > 0) & (prior_ramp >= MIN_PRIOR_RAMP)
+    out["has_growth_bounds"] = bounded
+    out["growth_reference"] = np.where(
+        bounded,
+        out["prior_year"].to_numpy() / np.maximum(prior_ramp, 1e-9) * out["ramp_factor"].to_numpy(),
+        0.0,
+    )
     return out
 
 
@@ -248,3 +264,25 @@ def annual_cv_from_history(
         if len(s) >= min_months and s.mean() > 0:
             out[r] = float(np.clip(s.std(ddof=1) / s.mean() / np.sqrt(12), *clip))
     return out
+
+
+def bookings_growth(bookings: pd.DataFrame) -> float | None:
+    """Year-on-year growth of company bookings over the last two complete calendar years [share].
+
+    Returns None with fewer than two complete years (12 months with bookings each).
+
+    Notes
+    -----
+    ``g = B_{y} / B_{y-1} - 1`` with ``y`` the last complete year.
+    """
+    if bookings is None or len(bookings) == 0:
+        return None
+    month = pd.to_datetime(bookings["month"]).dt.to_period("M")
+    by_month = bookings.groupby(month)["amount"].sum()
+    years = pd.Series(by_month.index.year).value_counts()
+    complete = sorted(y for y, n in years.items() if n == 12)
+    if len(complete) < 2 or complete[-1] - complete[-2] != 1:
+        return None
+    total = by_month.groupby(by_month.index.year).sum()
+    prev, last = float(total[complete[-2]]), float(total[complete[-1]])
+    return last / prev - 1.0 if prev > 0 else None

@@ -11,8 +11,9 @@ Params
 ``f_r``                    fair share (blend x ramp, :func:`~salesops_models.quota.allocation.fair_shares`) [currency]
 ``T``                      total to allocate, company target x (1 + over-assignment) [currency]
 ``u``                      rounding unit; ``N = floor(T/u)``, ``e = T - u N`` the sub-unit rest [currency]
-``L_r, U_r``               bounds: ``PY_r (1 + g_min) <= Q_r <= PY_r (1 + g_max)`` for reps with a full prior
-                           year; ``Q_r <= f_r`` for ramping reps (ramp factor < 1); otherwise ``[0, inf)``
+``L_r, U_r``               bounds: ``G_r (1 + g_min) <= Q_r <= G_r (1 + g_max)`` for reps with prior-year
+                           history, ``G_r`` their prior-year bookings at this year's ramp (``growth_reference``);
+                           ``Q_r <= f_r`` for ramping reps (ramp factor < 1); otherwise ``[0, inf)``
 ``S_g, tol_g``             subtotal target and tolerance of group g
 Variables
 ``n_r`` (integer >= 0)     quota units of rep r
@@ -79,8 +80,7 @@ def quota_bounds(
     (lower, upper, lower_reason, upper_reason)
         Bounds [currency/yr]; reasons are 'growth_min', 'growth_max', 'ramp_cap' or ''.
     """
-    hist = basis["full_history"].astype(bool)
-    py = basis["prior_year"].astype(float)
+    py, hist = growth_reference(basis)
     lower = pd.Series(np.where(hist, py * (1 + growth_min), 0.0), index=basis.index).clip(lower=0.0)
     upper = pd.Series(np.where(hist, py * (1 + growth_max), np.inf), index=basis.index)
     lower_reason = pd.Series(np.where(hist & (lower > 0), "growth_min", ""), index=basis.index)
@@ -94,16 +94,27 @@ def quota_bounds(
     return lower, upper, lower_reason, upper_reason
 
 
+def growth_reference(basis: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """What growth bounds apply to, per rep [currency/yr], and which reps have them.
+
+    ``growth_reference`` / ``has_growth_bounds`` of :func:`~salesops_models.quota.basis.rep_basis`
+    when present, else ``prior_year`` / ``full_history``.
+    """
+    if "growth_reference" in basis and "has_growth_bounds" in basis:
+        return basis["growth_reference"].astype(float), basis["has_growth_bounds"].astype(bool)
+    return basis["prior_year"].astype(float), basis["full_history"].astype(bool)
+
+
 def _diagnose_total(basis: pd.DataFrame, fair: pd.Series, target: float, gmin: float, gmax: float) -> None:
     """Raise :class:`InfeasibleError` with the smallest growth-bound relaxation when the total is out of reach."""
     lower, upper, _, _ = quota_bounds(basis, fair, gmin, gmax)
-    hist = basis["full_history"].astype(bool)
+    ref, hist = growth_reference(basis)
     if float(lower.sum()) > target * (1 + 1e-12):
-        py_hist = float(basis.loc[hist, "prior_year"].sum())
+        py_hist = float(ref[hist].sum())
         g_needed = target / py_hist - 1.0
         raise InfeasibleError(
             f"quota: the target {target:,.0f} is below the sum of the growth floors {lower.sum():,.0f} "
-            f"(quota.growth_min = {gmin:+.3f} applied to {int(hist.sum())} reps' prior-year bookings "
+            f"(quota.growth_min = {gmin:+.3f} applied to {int(hist.sum())} reps' prior-year bookings at this year's ramp "
             f"{py_hist:,.0f}). Smallest relaxation: set quota.growth_min <= {g_needed:+.4f}, "
             f"or raise the target to {lower.sum():,.0f}.",
             diagnosis={"field": "quota.growth_min", "needed": g_needed, "target_needed": float(lower.sum())},

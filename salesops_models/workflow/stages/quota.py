@@ -35,7 +35,7 @@ from salesops_models.quota import (
     seasonal_profile_from_history,
     split_by_period,
 )
-from salesops_models.quota.basis import annual_cv_from_history
+from salesops_models.quota.basis import annual_cv_from_history, bookings_growth
 from salesops_models.quota.config import METHODS, QuotaConfig
 from salesops_models.workflow.context import StageContext
 
@@ -107,28 +107,37 @@ def company_target_for(
     return prior_year_total * (1.0 + cfg.target_growth), "prior_year_growth"
 
 
-def parametric_distribution(
-    basis: pd.DataFrame, company_target: float, cv: float | pd.Series
-) -> LognormalBookings:
+def parametric_distribution(basis: pd.DataFrame, growth: float, cv: float | pd.Series) -> LognormalBookings:
     """Lognormal attainable bookings per rep when neither samples nor forecast quantiles exist.
+
+    Parameters
+    ----------
+    basis
+        Per-rep basis (``growth_reference``, ``has_growth_bounds``, ``ramp_factor``).
+    growth
+        Expected growth of bookings over last year, e.g. the company's recent year-on-year growth [share].
+    cv
+        Coefficient of variation per rep or for everyone [share].
 
     Notes
     -----
-    Mean: the trailing-twelve-month run rate grown to the target, ``mu_r = ttm_r T / sum ttm`` for
-    reps with a full prior year; for the others ``rho_r`` x the median full-history run rate x the
-    same growth. Coefficient of variation ``cv`` per rep (or one for everyone).
+    Mean ``mu_r = (1 + g) G_r`` with ``G_r`` last year's bookings at this year's ramp; reps without
+    history get ``rho_r`` x the median ``G`` of fully ramped reps with history. The mean does not
+    depend on the target, so P(attain) falls as the target rises.
     """
-    hist = basis["full_history"].astype(bool)
-    ttm = basis["ttm"].astype(float)
-    growth = company_target / float(ttm[hist].sum()) if ttm[hist].sum() > 0 else 1.0
-    typical = float(ttm[hist].median()) if hist.any() else company_target / len(basis)
-    mean = pd.Series(np.where(hist, ttm, basis["ramp_factor"] * typical), index=basis.index) * growth
-    mean = mean.clip(lower=1e-6 * company_target / len(basis))
+    ref = basis["growth_reference"].astype(float)
+    hist = basis["has_growth_bounds"].astype(bool)
+    ramped = hist & (basis["ramp_factor"] >= 1.0 - 1e-9)
+    typical = (
+        float(ref[ramped].median()) if ramped.any() else float(ref[hist].median()) if hist.any() else 1.0
+    )
+    mean = pd.Series(np.where(hist, ref, basis["ramp_factor"] * typical), index=basis.index) * (1.0 + growth)
+    mean = mean.clip(lower=1e-6 * max(float(mean.max()), 1.0))
     return LognormalBookings(mean, cv)
 
 
 def bookings_distribution(
-    ctx: StageContext, basis: pd.DataFrame, forecast: pd.DataFrame | None, cfg: QuotaConfig, target: float
+    ctx: StageContext, basis: pd.DataFrame, forecast: pd.DataFrame | None, cfg: QuotaConfig
 ) -> tuple[BookingsDistribution, str]:
     """Samples from the pipeline stage, else rep-level forecast quantiles, else a parametric fallback."""
     if ctx.has_table("rep_bookings_samples"):
@@ -155,7 +164,10 @@ def bookings_distribution(
     cv: float | pd.Series = cfg.default_cv
     if cfg.cv_from_history:
         cv = annual_cv_from_history(ctx.company.bookings, basis.index, default=cfg.default_cv)
-    return parametric_distribution(basis, target, cv), "parametric_lognormal"
+    growth = bookings_growth(ctx.company.bookings)
+    if growth is None:
+        growth = cfg.target_growth
+    return parametric_distribution(basis, growth, cv), "parametric_lognormal"
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -200,7 +212,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ctx.scenario.company_target, forecast, cfg, float(basis["prior_year"].sum())
     )
     total = target * (1 + cfg.over_assignment)
-    dist, dist_source = bookings_distribution(ctx, basis, forecast, cfg, total)
+    dist, dist_source = bookings_distribution(ctx, basis, forecast, cfg)
 
     subtotals: list[Subtotal] = []
     if cfg.region_tolerance is not None or cfg.manager_tolerance is not None:
