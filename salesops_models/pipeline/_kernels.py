@@ -31,70 +31,118 @@ if AVAILABLE:
             for d in range(d_count):
                 v = u[t, d] * span[d] + lo[d]
                 idx = guide[np.int32(v * scale)]
-                for _ in range(passes):
-                    if cum[idx] < v:
-                        idx += 1
+                for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
+                    idx += np.int32(cum[idx] < v)
                 state[t, d] = nxt[idx]
-                c = days[idx] - age[d]
-                clock[t, d] = c if c > 1 else 1
+                clock[t, d] = max(days[idx] - age[d], 1)
 
     @njit(nogil=True, cache=True)
     def active_tokens(state, clock, n_open, horizon):  # type: ignore[no-untyped-def]
         """Flat indices of tokens still in an open stage and inside the horizon (row-major order)."""
         flat_s = state.ravel()
         flat_c = clock.ravel()
-        count = 0
-        for i in range(flat_s.size):
-            if flat_s[i] < n_open and flat_c[i] <= horizon:
-                count += 1
-        out = np.empty(count, np.int64)
+        out = np.empty(flat_s.size + 1, np.int64)
         k = 0
-        for i in range(flat_s.size):
-            if flat_s[i] < n_open and flat_c[i] <= horizon:
-                out[k] = i
-                k += 1
-        return out
+        for i in range(flat_s.size):  # branch-free compaction: always write, advance when kept
+            out[k] = i
+            k += np.int64((flat_s[i] < n_open) & (flat_c[i] <= horizon))
+        return out[:k].copy()
 
     @njit(nogil=True, cache=True)
-    def outcomes(state, clock, won_state, lost_state, horizon, amount):  # type: ignore[no-untyped-def]
+    def outcomes(state, clock, won_state, lost_state, horizon, amount, pull_len):  # type: ignore[no-untyped-def]
         """Won (trial, deal) pairs inside the horizon, in row-major order, and counts.
 
         Returns ``t_won, d_won, won_per_trial, lost_per_trial, won_per_deal, lost_per_deal,
-        n_unknown`` (won pairs whose deal has no amount).
+        n_unknown, n_pull`` (won pairs whose deal has no amount; whose close may be pulled).
         """
         n, d_count = state.shape
         won_t = np.zeros(n, np.int64)
         lost_t = np.zeros(n, np.int64)
         won_d = np.zeros(d_count, np.int64)
         lost_d = np.zeros(d_count, np.int64)
-        total = 0
-        for t in range(n):
-            for d in range(d_count):
-                if clock[t, d] <= horizon:
-                    s = state[t, d]
-                    if s == won_state:
-                        won_t[t] += 1
-                        won_d[d] += 1
-                        total += 1
-                    elif s == lost_state:
-                        lost_t[t] += 1
-                        lost_d[d] += 1
-        t_won = np.empty(total, np.int64)
-        d_won = np.empty(total, np.int64)
+        t_won = np.empty(n * d_count + 1, np.int64)
+        d_won = np.empty(n * d_count + 1, np.int64)
+        unknown = np.empty(d_count, np.int64)
+        for d in range(d_count):
+            unknown[d] = np.int64(np.isnan(amount[d]))
+        pulling = pull_len.size > 0
+        last = pull_len.size - 1
         k = 0
         n_unknown = 0
+        n_pull = 0
         for t in range(n):
-            for d in range(d_count):
-                if clock[t, d] <= horizon and state[t, d] == won_state:
-                    t_won[k] = t
-                    d_won[k] = d
-                    if np.isnan(amount[d]):
-                        n_unknown += 1
-                    k += 1
-        return t_won, d_won, won_t, lost_t, won_d, lost_d, n_unknown
+            wt = 0
+            lt = 0
+            for d in range(d_count):  # branch-free: every test is an integer 0/1
+                c = clock[t, d]
+                s = state[t, d]
+                inside = np.int64(c <= horizon)
+                w = inside & np.int64(s == won_state)
+                lo = inside & np.int64(s == lost_state)
+                wt += w
+                lt += lo
+                won_d[d] += w
+                lost_d[d] += lo
+                t_won[k] = t
+                d_won[k] = d
+                n_unknown += w & unknown[d]
+                if pulling:
+                    n_pull += w & np.int64(pull_len[min(c, last)] > 0)
+                k += w
+            won_t[t] = wt
+            lost_t[t] = lt
+        return t_won[:k].copy(), d_won[:k].copy(), won_t, lost_t, won_d, lost_d, n_unknown, n_pull
+
+    @njit(nogil=True, cache=True)
+    def book_open(  # type: ignore[no-untyped-def]
+        t_won,
+        d_won,
+        clock,
+        amount,
+        group,
+        rep,
+        u_amount,
+        u_pull,
+        pool,
+        offset,
+        count,
+        pull,
+        pull_start,
+        pull_len,
+        period_of_day,
+        n_reps,
+        n_periods,
+        no_horizon,
+        bookings,
+    ):
+        """Add the won open deals' values to ``bookings`` (flat trials x reps x periods), in order."""
+        j = 0
+        c = 0
+        pulling = pull_len.size > 0
+        for i in range(t_won.size):
+            d = d_won[i]
+            a = amount[d]
+            if np.isnan(a):
+                g = group[d]
+                a = pool[offset[g] + np.int64(u_amount[j] * count[g])]
+                j += 1
+            if no_horizon:
+                p = 0
+            else:
+                day = np.int64(clock[t_won[i], d])
+                if pulling:
+                    length = pull_len[day]
+                    if length > 0:
+                        u = u_pull[c]
+                        c += 1
+                        if u < pull:
+                            day = pull_start[day] + np.int64(u / pull * length)
+                p = period_of_day[day]
+            if p >= 0:
+                bookings[(t_won[i] * n_reps + rep[d]) * n_periods + p] += a
 
 else:  # pragma: no cover
-    first_step = active_tokens = outcomes = None
+    first_step = active_tokens = outcomes = book_open = None
 
 if AVAILABLE:
 

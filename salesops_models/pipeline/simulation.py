@@ -477,6 +477,16 @@ def _advance(
     return draws, int(active.size)
 
 
+def _pull(inp: SimulationInputs, day: np.ndarray, pull_len: np.ndarray, u: np.ndarray) -> None:
+    """Quarter-end pull, in place: a won close in a quarter's first two months moves, with
+    probability ``pull``, to a uniform day of its last month (``u`` one uniform per candidate)."""
+    length = pull_len[day]
+    cand = np.flatnonzero(length > 0)
+    move = u < inp.pull
+    mc = cand[move]
+    day[mc] = inp.pull_start[day[mc]] + (u[move] / inp.pull * length[mc]).astype(np.int64)
+
+
 def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> BlockResult:
     H = inp.horizon_days
     won_state = inp.n_open
@@ -543,9 +553,12 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
         new_trial = new_rep = g = created = np.zeros(0, np.int64)
         new_state = new_clock = np.zeros(0, np.int64)
     # ---- outcomes inside the horizon ------------------------------------------------------------
+    # random numbers, in this order: open deals' unknown values, new deals' values, quarter-end pulls
+    pulling = H is not None and inp.pull > 0
+    pull_len = inp.pull_len if pulling else np.zeros(0, np.int64)
     if _kernels.AVAILABLE:
-        t_o, deal_o, won_open, lost_open, won_per_deal, lost_per_deal, _ = _kernels.outcomes(
-            state, clock, won_state, lost_state, h, inp.deal_amount
+        t_o, deal_o, won_open, lost_open, won_per_deal, lost_per_deal, n_unknown, n_cand_o = (
+            _kernels.outcomes(state, clock, won_state, lost_state, h, inp.deal_amount, pull_len)
         )
     else:
         won_mask = state == won_state
@@ -559,13 +572,10 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
         lost_open = lost_mask.sum(axis=1)
         won_per_deal = won_mask.sum(axis=0)
         lost_per_deal = lost_mask.sum(axis=0)
-    amt_o = inp.deal_amount[deal_o]
-    unknown = np.flatnonzero(np.isnan(amt_o))
-    if unknown.size:
-        uu = rng.random(unknown.size)
-        draws += uu.size
-        grp = inp.deal_group[deal_o[unknown]]
-        amt_o[unknown] = inp.size_pool[inp.size_offset[grp] + (uu * inp.size_count[grp]).astype(np.int64)]
+        n_unknown = int(np.isnan(inp.deal_amount[deal_o]).sum())
+        n_cand_o = int((pull_len[clock[t_o, deal_o]] > 0).sum()) if pulling else 0
+    u_amt_o = rng.random(n_unknown)
+    draws += n_unknown
     if n_new:
         if H is None:
             won_n = np.flatnonzero(new_state == won_state)
@@ -580,25 +590,56 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
     else:
         won_n = lost_n = np.zeros(0, np.int64)
         amt_n = np.zeros(0)
-    t_won = np.concatenate([t_o, new_trial[won_n]])
-    r_won = np.concatenate([inp.deal_rep[deal_o], new_rep[won_n]])
-    day_won = np.concatenate([clock[t_o, deal_o], new_clock[won_n]]).astype(np.int64)
-    amt = np.concatenate([amt_o, amt_n])
-    if H is None:
-        period = np.zeros(t_won.size, np.int64)
+    day_n = new_clock[won_n].astype(np.int64)
+    len_n = pull_len[day_n] if pulling else np.zeros(0, np.int64)
+    n_cand_n = int((len_n > 0).sum()) if pulling else 0
+    u_pull = rng.random(n_cand_o + n_cand_n) if pulling else np.zeros(0)
+    draws += u_pull.size
+    bookings = np.zeros(n * R * P)
+    if _kernels.AVAILABLE:
+        _kernels.book_open(
+            t_o,
+            deal_o,
+            clock,
+            inp.deal_amount,
+            inp.deal_group,
+            inp.deal_rep,
+            u_amt_o,
+            u_pull[:n_cand_o],
+            inp.size_pool,
+            inp.size_offset,
+            inp.size_count,
+            inp.pull,
+            inp.pull_start,
+            pull_len,
+            inp.period_of_day,
+            R,
+            P,
+            H is None,
+            bookings,
+        )
     else:
-        if inp.pull > 0 and day_won.size:
-            length = inp.pull_len[day_won]
-            cand = np.flatnonzero(length > 0)
-            uu = rng.random(cand.size)
-            draws += uu.size
-            move = uu < inp.pull
-            mc = cand[move]
-            day_won[mc] = inp.pull_start[day_won[mc]] + (uu[move] / inp.pull * length[mc]).astype(np.int64)
-        period = inp.period_of_day[day_won]
-    ok = period >= 0
-    key = (t_won[ok] * R + r_won[ok]) * P + period[ok]
-    bookings = np.bincount(key, weights=amt[ok], minlength=n * R * P).reshape(n, R, P)
+        amt_o = inp.deal_amount[deal_o]
+        unknown = np.flatnonzero(np.isnan(amt_o))
+        grp = inp.deal_group[deal_o[unknown]]
+        amt_o[unknown] = inp.size_pool[
+            inp.size_offset[grp] + (u_amt_o * inp.size_count[grp]).astype(np.int64)
+        ]
+        day_o = clock[t_o, deal_o].astype(np.int64)
+        if pulling:
+            _pull(inp, day_o, pull_len, u_pull[:n_cand_o])
+        period = np.zeros(day_o.size, np.int64) if H is None else inp.period_of_day[day_o]
+        ok = period >= 0
+        key = (t_o[ok] * R + inp.deal_rep[deal_o[ok]]) * P + period[ok]
+        bookings += np.bincount(key, weights=amt_o[ok], minlength=n * R * P)
+    if won_n.size:
+        if pulling:
+            _pull(inp, day_n, pull_len, u_pull[n_cand_o:])
+        period = np.zeros(day_n.size, np.int64) if H is None else inp.period_of_day[day_n]
+        ok = period >= 0
+        key = (new_trial[won_n][ok] * R + new_rep[won_n][ok]) * P + period[ok]
+        bookings += np.bincount(key, weights=amt_n[ok], minlength=n * R * P)
+    bookings = bookings.reshape(n, R, P)
     won = won_open + np.bincount(new_trial[won_n], minlength=n)
     lost = lost_open + np.bincount(new_trial[lost_n], minlength=n)
     created_n = np.bincount(new_trial, minlength=n) if n_new else np.zeros(n, np.int64)
