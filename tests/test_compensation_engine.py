@@ -299,3 +299,14 @@ def test_blocked_kernel_equals_the_tier_curve(monkeypatch, mode, block):
     g = tier_curve(p.measures[0].rate_table, np.minimum(a, 2.2)) * scale[:, None]
     want = np.minimum(np.where(a < 0.3, 0.0, g), 4.0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_reverse_mode_finds_the_bookings_for_a_payout():
+    from salesops_models.compensation import bookings_for_payout
+
+    p = plan(table("marginal", FLAT2), ti=40_000)
+    # 60k = 40k x (1 + 2 x (A - 1)) -> A = 1.25 -> 500k on a 400k quota
+    assert bookings_for_payout(p, 60_000, 400_000) == pytest.approx(500_000, abs=0.02)
+    capped = plan(table("marginal", FLAT2), ti=40_000, measure={"payout_cap": 1.2})
+    with pytest.raises(ValueError, match="never pays"):
+        bookings_for_payout(capped, 60_000, 400_000)

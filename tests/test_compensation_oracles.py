@@ -16,6 +16,7 @@ from salesops_models.compensation import (
     credit_factors,
     load_plan,
     plan_from_dict,
+    simulate_cost,
     tier_curve,
 )
 
@@ -179,3 +180,27 @@ def test_comparison_mode_and_summary_figures():
     row = r.payouts_summary.set_index("rep_id").loc["r0"]
     assert row["quota"] == pytest.approx(quota[0] - 1e5)
     assert row["payout_p10"] <= row["payout_p50"] <= row["payout_p90"]
+
+
+def test_cost_of_sales_by_quartile_falls_with_attainment():
+    rng = np.random.default_rng(2)
+    reps = [f"r{i}" for i in range(40)]
+    quota = np.full(40, 1e6)
+    samples = AttainmentSamples.from_distribution(
+        calibrate_attainment("lognormal", share_at_quota=0.6, sd=0.3), reps, quota, 300, rng
+    )
+    r = simulate_cost(load_plan("ae_retroactive_capped"), samples)
+    q = r.cost_of_sales_by_quartile()
+    assert list(q["quartile"]) == [1, 2, 3, 4]
+    assert q["rep_years"].sum() == 40 * 300 and (q["rep_years"] == 10 * 300).all()
+    # the quartiles add up to the whole
+    assert q["cost"].sum() == pytest.approx(r.cost_samples["total_cost"].sum())
+    assert q["revenue"].sum() == pytest.approx(r.cost_samples["revenue"].sum())
+    assert q["mean_attainment"].is_monotonic_increasing
+    # base pay weighs on low attainers (accelerators make the middle non-monotone under this plan)
+    assert q["cost_of_sales"].iloc[0] > q["cost_of_sales"].iloc[-1]
+    # with pay linear in attainment, cost of sales (base + TI A) / (A Q) falls quartile by quartile
+    doc = load_plan("uncapped_1x_2x").model_dump(by_alias=True)
+    doc["measures"][0]["rate_table"]["tiers"] = [{"from": 0.0, "to": None, "rate": 1.0}]
+    flat = simulate_cost(plan_from_dict(doc), samples).cost_of_sales_by_quartile()
+    assert flat["cost_of_sales"].is_monotonic_decreasing

@@ -24,7 +24,7 @@ from salesops_models.compensation.simulation import (
     cost_plan_across,
     simulate_cost,
 )
-from salesops_models.compensation.trace import PayoutTrace, payout_trace
+from salesops_models.compensation.trace import PayoutTrace, bookings_for_payout, payout_trace
 
 __all__ = [
     "AttainmentDistribution",
@@ -34,6 +34,7 @@ __all__ = [
     "CostSimulation",
     "PayoutArrays",
     "PayoutTrace",
+    "bookings_for_payout",
     "calibrate_attainment",
     "compare_plans",
     "compute_payouts",

@@ -357,3 +357,62 @@ def payout_trace(
     if tracer:
         tr.add("variable", "all variable cash for the year", cash)
     return tr
+
+
+def bookings_for_payout(
+    plan: CompPlan,
+    variable_pay: float,
+    quota: float,
+    *,
+    upper_attainment: float = 10.0,
+    **kwargs: object,
+) -> float:
+    """Reverse mode: the annual bookings at which a rep's variable pay reaches ``variable_pay``.
+
+    Parameters
+    ----------
+    plan
+        The plan (bookings are split into quarters by ``quota_period_shares`` for quarterly plans).
+    variable_pay
+        The variable pay to reach [currency/yr].
+    quota
+        The rep's annual quota [currency/yr].
+    upper_attainment
+        Search up to this attainment [fraction of quota].
+    **kwargs
+        Passed to :func:`payout_trace` (``product_mix``, ``quota_relief``, ...).
+
+    Returns
+    -------
+    float
+        The smallest bookings [currency/yr] paying at least ``variable_pay`` (to 0.01 currency).
+
+    Raises
+    ------
+    ValueError
+        The pay is not reached below ``upper_attainment`` x quota (a cap, or a target too high).
+
+    Notes
+    -----
+    Bisection on :func:`payout_trace`; pay is non-decreasing in bookings for plans whose tier rates
+    do not fall, and the bisection returns the first crossing for those that do.
+    """
+
+    def pay(b: float) -> float:
+        return payout_trace(plan, b, quota, with_steps=False, **kwargs).variable  # type: ignore[arg-type]
+
+    lo, hi = 0.0, upper_attainment * quota
+    if pay(hi) < variable_pay:
+        raise ValueError(
+            f"plan '{plan.name}' never pays {variable_pay:,.2f} below {upper_attainment:g} x quota "
+            f"(pay there: {pay(hi):,.2f}); check caps or raise upper_attainment"
+        )
+    if pay(lo) >= variable_pay:
+        return 0.0
+    while hi - lo > 0.01:
+        mid = 0.5 * (lo + hi)
+        if pay(mid) >= variable_pay:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -11,7 +11,8 @@ the stage falls back (and says so in ``comp_attainment_source``):
 Writes ``payouts_summary`` and ``comp_cost_samples`` for the primary plan (columns per docs/STAGES.md,
 plus a few more), ``comp_plan_comparison`` (comparison mode: every plan on the primary attainment set,
 and costing mode: the primary plan across attainment sets, in one table with a ``mode`` column),
-``comp_cost_samples_by_plan`` and ``comp_trace`` (one rep's calculation trace).
+``comp_cost_samples_by_plan``, ``comp_cost_by_quartile`` (cost of sales by attainment quartile) and
+``comp_trace`` (one rep's calculation trace).
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     table["primary"] = table["plan"] == primary.name
     table["fingerprint"] = table["plan"].map({p.name: p.fingerprint() for p in plans})
     ctx.write_table("comp_plan_comparison", table)
+    quartiles = pd.concat(
+        [r.cost_of_sales_by_quartile().assign(plan=name) for name, r in by_plan.items()], ignore_index=True
+    )
+    ctx.write_table("comp_cost_by_quartile", quartiles)
 
     ps = main.payouts_summary
     trace_rep = cfg.trace_rep or str(ps.sort_values("attainment_p50")["rep_id"].iloc[len(ps) // 2])
@@ -256,4 +261,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "comp_attainment_source": source,
         "comp_trials": primary_set.n_trials,
         "comp_quarter_split_source": q_source,
+        "comp_cost_of_sales_bottom_quartile": float(
+            quartiles.query("plan == @primary.name")["cost_of_sales"].iloc[0]
+        ),
+        "comp_cost_of_sales_top_quartile": float(
+            quartiles.query("plan == @primary.name")["cost_of_sales"].iloc[-1]
+        ),
     }
