@@ -171,6 +171,13 @@ def bookings_distribution(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    """Set the scenario's quotas; write ``quotas``, ``quotas_by_period`` and companions; return metrics.
+
+    Order of work: rep basis (owners from ``assignments`` when present, reps placed by the territory
+    stage included) -> company target (scenario, forecast, or prior year x growth) -> bookings
+    distributions (pipeline samples, forecast quantiles, or parametric) -> the chosen method, and
+    every other one for ``quota_fairness`` -> relief, seasonality split, capacity plan.
+    """
     t0 = time.perf_counter()
     cfg = ctx.scenario.quota
     company = ctx.company
