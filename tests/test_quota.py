@@ -328,3 +328,19 @@ def test_growth_reference_annualises_partial_prior_year():
     bk = pd.DataFrame({"month": months, "rep_id": "R1", "amount": np.where(months.year == 2024, 11.0, 10.0)})
     assert bookings_growth(bk) == pytest.approx(0.1)
     assert bookings_growth(bk.iloc[:20]) is None
+
+
+def test_compare_methods_reports_failures_as_rows():
+    from salesops_models.quota import compare_methods, run_method
+
+    b = make_basis([1, 1, 1], [100, 100, 100])
+    table, results = compare_methods(
+        ("top_down", "optimised", "equal_chance"), b, 390.0, W_PY, rounding_unit=1.0, growth_max=0.2
+    )
+    rows = table.set_index("method")
+    assert rows.loc["top_down", "error"] == ""
+    assert "growth_max" in rows.loc["optimised", "error"]
+    assert "needs a bookings distribution" in rows.loc["equal_chance", "error"]
+    assert set(results) == {"top_down"}
+    with pytest.raises(ValueError, match="unknown quota method 'fair'"):
+        run_method("fair", b, 390.0, W_PY)

@@ -122,12 +122,12 @@ class QuotaConfig(StrictModel):
     growth_min: float = Field(
         -0.3,
         ge=-1,
-        description="Lowest quota vs the rep's prior-year bookings, as growth (optimised method) [share].",
+        description="Lowest quota vs the rep's prior-year bookings at this year's ramp, as growth (optimised) [share].",
     )
     growth_max: float = Field(
         0.6,
         gt=-1,
-        description="Highest quota vs the rep's prior-year bookings, as growth (optimised method) [share].",
+        description="Highest quota vs the rep's prior-year bookings at this year's ramp, as growth (optimised) [share].",
     )
     ramp: list[float] = Field(
         default_factory=lambda: [0.1, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],

@@ -220,6 +220,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     total = target * (1 + cfg.over_assignment)
     dist, dist_source = bookings_distribution(ctx, basis, forecast, cfg)
+    forecast_source = "forecast" if rep_forecast is not None else "ttm"
+    if rep_forecast is None and dist_source == "pipeline_samples":
+        # no rep-level forecast: the pipeline's expected plan-year bookings are the next best forecast
+        basis["forecast"] = dist.mean()[dist.reindex(basis.index)]
+        forecast_source = "pipeline_mean"
 
     subtotals: list[Subtotal] = []
     if cfg.region_tolerance is not None or cfg.manager_tolerance is not None:
@@ -312,6 +317,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "quota_company_target": float(target),
         "quota_target_source": target_source,
         "quota_distribution_source": dist_source,
+        "quota_forecast_component_source": forecast_source,
         "quota_to_potential_cv": fair_fig["quota_to_potential_cv"],
         "quota_expected_share_at_quota": fair_fig.get("expected_share_at_quota"),
         "quota_solver_status": result.extra.get("status"),
