@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         trials = np.sort(samples["trial"].unique())
         fit = SampleBookings(samples[samples["trial"].isin(trials[::2])])
         ev = SampleBookings(samples[samples["trial"].isin(trials[1::2])])
+        basis["forecast"] = fit.mean()[fit.reindex(basis.index)]  # as the stage: pipeline mean as forecast
         source = f"pipeline samples ({len(trials)} trials; fit on even trials, P(attain) on odd trials)"
     else:
         cv = annual_cv_from_history(company.bookings, basis.index, default=CFG.default_cv)
