@@ -23,9 +23,20 @@ def benchmarks_dir() -> Path:
         return Path(os.environ.get("SALESOPS_BENCHMARKS", default)).resolve()
 
 
+def benchmarks_required() -> bool:
+    try:
+        from salesops_models.testing import benchmarks_required as required
+
+        return required()
+    except ImportError:
+        return False
+
+
 M3 = benchmarks_dir() / "forecast" / "m3"
+# CI sets SALESOPS_REQUIRE_BENCHMARKS: then missing data fails the tests instead of skipping them
 needs_m3 = pytest.mark.skipif(
-    not M3.exists(), reason=f"benchmark data not found at {M3} (set SALESOPS_BENCHMARKS)"
+    not M3.exists() and not benchmarks_required(),
+    reason=f"benchmark data not found at {M3} (set SALESOPS_BENCHMARKS)",
 )
 
 
