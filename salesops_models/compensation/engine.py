@@ -210,9 +210,11 @@ class _TierKernel:
     def __init__(self, table: RateTable):
         rates = np.asarray(table.rates, dtype=float)
         self.mode = table.mode
-        self.bounds = [float(b) for b in table.bounds]
+        # a boundary where the rate does not change adds nothing in any mode: skip its passes
+        kept = [(float(b), float(d)) for b, d in zip(table.bounds, np.diff(rates), strict=True) if d != 0.0]
+        self.bounds = [b for b, _ in kept]
         self.rate0 = float(rates[0])
-        self.deltas = [float(d) for d in np.diff(rates)]
+        self.deltas = [d for _, d in kept]
         self.first = np.empty((0, 1))
         self.steps: list[np.ndarray] = []
 
@@ -440,16 +442,71 @@ def compute_payouts(
         )
     if not np.all(quota > 0):
         raise ValueError("quota must be > 0 for every rep (after quota relief); check the quotas table")
+    n_p = plan.periods
+    if n_p == 1:
+        q_shares = np.ones((1, quota.size))
+    else:
+        q_shares = (
+            np.full((n_p, quota.size), 1.0 / n_p)
+            if quota_period_shares is None
+            else np.asarray(quota_period_shares, dtype=float)
+        )
+        if q_shares.ndim == 1:
+            q_shares = np.repeat(q_shares[:, None], quota.size, axis=1)
+        if q_shares.shape != (n_p, quota.size) or not np.allclose(q_shares.sum(axis=0), 1.0):
+            raise ValueError(
+                f"quota_period_shares must be ({n_p},) or ({n_p}, reps) summing to 1 over periods"
+            )
+    if plan.spifs:
+        if spif_units is None:
+            raise ValueError(f"plan '{plan.name}' has SPIFs: pass spif_units (see spif_factors)")
+        spif_units = np.broadcast_to(np.asarray(spif_units, dtype=float), (len(plan.spifs), quota.size))
+    n_reps, n_trials = bookings.shape
+    simple = n_p == 1 and plan.draw is None and not plan.spifs and plan.clawback is None
+    if simple or n_reps * n_trials <= _BLOCK_ELEMENTS:
+        return _payouts_rows(plan, bookings, quota, credit, bookings_by_period, q_shares, spif_units)
+    # Several full-size arrays per period would each be written and read once: in blocks of whole rows
+    # (reps are independent) every intermediate stays in cache and only the outputs are full size.
+    height = max(1, _BLOCK_ELEMENTS // n_trials)
+    parts: dict[str, np.ndarray] = {}
+    for r0 in range(0, n_reps, height):
+        rows = slice(r0, min(r0 + height, n_reps))
+        part = _payouts_rows(
+            plan,
+            bookings[rows],
+            quota[rows],
+            credit[:, rows],
+            None if bookings_by_period is None else bookings_by_period[:, rows],
+            q_shares[:, rows],
+            None if spif_units is None else spif_units[:, rows],
+        )
+        for name, value in part.__dict__.items():
+            if value is not None:
+                if name not in parts:
+                    parts[name] = np.empty_like(bookings)
+                parts[name][rows] = value
+    return PayoutArrays(**parts)
+
+
+def _payouts_rows(
+    plan: CompPlan,
+    bookings: np.ndarray,
+    quota: np.ndarray,
+    credit: np.ndarray,
+    bookings_by_period: np.ndarray | None,
+    q_shares: np.ndarray,
+    spif_units: np.ndarray | None,
+) -> PayoutArrays:
+    """:func:`compute_payouts` for a block of reps (validated inputs, quarterly shares (periods, reps))."""
     reversed_share = plan.clawback.reversed_share if plan.clawback is not None else 0.0
     net_credit = credit * (1.0 - reversed_share)
 
     spif = None
     if plan.spifs:
-        if spif_units is None:
-            raise ValueError(f"plan '{plan.name}' has SPIFs: pass spif_units (see spif_factors)")
+        assert spif_units is not None
         spif = np.zeros_like(bookings)
         for s, sp in enumerate(plan.spifs):
-            pay = bookings * (sp.amount * np.broadcast_to(spif_units[s], quota.shape))[:, None]
+            pay = bookings * (sp.amount * spif_units[s])[:, None]
             if sp.max_per_rep is not None:
                 np.minimum(pay, sp.max_per_rep, out=pay)
             spif += pay
@@ -464,22 +521,7 @@ def compute_payouts(
         return PayoutArrays(variable=variable, earned=earned, spif=spif, clawback=clawback)
 
     n_p = plan.periods
-    if n_p == 1:
-        by_period = bookings[None]
-        q_shares = np.ones((1, quota.size))
-    else:
-        q_shares = (
-            np.full((n_p, quota.size), 1.0 / n_p)
-            if quota_period_shares is None
-            else np.asarray(quota_period_shares, dtype=float)
-        )
-        if q_shares.ndim == 1:
-            q_shares = np.repeat(q_shares[:, None], quota.size, axis=1)
-        if q_shares.shape != (n_p, quota.size) or not np.allclose(q_shares.sum(axis=0), 1.0):
-            raise ValueError(
-                f"quota_period_shares must be ({n_p},) or ({n_p}, reps) summing to 1 over periods"
-            )
-        by_period = bookings_by_period
+    by_period = bookings_by_period
     h = plan.payout.holdback
     due_total = np.zeros_like(bookings)
     cash = np.zeros_like(bookings)
