@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deals", type=int, default=10_000)
     ap.add_argument("--trials", type=int, default=10_000)
-    ap.add_argument("--block-size", type=int, default=250)
+    ap.add_argument("--block-size", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--naive-deals", type=int, default=500)
     ap.add_argument("--naive-trials", type=int, default=40)

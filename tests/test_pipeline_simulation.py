@@ -167,3 +167,23 @@ def test_admin_time_scale_raises_creation(model):
     )
     assert more.created.mean() == pytest.approx(1.25 * base.created.mean(), rel=0.03)
     assert more.total_bookings().mean() > base.total_bookings().mean()
+
+
+def test_numba_kernels_give_the_numpy_numbers(model, monkeypatch):
+    from salesops_models.pipeline import _kernels
+
+    if not _kernels.AVAILABLE:
+        pytest.skip("numba is not installed: only the numpy path exists")
+    _, cal, deals = model
+    edges = pd.date_range("2026-01-01", "2026-07-01", freq="MS")
+    runs = []
+    for on in (True, False):
+        monkeypatch.setattr(_kernels, "AVAILABLE", on)
+        for e in (edges, None):
+            inp = compile_inputs(cal, deals, e, new_deals=e is not None)
+            runs.append(simulate_pipeline(inp, cal.rep_ids, trials=60, block_size=20, seed=12))
+    for a, b in zip(runs[:2], runs[2:], strict=True):
+        np.testing.assert_array_equal(a.bookings, b.bookings)
+        np.testing.assert_array_equal(a.won, b.won)
+        np.testing.assert_array_equal(a.lost_by_rep, b.lost_by_rep)
+        assert a.draws == b.draws

@@ -284,9 +284,7 @@ def _one_trial(
             else:
                 load = [len(r.queue) + r.count for r in reps]
                 rep = int(np.argmin(np.asarray(load) / rate))
-            group = int(
-                np.searchsorted(inp.mix_cum, GAP * rep + group_u[token - D], side="left") - rep * inp.n_groups
-            )
+            group = int((inp.mix_rows[rep] < group_u[token - D]).sum())
         for stage, hold in path:
             work = effort[stage] / rate[rep]
             asked = env.now
@@ -317,11 +315,7 @@ def _one_trial(
         )
     for j in range(n_new):
         owner = int(new_owner[j])
-        grp = (
-            int(np.searchsorted(inp.mix_cum, GAP * owner + group_u[j], side="left") - owner * inp.n_groups)
-            if owner >= 0
-            else -1
-        )
+        grp = int((inp.mix_rows[owner] < group_u[j]).sum()) if owner >= 0 else -1
         env.process(deal(D + j, owner, float(created[j]), new_paths[j], int(new_final[j]), grp, float("nan")))
     env.run(until=H + 1)
     wait = stats["wait"] / stats["visits"] if stats["visits"] else float("nan")

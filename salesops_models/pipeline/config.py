@@ -38,7 +38,7 @@ class PipelineConfig(StrictModel):
 
     enabled: bool = Field(True, description="Run this stage in the scenario.")
     trials: int = Field(
-        1000, ge=1, le=10_000_000, description="Monte Carlo trials (simulated plan years) [trials]."
+        500, ge=1, le=10_000_000, description="Monte Carlo trials (simulated plan years) [trials]."
     )
     block_size: int = Field(
         250,

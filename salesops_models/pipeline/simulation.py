@@ -155,6 +155,7 @@ class SimulationInputs:
     week_start: np.ndarray
     week_len: np.ndarray
     mix_cum: np.ndarray
+    mix_rows: np.ndarray
     n_groups: int
     entry_stage: int
     guide: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
@@ -317,6 +318,7 @@ def compile_inputs(
         week_start=week_start,
         week_len=week_len,
         mix_cum=mix_cum,
+        mix_rows=mix[:, :-1].copy(),
         n_groups=g,
         entry_stage=cal.entry_stage,
         max_steps=max_steps,
@@ -536,14 +538,18 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
         draws += counts.size
         flat = counts.ravel()
         where = np.flatnonzero(flat)
-        cell = np.repeat(where, flat[where])
-        n_new = cell.size
-        new_trial, rest = np.divmod(cell, R * inp.new_rate.shape[1])
-        new_rep, new_week = np.divmod(rest, inp.new_rate.shape[1])
+        reps_of = flat[where]
+        cell_trial, rest = np.divmod(where, R * inp.new_rate.shape[1])
+        cell_rep, cell_week = np.divmod(rest, inp.new_rate.shape[1])
+        new_trial = np.repeat(cell_trial, reps_of)
+        new_rep = np.repeat(cell_rep, reps_of)
+        new_week = np.repeat(cell_week, reps_of)
+        n_new = new_trial.size
         u = rng.random(2 * n_new)
         draws += u.size
         created = inp.week_start[new_week] + (u[:n_new] * inp.week_len[new_week]).astype(np.int64)
-        g = np.searchsorted(inp.mix_cum, GAP * new_rep + u[n_new:], side="left") - new_rep * inp.n_groups
+        # size group: the number of the rep's cumulative mix shares below the uniform
+        g = (inp.mix_rows[new_rep] < u[n_new:, None]).sum(axis=1)
         new_state = np.full(n_new, inp.entry_stage, dtype=np.int64)
         new_clock = created.copy()
         d_more, _ = _advance(inp, rng, new_state, new_clock)
