@@ -310,3 +310,30 @@ def test_reverse_mode_finds_the_bookings_for_a_payout():
     capped = plan(table("marginal", FLAT2), ti=40_000, measure={"payout_cap": 1.2})
     with pytest.raises(ValueError, match="never pays"):
         bookings_for_payout(capped, 60_000, 400_000)
+
+
+def test_a_quarter_without_quota_pays_nothing_then_the_true_up_settles():
+    # a hire whose quota starts in Q3: shares 0, 0, 0.5, 0.5 of a 400k quota, TI 40k, 1x/2x
+    for basis in ("discrete", "cumulative"):
+        p = quarterly(basis)
+        shares = np.array([0.0, 0.0, 0.5, 0.5])
+        got = pay(
+            p, 400_000, 400_000, by_period=[50_000, 50_000, 150_000, 150_000], quota_period_shares=shares
+        )
+        tr = payout_trace(
+            p, [50_000.0, 50_000.0, 150_000.0, 150_000.0], 400_000.0, quota_period_shares=list(shares)
+        )
+        assert np.isfinite(got["variable"])
+        # annual attainment 1.0 -> 40k in the end, whatever was paid in the quarters (never less)
+        assert got["variable"] >= 40_000 - 1e-6
+        assert got["variable"] == pytest.approx(tr.variable)
+    # discrete: Q3 and Q4 each at 150k / 200k = 0.75 -> 0.75 x 20k = 15k each; true-up 10k
+    got = pay(
+        quarterly("discrete"),
+        400_000,
+        400_000,
+        by_period=[50_000, 50_000, 150_000, 150_000],
+        quota_period_shares=np.array([0.0, 0.0, 0.5, 0.5]),
+    )
+    assert got["variable"] == pytest.approx(40_000)
+    assert got["true_up"] == pytest.approx(10_000)

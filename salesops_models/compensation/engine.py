@@ -358,7 +358,8 @@ def earnings(
     total = None
     for m, measure in enumerate(plan.measures):
         mq = measure.quota_share * quota * frac
-        factor = credit[m] / mq
+        # a period without quota (a hire starting later in the year) pays nothing in that period
+        factor = np.divide(credit[m], mq, out=np.zeros_like(mq), where=mq > 0)
         t_m = measure.weight * ti * frac
         scale = t_m if measure.rate_table.rate_unit == "ti_multiple" else mq
         cap = None if measure.payout_cap is None else measure.payout_cap * t_m

@@ -140,6 +140,10 @@ def _measure_pay(
     ti = plan.pay.target_incentive or 0.0
     mq = measure.quota_share * quota * frac
     credited = bookings * credit
+    if mq <= 0:
+        if trace is not None:
+            trace.add(label, "no quota in this period: no pay", 0.0)
+        return 0.0
     a = credited / mq
     t_m = measure.weight * ti * frac
     if trace is not None:
