@@ -60,6 +60,12 @@ def tier_curve(table: RateTable, attainment: np.ndarray) -> np.ndarray:
         :math:`g(A)`: multiples of the measure's target incentive (``ti_multiple``) or of its quota
         (``bookings_share``), same shape as ``attainment``.
 
+    Notes
+    -----
+    A readable reference (``np.interp`` and ``np.searchsorted``); the engine itself evaluates the same
+    function in hinge form, in place and block by block (``_TierKernel``), and the tests hold the
+    two equal.
+
     Examples
     --------
     The worked example of FIELD-NOTES 3.4 (rates 1, 1.5, 2 on 0-100-125-inf %, rep at 140 %):
