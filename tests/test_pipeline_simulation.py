@@ -115,9 +115,12 @@ def test_bit_identical_on_dask(model):
     edges = pd.date_range("2026-01-01", "2026-07-01", freq="QS")
     inp = compile_inputs(cal, deals, edges)
     serial = simulate_pipeline(inp, cal.rep_ids, trials=120, block_size=40, seed=9)
-    with distributed.Client(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    ) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         on_dask = simulate_pipeline(inp, cal.rep_ids, trials=120, block_size=40, seed=9, client=client)
     np.testing.assert_array_equal(serial.bookings, on_dask.bookings)
 
