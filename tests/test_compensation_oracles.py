@@ -204,3 +204,52 @@ def test_cost_of_sales_by_quartile_falls_with_attainment():
     doc["measures"][0]["rate_table"]["tiers"] = [{"from": 0.0, "to": None, "rate": 1.0}]
     flat = simulate_cost(plan_from_dict(doc), samples).cost_of_sales_by_quartile()
     assert flat["cost_of_sales"].is_monotonic_decreasing
+
+
+def test_bimodal_attainment_costs_more_and_matches_the_mixture_oracle():
+    """Same mean attainment (1.0), two modes at 0.8 and 1.2: the 1x/2x plan costs
+    sum_i w_i E_i (the closed form per component), more than the unimodal N(1, 0.1)."""
+    from salesops_models.compensation import AttainmentMixture
+    from salesops_models.compensation.attainment import AttainmentDistribution
+
+    mix = AttainmentMixture(
+        (
+            (0.5, AttainmentDistribution("normal", 0.8, 0.05)),
+            (0.5, AttainmentDistribution("normal", 1.2, 0.05)),
+        )
+    )
+    assert mix.mean() == pytest.approx(1.0)
+    assert mix.sd() == pytest.approx(np.sqrt(0.05**2 + 0.2**2))
+    assert mix.share_at_quota() == pytest.approx(0.5)
+    assert mix.cdf(mix.quantile(0.3)) == pytest.approx(0.3)
+    oracle = 0.5 * expected_accelerated(0.8, 0.05, 2) + 0.5 * expected_accelerated(1.2, 0.05, 2)
+    plan = load_plan("uncapped_1x_2x")
+    rng = np.random.default_rng(4)
+    reps = [f"r{i}" for i in range(100)]
+    samples = AttainmentSamples.from_distribution(mix, reps, np.full(100, 1e6), 2000, rng)
+    x = simulate_cost(plan, samples).payouts.variable.ravel() / plan.pay.target_incentive
+    se = x.std(ddof=1) / np.sqrt(x.size)
+    assert abs(x.mean() - oracle) < 3 * se
+    assert oracle > 1.0398942 + 0.05
+
+
+def test_config_mixture_facts():
+    from salesops_models.compensation.config import AttainmentFacts
+
+    facts = AttainmentFacts.model_validate(
+        {
+            "components": [
+                {"weight": 0.7, "median": 1.2, "sd": 0.15},
+                {"weight": 0.3, "median": 0.6, "sd": 0.15},
+            ]
+        }
+    )
+    d = facts.distribution()
+    assert d.quantile(0.5) > 0.6
+    assert d.mean() == pytest.approx(0.7 * d.components[0][1].mean() + 0.3 * d.components[1][1].mean())
+    with pytest.raises(ValueError, match="not both"):
+        AttainmentFacts.model_validate(
+            {"share_at_quota": 0.6, "components": facts.model_dump()["components"]}
+        )
+    with pytest.raises(ValueError, match="sum to 1"):
+        AttainmentFacts.model_validate({"components": [{"weight": 0.5, "median": 1.0, "sd": 0.1}]})

@@ -52,7 +52,8 @@ def test_parametric_fallback_writes_the_contract_tables(company, tmp_path):
     table = ctx.read_table("comp_plan_comparison")
     assert set(table["mode"]) == {"comparison", "costing"}
     assert len(table[table["mode"] == "comparison"]) == 3
-    assert len(table[table["mode"] == "costing"]) == 4  # the primary set + 3 costing sets
+    assert len(table[table["mode"] == "costing"]) == 5  # the primary set + 4 costing sets
+    assert table["attainment_set"].str.startswith("bimodal").any()
     weak = table[table["attainment_set"].str.startswith("weak")]["cost_mean"].iloc[0]
     strong = table[table["attainment_set"].str.startswith("strong")]["cost_mean"].iloc[0]
     assert weak < strong

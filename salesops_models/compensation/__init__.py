@@ -12,6 +12,7 @@ Typical use::
 
 from salesops_models.compensation.attainment import (
     AttainmentDistribution,
+    AttainmentMixture,
     AttainmentSamples,
     calibrate_attainment,
 )
@@ -28,6 +29,7 @@ from salesops_models.compensation.trace import PayoutTrace, bookings_for_payout,
 
 __all__ = [
     "AttainmentDistribution",
+    "AttainmentMixture",
     "AttainmentSamples",
     "CompInputs",
     "CompPlan",

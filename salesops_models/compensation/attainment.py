@@ -44,6 +44,12 @@ class AttainmentDistribution:
         z = self.loc + self.scale * float(stats.norm.ppf(p))
         return float(np.exp(z)) if self.family == "lognormal" else z
 
+    def cdf(self, x: float) -> float:
+        """:math:`P(A \\le x)` (the normal's clipped mass sits at 0)."""
+        if self.family == "lognormal":
+            return 0.0 if x <= 0 else float(stats.norm.cdf((np.log(x) - self.loc) / self.scale))
+        return 0.0 if x < 0 else float(stats.norm.cdf((x - self.loc) / self.scale))
+
     def share_at_quota(self) -> float:
         """:math:`P(A \\ge 1)`."""
         x = 0.0 if self.family == "lognormal" else 1.0
@@ -82,6 +88,62 @@ class AttainmentDistribution:
             f"{self.family}(loc={self.loc:.4g}, scale={self.scale:.4g}): {self.share_at_quota():.0%} at quota, "
             f"mean {self.mean():.3f}, sd {self.sd():.3f}, median {self.quantile(0.5):.3f}, p90 {self.quantile(0.9):.3f}"
         )
+
+
+@dataclass(frozen=True)
+class AttainmentMixture:
+    """A mixture of attainment distributions, e.g. a bimodal sales force (stars and strugglers).
+
+    Attributes
+    ----------
+    components
+        ``(weight, distribution)`` pairs; weights > 0 summing to 1.
+
+    Notes
+    -----
+    Each rep-trial draws its component independently with the weights' probabilities. Mean and share
+    at quota are the weighted sums; :math:`\\mathrm{Var} = \\sum_i w_i(\\sigma_i^2 + \\mu_i^2) - \\mu^2`.
+    """
+
+    components: tuple[tuple[float, AttainmentDistribution], ...]
+
+    def __post_init__(self) -> None:
+        w = [c[0] for c in self.components]
+        if not self.components or min(w) <= 0 or abs(sum(w) - 1.0) > 1e-9:
+            raise ValueError(f"mixture weights must be > 0 and sum to 1, got {w}")
+
+    def share_at_quota(self) -> float:
+        return float(sum(w * d.share_at_quota() for w, d in self.components))
+
+    def mean(self) -> float:
+        return float(sum(w * d.mean() for w, d in self.components))
+
+    def sd(self) -> float:
+        m2 = sum(w * (d.sd() ** 2 + d.mean() ** 2) for w, d in self.components)
+        return float(np.sqrt(max(m2 - self.mean() ** 2, 0.0)))
+
+    def cdf(self, x: float) -> float:
+        return float(sum(w * d.cdf(x) for w, d in self.components))
+
+    def quantile(self, p: float) -> float:
+        hi = max(d.quantile(0.999999) for _, d in self.components)
+        return float(optimize.brentq(lambda x: self.cdf(x) - p, 0.0, hi, xtol=1e-12))
+
+    def sample(self, rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
+        """Draw attainments [fraction of quota]: one component per draw, then that component's value."""
+        u = rng.random(size)
+        out = np.empty(size)
+        edges = np.cumsum([w for w, _ in self.components])
+        lo = 0.0
+        for (_, d), hi in zip(self.components, edges, strict=True):
+            pick = (u >= lo) & (u < hi) if hi < edges[-1] else (u >= lo)
+            out[pick] = d.sample(rng, (int(pick.sum()),))
+            lo = hi
+        return out
+
+    def describe(self) -> str:
+        parts = " + ".join(f"{w:g} x {d.family}({d.loc:.3g}, {d.scale:.3g})" for w, d in self.components)
+        return f"mixture {parts}: {self.share_at_quota():.0%} at quota, mean {self.mean():.3f}, sd {self.sd():.3f}"
 
 
 def calibrate_attainment(family: Family = "lognormal", **facts: float | None) -> AttainmentDistribution:
@@ -226,7 +288,7 @@ class AttainmentSamples:
     @classmethod
     def from_distribution(
         cls,
-        dist: AttainmentDistribution,
+        dist: AttainmentDistribution | AttainmentMixture,
         rep_ids: list[str],
         quota: np.ndarray,
         n_trials: int,

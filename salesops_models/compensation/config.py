@@ -6,11 +6,49 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from salesops_models.compensation.attainment import (
+    AttainmentDistribution,
+    AttainmentMixture,
+    calibrate_attainment,
+)
 from salesops_models.config_base import StrictModel
 
 
+class ComponentFacts(StrictModel):
+    """One component of a mixture of attainment distributions: a weight and two facts."""
+
+    weight: float = Field(
+        ..., gt=0.0, le=1.0, description="Share of rep-years drawn from this component [0-1]."
+    )
+    family: Literal["normal", "lognormal"] = Field("lognormal", description="Distribution family.")
+    share_at_quota: float | None = Field(None, gt=0.0, lt=1.0, description="P(attainment >= 1) [0-1].")
+    mean: float | None = Field(None, gt=0.0, description="Mean attainment [fraction of quota].")
+    sd: float | None = Field(
+        None, gt=0.0, description="Standard deviation of attainment [fraction of quota]."
+    )
+    median: float | None = Field(None, gt=0.0, description="Median attainment [fraction of quota].")
+    p90: float | None = Field(None, gt=0.0, description="90th percentile of attainment [fraction of quota].")
+
+    @model_validator(mode="after")
+    def _two_facts(self) -> ComponentFacts:
+        given = [k for k in ("share_at_quota", "mean", "sd", "median", "p90") if getattr(self, k) is not None]
+        if len(given) != 2:
+            raise ValueError(
+                f"state exactly two facts for a mixture component, got {len(given)} ({', '.join(given) or 'none'})"
+            )
+        return self
+
+    def facts(self) -> dict[str, float]:
+        return {
+            k: float(v)
+            for k in ("share_at_quota", "mean", "sd", "median", "p90")
+            if (v := getattr(self, k)) is not None
+        }
+
+
 class AttainmentFacts(StrictModel):
-    """A distribution of attainment stated by two facts (set the facts you do not state to null)."""
+    """A distribution of attainment stated by two facts (set the facts you do not state to null), or a
+    mixture of components (e.g. bimodal), each stated by its weight and two facts."""
 
     name: str = Field("parametric", description="Label of this attainment set in tables and reports.")
     family: Literal["normal", "lognormal"] = Field(
@@ -26,10 +64,23 @@ class AttainmentFacts(StrictModel):
     )
     median: float | None = Field(None, gt=0.0, description="Median attainment [fraction of quota].")
     p90: float | None = Field(None, gt=0.0, description="90th percentile of attainment [fraction of quota].")
+    components: list[ComponentFacts] | None = Field(
+        None,
+        description="A mixture instead of one distribution (set the five facts above to null); weights sum to 1.",
+    )
 
     @model_validator(mode="after")
     def _two_facts(self) -> AttainmentFacts:
         given = [k for k in ("share_at_quota", "mean", "sd", "median", "p90") if getattr(self, k) is not None]
+        if self.components is not None:
+            if given:
+                raise ValueError(
+                    f"give either components (a mixture) or two facts, not both; set {', '.join(given)} to null"
+                )
+            total = sum(c.weight for c in self.components)
+            if not self.components or abs(total - 1.0) > 1e-6:
+                raise ValueError(f"components: weights sum to {total:g}; they must sum to 1")
+            return self
         if len(given) != 2:
             raise ValueError(
                 f"state exactly two attainment facts, got {len(given)} ({', '.join(given) or 'none'}); keep two of "
@@ -44,6 +95,14 @@ class AttainmentFacts(StrictModel):
             if (v := getattr(self, k)) is not None
         }
 
+    def distribution(self) -> AttainmentDistribution | AttainmentMixture:
+        """The calibrated distribution (or mixture) these facts state."""
+        if self.components is not None:
+            return AttainmentMixture(
+                tuple((c.weight, calibrate_attainment(c.family, **c.facts())) for c in self.components)
+            )
+        return calibrate_attainment(self.family, **self.facts())
+
 
 def _default_fallback() -> AttainmentFacts:
     return AttainmentFacts(name="fallback: 60% at quota, sd 0.25", share_at_quota=0.6, sd=0.25)
@@ -54,6 +113,13 @@ def _default_costing_sets() -> list[AttainmentFacts]:
         AttainmentFacts(name="weak year: 40% at quota", share_at_quota=0.4, sd=0.25),
         AttainmentFacts(name="strong year: 70% at quota", share_at_quota=0.7, sd=0.25),
         AttainmentFacts(name="wide spread: 60% at quota, sd 0.45", share_at_quota=0.6, sd=0.45),
+        AttainmentFacts(
+            name="bimodal: 70% near 1.2, 30% near 0.6",
+            components=[
+                ComponentFacts(weight=0.7, median=1.2, sd=0.15),
+                ComponentFacts(weight=0.3, median=0.6, sd=0.15),
+            ],
+        ),
     ]
 
 

@@ -27,7 +27,6 @@ from salesops_models.compensation import (
     AttainmentSamples,
     CompInputs,
     CompPlan,
-    calibrate_attainment,
     compare_plans,
     cost_plan_across,
     load_plan,
@@ -167,7 +166,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
         source = f"pipeline/{quota_src}"
     else:
-        dist = calibrate_attainment(cfg.fallback_attainment.family, **cfg.fallback_attainment.facts())
+        dist = cfg.fallback_attainment.distribution()
         q = qt.drop_duplicates("rep_id").set_index("rep_id")["quota"].astype(float)
         primary_set = AttainmentSamples.from_distribution(
             dist,
@@ -203,7 +202,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             raise SalesopsError(
                 f"compensation.costing_sets: the name '{facts.name}' is used twice; names must be unique"
             )
-        dist = calibrate_attainment(facts.family, **facts.facts())
+        dist = facts.distribution()
         sets[facts.name] = AttainmentSamples.from_distribution(
             dist, reps, primary_set.quota, cfg.n_trials, _rng(ctx, 10 + 2 * k), facts.name
         )
