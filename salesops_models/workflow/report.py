@@ -325,8 +325,9 @@ def combine_notebooks(notebooks: Sequence[Path], title: str, intro: str = "") ->
                 cell = copy.deepcopy(cell)
                 cell.outputs = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
             combined.cells.append(cell)
-        combined.metadata.setdefault("kernelspec", nb.metadata.get("kernelspec", {}))
-        combined.metadata.setdefault("language_info", nb.metadata.get("language_info", {}))
+        for key in ("kernelspec", "language_info"):
+            if key in nb.metadata and key not in combined.metadata:
+                combined.metadata[key] = nb.metadata[key]
     combined.metadata["title"] = title
     return combined
 
