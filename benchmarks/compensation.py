@@ -44,6 +44,7 @@ from salesops_models.compensation import (  # noqa: E402
     load_plan,
     payout_trace,
 )
+from salesops_models.compensation.engine import spif_factors  # noqa: E402
 
 ORACLE = 1.0398942  # E[payout] / TI for the 1x/2x plan with attainment ~ N(1, 0.1)
 
@@ -203,16 +204,21 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
     if not args.skip_other_plans:
-        other = {}
+        other, other_cpu = {}, {}
         t_other = min(args.trials, args.chunk)
         b = draw_chunk(args.seed, 0, quota, t_other)
-        for name in ("ae_standard", "ae_retroactive_capped", "new_hire_draw"):
+        for name in ("ae_standard", "ae_retroactive_capped", "new_hire_draw", "product_weighted_spif"):
             p = load_plan(name)
-            c = credit_factors(p, [f"r{i}" for i in range(args.reps)], None, [])
-            t0 = time.perf_counter()
-            compute_payouts(p, b, quota, c)
+            mix = np.full((args.reps, 4), 0.25)
+            products = ["Core Platform", "Analytics", "Integrations", "Support Plus"]
+            c = credit_factors(p, [f"r{i}" for i in range(args.reps)], mix, products)
+            units = spif_factors(p, mix, products, {"Core Platform": 50_000.0}) if p.spifs else None
+            t0, c0 = time.perf_counter(), time.process_time()
+            compute_payouts(p, b, quota, c, spif_units=units)
             other[name] = round((time.perf_counter() - t0) / b.size * 1e9, 2)
+            other_cpu[name] = round((time.process_time() - c0) / b.size * 1e9, 2)
         record["other_plans_ns_per_payout"] = other
+        record["other_plans_cpu_ns_per_payout"] = other_cpu
         record["other_plans_size"] = f"{args.reps} x {t_other}"
 
     print(
@@ -239,8 +245,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  E[payout]/TI            {mean:.7f} vs oracle {ORACLE} (SE {se:.2e}): z = {z:+.2f}")
     if "other_plans_ns_per_payout" in record:
         print(
-            f"  other plans ({record['other_plans_size']}), ns per payout: {record['other_plans_ns_per_payout']}"
+            f"  other plans ({record['other_plans_size']}), wall ns per payout: {record['other_plans_ns_per_payout']}"
         )
+        print(f"  other plans, CPU ns per payout: {record['other_plans_cpu_ns_per_payout']}")
     print(
         f"  load average before/after: {record['load_average_before']} / {record['load_average_after']} on {os.cpu_count()} CPUs"
     )
