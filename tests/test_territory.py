@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -21,14 +19,9 @@ from salesops_models.territory import (
     evaluate_plan,
 )
 from salesops_models.territory.geo import candidate_mask, haversine_km
+from salesops_models.testing import benchmarks_dir
 
 EXACT = SolverOptions(time_limit=30, mip_gap=0.0)
-
-
-def benchmarks_dir() -> Path:
-    return Path(
-        os.environ.get("SALESOPS_BENCHMARKS", Path(__file__).resolve().parents[1] / "../shared/benchmarks")
-    ).resolve()
 
 
 def random_instance(seed: int, n_acc: int = 7, n_rep: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:

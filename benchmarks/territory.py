@@ -1,0 +1,501 @@
+"""Territory benchmarks: solve every instance of one benchmark family folder and compare with its reference.
+
+Usage::
+
+    python benchmarks/territory.py FAMILY_DIR [--json PATH] [--time-limit SECONDS] [--filter TEXT]
+    python benchmarks/territory.py scale [--json PATH] [--time-limit SECONDS] [--accounts N] [--reps R] [--pulp]
+
+FAMILY_DIR is laid out as a folder of ``../shared/benchmarks/territory/``; the family is recognised
+from its files:
+
+- ``pfizer_*_bricks.csv`` (Pfizer case): current plan distance, then min distance and min disruption
+  for the three workload intervals.
+- ``pmed*.txt`` + ``reference.csv`` (OR-Library pmed): shortest-path distances, exact p-median.
+- ``pmedcap1_*.txt`` (OR-Library pmedcap1): floor(Euclidean) distances, capacitated p-median.
+- ``county/`` / ``tract/`` + ``reference.csv`` with cut edges (Validi & Buchanan): contiguous
+  balanced districting minimising cut edges (solve / separator-cut loop).
+- ``instances/`` + ``best_known.csv`` (DTDP, Aly et al.): min max-diameter with three balanced
+  activities; heuristic + MILP.
+
+``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps and solves the
+alignment with two metrics within +-5% and a disruption budget, reporting build and solve time,
+peak memory and the gap, and (``--pulp``) the same formulation in PuLP + CBC side by side.
+
+Every row printed: instance, objective name, objective, reference, relative gap to the reference,
+proven MIP gap, seconds. Timings on a shared 2-core machine are inflated by contention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.territory import BalanceMetric, SolverOptions, assign_territories, evaluate_plan
+from salesops_models.territory.design import p_median, p_median_levels
+
+log = logging.getLogger("benchmarks.territory")
+
+
+@dataclass
+class Record:
+    instance: str
+    objective_name: str
+    objective: float
+    reference: float
+    gap_to_reference: float
+    mip_gap: float
+    seconds: float
+    status: str = ""
+    note: str = ""
+
+
+def rel(obj: float, ref: float) -> float:
+    if not (np.isfinite(obj) and np.isfinite(ref)):
+        return math.nan
+    return (obj - ref) / abs(ref) if ref != 0 else obj - ref
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pfizer
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_pfizer(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
+    out: list[Record] = []
+    ref = pd.read_csv(folder / "reference.csv", dtype=str).set_index(["workload_interval", "objective"])[
+        "value"
+    ]
+    for bricks in sorted(folder.glob("pfizer_*_bricks.csv")):
+        name = bricks.name.replace("_bricks.csv", "")
+        if filt and filt not in name:
+            continue
+        b = pd.read_csv(bricks)
+        n_sr = len([c for c in b.columns if c.startswith("dist_sr")])
+        acc = pd.DataFrame(
+            {
+                "account_id": b.brick.astype(str),
+                "index_value": b.index_value,
+                "owner_rep_id": "SR" + b.current_sr.astype(str),
+            }
+        )
+        reps = pd.DataFrame({"rep_id": [f"SR{i}" for i in range(1, n_sr + 1)]})
+        dist = pd.DataFrame(
+            b[[f"dist_sr{i}_km" for i in range(1, n_sr + 1)]].to_numpy(),
+            index=acc.account_id,
+            columns=reps.rep_id,
+        )
+        t = time.perf_counter()
+        cur = evaluate_plan(
+            acc, reps, balance=[BalanceMetric("index_value", 0.2)], travel_weight_column=None, distance=dist
+        )
+        r_cur = float(ref.get(("current_assignment", "total_distance_km"), "nan"))
+        out.append(
+            Record(
+                name,
+                "current_distance_km",
+                cur.travel,
+                r_cur,
+                rel(cur.travel, r_cur),
+                0.0,
+                time.perf_counter() - t,
+                "given",
+            )
+        )
+        for interval, tol in (("[0.8,1.2]", 0.2), ("[0.85,1.15]", 0.15), ("[0.9,1.1]", 0.1)):
+            common = dict(
+                balance=[BalanceMetric("index_value", tol)],
+                travel_weight_column=None,
+                distance=dist,
+                disruption_column="index_value",
+                normalize=False,
+                solver=SolverOptions(time_limit=time_limit, mip_gap=0.0),
+            )
+            for label, kw, attr, key in (
+                ("min_distance_km", {}, "travel", "min_total_distance_km"),
+                (
+                    "min_disruption",
+                    {"travel_weight": 0.0, "disruption_weight": 1.0},
+                    "disruption",
+                    "min_disruption_index_weighted",
+                ),
+            ):
+                res = assign_territories(acc, reps, **common, **kw)
+                value = float(getattr(res, attr))
+                r = float(ref.get((interval, key), "nan"))
+                out.append(
+                    Record(
+                        f"{name}{interval}",
+                        label,
+                        value,
+                        r,
+                        rel(round(value, 4), r),
+                        res.solve.gap,
+                        res.solve.seconds + res.build_seconds,
+                        res.status,
+                    )
+                )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# OR-Library pmed and pmedcap1
+# ---------------------------------------------------------------------------------------------------
+
+
+def read_pmed(path: Path) -> tuple[np.ndarray, int]:
+    """All-pairs shortest paths of an OR-Library pmed file (a repeated edge: the last one counts)."""
+    from scipy.sparse.csgraph import shortest_path
+
+    tokens = path.read_text().split()
+    n, m, p = int(tokens[0]), int(tokens[1]), int(tokens[2])
+    w = np.zeros((n, n))
+    vals = np.array(tokens[3 : 3 + 3 * m], dtype=float).reshape(m, 3)
+    for i, j, c in vals:  # in file order, so the last occurrence wins
+        w[int(i) - 1, int(j) - 1] = c
+        w[int(j) - 1, int(i) - 1] = c
+    return shortest_path(w, method="D", directed=False), p
+
+
+def run_pmed(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
+    ref = pd.read_csv(folder / "reference.csv")
+    out = []
+    for row in ref.itertuples():
+        if filt and filt not in row.instance:
+            continue
+        d, p = read_pmed(folder / f"{row.instance}.txt")
+        t = time.perf_counter()
+        res = p_median_levels(d, p, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0))
+        sec = time.perf_counter() - t
+        out.append(
+            Record(
+                row.instance,
+                f"p-median n={len(d)} p={p}",
+                res.objective,
+                float(row.optimal_objective),
+                rel(res.objective, float(row.optimal_objective)),
+                res.solve.gap,
+                sec,
+                res.solve.status,
+            )
+        )
+        print_record(out[-1])
+    return out
+
+
+def read_pmedcap(path: Path) -> tuple[np.ndarray, np.ndarray, int, float]:
+    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    n, p, cap = int(lines[1][0]), int(lines[1][1]), float(lines[1][2])
+    pts = np.array([[float(v) for v in ln[:4]] for ln in lines[2 : 2 + n]])
+    xy, demand = pts[:, 1:3], pts[:, 3]
+    d = np.floor(np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)))  # OR-Library: truncated
+    return d, demand, p, cap
+
+
+def run_pmedcap(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
+    ref = pd.read_csv(folder / "reference.csv")
+    out = []
+    for row in ref.itertuples():
+        if filt and filt not in row.instance:
+            continue
+        d, demand, p, cap = read_pmedcap(folder / row.instance)
+        t = time.perf_counter()
+        res = p_median(
+            d, p, demand=demand, capacity=cap, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0)
+        )
+        sec = time.perf_counter() - t
+        out.append(
+            Record(
+                row.instance.replace(".txt", ""),
+                f"cap. p-median n={len(d)} p={p}",
+                res.objective,
+                float(row.optimal_objective),
+                rel(res.objective, float(row.optimal_objective)),
+                res.solve.gap,
+                sec,
+                res.solve.status,
+            )
+        )
+        print_record(out[-1])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Scale
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_scale(
+    time_limit: float, n_accounts: int, n_reps: int, with_pulp: bool, candidate_k: int, budget: float
+) -> list[Record]:
+    from salesops_models.data import generate_sample_company
+
+    t = time.perf_counter()
+    company = generate_sample_company(seed=7, n_accounts=n_accounts, n_reps=n_reps)
+    gen = time.perf_counter() - t
+    balance = [BalanceMetric("workload_hours", 0.05), BalanceMetric("potential", 0.05)]
+    kwargs = dict(
+        balance=balance,
+        candidate_k=candidate_k,
+        disruption_column="revenue_last_year",
+        disruption_budget=budget,
+        heuristic_seconds=15.0,
+    )
+    t = time.perf_counter()
+    res = assign_territories(
+        company.accounts, company.reps, solver=SolverOptions(time_limit=time_limit, mip_gap=0.01), **kwargs
+    )
+    wall = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    s = res.summary()
+    note = (
+        f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
+        f"sample generation {gen:.1f}s; heuristic+build {res.build_seconds:.1f}s; solve {s['seconds']:.1f}s; "
+        f"wall {wall:.1f}s; peak RSS {peak_mb:.0f} MB; max |dev| workload "
+        f"{s['max_abs_deviation_workload_hours']:.4f} potential {s['max_abs_deviation_potential']:.4f}; "
+        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}"
+    )
+    recs = [
+        Record(
+            f"sample_{n_accounts}x{n_reps}",
+            "normalised travel (HiGHS via Pyomo)",
+            s["objective"],
+            s["bound"],
+            rel(s["objective"], s["bound"]),
+            s["mip_gap"],
+            res.build_seconds + s["seconds"],
+            s["status"],
+            note,
+        )
+    ]
+    print_record(recs[-1])
+    if with_pulp:
+        recs.append(run_scale_pulp(company, balance, candidate_k, budget, time_limit, s["mip_gap"]))
+        print_record(recs[-1])
+    return recs
+
+
+def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap) -> Record:  # type: ignore[no-untyped-def]
+    """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
+    import pulp
+
+    from salesops_models.territory.alignment import _objective_scales, _prepare
+
+    t = time.perf_counter()
+    inst = _prepare(
+        company.accounts,
+        company.reps,
+        balance,
+        None,
+        "workload_hours",
+        "revenue_last_year",
+        None,
+        candidate_k,
+    )
+    t_scale, _ = _objective_scales(inst, True)
+    cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r] / t_scale
+    prob = pulp.LpProblem("alignment", pulp.LpMinimize)
+    x = [pulp.LpVariable(f"x{p}", cat="Binary") for p in range(len(inst.pair_a))]
+    prob += pulp.lpSum(float(c) * v for c, v in zip(cost, x, strict=True))
+    by_a: dict[int, list[int]] = {}
+    by_r: dict[int, list[int]] = {}
+    for p, (a, r) in enumerate(zip(inst.pair_a, inst.pair_r, strict=True)):
+        by_a.setdefault(int(a), []).append(p)
+        by_r.setdefault(int(r), []).append(p)
+    for ps in by_a.values():
+        prob += pulp.lpSum(x[p] for p in ps) == 1
+    for k in range(len(balance)):
+        for r, ps in by_r.items():
+            load = pulp.lpSum(float(inst.metric_values[k, inst.pair_a[p]]) * x[p] for p in ps)
+            prob += load <= float(inst.upper[k, r])
+            prob += load >= float(inst.lower[k, r])
+    owned = np.flatnonzero(inst.owner_pair >= 0)
+    V = inst.owned_value
+    prob += pulp.lpSum(float(inst.value[a]) * x[int(inst.owner_pair[a])] for a in owned) >= (1 - budget) * V
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.01, threads=1))
+    sec = time.perf_counter() - t
+    obj = pulp.value(prob.objective)
+    obj = float(obj) if obj is not None else math.nan
+    bound = math.nan
+    try:
+        bound = float(prob.solverModel.getObjBound()) if hasattr(prob, "solverModel") else math.nan
+    except Exception:  # noqa: BLE001 - CBC through PuLP's command line gives no bound back
+        bound = math.nan
+    return Record(
+        f"sample_{len(inst.account_ids)}x{len(inst.rep_ids)}",
+        "normalised travel (PuLP + CBC)",
+        obj,
+        math.nan,
+        math.nan,
+        bound,
+        build + sec,
+        pulp.LpStatus.get(status, str(status)),
+        f"build {build:.1f}s, solve {sec:.1f}s (limit {time_limit:.0f}s, gapRel 0.01, 1 thread); "
+        f"HiGHS gap in the same run {highs_gap:.4f}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------------------
+
+
+def print_record(r: Record) -> None:
+    def f(v: float, spec: str) -> str:
+        return format(v, spec) if isinstance(v, float) and np.isfinite(v) else "-"
+
+    print(
+        f"{r.instance:<28} {r.objective_name:<34} obj {f(r.objective, '12.4f')} ref {f(r.reference, '12.4f')} "
+        f"gap_ref {f(100 * r.gap_to_reference, '8.3f')}% mip_gap {f(100 * r.mip_gap, '7.3f')}% "
+        f"{r.seconds:8.2f}s {r.status}",
+        flush=True,
+    )
+    if r.note:
+        print(f"    {r.note}", flush=True)
+
+
+def family_of(folder: Path) -> str:
+    if any(folder.glob("pfizer_*_bricks.csv")):
+        return "pfizer"
+    if any(folder.glob("pmedcap1_*.txt")):
+        return "pmedcap1"
+    if any(folder.glob("pmed*.txt")):
+        return "pmed"
+    if (folder / "county").is_dir() or (folder / "tract").is_dir():
+        return "political"
+    if (folder / "instances").is_dir() and (folder / "best_known.csv").exists():
+        return "dtdp"
+    raise SystemExit(f"{folder}: not a known territory benchmark family layout (see the module docstring).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("family_dir", help="benchmark family folder, or 'scale'")
+    ap.add_argument("--json", type=Path, help="write the records as a JSON list")
+    ap.add_argument("--time-limit", type=float, default=120.0, help="per instance [s]")
+    ap.add_argument("--filter", default=None, help="only instances whose name contains TEXT")
+    ap.add_argument("--accounts", type=int, default=10_000, help="scale: accounts")
+    ap.add_argument("--reps", type=int, default=100, help="scale: reps")
+    ap.add_argument("--candidate-k", type=int, default=10, help="scale: nearest reps per account")
+    ap.add_argument("--budget", type=float, default=0.3, help="scale: disruption budget [0-1]")
+    ap.add_argument("--pulp", action="store_true", help="scale: also solve with PuLP + CBC")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("pyomo.contrib.solver.solvers.highs").setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    if args.family_dir == "scale":
+        records = run_scale(
+            args.time_limit, args.accounts, args.reps, args.pulp, args.candidate_k, args.budget
+        )
+    else:
+        folder = Path(args.family_dir)
+        fam = family_of(folder)
+        runner = {
+            "pfizer": run_pfizer,
+            "pmed": run_pmed,
+            "pmedcap1": run_pmedcap,
+            "political": run_political,
+            "dtdp": run_dtdp,
+        }[fam]
+        records = runner(folder, args.time_limit, args.filter)
+        if fam == "pfizer":
+            for r in records:
+                print_record(r)
+    # summary
+    ok = [r for r in records if np.isfinite(r.gap_to_reference)]
+    matched = sum(abs(r.gap_to_reference) <= 1e-6 for r in ok)
+    print(
+        f"\nsummary: {len(records)} records, {matched} match the reference (|gap| <= 1e-6), "
+        f"{sum(r.gap_to_reference < -1e-6 for r in ok)} beat it, "
+        f"mean gap to reference {100 * np.mean([r.gap_to_reference for r in ok]) if ok else math.nan:.3f}%, "
+        f"total {time.perf_counter() - t0:.1f}s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps([_clean(asdict(r)) for r in records], indent=1))
+    return 0
+
+
+def _clean(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
+
+
+def run_political(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
+    from salesops_models.territory.districting import read_dual_graph, solve_cut_edges
+
+    ref = pd.read_csv(folder / "reference.csv")
+    out = []
+    for row in ref.itertuples():
+        if filt and filt not in row.file:
+            continue
+        if row.level != "county" and not filt:
+            continue  # tract graphs only on request (--filter tract)
+        graph = read_dual_graph(folder / row.file)
+        t = time.perf_counter()
+        res = solve_cut_edges(graph, int(row.k), int(row.L), int(row.U), time_limit=time_limit)
+        sec = time.perf_counter() - t
+        reference = float(row.min_cut_edges_contiguous_UB)
+        out.append(
+            Record(
+                f"{row.state}_{row.level}",
+                f"cut edges, contiguous, k={row.k}",
+                res.objective,
+                reference,
+                rel(res.objective, reference),
+                res.gap,
+                sec,
+                res.status,
+                res.note,
+            )
+        )
+        print_record(out[-1])
+    return out
+
+
+def run_dtdp(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
+    from salesops_models.territory.dtdp import read_dtdp, solve_dtdp
+
+    ref = pd.read_csv(folder / "best_known.csv")
+    out = []
+    for row in ref.itertuples():
+        if filt and filt not in row.instance:
+            continue
+        if not np.isfinite(row.best_known_max_diameter):
+            continue  # Center/Diagonal: no valid reference for these files
+        path = next((folder / "instances").rglob(f"{row.instance}.graphml.gz"))
+        inst = read_dtdp(path)
+        t = time.perf_counter()
+        res = solve_dtdp(inst, p=int(row.p_territories), tau=float(row.tau), time_limit=time_limit)
+        sec = time.perf_counter() - t
+        out.append(
+            Record(
+                row.instance,
+                "max diameter (graph shortest path)",
+                res.objective,
+                float(row.best_known_max_diameter),
+                rel(res.objective, float(row.best_known_max_diameter)),
+                res.gap,
+                sec,
+                res.status,
+                res.note,
+            )
+        )
+        print_record(out[-1])
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
