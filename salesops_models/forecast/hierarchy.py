@@ -347,7 +347,7 @@ def reconcile(
     rec_sd = np.empty_like(mean)
     for step in range(mean.shape[0]):
         sigma = corr * np.outer(sd[step], sd[step])
-        rec_sd[step] = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", sgm, sigma, sgm), 0.0))
+        rec_sd[step] = np.sqrt(np.maximum(np.sum((sgm @ sigma) * sgm, axis=1), 0.0))
     for i in range(hierarchy.n):
         fr = pd.DataFrame({"mean": mean[:, i]}, index=base[i].index)
         for p in levels:
