@@ -539,6 +539,7 @@ def _payouts_rows(
     scratch = np.empty_like(bookings) if len(plan.measures) > 1 else None
     ytd_b = np.zeros_like(bookings) if n_p > 1 else bookings
     ytd_frac = np.zeros(quota.size)
+    annual_ytd: np.ndarray | None = None
     for q in range(n_p):
         if by_period is None:
             period_b = bookings if n_p == 1 else np.multiply(bookings, q_shares[q][:, None], out=tmp)
@@ -549,6 +550,9 @@ def _payouts_rows(
                 ytd_b += period_b
             ytd_frac = ytd_frac + q_shares[q]
             earnings(plan, ytd_b, quota, credit, ytd_frac, out=due, scratch=scratch)
+            if q == n_p - 1 and n_p > 1:
+                # year-to-date earnings at the last quarter are the annual earnings
+                annual_ytd = due.copy()
             due *= 1.0 - h
             due -= due_total
             np.maximum(due, 0.0, out=due)
@@ -569,7 +573,12 @@ def _payouts_rows(
         else:
             cash += np.maximum(due, d)
     del due, tmp
-    earned_gross = earnings(plan, bookings, quota, credit) if n_p > 1 or h > 0 else due_total
+    if annual_ytd is not None:
+        earned_gross = annual_ytd
+    elif n_p > 1 or h > 0:
+        earned_gross = earnings(plan, bookings, quota, credit)
+    else:
+        earned_gross = due_total
     true_up = earned_gross - due_total
     if not plan.payout.recover_overpayment:
         np.maximum(true_up, 0.0, out=true_up)
