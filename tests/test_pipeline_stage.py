@@ -64,6 +64,19 @@ def test_efficiency_push_raises_bookings(tmp_path, small_company):
     assert push["pipeline_bookings_p50"] > base["pipeline_bookings_p50"]
 
 
+def test_stage_capacity_mode(tmp_path, small_company):
+    from salesops_models.pipeline.config import CapacityConfig
+
+    ctx = _ctx(tmp_path, small_company, capacity=CapacityConfig(enabled=True, trials=2, effort_hours=0.01))
+    metrics = stage.run(ctx)
+    cap = ctx.read_table("pipeline_capacity_summary")
+    assert len(cap) == len(small_company.reps) and (cap["utilisation"] < 0.05).all()
+    assert metrics["pipeline_capacity_bookings_p50"] > 0
+    # capacity does not bind: the simpy median is in the vectorised P10-P90 band, widened for 2 trials
+    assert 0.8 * metrics["pipeline_bookings_p10"] < metrics["pipeline_capacity_bookings_p50"]
+    assert metrics["pipeline_capacity_bookings_p50"] < 1.2 * metrics["pipeline_bookings_p90"]
+
+
 def test_territory_ratio_scales_creation(tmp_path, small_company):
     ctx = _ctx(tmp_path, small_company)
     acc = small_company.accounts.dropna(subset=["owner_rep_id"])

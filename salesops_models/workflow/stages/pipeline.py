@@ -74,6 +74,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         cal, deals, edges, creation_scale=scale, age_aware=cfg.age_aware, stale_policy=cfg.stale_policy
     )
     periods = [d.strftime("%Y-%m") for d in edges[:-1]]
+    booked = closed_to_date(company.opportunities, cal.rep_ids, edges[0], as_of)
     sim = simulate_pipeline(
         inputs,
         cal.rep_ids,
@@ -81,7 +82,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         block_size=cfg.block_size,
         seed=ctx.seed_sequence,
         periods=periods,
-        closed_to_date=closed_to_date(company.opportunities, cal.rep_ids, edges[0], as_of),
+        closed_to_date=booked,
     )
     ctx.write_table("rep_bookings_samples", sim.rep_bookings_samples())
     summary = sim.rep_summary()
@@ -91,8 +92,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     summary["selling_hours"] = sell
     summary["admin_hours"] = admin
     summary["open_deals"] = deals.groupby("rep_id").size().reindex(summary["rep_id"], fill_value=0).to_numpy()
+    # expected value of the open pipeline at P(win | stage, age); deals without an amount are valued at
+    # their size group's mean won value, stale deals at zero
+    value = deals["amount"].fillna(
+        pd.Series([cal.mean_won_amount(g) for g in deals["size_group"]], index=deals.index)
+    )
     summary["open_value_age_aware"] = (
-        (deals["p_win_age_aware"].fillna(0) * deals["amount"].fillna(0))
+        (deals["p_win_age_aware"].fillna(0) * value)
         .groupby(deals["rep_id"])
         .sum()
         .reindex(summary["rep_id"], fill_value=0.0)
@@ -142,7 +148,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
         ctx.write_table("pipeline_capacity_summary", cap.rep_summary())
         cm = cap.summary()
-        metrics["pipeline_capacity_bookings_p50"] = cm["bookings_p50"]
+        metrics["pipeline_capacity_bookings_p50"] = cm["bookings_p50"] + float(booked.sum())
         metrics["pipeline_capacity_utilisation"] = cm["utilisation"]
         metrics["pipeline_capacity_queue_days"] = cm["queue_days_mean"]
     metrics["pipeline_seconds"] = time.perf_counter() - tick
