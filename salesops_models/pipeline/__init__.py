@@ -1,1 +1,53 @@
-"""Pipeline model."""
+"""Pipeline model: bookings distributions from the CRM pipeline (Monte Carlo, Markov oracle, simpy).
+
+Calibrate the process from history (:func:`calibrate_pipeline`), list today's open deals with
+their exact win probabilities (:func:`open_pipeline`), compile the arrays of a run
+(:func:`compile_inputs`) and simulate trials x reps x periods in seeded blocks
+(:func:`simulate_pipeline`, Dask-ready via :func:`simulate_blocks`). :func:`absorbing_chain` is
+the exact oracle, :func:`simulate_capacity` the simpy model of reps with limited selling hours,
+:func:`backtest_pipeline` the honest check against what happened.
+"""
+
+from salesops_models.pipeline.backtest import BacktestResult, backtest_pipeline, snapshot_at
+from salesops_models.pipeline.calibration import PipelineCalibration, calibrate_pipeline, stage_visits
+from salesops_models.pipeline.capacity import CapacityResult, effort_vector, simulate_capacity
+from salesops_models.pipeline.markov import AbsorbingChain, absorbing_chain
+from salesops_models.pipeline.scaling import admin_time_scale, selling_admin_hours, territory_scale
+from salesops_models.pipeline.simulation import (
+    PipelineSimulation,
+    SimulationInputs,
+    age_aware_win_probability,
+    closed_to_date,
+    compile_inputs,
+    open_pipeline,
+    simulate_blocks,
+    simulate_pipeline,
+)
+from salesops_models.pipeline.synthetic import SyntheticHistory, synthetic_history
+
+__all__ = [
+    "AbsorbingChain",
+    "BacktestResult",
+    "CapacityResult",
+    "PipelineCalibration",
+    "PipelineSimulation",
+    "SimulationInputs",
+    "SyntheticHistory",
+    "absorbing_chain",
+    "admin_time_scale",
+    "age_aware_win_probability",
+    "backtest_pipeline",
+    "calibrate_pipeline",
+    "closed_to_date",
+    "compile_inputs",
+    "effort_vector",
+    "open_pipeline",
+    "selling_admin_hours",
+    "simulate_blocks",
+    "simulate_capacity",
+    "simulate_pipeline",
+    "snapshot_at",
+    "stage_visits",
+    "synthetic_history",
+    "territory_scale",
+]
