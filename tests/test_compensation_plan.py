@@ -65,6 +65,11 @@ def test_pay_mix_derives_base_and_target_incentive():
 def test_a_plan_file_round_trips(tmp_path):
     path = write(tmp_path, good_plan())
     assert load_plan(str(path)).measures[0].rate_table.bounds == [1.0, 1.25]
+    # YAML's .inf reads as an open-ended last tier
+    text = path.read_text().replace("to: null", "to: .inf")
+    assert ".inf" in text
+    path.write_text(text)
+    assert load_plan(path).measures[0].rate_table.tiers[-1].to is None
 
 
 @pytest.mark.parametrize(

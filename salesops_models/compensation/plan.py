@@ -55,6 +55,11 @@ class Tier(StrictModel):
 
     model_config = {**StrictModel.model_config, "populate_by_name": True}
 
+    @field_validator("to")
+    @classmethod
+    def _infinite_is_open(cls, v: float | None) -> float | None:
+        return None if v is not None and math.isinf(v) and v > 0 else v
+
     @field_validator("rate")
     @classmethod
     def _rate_not_negative(cls, v: float) -> float:
