@@ -41,6 +41,7 @@ class AttainmentDistribution:
             raise ValueError(f"attainment distribution: scale must be > 0, got {self.scale}")
 
     def quantile(self, p: float) -> float:
+        """The ``p`` quantile of attainment [fraction of quota]."""
         z = self.loc + self.scale * float(stats.norm.ppf(p))
         return float(np.exp(z)) if self.family == "lognormal" else z
 
@@ -56,16 +57,19 @@ class AttainmentDistribution:
         return float(stats.norm.sf((x - self.loc) / self.scale))
 
     def mean(self) -> float:
+        """Mean attainment [fraction of quota]."""
         if self.family == "lognormal":
             return float(np.exp(self.loc + self.scale**2 / 2))
         return self.loc
 
     def sd(self) -> float:
+        """Standard deviation of attainment [fraction of quota]."""
         if self.family == "lognormal":
             return float(np.sqrt(np.expm1(self.scale**2)) * self.mean())
         return self.scale
 
     def fact(self, name: str) -> float:
+        """The value of a stated fact (``share_at_quota``, ``mean``, ``sd``, ``median``, ``p90``)."""
         return {
             "share_at_quota": self.share_at_quota,
             "mean": self.mean,
@@ -84,6 +88,7 @@ class AttainmentDistribution:
         return np.maximum(z, 0.0, out=z)
 
     def describe(self) -> str:
+        """One line for logs and tables: family, parameters and the facts it meets."""
         return (
             f"{self.family}(loc={self.loc:.4g}, scale={self.scale:.4g}): {self.share_at_quota():.0%} at quota, "
             f"mean {self.mean():.3f}, sd {self.sd():.3f}, median {self.quantile(0.5):.3f}, p90 {self.quantile(0.9):.3f}"
@@ -113,19 +118,24 @@ class AttainmentMixture:
             raise ValueError(f"mixture weights must be > 0 and sum to 1, got {w}")
 
     def share_at_quota(self) -> float:
+        """:math:`P(A \\ge 1)` [0-1]."""
         return float(sum(w * d.share_at_quota() for w, d in self.components))
 
     def mean(self) -> float:
+        """Mean attainment [fraction of quota]."""
         return float(sum(w * d.mean() for w, d in self.components))
 
     def sd(self) -> float:
+        """Standard deviation of attainment [fraction of quota]."""
         m2 = sum(w * (d.sd() ** 2 + d.mean() ** 2) for w, d in self.components)
         return float(np.sqrt(max(m2 - self.mean() ** 2, 0.0)))
 
     def cdf(self, x: float) -> float:
+        """:math:`P(A \\le x)`."""
         return float(sum(w * d.cdf(x) for w, d in self.components))
 
     def quantile(self, p: float) -> float:
+        """The ``p`` quantile [fraction of quota] (root of the mixture's cdf)."""
         hi = max(d.quantile(0.999999) for _, d in self.components)
         return float(optimize.brentq(lambda x: self.cdf(x) - p, 0.0, hi, xtol=1e-12))
 
@@ -142,6 +152,7 @@ class AttainmentMixture:
         return out
 
     def describe(self) -> str:
+        """One line for logs and tables."""
         parts = " + ".join(f"{w:g} x {d.family}({d.loc:.3g}, {d.scale:.3g})" for w, d in self.components)
         return f"mixture {parts}: {self.share_at_quota():.0%} at quota, mean {self.mean():.3f}, sd {self.sd():.3f}"
 
@@ -278,6 +289,7 @@ class AttainmentSamples:
 
     @property
     def n_trials(self) -> int:
+        """Number of trials."""
         return self.bookings.shape[1]
 
     @property

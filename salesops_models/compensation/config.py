@@ -39,6 +39,7 @@ class ComponentFacts(StrictModel):
         return self
 
     def facts(self) -> dict[str, float]:
+        """The stated facts, by name."""
         return {
             k: float(v)
             for k in ("share_at_quota", "mean", "sd", "median", "p90")
@@ -89,6 +90,7 @@ class AttainmentFacts(StrictModel):
         return self
 
     def facts(self) -> dict[str, float]:
+        """The stated facts, by name."""
         return {
             k: float(v)
             for k in ("share_at_quota", "mean", "sd", "median", "p90")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from salesops_models.config_base import StrictModel
 from salesops_models.errors import PlanError
@@ -136,6 +136,7 @@ class RateTable(StrictModel):
 
     @property
     def rates(self) -> list[float]:
+        """Tier rates, in order."""
         return [x.rate for x in self.tiers]
 
 
@@ -188,7 +189,7 @@ class Measure(StrictModel):
 
     @field_validator("attainment_cap", "payout_cap")
     @classmethod
-    def _cap_at_least_target(cls, v: float | None, info) -> float | None:  # noqa: ANN001
+    def _cap_at_least_target(cls, v: float | None, info: ValidationInfo) -> float | None:
         if v is not None and v < 1.0:
             raise ValueError(
                 f"{info.field_name} {v} is below target (1.0); a cap below target pays less than the target "
@@ -261,6 +262,7 @@ class PayConfig(StrictModel):
 
     @property
     def ote(self) -> float | None:
+        """On-target earnings: base + target incentive [currency/yr]."""
         return None if self.target_incentive is None else self.base_salary + self.target_incentive
 
 

@@ -52,9 +52,11 @@ class PayoutTrace:
 
     @property
     def total(self) -> float:
+        """Base + variable [currency/yr]."""
         return self.base + self.variable
 
     def add(self, component: str, formula: str, amount: float, note: str = "") -> float:
+        """Write one step and return its amount."""
         self.steps.append(TraceStep(component, formula, amount, note))
         return amount
 
@@ -77,6 +79,7 @@ class PayoutTrace:
         return "\n".join(lines)
 
     def summary(self) -> dict[str, float]:
+        """The totals as a flat dict [currency]."""
         return {
             "base": self.base,
             "earned": self.earned,

@@ -127,6 +127,7 @@ def _product_inputs(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    """Cost the scenario's plans (see the module docstring); return the ``comp_*`` metrics."""
     cfg: CompensationConfig = ctx.scenario.compensation
     plans = [load_plan(ref) for ref in cfg.plans]
     names = [p.name for p in plans]
