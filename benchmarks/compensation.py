@@ -8,9 +8,9 @@ What it measures, all in the same run:
   trial) for ``--reps`` x ``--trials`` under the analytic oracle plan (1x up to quota, 2x above,
   uncapped), with ``--threads`` threads over chunks of ``--chunk`` trials. Drawing the attainment
   samples is timed separately (``sample_seconds``) and not included; ``end_to_end_seconds`` has both.
-- ``speedup_vs_loop`` (wall) and ``speedup_vs_loop_cpu`` (CPU time): the same payouts computed by a per-rep Python loop (plain floats, one rep-trial at
-  a time, the tier table walked slice by slice) on a subsample, per payout, divided into the vectorised
-  time per payout. The per-rep calculation trace (``payout_trace``, the package's scalar implementation)
+- ``speedup_vs_loop`` (wall) and ``speedup_vs_loop_cpu`` (CPU time): the same payouts computed by a
+  per-rep Python loop (plain floats, one rep-trial at a time, the tier table walked slice by slice) on
+  a subsample, per payout, divided into the vectorised time per payout. The per-rep calculation trace (``payout_trace``, the package's scalar implementation)
   and a loop over reps with numpy over each rep's trials are measured too.
 - ``analytic_z``: (mean payout / TI - 1.0398942) / standard error over all reps x trials, attainment
   ~ Normal(1, 0.1) (FIELD-NOTES 3.4). |z| < 3 is the pass mark.
