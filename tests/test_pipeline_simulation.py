@@ -176,7 +176,7 @@ def test_numba_kernels_give_the_numpy_numbers(model, monkeypatch):
     from salesops_models.pipeline import _kernels
 
     if not _kernels.AVAILABLE:
-        pytest.skip("numba is not installed: only the numpy path exists")
+        pytest.skip("numba is not installed or SALESOPS_NUMBA=0: only the numpy path exists")
     _, cal, deals = model
     edges = pd.date_range("2026-01-01", "2026-07-01", freq="MS")
     runs = []
