@@ -90,7 +90,8 @@ def p_median(
         Number of centres to open (fixed ones included).
     demand, capacity
         Client demand ``q_i`` and centre capacity ``Q_j`` (scalar or per centre): capacitated,
-        single-source variant when ``capacity`` is given.
+        single-source variant when ``capacity`` is given; when clients are the sites (square
+        ``cost``), an open centre serves itself.
     fixed_open
         Centres that must be open.
     candidate_k
@@ -151,6 +152,10 @@ def p_median(
             return pyo.quicksum(float(q_i[ci[q]]) * mm.x[int(q)] for q in pairs) <= float(cap[j]) * mm.y[j]
 
         m.capacity = pyo.Constraint(m.J, rule=cap_rule)
+        if n == m_sites:
+            # clients are the candidate sites: an open centre serves itself (OR-Library convention)
+            self_pair = {int(ci[q]): int(q) for q in np.flatnonzero(ci == cj)}
+            m.self_serve = pyo.Constraint(list(self_pair), rule=lambda mm, j: mm.x[self_pair[j]] >= mm.y[j])
     c = cost[ci, cj]
     m.obj = pyo.Objective(expr=pyo.quicksum(float(c[q]) * m.x[q] for q in range(P)), sense=pyo.minimize)
     build = time.perf_counter() - tick
