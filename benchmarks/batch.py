@@ -100,6 +100,7 @@ def timed_batch(paths: list[Path], out: Path, workers: int) -> tuple[float, dict
             v for k, v in rec.items() if k.endswith("_stage_seconds") and isinstance(v, int | float)
         )
     return seconds, {
+        "phases": result.phases,
         "notebooks": n_notebooks,
         "notebook_seconds": nb_total,
         "stage_seconds": stage_total,
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         t2, info2 = timed_batch(paths, tmp / "results", 2)
         print(f"{args.scenarios} scenarios on 2 workers: {t2:.1f} s")
     speedup = t1 / t2
+    phase_speedup = info1["phases"]["scenarios"] / info2["phases"]["scenarios"]
+    for label, info in (("1 worker", info1), ("2 workers", info2)):
+        print(f"phases, {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["phases"].items()))
+    print(f"speedup of the scenarios phase alone (tasks only): {phase_speedup:.2f}x")
     per_nb = (info2["notebook_seconds"] - info2["stage_seconds"]) / max(1, info2["notebooks"])
     load_after = os.getloadavg()
     print(f"speedup 2 workers / 1 worker: {speedup:.2f}x (target >= 1.6x)")
@@ -147,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_1_worker": round(t1, 2),
         "seconds_2_workers": round(t2, 2),
         "speedup_2_workers": round(speedup, 3),
+        "speedup_2_workers_scenarios_phase": round(phase_speedup, 3),
+        "phases_1_worker": {k: round(v, 2) for k, v in info1["phases"].items()},
+        "phases_2_workers": {k: round(v, 2) for k, v in info2["phases"].items()},
         "overhead_seconds_per_notebook": round(fresh, 3),
         "overhead_seconds_per_notebook_shared_kernel": round(shared, 3),
         "notebook_vs_stage_seconds_per_notebook": round(per_nb, 3),

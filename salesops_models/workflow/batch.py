@@ -55,6 +55,11 @@ class BatchResult:
         The leadership page, or None if it could not be written (the error is logged).
     seconds
         Wall time of the whole batch [s].
+    workers
+        Dask workers the batch ran on.
+    phases
+        Wall time of each phase [s]: ``prepare`` (validation, folders), ``cluster_start``,
+        ``scenarios`` (the tasks), ``cluster_close``, ``index``.
     """
 
     batch_dir: Path
@@ -62,6 +67,7 @@ class BatchResult:
     index_html: Path | None = None
     seconds: float = 0.0
     workers: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
@@ -346,9 +352,13 @@ def run_batch(
         (out / "changes.json").write_text(json.dumps(scenario_changes(f), indent=2, default=str))
         out_dirs[sc.name] = out
     log.info("batch %s: %d scenario(s) validated", batch_dir.name, len(scenarios))
+    t_phase = time.perf_counter()
+    result.phases["prepare"] = t_phase - t0
 
     client, cluster, n_workers = _client(workers, scheduler, len(scenarios), quiet)
     result.workers = n_workers
+    result.phases["cluster_start"] = time.perf_counter() - t_phase
+    t_phase = time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
     try:
         futures = {
@@ -383,9 +393,13 @@ def run_batch(
             write_summary(batch_dir, [records[n] for n in out_dirs if n in records])  # survives a crash
         bar.close()
     finally:
+        result.phases["scenarios"] = time.perf_counter() - t_phase
+        t_phase = time.perf_counter()
         client.close()
         if cluster is not None:
             cluster.close()
+        result.phases["cluster_close"] = time.perf_counter() - t_phase
+    t_phase = time.perf_counter()
     result.records = [records[n] for n in out_dirs]
     write_summary(batch_dir, result.records)
     try:
@@ -394,6 +408,7 @@ def run_batch(
         result.index_html = build_index(batch_dir)
     except Exception as exc:
         log.error("index.html not written: %s\n%s", exc, traceback.format_exc())
+    result.phases["index"] = time.perf_counter() - t_phase
     result.seconds = time.perf_counter() - t0
     if result.failed:
         log.warning(

@@ -336,6 +336,53 @@ class KernelSession:
         self.close()
 
 
+_SHARED_ENGINE = "salesops-shared-kernel"
+
+
+def _register_shared_kernel_engine() -> None:
+    """A papermill engine for a kernel the caller owns: like papermill's nbclient engine, then it
+    stops its client's channels (papermill leaves them open when it does not own the kernel, which
+    leaks zmq sockets and delays the worker's exit) and leaves the kernel running."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if _SHARED_ENGINE in papermill_engines._engines:
+        return
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            stdout_file: Any = None,
+            stderr_file: Any = None,
+            start_timeout: int = 60,
+            execution_timeout: int | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            kwargs.pop("input_path", None)
+            client = PapermillNotebookClient(
+                nb_man,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                **kwargs,
+            )
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    papermill_engines.register(_SHARED_ENGINE, SharedKernelEngine)
+
+
 def _check_parameters(parameters: dict[str, Any]) -> None:
     for key, value in parameters.items():
         if not isinstance(value, PLAIN_TYPES) or type(value).__module__ == "numpy":
@@ -381,6 +428,8 @@ def execute_notebook(
     import papermill as pm
 
     _check_parameters(parameters)
+    if session is not None:
+        _register_shared_kernel_engine()
     nb_in = Path(notebook).resolve()
     nb_out = Path(output).resolve()
     nb_out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,7 +458,7 @@ def execute_notebook(
             start_timeout=start_timeout,
             request_save_on_cell_execute=True,
             extra_arguments=KERNEL_ARGS,
-            **({"km": session.km} if session is not None else {}),
+            **({"km": session.km, "engine_name": _SHARED_ENGINE} if session is not None else {}),
             **streams,
         )
     except pm.PapermillExecutionError as exc:
