@@ -18,7 +18,7 @@ from statsmodels.duration.survfunc import CumIncidenceRight
 
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import LOST, OPEN, WON
-from salesops_models.errors import DataValidationError, format_rows
+from salesops_models.errors import DataValidationError, ScenarioError, format_rows
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +313,10 @@ def calibrate_pipeline(
     Quarter-end pull: :math:`\\pi = (s_3 - b_3) / (1 - b_3)`, :math:`s_3` the share of won deals
     closing in a quarter's last month, :math:`b_3` that month's share of the quarter's days.
     """
+    if residual not in ("redistribute", "no_decision"):
+        raise ScenarioError(
+            f"pipeline.residual: got {residual!r}; use 'redistribute' (closed-deal odds) or 'no_decision'."
+        )
     as_of = pd.Timestamp(as_of)
     states = stages.all_stages
     n_open = len(stages.open_stages)
@@ -412,8 +416,6 @@ def calibrate_pipeline(
             sel = atoms["stage"] == i
             P[i] = 0.0
             np.add.at(P[i], atoms.loc[sel, "state"].to_numpy(int), atoms.loc[sel, "prob"].to_numpy(float))
-    elif residual != "redistribute":
-        raise ValueError(f"residual must be 'redistribute' or 'no_decision', got {residual!r}")
 
     # ---- censoring-aware diagnostics ------------------------------------------------------------
     diagnostics: dict[str, float | int | str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salesops_models.errors import DataValidationError
+from salesops_models.errors import DataValidationError, ScenarioError
 
 RATIO_BOUNDS = (0.25, 4.0)  # a territory ratio outside these is a sign of a broken assignment, not a plan
 
@@ -51,7 +51,9 @@ def admin_time_scale(selling_hours: np.ndarray, admin_hours: np.ndarray, reducti
     creation is proportional to selling time (no saturation of the territory).
     """
     if not 0.0 <= reduction <= 1.0:
-        raise ValueError(f"admin_time_reduction must be in [0, 1], got {reduction}")
+        raise ScenarioError(
+            f"pipeline.admin_time_reduction: got {reduction}; it is a share of admin hours, between 0 and 1."
+        )
     return (selling_hours + reduction * admin_hours) / selling_hours
 
 
