@@ -56,7 +56,7 @@ class PipelineCalibration:
     size_groups, size_pool, size_offset, size_count
         Won deal values [currency] grouped by ``size_by`` (the last group pools all won deals).
     rep_group_mix
-        Share of each rep's new deals in each size group (rows sum to 1).
+        Share of each size group among each rep's won deals of the last year (rows sum to 1).
     diagnostics
         Headline calibration figures (naive and censoring-aware win rates, stale deal counts...).
     """
@@ -605,15 +605,15 @@ def _sizes(
     count = np.array([len(c) for c in chunks], dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
     pool = np.concatenate(chunks)
-    # each rep's mix of size groups among deals he created recently (any status), shrunk to the
-    # company mix with one pseudo-deal so a rep with no history gets the company mix
+    # each rep's mix of size groups among the deals he won over the last year (the size of a *won*
+    # deal is drawn: the chain does not depend on the group, so the won mix is the right one),
+    # shrunk to the company mix with one pseudo-deal so a rep with no wins gets the company mix
     gi = {label: k for k, label in enumerate(labels)}
     mix = np.zeros((len(rep_ids), len(labels)))
-    recent = opp[opp["created_date"].notna() & (opp["created_date"] <= as_of)]
-    start = as_of - pd.Timedelta(weeks=window_weeks)
-    recent = recent[recent["created_date"] > start]
+    start = as_of - pd.Timedelta(weeks=max(window_weeks, 52))
+    recent = won[won["close_date"] > start]
     if recent.empty:
-        recent = opp
+        recent = won
     if size_by != "none" and size_by in opp.columns:
         grp = (
             recent[size_by]
