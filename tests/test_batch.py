@@ -67,6 +67,7 @@ def test_scenario_changes_lists_what_differs_from_the_base(tmp_path):
     assert info["changes"] == [{"key": "quota.over_assignment", "base": 0.05, "value": 0.1}]
 
 
+@pytest.mark.slow
 def test_batch_with_a_broken_scenario_completes_the_others(tmp_path, scenarios):
     from salesops_models.cli import main
 

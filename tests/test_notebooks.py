@@ -132,7 +132,9 @@ def test_shared_kernel_clears_variables_between_notebooks(tmp_path, session):
 
 def test_failing_cell_raises_with_notebook_and_error(tmp_path, session):
     bad = _tiny_notebook(tmp_path / "bad.ipynb", "leftover = 1", "raise ValueError('boom in cell')")
-    with pytest.raises(NotebookFailedError, match=r"bad.ipynb: cell 2 raised ValueError: boom in cell"):
+    with pytest.raises(
+        NotebookFailedError, match=r"bad.ipynb: cell 2 raised ValueError: boom in cell \(executed notebook"
+    ):
         execute_notebook(bad, tmp_path / "bad.out.ipynb", {}, execution_timeout=60, session=session)
     assert (tmp_path / "bad.out.ipynb").exists(), "the executed notebook with the traceback is kept"
     check = _tiny_notebook(tmp_path / "check.ipynb", "print('leftover' in dir())")
@@ -164,6 +166,7 @@ def _images(nb: nbformat.NotebookNode) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", NOTEBOOKS, ids=NAMES)
 def test_notebook_runs_under_papermill(executed, spec):
     out, results = executed
@@ -179,6 +182,7 @@ def test_notebook_runs_under_papermill(executed, spec):
         assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
 
 
+@pytest.mark.slow
 def test_defaults_run_the_tiny_scenario(tmp_path):
     """An analyst opens the notebook and runs it as it is: no parameters passed at all."""
     execute_notebook(NB_DIR / "territory_design.ipynb", tmp_path / "t.ipynb", {}, execution_timeout=300)

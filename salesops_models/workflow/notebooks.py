@@ -463,7 +463,7 @@ def execute_notebook(
         )
     except pm.PapermillExecutionError as exc:
         raise NotebookFailedError(
-            f"{nb_in.name}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue} (executed notebook with the "
+            f"{nb_in.name}: cell {exc.cell_index + 1} raised {exc.ename}: {exc.evalue} (executed notebook with the "
             f"traceback: {nb_out})"
         ) from None
     except Exception as exc:
