@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,notebooks,dask]"
+	$(PY) -m pip install --quiet -e ".[dev,notebooks,dask,speed]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (salesops)" >/dev/null
 	touch $(STAMP)
 
