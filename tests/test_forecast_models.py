@@ -213,3 +213,14 @@ def test_select_by_backtest_prefers_the_seasonal_model_on_seasonal_data():
 
 def test_default_quantile_levels_are_the_schema():
     assert tuple(QUANTILE_LEVELS) == (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+
+
+def test_auto_selects_by_backtest_and_records_it():
+    y = monthly(48, noise=5)
+    cands = ("naive", "theta", "snaive")
+    out = forecast_series(y, 6, "auto", 12, auto_candidates=cands)
+    assert out.params.get("selected_by_backtest") == 1.0
+    _, table = select_by_backtest(y, list(cands), 6, 2, 12)
+    best = table.loc[table["mase"].idxmin(), "model"]
+    assert best != "naive"  # strongly seasonal data
+    assert out.requested == best

@@ -47,7 +47,8 @@ class ForecastConfig(StrictModel):
         "theta",
         description="Forecasting model for every series: 'theta' (fast, strong on short sales series), "
         "'ets_damped', 'ets' (automatic ETS by AICc), 'arima' (automatic SARIMA), 'combination' (mean of "
-        "ets, arima and theta; slow: minutes on 46 series), 'snaive', 'naive2', ...",
+        "ets, arima and theta; slow: minutes on 46 series), 'auto' (per series, the best of theta, ets, arima "
+        "and snaive in a backtest; slowest), 'snaive', 'naive2', ...",
     )
     company_model: ModelName | None = Field(
         None, description="Model for the company and region levels only (None: same as 'model')."

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 #: Models tried in order when the requested one fails or gives an unbounded forecast.
 FALLBACK_CHAIN: tuple[str, ...] = ("ets_damped", "ses", "snaive")
 
+#: Candidates of ``model="auto"`` (choice by rolling-origin backtest), preferred first on ties.
+AUTO_CANDIDATES: tuple[str, ...] = ("theta", "ets", "arima", "snaive")
+
 _FIT_ERRORS = (
     ForecastFitError,
     ValueError,
@@ -165,6 +168,7 @@ def forecast_series(
     fallback: Sequence[str] = FALLBACK_CHAIN,
     seed: int | None = None,
     name: str = "series",
+    auto_candidates: Sequence[str] = AUTO_CANDIDATES,
 ) -> SeriesForecast:
     """Fit ``model`` to one series and forecast ``horizon`` periods, with guards and fallbacks.
 
@@ -175,7 +179,9 @@ def forecast_series(
     horizon
         Periods to forecast.
     model
-        Family name (see :data:`~salesops_models.forecast.models.MODEL_FAMILIES`).
+        Family name (see :data:`~salesops_models.forecast.models.MODEL_FAMILIES`), or ``"auto"``:
+        the family in :data:`AUTO_CANDIDATES` with the lowest MASE over a 2-fold rolling-origin
+        backtest on the history (within a family, ETS and ARIMA choose their specification by AICc).
     season_length
         Seasonal period [periods].
     levels
@@ -196,6 +202,17 @@ def forecast_series(
     if len(series) < 2:
         raise DataValidationError(name, [f"needs at least 2 periods of history, got {len(series)}."])
     history = series.to_numpy(float)
+    selection: list[str] = []
+    if model == "auto":
+        # choice by rolling-origin backtest (MASE) among AUTO_CANDIDATES, on the history only
+        bt_h = max(1, min(horizon, len(series) // 4))
+        model, table = select_by_backtest(
+            series, list(auto_candidates), bt_h, 2, season_length, seed=seed, name=name
+        )
+        selection = [
+            f"auto: chose {model} by backtest MASE "
+            + ", ".join(f"{r.model}={r.mase:.3g}" for r in table.itertuples())
+        ]
     attempts = [model, *[f for f in fallback if f != model]]
     fallbacks: list[str] = []
     for family in attempts:
@@ -216,6 +233,10 @@ def forecast_series(
             log.info("%s: %s rejected (%s); falling back", name, fitted.model, reason)
             continue
         fallbacks.extend(sorted(set(notes)))
+        params = {**fitted.params}
+        if selection:
+            log.debug("%s: %s", name, selection[0])
+            params["selected_by_backtest"] = 1.0
         clipped = False
         if nonnegative and (frame.to_numpy() < 0).any():
             frame = frame.clip(lower=0.0)
@@ -225,7 +246,7 @@ def forecast_series(
             frame,
             fitted.model,
             model,
-            fitted.params,
+            params,
             fallbacks,
             filled,
             clipped,
