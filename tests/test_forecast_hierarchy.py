@@ -171,3 +171,16 @@ def test_parallel_equals_serial():
     parallel = forecast_many(hist, 6, model="theta", n_jobs=2, seed=1)
     for k in hist:
         pd.testing.assert_frame_equal(serial[k].forecast, parallel[k].forecast)
+
+
+def test_daemonic_process_forces_in_process_fits(monkeypatch):
+    import multiprocessing
+
+    from salesops_models.forecast.parallel import effective_jobs
+
+    class _Daemon:
+        daemon = True
+
+    assert effective_jobs(1) == 1 and effective_jobs(3) == 3
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: _Daemon())
+    assert effective_jobs(4) == 1  # Dask workers are daemonic: no process pool there
