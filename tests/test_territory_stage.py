@@ -84,3 +84,14 @@ def test_impossible_tolerance_is_diagnosed_not_raised(tmp_path, small_company):
     assert set(diag["metric"]) == {"revenue_last_year"} and np.isfinite(diag["outside_share"]).all()
     assert isinstance(metrics["territory_relaxation_needed"], str)
     assert pd.notna(metrics["territory_balance_cv"])
+
+
+def test_growth_scenario_places_new_reps_and_gives_them_accounts(tmp_path, small_company):
+    ctx = _ctx(tmp_path, small_company, new_reps=2)
+    metrics = stage.run(ctx)
+    new = ctx.read_table("territory_new_reps")
+    assert list(new["rep_id"]) == ["NEW001", "NEW002"] and metrics["territory_new_reps"] == 2
+    ter = ctx.read_table("territories").set_index("rep_id")
+    assert len(ter) == len(small_company.reps) + 2
+    # capacity-weighted targets: the new full-time reps carry a full share of the workload
+    assert (ter.loc[["NEW001", "NEW002"], "accounts"] > 0).all()
