@@ -109,3 +109,14 @@ def test_config_rejects_bad_levels():
         ForecastConfig(levels=["region", "rep"])
     with pytest.raises(ValidationError, match="unknown level"):
         ForecastConfig(levels=["company", "team"])
+
+
+def test_stage_without_reconciliation_writes_base_forecasts(small_company, tmp_path):
+    sc = Scenario(name="fc-none", forecast={"reconciliation": "none", "backtest_folds": 1, "model": "snaive"})
+    ctx = StageContext(sc, tmp_path, "forecast", {"company": small_company})
+    metrics = stage.run(ctx)
+    fc = ctx.read_table("forecast")
+    assert fc["reconciliation"].eq("none").all()
+    assert np.isfinite(metrics["forecast_backtest_mape"])
+    # seasonal naive base forecasts are coherent by construction (sums of last year's months)
+    assert metrics["forecast_coherence_error"] < 1e-6 * fc["mean"].max()

@@ -148,7 +148,7 @@ def _backtest(
             h,
             model=model,
             season_length=cfg.season_length,
-            methods=[method],
+            methods=[] if method == "none" else [method],
             nonnegative=cfg.nonnegative,
             n_jobs=cfg.n_jobs,
             seed=seed,
