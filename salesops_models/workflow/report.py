@@ -242,7 +242,9 @@ def territory_map(points: Mapping[str, pd.DataFrame]) -> Figure | None:
         ax.scatter(df["lon"], df["lat"], c=codes % 20, cmap="tab20", s=4, lw=0)
         if "moved" in df.columns:
             moved = df[df["moved"].astype(bool)]
-            ax.scatter(moved["lon"], moved["lat"], facecolors="none", edgecolors="black", s=12, lw=0.5)
+            ax.scatter(
+                moved["lon"], moved["lat"], facecolors="none", edgecolors="black", s=14, lw=0.3, alpha=0.5
+            )
         ax.set_title(f"{name} ({df['rep_id'].nunique()} territories)", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_aspect("equal", adjustable="datalim")
