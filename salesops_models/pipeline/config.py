@@ -114,4 +114,11 @@ class PipelineConfig(StrictModel):
         description="If the territory stage wrote `assignments`, scale each rep's creation rate by the ratio "
         "of the potential of his new territory to that of his old one.",
     )
+    new_rep_ramp_months: int = Field(
+        6,
+        ge=0,
+        le=36,
+        description="Months for a rep without history (a planned hire) to reach the company's creation rate "
+        "per unit of potential on the territory the territory stage gave him (linear ramp from his hire date).",
+    )
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)

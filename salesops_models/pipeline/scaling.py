@@ -100,3 +100,76 @@ def territory_scale(
         }
     )
     return ratio, table
+
+
+def new_rep_rates(
+    weekly_rate: np.ndarray,
+    rep_ids: np.ndarray,
+    territory: pd.DataFrame,
+    hire_dates: pd.Series,
+    edges: pd.DatetimeIndex,
+    ramp_months: int,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    r"""Creation rates for reps without history (planned hires) from the territory they were given.
+
+    Parameters
+    ----------
+    weekly_rate
+        Calibrated creation rate of each rep [deals/week]; 0 for reps without history.
+    rep_ids
+        The reps, in the order of ``weekly_rate``.
+    territory
+        The ``pipeline_territory_scaling`` table of :func:`territory_scale` (``potential_old``,
+        ``potential_new`` per rep).
+    hire_dates
+        Hire date per rep id.
+    edges
+        Month edges of the simulated period (13 for a plan year).
+    ramp_months
+        Months of linear ramp from the hire date [months]; 0 means fully productive at once.
+
+    Returns
+    -------
+    (rates, table)
+        Rates with the hires filled in [deals/week], and a table of the hires (rep_id, potential,
+        ramp_factor, weekly_rate).
+
+    Notes
+    -----
+    A hire's rate is :math:`\lambda_r = \rho \, P_r \, \bar{u}_r` with
+    :math:`\rho = \sum_e \lambda_e / \sum_e P^{old}_e` the company's creation rate per unit of
+    potential over the reps with history, :math:`P_r` the potential of the hire's new territory, and
+    :math:`\bar u_r` his mean productivity over the simulated months (0 before the hire date, then a
+    linear ramp to 1 over ``ramp_months``). Using the mean over the period keeps the annual count
+    right and shifts some creations earlier than a month-by-month ramp would.
+    """
+    rates = np.asarray(weekly_rate, dtype=float).copy()
+    t = territory.set_index(territory["rep_id"].astype(str)).reindex(list(rep_ids))
+    old = t["potential_old"].fillna(0.0).to_numpy()
+    new = t["potential_new"].fillna(0.0).to_numpy()
+    established = (rates > 0) & (old > 0)
+    hires = (rates == 0) & (old == 0) & (new > 0)
+    if not hires.any() or not established.any():
+        return rates, pd.DataFrame(columns=["rep_id", "potential", "ramp_factor", "weekly_rate"])
+    per_potential = rates[established].sum() / old[established].sum()
+    # unknown hire dates count as long ago (fully ramped)
+    hire = pd.to_datetime(hire_dates.reindex(list(rep_ids[hires]))).fillna(pd.Timestamp("1900-01-01"))
+    start = edges[0]
+    hired_at = (  # months from the period start to the hire date, fractional within the month
+        (hire.dt.year - start.year) * 12
+        + (hire.dt.month - start.month)
+        + (hire.dt.day - 1) / hire.dt.days_in_month
+    ).to_numpy(float)
+    months_in = (np.arange(len(edges) - 1) + 0.5)[None, :] - hired_at[:, None]  # at mid-month
+    ramp = np.clip(months_in / ramp_months, 0.0, 1.0) if ramp_months > 0 else (months_in >= 0).astype(float)
+    factor = ramp.mean(axis=1)
+    rates[hires] = per_potential * new[hires] * factor
+    table = pd.DataFrame(
+        {
+            "rep_id": rep_ids[hires],
+            "potential": new[hires],
+            "ramp_factor": factor,
+            "weekly_rate": rates[hires],
+        }
+    )
+    return rates, table

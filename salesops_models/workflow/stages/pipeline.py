@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -12,7 +13,12 @@ import pandas as pd
 from salesops_models.errors import ScenarioError
 from salesops_models.pipeline.calibration import calibrate_pipeline
 from salesops_models.pipeline.plots import plot_bookings_histogram
-from salesops_models.pipeline.scaling import admin_time_scale, selling_admin_hours, territory_scale
+from salesops_models.pipeline.scaling import (
+    admin_time_scale,
+    new_rep_rates,
+    selling_admin_hours,
+    territory_scale,
+)
 from salesops_models.pipeline.simulation import (
     closed_to_date,
     compile_inputs,
@@ -68,6 +74,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ratio, table = territory_scale(ctx.read_table("assignments"), company.accounts, cal.rep_ids)
         scale = scale * ratio
         ctx.write_table("pipeline_territory_scaling", table)
+        # Planned hires have no history: give them the company's creation rate per unit of
+        # potential on their new territory, ramped from their hire date.
+        hire_dates = company.reps.set_index(company.reps["rep_id"].astype(str))["hire_date"]
+        rates, hires = new_rep_rates(
+            cal.weekly_rate, cal.rep_ids, table, hire_dates, edges, cfg.new_rep_ramp_months
+        )
+        if len(hires):
+            cal = dataclasses.replace(cal, weekly_rate=rates)
+            ctx.write_table("pipeline_new_reps", hires)
+            metrics["pipeline_new_reps"] = len(hires)
         metrics["pipeline_territory_ratio_min"] = float(ratio.min())
         metrics["pipeline_territory_ratio_max"] = float(ratio.max())
     inputs = compile_inputs(
