@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 import yaml
@@ -23,8 +24,7 @@ def _write(path: Path, doc: dict) -> Path:
     return path
 
 
-@pytest.fixture()
-def scenarios(tmp_path: Path) -> Path:
+def _scenarios(tmp_path: Path) -> Path:
     folder = tmp_path / "scenarios"
     folder.mkdir()
     shutil.copy(tiny_scenario_path(), folder / "tiny.yaml")
@@ -39,6 +39,11 @@ def scenarios(tmp_path: Path) -> Path:
         },
     )
     return folder
+
+
+@pytest.fixture()
+def scenarios(tmp_path: Path) -> Path:
+    return _scenarios(tmp_path)
 
 
 def test_invalid_scenario_stops_the_batch_before_anything_runs(tmp_path, scenarios):
@@ -67,18 +72,26 @@ def test_scenario_changes_lists_what_differs_from_the_base(tmp_path):
     assert info["changes"] == [{"key": "quota.over_assignment", "base": 0.05, "value": 0.1}]
 
 
-@pytest.mark.slow
-def test_batch_with_a_broken_scenario_completes_the_others(tmp_path, scenarios):
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    """``salesops batch`` over the tiny scenario and a broken one, on 2 workers (run once)."""
     from salesops_models.cli import main
 
-    out = tmp_path / "results"
+    tmp = tmp_path_factory.mktemp("batch")
+    folder = _scenarios(tmp)
+    out = tmp / "results"
     result = CliRunner().invoke(
-        main, ["--quiet", "batch", str(scenarios), "--workers", "2", "--out", str(out), "--batch-id", "t1"]
+        main, ["--quiet", "batch", str(folder), "--workers", "2", "--out", str(out), "--batch-id", "t1"]
     )
+    return result, out / "t1"
+
+
+@pytest.mark.slow
+def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
+    result, batch = batch_run
     assert result.exit_code != 0, "a failed scenario must make the exit code non-zero"
     assert "broken" in result.output
 
-    batch = out / "t1"
     metrics = load_metrics(batch)
     assert sorted(metrics.index) == ["broken", "tiny"]
     assert metrics.at["tiny", "status"] == "ok", metrics.at["tiny", "error"]
@@ -113,3 +126,32 @@ def test_batch_with_a_broken_scenario_completes_the_others(tmp_path, scenarios):
     index = (batch / "index.html").read_text()
     assert index.count('<tr class="failed" data-scenario="broken">') == 1
     assert 'data-scenario="tiny"' in index and "no-such-folder" in index
+
+
+def _images(nb: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", NOTEBOOKS, ids=[spec.name for spec in NOTEBOOKS])
+def test_every_notebook_ran_under_papermill(batch_run, spec):
+    """Each notebook of the tiny scenario ran to the end under papermill, ran its stage, drew its charts."""
+    _, batch = batch_run
+    tiny = batch / "tiny"
+    nb = nbformat.read(tiny / "notebooks" / f"{spec.name}.ipynb", as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == [], f"{spec.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else ""
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and str(tiny) in injected[0].source
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), "a cell did not run"
+    if spec.stage is not None and spec.stage in available_stages():
+        assert (tiny / "stages" / f"{spec.stage}.metrics.json").exists(), (
+            f"{spec.name} did not run {spec.stage}"
+        )
+    if (
+        spec.stage in {"territory", "forecast", "pipeline", "quota", "compensation"}
+        and spec.stage in available_stages()
+    ):
+        assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
+    if spec.stage is None:
+        assert _images(nb) >= 3, "the summary shows the stages' charts"

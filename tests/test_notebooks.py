@@ -142,44 +142,9 @@ def test_failing_cell_raises_with_notebook_and_error(tmp_path, session):
     assert _printed(tmp_path / "check.out.ipynb") == "False", "namespace not cleared after a failure"
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory, session):
-    """Every notebook in dependency order into one tiny scenario's folder, as the batch runs them:
-    one kernel whose namespace is cleared between notebooks (so a notebook relying on a name
-    defined by another fails here too)."""
-    out = tmp_path_factory.mktemp("tiny-scenario")
-    params = {"scenario_path": str(tiny_scenario_path()), "out_dir": str(out), "seed": None}
-    results = {}
-    for spec in NOTEBOOKS:
-        target = out / "notebooks" / f"{spec.name}.ipynb"
-        try:
-            seconds = execute_notebook(
-                NB_DIR / f"{spec.name}.ipynb", target, params, execution_timeout=300, session=session
-            )
-            results[spec.name] = (None, seconds)
-        except NotebookFailedError as exc:
-            results[spec.name] = (str(exc), None)
-    return out, results
-
-
-def _images(nb: nbformat.NotebookNode) -> int:
-    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", NOTEBOOKS, ids=NAMES)
-def test_notebook_runs_under_papermill(executed, spec):
-    out, results = executed
-    error, _ = results[spec.name]
-    assert error is None, error
-    nb = nbformat.read(out / "notebooks" / f"{spec.name}.ipynb", as_version=4)
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and str(out) in injected[0].source
-    stage = spec.stage
-    if stage is not None and stage in available_stages():
-        assert (out / "stages" / f"{stage}.metrics.json").exists(), f"{spec.name} did not run stage {stage}"
-    if stage in {"territory", "compensation", "forecast"} and stage in available_stages():
-        assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
+# Every notebook's papermill run on the tiny scenario, in the batch's own way (one kernel per
+# scenario, namespace cleared between notebooks), is checked notebook by notebook in
+# tests/test_batch.py::test_every_notebook_ran_under_papermill (one run serves both tests).
 
 
 @pytest.mark.slow
