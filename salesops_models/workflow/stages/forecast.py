@@ -202,9 +202,10 @@ def _fan_chart(panel_total: pd.Series, table: pd.DataFrame, path: Any, title: st
     )
     ax.plot(x, comp["mean"] / 1e6, color="tab:blue", lw=1.8, label="forecast (mean)")
     if len(regions):
-        for _, g in regions.groupby("series"):
+        for i, (_, g) in enumerate(regions.groupby("series")):
             g = g.sort_values("month")
-            ax.plot(g["month"], g["mean"] / 1e6, lw=0.8, alpha=0.6, ls="--")
+            label = "regions (mean)" if i == 0 else None
+            ax.plot(g["month"], g["mean"] / 1e6, lw=0.8, alpha=0.6, ls="--", label=label)
     ax.set_ylabel("bookings [million / month]")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
