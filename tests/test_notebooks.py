@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -108,15 +109,32 @@ def _printed(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def session():
-    """One kernel for this module's notebooks, as a batch task has one per scenario."""
-    with KernelSession(project_kernel_name()) as s:
-        yield s
+    """One kernel for this module's notebooks, as a batch task has one per scenario (started while
+    a Dask scheduler address is set, as on a worker of a remote cluster)."""
+    old = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    os.environ["DASK_SCHEDULER_ADDRESS"] = "tcp://127.0.0.1:1"
+    try:
+        session = KernelSession(project_kernel_name()).__enter__()
+    finally:
+        if old is None:
+            del os.environ["DASK_SCHEDULER_ADDRESS"]
+        else:
+            os.environ["DASK_SCHEDULER_ADDRESS"] = old
+    yield session
+    session.close()
 
 
 def test_kernel_runs_the_project_interpreter(tmp_path, session):
     src = _tiny_notebook(tmp_path / "which.ipynb", "import sys\nprint(sys.executable)")
     execute_notebook(src, tmp_path / "out.ipynb", {}, execution_timeout=60, session=session)
     assert Path(_printed(tmp_path / "out.ipynb")).resolve() == Path(sys.executable).resolve()
+
+
+def test_kernel_cannot_find_the_cluster(tmp_path, session):
+    """A notebook never submits to the batch's cluster: its kernel has no scheduler address."""
+    src = _tiny_notebook(tmp_path / "env.ipynb", "import os\nprint(os.environ.get('DASK_SCHEDULER_ADDRESS'))")
+    execute_notebook(src, tmp_path / "env.out.ipynb", {}, execution_timeout=60, session=session)
+    assert _printed(tmp_path / "env.out.ipynb") == "None"
 
 
 def test_shared_kernel_clears_variables_between_notebooks(tmp_path, session):

@@ -290,7 +290,9 @@ class KernelSession:
 
         self.km = AsyncKernelManager(kernel_name=self.kernel_name)
         try:
-            run_sync(self.km.start_kernel)(extra_arguments=KERNEL_ARGS)
+            # The kernel must not find the batch's cluster: a notebook never submits work to it.
+            env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+            run_sync(self.km.start_kernel)(extra_arguments=KERNEL_ARGS, env=env)
             self._run("pass")  # waits until the kernel answers
         except Exception as exc:
             self.close()
