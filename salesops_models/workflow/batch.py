@@ -271,6 +271,8 @@ def _client(workers: int | None, scheduler: str | None, n_tasks: int, quiet: boo
     """A Dask client: to ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a fresh LocalCluster."""
     from distributed import Client, LocalCluster
 
+    # distributed sets its own loggers to INFO when imported; a batch shows warnings only.
+    logging.getLogger("distributed").setLevel(logging.ERROR if quiet else logging.WARNING)
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         client = Client(address)
