@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -100,15 +101,4 @@ def add_hires(company: CompanyData, hires: list[HireConfig], plan_year: int) -> 
             )
     log.info("added %d planned hires", len(rows))
     new = pd.concat([reps, pd.DataFrame(rows)], ignore_index=True)
-    return CompanyData(
-        accounts=company.accounts,
-        reps=new,
-        opportunities=company.opportunities,
-        stages=company.stages,
-        as_of=company.as_of,
-        stage_history=company.stage_history,
-        bookings=company.bookings,
-        activities=company.activities,
-        name=company.name,
-        source=company.source,
-    ).validated()
+    return dataclasses.replace(company, reps=new).validated()
