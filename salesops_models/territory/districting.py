@@ -218,5 +218,8 @@ def solve_cut_edges(
         status = NO_SOLUTION  # the last plan is disconnected: only the bound is proven
         objective = math.nan
         gap = math.nan
-    note = f"{rounds} rounds, {cuts} separator cuts, last plan {'connected' if connected else 'disconnected'}"
+    note = (
+        f"{rounds} rounds, {cuts} separator cuts, last plan {'connected' if connected else 'disconnected'}, "
+        f"bound {best_bound:.2f}"
+    )
     return DistrictingResult(district, objective, best_bound, gap, status, seconds, rounds, cuts, note)
