@@ -133,10 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         t2, info2 = timed_batch(paths, tmp / "results", 2)
         print(f"{args.scenarios} scenarios on 2 workers: {t2:.1f} s")
     speedup = t1 / t2
+    # Concurrency reached: task-seconds per second of the scenarios phase (2.0 = both workers busy
+    # all the time). A lower speedup with concurrency near 2 means each task ran slower side by
+    # side (CPU share), not that the batch failed to run them in parallel.
+    concurrency = {
+        label: info["scenario_seconds"] / info["phases"]["scenarios"]
+        for label, info in (("1", info1), ("2", info2))
+    }
+    task_slowdown = info2["scenario_seconds"] / info1["scenario_seconds"]
     phase_speedup = info1["phases"]["scenarios"] / info2["phases"]["scenarios"]
     for label, info in (("1 worker", info1), ("2 workers", info2)):
         print(f"phases, {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["phases"].items()))
     print(f"speedup of the scenarios phase alone (tasks only): {phase_speedup:.2f}x")
+    print(
+        f"concurrency reached (task-seconds / phase seconds): {concurrency['1']:.2f} on 1 worker, "
+        f"{concurrency['2']:.2f} on 2 workers; a task took {task_slowdown:.2f}x as long side by side"
+    )
     per_nb = (info2["notebook_seconds"] - info2["stage_seconds"]) / max(1, info2["notebooks"])
     load_after = os.getloadavg()
     print(f"speedup 2 workers / 1 worker: {speedup:.2f}x (target >= 1.6x)")
@@ -153,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_2_workers": round(t2, 2),
         "speedup_2_workers": round(speedup, 3),
         "speedup_2_workers_scenarios_phase": round(phase_speedup, 3),
+        "concurrency_1_worker": round(concurrency["1"], 3),
+        "concurrency_2_workers": round(concurrency["2"], 3),
+        "task_slowdown_side_by_side": round(task_slowdown, 3),
         "phases_1_worker": {k: round(v, 2) for k, v in info1["phases"].items()},
         "phases_2_workers": {k: round(v, 2) for k, v in info2["phases"].items()},
         "overhead_seconds_per_notebook": round(fresh, 3),

@@ -203,7 +203,9 @@ def run_scenario_notebooks(
             src = notebooks_dir()
             params = {"scenario_path": str(resolved), "out_dir": str(out), "seed": None}
             executed: list[Path] = []
-            session = None if kernel_per_notebook else KernelSession(kernel)
+            session = (
+                None if kernel_per_notebook else KernelSession(kernel, log_path=out / "logs" / "kernel.log")
+            )
             try:
                 if session is not None:
                     t_start = time.perf_counter()

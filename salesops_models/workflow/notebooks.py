@@ -272,6 +272,9 @@ class KernelSession:
         Kernelspec (default :func:`project_kernel_name`).
     start_timeout
         Seconds to wait for the kernel to answer [s].
+    log_path
+        File that receives the kernel process's own stdout and stderr (what bypasses the notebook:
+        C-level solver output, the kernel's shutdown messages); default: the caller's.
 
     Raises
     ------
@@ -279,9 +282,16 @@ class KernelSession:
         On entering, when the kernel does not start or answer in time.
     """
 
-    def __init__(self, kernel_name: str | None = None, start_timeout: int = 120):
+    def __init__(
+        self,
+        kernel_name: str | None = None,
+        start_timeout: int = 120,
+        log_path: str | os.PathLike[str] | None = None,
+    ):
         self.kernel_name = kernel_name or project_kernel_name()
         self.start_timeout = start_timeout
+        self.log_path = Path(log_path) if log_path is not None else None
+        self._log: Any = None
         self.km: Any = None
 
     def __enter__(self) -> KernelSession:
@@ -292,7 +302,12 @@ class KernelSession:
         try:
             # The kernel must not find the batch's cluster: a notebook never submits work to it.
             env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-            run_sync(self.km.start_kernel)(extra_arguments=KERNEL_ARGS, env=env)
+            streams = {}
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+                streams = {"stdout": self._log, "stderr": self._log}
+            run_sync(self.km.start_kernel)(extra_arguments=KERNEL_ARGS, env=env, **streams)
             self._run("pass")  # waits until the kernel answers
         except Exception as exc:
             self.close()
@@ -333,6 +348,9 @@ class KernelSession:
             except Exception as exc:  # the kernel may already be gone
                 log.warning("kernel shutdown: %s", exc)
         self.km = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __exit__(self, *exc: object) -> None:
         self.close()
