@@ -169,7 +169,9 @@ def resolve_document(path: str | Path, _chain: tuple[Path, ...] = ()) -> tuple[d
     if not base_path.exists():
         raise ScenarioError(f"{path}: extends '{base_name}', which does not exist (looked for {base_path}).")
     base_doc, chain = resolve_document(base_path, (*_chain, path))
-    base_doc.pop("description", None)  # a description belongs to its own file
+    # A name and a description belong to their own file: a child without a name takes its file name.
+    base_doc.pop("name", None)
+    base_doc.pop("description", None)
     return deep_merge(base_doc, doc), [*chain, str(path)]
 
 

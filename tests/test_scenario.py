@@ -38,6 +38,13 @@ def test_shipped_scenarios_are_valid():
     assert {s.name for s in good} >= {"baseline", "growth_push", "efficiency_push"}
 
 
+def test_child_without_name_takes_its_file_name(tmp_path):
+    _write(tmp_path / "base.yaml", "name: base\ndescription: the base\n")
+    child = _write(tmp_path / "stretch.yaml", "extends: base.yaml\n")
+    sc = load_scenario(child)
+    assert sc.name == "stretch" and sc.description == ""
+
+
 def test_typo_names_file_key_path_and_allowed_keys(tmp_path):
     f = _write(tmp_path / "typo.yaml", "name: t\ndata: {sample: {n_acounts: 10}}\n")
     with pytest.raises(ScenarioError) as e:
