@@ -20,6 +20,10 @@ naive scale), MAPE [%], coverage of the 95% interval, MSIS (alpha = 0.05), blow-
 and seconds, and the ratio to Naive2 and to the published figure where one exists. Averages: per
 series over the horizon, then over series (the M3/M4 convention).
 
+The statsforecast peer pins pandas < 3: install it in its own virtualenv, never the project's
+(``python -m venv /tmp/sfvenv && /tmp/sfvenv/bin/pip install statsforecast``) and pass
+``--peer-python /tmp/sfvenv/bin/python``.
+
 Timings on the shared 2-core build machine are inflated by other work running at the same time.
 """
 
