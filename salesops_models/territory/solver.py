@@ -31,6 +31,16 @@ import pyomo.environ as pyo
 
 log = logging.getLogger(__name__)
 
+
+class _DropInterruptWarning(logging.Filter):
+    """Pyomo warns "unhandled status kInterrupt" when our wall-clock callback stops HiGHS: expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_DropInterruptWarning())
+
 OPTIMAL = "optimal"
 FEASIBLE = "feasible"  # stopped by a limit with an incumbent
 INFEASIBLE = "infeasible"
