@@ -2,7 +2,7 @@
 
 from salesops_models.data.company import CompanyData, StageSet, bookings_from_opportunities
 from salesops_models.data.loaders import load_crm_export, read_table
-from salesops_models.data.sample import generate_sample_company, haversine_km
+from salesops_models.data.sample import generate_sample_company
 from salesops_models.data.schema import SCHEMAS
 
 __all__ = [
@@ -11,7 +11,6 @@ __all__ = [
     "SCHEMAS",
     "bookings_from_opportunities",
     "generate_sample_company",
-    "haversine_km",
     "load_crm_export",
     "read_table",
 ]

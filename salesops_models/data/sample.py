@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.data.company import CompanyData, StageSet, bookings_from_opportunities
+from salesops_models.geo import haversine_km
 
 SAMPLE_STAGES = StageSet(("Prospecting", "Qualification", "Proposal", "Negotiation"), "Won", "Lost")
 
@@ -373,13 +374,6 @@ def _reps(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def haversine_km(lat1, lon1, lat2, lon2):  # type: ignore[no-untyped-def]
-    """Great-circle distance [km] between points given in degrees; broadcasts like numpy."""
-    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _current_owner(
