@@ -106,32 +106,23 @@ def batch(
     batch_id: str | None,
 ) -> None:
     """Validate every scenario, then run them all; a failed scenario never stops the others."""
-    quiet = ctx.obj["quiet"]
-    try:
-        from salesops_models.workflow import batch as batch_mod
-    except ImportError:
-        batch_mod = None  # type: ignore[assignment]
-    try:
-        if batch_mod is not None and hasattr(batch_mod, "run_batch"):
-            kwargs = {
-                "workers": workers,
-                "scheduler": scheduler,
-                "notebooks": not no_notebooks,
-                "quiet": quiet,
-            }
-            if batch_id is not None:
-                kwargs["batch_id"] = batch_id
-            outcome = batch_mod.run_batch(list(paths), out_root, **kwargs)
-        else:
-            from salesops_models.workflow.runner import run_batch_serial
+    from salesops_models.workflow.batch import run_batch
 
-            outcome = run_batch_serial(list(paths), out_root, batch_id)
+    try:
+        outcome = run_batch(
+            list(paths),
+            out_root,
+            workers=workers,
+            scheduler=scheduler,
+            notebooks=not no_notebooks,
+            quiet=ctx.obj["quiet"],
+            batch_id=batch_id,
+        )
     except SalesopsError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"results: {Path(outcome.batch_dir).resolve()}")
-    index = getattr(outcome, "index_html", None)
-    if index:
-        click.echo(f"report:  {Path(index).resolve()}")
+    if outcome.index_html:
+        click.echo(f"report:  {Path(outcome.index_html).resolve()}")
     if outcome.failed:
         click.echo(f"FAILED scenarios: {', '.join(outcome.failed)} (see their logs/ folders)", err=True)
         sys.exit(1)
