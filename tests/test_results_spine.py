@@ -59,20 +59,6 @@ def test_a_failing_stage_is_recorded_not_raised(tmp_path, tiny_scenario, monkeyp
     assert "solver exploded" in (out / "logs" / "run.log").read_text()
 
 
-def test_serial_batch_keeps_going_after_a_failure(tmp_path, monkeypatch):
-    (tmp_path / "good.yaml").write_text(
-        "name: good\ndata: {sample: {n_accounts: 100, n_reps: 4, n_regions: 1}}\n"
-    )
-    (tmp_path / "bad.yaml").write_text("name: bad\ndata: {source: directory, path: does-not-exist}\n")
-    monkeypatch.setattr(runner, "available_stages", lambda: ["data"])
-    batch = runner.run_batch_serial([tmp_path], tmp_path / "results")
-    assert batch.failed == ["bad"]
-    summary = pd.read_parquet(batch.batch_dir / "summary.parquet")
-    assert set(summary.index) == {"good", "bad"}
-    assert summary.loc["bad", "status"] == "failed" and "does-not-exist" in summary.loc["bad", "error"]
-    assert summary.loc["good", "status"] == "ok"
-
-
 def test_same_seed_same_metrics(tmp_path, tiny_scenario):
     m1 = runner.run_scenario(tiny_scenario, tmp_path / "a", stages=["data"]).metrics
     m2 = runner.run_scenario(tiny_scenario, tmp_path / "b", stages=["data"]).metrics

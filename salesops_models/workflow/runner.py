@@ -1,7 +1,8 @@
-"""Run a scenario's stages in-process, and a batch of scenarios one after the other.
+"""Run a scenario's stages in-process.
 
-The Dask + papermill batch (``workflow.batch``) runs the same stages through notebooks; this module
-is the plain path (``salesops run``, tests, and a notebook's ``run_stage`` call).
+The Dask + papermill batch (``workflow.batch``) runs the same stages through notebooks, or through
+:func:`run_scenario` with ``--no-notebooks``; this module is also the path of ``salesops run``,
+the tests, and a notebook's ``run_stage`` call.
 """
 
 from __future__ import annotations
@@ -10,20 +11,13 @@ import logging
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from salesops_models.errors import ScenarioError
-from salesops_models.scenario import Scenario, validate_all
+from salesops_models.scenario import Scenario
 from salesops_models.workflow.context import STAGE_ORDER, StageContext
-from salesops_models.workflow.results import (
-    collect_metrics,
-    new_batch_dir,
-    scenario_dir,
-    write_resolved_scenario,
-    write_summary,
-)
+from salesops_models.workflow.results import collect_metrics, write_resolved_scenario
 from salesops_models.workflow.stages import stage_function
 
 log = logging.getLogger(__name__)
@@ -114,30 +108,3 @@ def run_scenario(
         handler.close()
     metrics = collect_metrics(out_dir, status, error)
     return ScenarioOutcome(scenario.name, out_dir, status, metrics, error, time.perf_counter() - t0)
-
-
-@dataclass
-class BatchOutcome:
-    batch_dir: Path
-    outcomes: list[ScenarioOutcome] = field(default_factory=list)
-    invalid: list[str] = field(default_factory=list)
-    index_html: Path | None = None
-
-    @property
-    def failed(self) -> list[str]:
-        return [o.name for o in self.outcomes if o.status != "ok"]
-
-
-def run_batch_serial(
-    paths: Sequence[str | Path], out_root: str | Path = "results", batch_id: str | None = None
-) -> BatchOutcome:
-    """Validate every scenario first, then run them one after the other (no Dask, no notebooks)."""
-    scenarios, errors = validate_all(list(paths))
-    if errors:
-        raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(errors))
-    batch = BatchOutcome(new_batch_dir(out_root, batch_id))
-    for sc in scenarios:
-        outcome = run_scenario(sc, scenario_dir(batch.batch_dir, sc.name))
-        batch.outcomes.append(outcome)
-        write_summary(batch.batch_dir, [o.metrics for o in batch.outcomes])  # progress survives a crash
-    return batch
