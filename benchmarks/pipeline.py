@@ -60,18 +60,13 @@ def build_model(n_deals: int, seed: int = 0):
         source = "maven"
         opp, sh, reps, stages, as_of = c.opportunities, c.stage_history, c.reps, c.stages, c.as_of
     else:
-        from salesops_models.pipeline.synthetic import synthetic_history
-
-        P = np.array(
-            [
-                [0, 0.6, 0.15, 0, 0.25],
-                [0.05, 0, 0.7, 0.05, 0.2],
-                [0, 0.1, 0, 0.6, 0.3],
-                [0, 0, 0, 1, 0],
-                [0, 0, 0, 0, 1.0],
-            ]
+        from salesops_models.pipeline.synthetic import (
+            EXAMPLE_HOLDING_DAYS,
+            EXAMPLE_TRANSITIONS,
+            synthetic_history,
         )
-        h = synthetic_history(P, np.array([10.0, 20.0, 15.0]), n_reps=30, seed=seed)
+
+        h = synthetic_history(EXAMPLE_TRANSITIONS, EXAMPLE_HOLDING_DAYS, n_reps=30, seed=seed)
         source = "synthetic"
         opp, sh, reps, stages, as_of = h.opportunities, h.stage_history, h.reps, h.stages, h.as_of
     cal = calibrate_pipeline(opp, sh, reps, stages, as_of)

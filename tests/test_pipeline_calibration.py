@@ -9,18 +9,9 @@ import pytest
 from salesops_models.data.company import StageSet
 from salesops_models.pipeline.calibration import calibrate_pipeline, stage_visits
 from salesops_models.pipeline.markov import absorbing_chain
-from salesops_models.pipeline.synthetic import synthetic_history
+from salesops_models.pipeline.synthetic import EXAMPLE_TRANSITIONS, synthetic_history
 
-# Qualify, Propose, Negotiate, Won, Lost: skips (Q->N), a back-transition (P->Q, N->P), losses everywhere
-TRUE_P = np.array(
-    [
-        [0.0, 0.6, 0.15, 0.0, 0.25],
-        [0.05, 0.0, 0.7, 0.05, 0.2],
-        [0.0, 0.1, 0.0, 0.6, 0.3],
-        [0.0, 0.0, 0.0, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 0.0, 1.0],
-    ]
-)
+TRUE_P = EXAMPLE_TRANSITIONS
 
 
 @pytest.fixture(scope="module")

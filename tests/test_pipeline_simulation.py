@@ -14,17 +14,9 @@ from salesops_models.pipeline.simulation import (
     open_pipeline,
     simulate_pipeline,
 )
-from salesops_models.pipeline.synthetic import synthetic_history
+from salesops_models.pipeline.synthetic import EXAMPLE_TRANSITIONS, synthetic_history
 
-TRUE_P = np.array(
-    [
-        [0.0, 0.6, 0.15, 0.0, 0.25],
-        [0.05, 0.0, 0.7, 0.05, 0.2],
-        [0.0, 0.1, 0.0, 0.6, 0.3],
-        [0.0, 0.0, 0.0, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 0.0, 1.0],
-    ]
-)
+TRUE_P = EXAMPLE_TRANSITIONS
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,20 @@ import pandas as pd
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import LOST, OPEN, WON
 
+# The reference process of the tests and the benchmark: three open stages (Qualify, Propose,
+# Negotiate), then Won and Lost; a skip (Qualify -> Negotiate), back-transitions (Propose ->
+# Qualify, Negotiate -> Propose) and losses at every stage. Rows sum to 1.
+EXAMPLE_TRANSITIONS = np.array(
+    [
+        [0.0, 0.6, 0.15, 0.0, 0.25],
+        [0.05, 0.0, 0.7, 0.05, 0.2],
+        [0.0, 0.1, 0.0, 0.6, 0.3],
+        [0.0, 0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 1.0],
+    ]
+)
+EXAMPLE_HOLDING_DAYS = np.array([10.0, 20.0, 15.0])  # mean days in each open stage
+
 
 @dataclass
 class SyntheticHistory:
