@@ -387,7 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default=None, help="only instances whose name contains TEXT")
     ap.add_argument("--accounts", type=int, default=10_000, help="scale: accounts")
     ap.add_argument("--reps", type=int, default=100, help="scale: reps")
-    ap.add_argument("--candidate-k", type=int, default=10, help="scale: nearest reps per account")
+    ap.add_argument(
+        "--candidate-k",
+        type=int,
+        default=30,
+        help="scale: nearest reps per account (at 10 the LP is infeasible)",
+    )
     ap.add_argument("--budget", type=float, default=0.3, help="scale: disruption budget [0-1]")
     ap.add_argument("--pulp", action="store_true", help="scale: also solve with PuLP + CBC")
     ap.add_argument("-v", "--verbose", action="store_true")

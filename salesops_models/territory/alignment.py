@@ -53,6 +53,7 @@ import pyomo.environ as pyo
 
 from salesops_models.errors import DataValidationError, SalesopsError, format_rows
 from salesops_models.territory.geo import candidate_mask, distance_matrix_km
+from salesops_models.territory.lp_round import lp_round
 from salesops_models.territory.result import AlignmentResult
 from salesops_models.territory.solver import (
     FEASIBLE,
@@ -69,6 +70,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_COUNT = "account_count"
 ELASTIC_PENALTY = 1e4
+#: Candidate pairs from which ``assign_territories`` starts with the LP relaxation and its rounding.
+LP_ROUNDING_PAIRS = 50_000
 
 
 @dataclass(frozen=True)
@@ -314,8 +317,13 @@ def _rep_penalty(load: np.ndarray, lower: np.ndarray, upper: np.ndarray, target:
 CENTRE_PULL = 0.05
 
 
-def greedy_start(inst: _Instance, max_moves: int | None, seconds: float = 10.0) -> np.ndarray:
+def greedy_start(
+    inst: _Instance, max_moves: int | None, seconds: float = 10.0, start: np.ndarray | None = None
+) -> np.ndarray:
     r"""Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves and swaps.
+
+    ``start`` replaces today's alignment as the plan to repair (locks still apply), e.g. the rounded LP
+    relaxation of :mod:`~salesops_models.territory.lp_round`.
 
     Local search on the penalty :math:`f = \sum_{k,r} [\max(0, L_{kr} - U_{kr}) + \max(0, \ell_{kr} -
     L_{kr})] / T_{kr} + 0.05 \sum_{k,r} |L_{kr}/T_{kr} - 1|` (band violation plus a small pull toward
@@ -333,6 +341,8 @@ def greedy_start(inst: _Instance, max_moves: int | None, seconds: float = 10.0) 
     assign[inst.pair_a[order][first]] = inst.pair_r[order][first]
     keep = inst.owner >= 0
     assign[keep] = inst.owner[keep]
+    if start is not None:
+        assign = np.asarray(start, dtype=int).copy()
     locked = inst.lock >= 0
     assign[locked] = inst.lock[locked]
     if inst.metric_values.shape[0] == 0:
@@ -869,6 +879,7 @@ def assign_territories(
     heuristic_seconds: float = 10.0,
     elastic_first: bool = True,
     normalize: bool = True,
+    lp_rounding: bool | None = None,
     solver: SolverOptions | None = None,
 ) -> AlignmentResult:
     """Assign every account to one rep: compact, balanced and with limited disruption.
@@ -915,6 +926,12 @@ def assign_territories(
         strict model has no plan (which proves infeasibility when HiGHS says so).
     normalize
         Divide travel and disruption by their scales (see Notes of the module) so the weights are unit-free.
+    lp_rounding
+        Solve the LP relaxation first and round it (:mod:`~salesops_models.territory.lp_round`) within
+        ``solver.time_limit``: a rounded plan that meets every constraint is returned with the LP bound
+        and its proven gap, without the MILP. Without such a plan the (elastic) MILP runs in the time
+        left and gives the diagnosis. ``None`` (default): on from :data:`LP_ROUNDING_PAIRS` candidate
+        pairs. An infeasible LP proves that no plan meets the bands.
     solver
         Time limit, MIP gap, threads; see :class:`SolverOptions`.
 
@@ -933,14 +950,67 @@ def assign_territories(
     )
     notes: list[str] = []
     start_assign = None
-    if warm_start:
+    scales = _objective_scales(inst, normalize)
+    lp = None
+    if lp_rounding or (lp_rounding is None and len(inst.pair_a) >= LP_ROUNDING_PAIRS):
+        lp = lp_round(
+            inst,
+            travel_weight=travel_weight,
+            disruption_weight=disruption_weight,
+            scales=scales,
+            disruption_budget=disruption_budget,
+            max_moves=max_moves,
+            mip_gap=solver.mip_gap,
+            seconds=0.95 * solver.time_limit,
+            threads=solver.threads,
+        )
+        if lp.lp_status == "infeasible":
+            notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
+        elif np.isfinite(lp.bound):
+            notes.append(
+                f"LP relaxation bound {lp.bound:.6g}; rounded plan "
+                + (f"{lp.objective:.6g} (gap {lp.gap:.2%})" if lp.assign is not None else "not found")
+                + f" in {lp.seconds:.1f}s"
+            )
+        if lp.assign is not None:
+            # the plan meets every constraint and its gap is proven by the LP bound; at the sizes this
+            # path is for, the MILP could not improve either within the time left (10,000 x 100: the
+            # Pyomo build alone takes ~20 s and HiGHS does not finish the root LP in a minute)
+            info = SolveInfo(
+                status=OPTIMAL if lp.gap <= 1e-9 else FEASIBLE,
+                objective=lp.objective,
+                bound=lp.bound,
+                gap=lp.gap,
+                seconds=lp.seconds,
+                termination="lp_rounding",
+            )
+            build_seconds = time.perf_counter() - tick - lp.seconds
+            asg, ter, disruption, share, moved, disconnected = _tables(inst, lp.assign, accounts, adjacency)
+            return AlignmentResult(
+                assignments=asg,
+                territories=ter,
+                solve=info,
+                metrics=list(inst.metric_names),
+                travel=float(asg["travel"].sum()),
+                disruption=disruption,
+                disruption_share=share,
+                moved=moved,
+                diagnosis=pd.DataFrame(),
+                relaxation=pd.DataFrame(),
+                disconnected_territories=disconnected,
+                build_seconds=build_seconds,
+                candidate_pairs=len(inst.pair_a),
+                notes=notes,
+            )
+        solver = replace(solver, time_limit=max(solver.time_limit - lp.seconds, 0.2 * solver.time_limit))
+    if warm_start and start_assign is None:
         start_assign = greedy_start(inst, max_moves, heuristic_seconds)
         start_assign = polish(
             inst,
             start_assign,
             travel_weight=travel_weight,
             disruption_weight=disruption_weight,
-            scales=_objective_scales(inst, normalize),
+            scales=scales,
             max_moves=max_moves,
             disruption_budget=disruption_budget,
             seconds=heuristic_seconds,
@@ -968,6 +1038,8 @@ def assign_territories(
     strict: SolveInfo | None = None
     if not elastic_first and info.status in (OPTIMAL, FEASIBLE):
         assign = _extract(model, inst)
+        if lp is not None and np.isfinite(lp.bound) and not (info.bound >= lp.bound):
+            info = replace(info, bound=lp.bound, gap=relative_gap(info.objective, lp.bound))
     else:
         if elastic_first:
             elastic, info_e = model, info
@@ -1004,11 +1076,14 @@ def assign_territories(
         objective = float(pyo.value(elastic.base_objective)) if info_e.has_solution else math.nan
         if not info_e.has_solution:
             objective = math.nan
+        bound = info_e.bound
+        if lp is not None and np.isfinite(lp.bound) and not (bound >= lp.bound):
+            bound = lp.bound  # the LP relaxation's bound is the better one
         info = SolveInfo(
             status=status,
             objective=objective if not needs_relax else info_e.objective,
-            bound=info_e.bound,
-            gap=relative_gap(objective, info_e.bound) if not needs_relax else info_e.gap,
+            bound=bound if not needs_relax else info_e.bound,
+            gap=relative_gap(objective, bound) if not needs_relax else info_e.gap,
             seconds=(strict.seconds if strict else 0.0) + info_e.seconds,
             termination=(f"strict={strict.termination}; " if strict else "")
             + f"elastic={info_e.termination}",

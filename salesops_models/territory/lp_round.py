@@ -1,0 +1,507 @@
+"""LP relaxation and reduced-cost rounding of the alignment MILP: a proven bound and a start at scale.
+
+The strict alignment model of :func:`~salesops_models.territory.assign_territories` is built here a
+second time, straight into HiGHS from the arrays of the instance (no Pyomo: at 10,000 x 100 the Pyomo
+build alone takes tens of seconds). One column per candidate pair :math:`p = (a, r)`, cost
+
+.. math:: c_p = \\alpha\\, w_a d_{ar} / T_0 + \\beta\\, v_a [o_a \\ge 0,\\ r \\ne o_a] / V
+
+(the objective of the MILP: travel plus the value of accounts that leave their owner :math:`o_a`),
+rows: each account once; every balance metric of every territory inside its band; the disruption
+budget; the move cap.
+
+1. **LP relaxation** (:math:`0 \\le x \\le 1`, dual simplex). Its objective :math:`z_{LP}` is a lower
+   bound of every plan, so the gap of any plan to it is a *proven* gap. An infeasible LP proves that no
+   plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP).
+2. **Rounding on reduced costs.** A plan within a gap :math:`g` of the optimum costs at most
+   :math:`z_{LP}/(1-g)`, and a plan's cost is :math:`z_{LP}` plus the reduced costs :math:`\\bar c_p
+   \\ge 0` of the pairs it uses (LP duality; the budget and band rows only add non-negative terms). So
+   only pairs with :math:`\\bar c_p \\le \\delta` can appear in a plan within :math:`\\delta` of the
+   bound. The MILP restricted to the pairs the LP uses and those with :math:`\\bar c_p \\le \\delta`
+   (an account the LP assigns whole and with no other cheap pair is fixed) is small and solves fast.
+   :math:`\\delta` is first the reduced cost of the :math:`\\max(4KR, 500)`-th cheapest unused pair
+   (:math:`KR` balance rows), and the count grows fourfold while the restricted MILP finds no plan,
+   never beyond :math:`\\delta = g\\, z_{LP}`: past that threshold no pair can be part of a plan within
+   the gap :math:`g`.
+
+The result is a plan (or ``None``), the LP bound, the number of accounts the LP split and the time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.sparse import coo_matrix
+
+if TYPE_CHECKING:  # pragma: no cover
+    from salesops_models.territory.alignment import _Instance
+
+log = logging.getLogger(__name__)
+
+#: Band half-widths (as shares of the requested tolerance) of the LPs that are rounded, tried in turn.
+ROUNDING_SHRINK = (0.3, 0.6, 1.0)
+
+
+@dataclass
+class LPRounding:
+    """What :func:`lp_round` found.
+
+    Attributes
+    ----------
+    lp_status
+        ``"optimal"``, ``"infeasible"`` (no fractional plan meets the bands: no plan does),
+        or the HiGHS status when the LP stopped otherwise.
+    bound
+        LP objective: a lower bound of the MILP objective (NaN unless ``lp_status == "optimal"``).
+    assign
+        Rep index per account of the rounded plan, or ``None``.
+    objective
+        MILP objective of that plan (NaN without a plan).
+    split_accounts
+        Accounts the LP assigned to more than one rep.
+    free_pairs
+        Pairs left free in the last restricted MILP.
+    seconds
+        Wall-clock time [s].
+    """
+
+    lp_status: str
+    bound: float
+    assign: np.ndarray | None
+    objective: float
+    split_accounts: int
+    free_pairs: int
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        if self.assign is None or not np.isfinite(self.bound):
+            return math.nan
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+
+
+def pair_costs(
+    inst: _Instance, travel_weight: float, disruption_weight: float, scales: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: objective coefficient, 1 if it moves an owned account, value it moves."""
+    pa, pr = inst.pair_a, inst.pair_r
+    t_scale, d_scale = scales
+    travel = inst.weight[pa] * inst.distance[pa, pr]
+    moves = ((inst.owner[pa] >= 0) & (pr != inst.owner[pa])).astype(float)
+    value = inst.value[pa] * moves
+    cost = travel_weight * travel / t_scale + disruption_weight * value / d_scale
+    return cost, moves, value
+
+
+def _model(
+    inst: _Instance,
+    cost: np.ndarray,
+    moves: np.ndarray,
+    value: np.ndarray,
+    disruption_budget: float | None,
+    max_moves: int | None,
+    slack_cost: float | None = None,
+) -> object:
+    """The strict model as a ``HighsLp``; with ``slack_cost``, elastic: every band row and the budget row
+    get slack columns (after the pair columns) costing ``slack_cost`` per unit of target (of owned value)."""
+    import highspy
+
+    pa, pr = inst.pair_a, inst.pair_r
+    P, A = len(pa), len(inst.account_ids)
+    K, R = inst.target.shape
+    cols = [np.arange(P)]
+    rows = [pa]
+    vals = [np.ones(P)]
+    row_lo = [np.ones(A)]
+    row_hi = [np.ones(A)]
+    for k in range(K):
+        cols.append(np.arange(P))
+        rows.append(A + k * R + pr)
+        vals.append(inst.metric_values[k][pa])
+    row_lo.append(inst.lower.reshape(-1))
+    row_hi.append(inst.upper.reshape(-1))
+    n_row = A + K * R
+    if disruption_budget is not None:
+        nz = np.flatnonzero(value)
+        cols.append(nz)
+        rows.append(np.full(len(nz), n_row))
+        vals.append(value[nz])
+        row_lo.append(np.array([-np.inf]))
+        row_hi.append(np.array([disruption_budget * inst.owned_value]))
+        n_row += 1
+    if max_moves is not None:
+        nz = np.flatnonzero(moves)
+        cols.append(nz)
+        rows.append(np.full(len(nz), n_row))
+        vals.append(moves[nz])
+        row_lo.append(np.array([-np.inf]))
+        row_hi.append(np.array([float(max_moves)]))
+        n_row += 1
+    n_col, col_cost = P, [cost.astype(float)]
+    if slack_cost is not None:
+        band = A + np.arange(K * R)
+        tgt = np.maximum(inst.target.reshape(-1), 1e-12)
+        for sign in (1.0, -1.0):  # lifts a load below its band / lowers one above
+            cols.append(n_col + np.arange(K * R))
+            rows.append(band)
+            vals.append(np.full(K * R, sign))
+            col_cost.append(slack_cost / tgt)
+            n_col += K * R
+        if disruption_budget is not None:
+            cols.append(np.array([n_col]))
+            rows.append(np.array([A + K * R]))
+            vals.append(np.array([-1.0]))
+            col_cost.append(np.array([slack_cost / max(inst.owned_value, 1e-12)]))
+            n_col += 1
+    mat = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col)
+    ).tocsc()
+    mat.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = n_row
+    lp.col_cost_ = np.concatenate(col_cost)
+    lp.col_lower_ = np.zeros(n_col)
+    lp.col_upper_ = np.r_[np.ones(P), np.full(n_col - P, np.inf)]
+    lp.row_lower_ = np.concatenate(row_lo).astype(float)
+    lp.row_upper_ = np.concatenate(row_hi).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = mat.indices.astype(np.int32)
+    lp.a_matrix_.value_ = mat.data.astype(float)
+    return lp
+
+
+def _highs(time_limit: float, threads: int, gap: float | None = None) -> object:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(float(time_limit), 0.1))
+    h.setOptionValue("threads", int(threads))
+    if gap is not None:
+        h.setOptionValue("mip_rel_gap", float(gap))
+        h.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # see solver.DEFAULT_HIGHS_OPTIONS
+    return h
+
+
+def lp_round(
+    inst: _Instance,
+    *,
+    travel_weight: float,
+    disruption_weight: float,
+    scales: tuple[float, float],
+    disruption_budget: float | None,
+    max_moves: int | None,
+    mip_gap: float,
+    seconds: float,
+    threads: int = 1,
+) -> LPRounding:
+    """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
+
+    Parameters
+    ----------
+    inst
+        The prepared instance (candidates, bands, owners, locks).
+    travel_weight, disruption_weight, scales
+        The objective of the MILP (see :func:`pair_costs`).
+    disruption_budget, max_moves
+        The side constraints of the MILP (``None``: absent).
+    mip_gap
+        Relative gap aimed at [-]: the largest reduced-cost threshold tried is ``mip_gap * z_LP``.
+    seconds
+        Time for the LP and the restricted MILPs together [s].
+    threads
+        HiGHS threads.
+    """
+    import highspy
+
+    tick = time.perf_counter()
+    cost, moves, value = pair_costs(inst, travel_weight, disruption_weight, scales)
+    lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
+    h = _highs(seconds, threads)
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    n_acc = len(inst.account_ids)
+    if status != highspy.HighsModelStatus.kOptimal:
+        # x is bounded, so "unbounded or infeasible" from presolve means infeasible
+        infeasible = status in (
+            highspy.HighsModelStatus.kInfeasible,
+            highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        )
+        name = "infeasible" if infeasible else str(status).split(".")[-1]
+        log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
+        return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick)
+    sol = h.getSolution()
+    x = np.asarray(sol.col_value, float)
+    reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
+    bound = float(h.getInfo().objective_function_value)
+    split = np.bincount(inst.pair_a[(x > 1e-6) & (x < 1 - 1e-6)], minlength=n_acc) > 0
+    log.info(
+        "LP relaxation: bound %.6g, %d split accounts, %.1fs",
+        bound,
+        int(split.sum()),
+        time.perf_counter() - tick,
+    )
+    used = x > 1e-6
+    n_split = int(split.sum())
+
+    def result(assign: np.ndarray | None, free: int) -> LPRounding:
+        obj = (
+            math.nan
+            if assign is None
+            else float(cost[np.flatnonzero(inst.pair_r == assign[inst.pair_a])].sum())
+        )
+        return LPRounding("optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick)
+
+    # 2a. round an LP with narrower bands (the rounding then stays inside the real ones more often),
+    # repair what is still outside by greedy moves/swaps, then polish travel by local search
+    from salesops_models.territory.alignment import greedy_start, polish
+
+    K, R = inst.target.shape
+    band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
+    plan = None
+    for shrink in ROUNDING_SHRINK:
+        left = seconds - (time.perf_counter() - tick)
+        if left < 1.0:
+            break
+        tol = shrink * inst.tolerance[:, None]
+        h.changeRowsBounds(
+            len(band_rows),
+            band_rows,
+            ((1 - tol) * inst.target).reshape(-1),
+            ((1 + tol) * inst.target).reshape(-1),
+        )
+        h.setOptionValue("time_limit", h.getRunTime() + left / 3)  # HiGHS's clock runs across run()s
+        h.run()  # dual simplex from the previous basis
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            log.info("LP rounding: bands x%.1f: LP %s", shrink, h.getModelStatus())
+            continue
+        xs = np.asarray(h.getSolution().col_value, float)
+        order = np.lexsort((xs, inst.pair_a))
+        last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
+        start = np.full(n_acc, -1)
+        start[inst.pair_a[order][last]] = inst.pair_r[order][last]
+        plan = greedy_start(inst, max_moves, max(left / 8, 0.1), start=start)
+        if _feasible(inst, plan, value, moves, None, max_moves):
+            log.info(
+                "LP rounding: bands x%.1f, rounded and repaired in %.1fs", shrink, time.perf_counter() - tick
+            )
+            break
+    if plan is None:
+        plan = greedy_start(inst, max_moves, 1.0)
+    left = seconds - (time.perf_counter() - tick)
+    plan = polish(
+        inst,
+        plan,
+        travel_weight=travel_weight,
+        disruption_weight=disruption_weight,
+        scales=scales,
+        max_moves=max_moves,
+        disruption_budget=disruption_budget,
+        seconds=max(min(left / 3, 30.0), 0.1),
+    )
+    best = result(plan, 0) if _feasible(inst, plan, value, moves, disruption_budget, max_moves) else None
+    if best is not None:
+        log.info(
+            "LP rounding: repaired plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap
+        )
+        if best.gap <= mip_gap:
+            return best
+
+    if best is not None:
+        # 2b. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
+        left = seconds - (time.perf_counter() - tick)
+        plan = neighbourhood_search(
+            inst, best.assign, cost, moves, value, disruption_budget, max_moves, left, threads
+        )
+        best = result(plan, 0)
+        log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
+        return best
+
+    # 2c. no plan meets the bands yet: the elastic MILP restricted to the LP's pairs, the plan's pairs and
+    # the cheapest others (reduced costs), started from the plan, drives the band violation to zero
+    cap = max(abs(bound), 1e-9) * mip_gap  # the largest threshold that can matter (module notes)
+    spare = np.sort(reduced[~used])
+    n_extra = max(4 * inst.target.size, 500)
+    free = 0
+    P = len(cost)
+    elp = _model(
+        inst, cost, moves, value, disruption_budget, max_moves, slack_cost=1e4 * max(abs(bound), 1e-9)
+    )
+    n_slack = elp.num_col_ - P
+    elp.integrality_ = [highspy.HighsVarType.kInteger] * P + [highspy.HighsVarType.kContinuous] * n_slack
+    while True:
+        left = seconds - (time.perf_counter() - tick)
+        if left < 0.5:
+            break
+        delta = min(float(spare[min(n_extra, len(spare)) - 1]) if len(spare) else 0.0, cap)
+        on_plan = inst.pair_r == plan[inst.pair_a]
+        keep = used | (reduced <= delta) | on_plan
+        if int(keep.sum()) == free and n_extra < len(spare):
+            n_extra *= 4  # ties in the reduced costs: the same pairs again
+            continue
+        free = int(keep.sum())
+        elp.col_upper_ = np.r_[keep.astype(float), np.full(n_slack, np.inf)]
+        m = _highs(left if delta >= cap else left / 2, threads, gap=mip_gap / 4)
+        m.passModel(elp)
+        cols = np.flatnonzero(keep)
+        m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
+        m.run()
+        mstat = m.getModelStatus()
+        if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
+            xv = np.asarray(m.getSolution().col_value, float)[:P]
+            chosen = xv > 0.5
+            assign = np.full(n_acc, -1)
+            assign[inst.pair_a[chosen]] = inst.pair_r[chosen]
+            if (assign >= 0).all():
+                plan = assign
+                ok = _feasible(inst, plan, value, moves, disruption_budget, max_moves)
+                cand = result(plan, free)
+                if ok and (best is None or cand.objective < best.objective):
+                    best = cand
+                log.info(
+                    "LP rounding: delta %.3g, %d free pairs, objective %.6g (gap to LP %.3g%%), bands %s",
+                    delta,
+                    free,
+                    cand.objective,
+                    100 * cand.gap,
+                    "met" if ok else "violated",
+                )
+                if best is not None and best.gap <= mip_gap:
+                    break
+        else:
+            log.info("LP rounding: delta %.3g, %d free pairs: %s", delta, free, str(mstat).split(".")[-1])
+        if delta >= cap or n_extra >= len(spare):
+            break
+        n_extra *= 4
+    if best is None:
+        return LPRounding("optimal", bound, None, math.nan, n_split, free, time.perf_counter() - tick)
+    return best
+
+
+def _feasible(
+    inst: _Instance,
+    assign: np.ndarray,
+    value: np.ndarray,
+    moves: np.ndarray,
+    disruption_budget: float | None,
+    max_moves: int | None,
+) -> bool:
+    """The plan meets every band, the budget and the move cap (to a relative 1e-9)."""
+    if (assign < 0).any():
+        return False
+    K, R = inst.target.shape
+    for k in range(K):
+        load = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
+        if (load > inst.upper[k] * (1 + 1e-9) + 1e-9).any() or (
+            load < inst.lower[k] * (1 - 1e-9) - 1e-9
+        ).any():
+            return False
+    chosen = np.flatnonzero(inst.pair_r == assign[inst.pair_a])
+    if disruption_budget is not None and value[chosen].sum() > disruption_budget * inst.owned_value * (
+        1 + 1e-9
+    ):
+        return False
+    return max_moves is None or moves[chosen].sum() <= max_moves
+
+
+def neighbourhood_search(
+    inst: _Instance,
+    plan: np.ndarray,
+    cost: np.ndarray,
+    moves: np.ndarray,
+    value: np.ndarray,
+    disruption_budget: float | None,
+    max_moves: int | None,
+    seconds: float,
+    threads: int = 1,
+    group_size: int = 4,
+) -> np.ndarray:
+    """Improve a plan that meets every constraint by re-solving small groups of territories exactly.
+
+    A group is a territory and the ``group_size - 1`` territories sharing the most candidate accounts
+    with it. The accounts of the group's territories may move between them (candidate pairs only);
+    everything else stays, so the group's loads come from its own accounts alone and the budget and move
+    cap keep what the rest uses. The group's MILP starts from the current plan, so the plan never gets
+    worse. Groups are taken territory by territory until ``seconds`` [s] have passed or a whole round
+    improves nothing.
+    """
+    import highspy
+
+    tick = time.perf_counter()
+    P, R = len(cost), len(inst.rep_ids)
+    K = inst.target.shape[0]
+    both = coo_matrix((np.ones(P), (inst.pair_a, inst.pair_r)), shape=(len(inst.account_ids), R)).tocsc()
+    shared = (both.T @ both).toarray()
+    np.fill_diagonal(shared, -1)
+    plan = plan.copy()
+    on_plan = inst.pair_r == plan[inst.pair_a]
+    current = float(cost[on_plan].sum())
+    idle = 0
+    r = 0
+    while idle < R and time.perf_counter() - tick < seconds - 0.2:
+        group = np.r_[r, np.argsort(-shared[r])[: group_size - 1]]
+        r = (r + 1) % R
+        in_group = np.zeros(R, dtype=bool)
+        in_group[group] = True
+        q = np.flatnonzero(in_group[plan][inst.pair_a] & in_group[inst.pair_r])  # free pairs
+        acc, a_loc = np.unique(inst.pair_a[q], return_inverse=True)
+        g_loc = np.full(R, -1)
+        g_loc[group] = np.arange(len(group))
+        n_acc, G = len(acc), len(group)
+        rows = [a_loc] + [n_acc + k * G + g_loc[inst.pair_r[q]] for k in range(K)]
+        vals = [np.ones(len(q))] + [inst.metric_values[k][inst.pair_a[q]] for k in range(K)]
+        row_lo = [np.ones(n_acc), inst.lower[:, group].reshape(-1)]
+        row_hi = [np.ones(n_acc), inst.upper[:, group].reshape(-1)]
+        n_row = n_acc + K * G
+        rest = ~in_group[plan][inst.pair_a] & on_plan  # the pairs of every other account
+        for used, cap in (
+            (value, disruption_budget * inst.owned_value if disruption_budget is not None else None),
+            (moves, float(max_moves) if max_moves is not None else None),
+        ):
+            if cap is None:
+                continue
+            rows.append(np.full(len(q), n_row))
+            vals.append(used[q])
+            row_lo.append(np.array([-np.inf]))
+            row_hi.append(np.array([cap - float(used[rest].sum()) + 1e-9 * max(cap, 1.0)]))
+            n_row += 1
+        cols = np.concatenate([np.arange(len(q))] * len(rows))
+        mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q))).tocsc()
+        mat.sort_indices()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = len(q), n_row
+        lp.col_cost_ = cost[q].astype(float)
+        lp.col_lower_, lp.col_upper_ = np.zeros(len(q)), np.ones(len(q))
+        lp.row_lower_ = np.concatenate(row_lo).astype(float)
+        lp.row_upper_ = np.concatenate(row_hi).astype(float)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = mat.indices.astype(np.int32)
+        lp.a_matrix_.value_ = mat.data.astype(float)
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(q)
+        left = seconds - (time.perf_counter() - tick)
+        h = _highs(max(min(left, 5.0), 0.1), threads, gap=1e-6)
+        h.passModel(lp)
+        h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan[q].astype(float))
+        h.run()
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            idle += 1
+            continue
+        x = np.asarray(h.getSolution().col_value, float) > 0.5
+        new = current - float(cost[q][on_plan[q]].sum()) + float(cost[q][x].sum())
+        if new < current - 1e-9 * max(abs(current), 1.0) and x.sum() == n_acc:
+            plan[inst.pair_a[q][x]] = inst.pair_r[q][x]
+            on_plan = inst.pair_r == plan[inst.pair_a]
+            current = new
+            idle = 0
+        else:
+            idle += 1
+    return plan

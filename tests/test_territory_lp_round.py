@@ -1,0 +1,104 @@
+"""The LP relaxation + rounding path of the alignment: a valid bound, plans that meet every band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from salesops_models.territory import ACCOUNT_COUNT, BalanceMetric, SolverOptions, assign_territories
+from salesops_models.territory.alignment import _objective_scales, _prepare
+from salesops_models.territory.lp_round import lp_round
+from tests.test_territory import EXACT, brute_force, random_instance
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lp_bound_below_the_enumerated_optimum_and_rounded_plan_feasible(seed: int) -> None:
+    accounts, reps = random_instance(seed)
+    balance = [BalanceMetric("workload_hours", 0.35), BalanceMetric(ACCOUNT_COUNT, 0.5)]
+    dw = [0.0, 0.002][seed % 2]
+    best, feasible = brute_force(accounts, reps, balance, dw, None)
+    inst = _prepare(accounts, reps, balance, None, "workload_hours", "potential", None, None)
+    lp = lp_round(
+        inst,
+        travel_weight=1.0,
+        disruption_weight=dw,
+        scales=_objective_scales(inst, False),
+        disruption_budget=None,
+        max_moves=None,
+        mip_gap=1e-6,
+        seconds=20,
+    )
+    if feasible == 0:
+        assert lp.assign is None
+        return
+    assert lp.lp_status == "optimal"
+    assert lp.bound <= best + 1e-6 * max(1.0, best)
+    if lp.assign is not None:  # a rounded plan is one of the enumerated feasible plans
+        assert lp.objective >= best - 1e-6 * max(1.0, best)
+        for b in balance:
+            vals = np.ones(len(accounts)) if b.column == ACCOUNT_COUNT else accounts[b.column].to_numpy()
+            load = np.bincount(lp.assign, weights=vals, minlength=len(reps))
+            assert (load <= inst.upper[balance.index(b)] + 1e-6).all()
+            assert (load >= inst.lower[balance.index(b)] - 1e-6).all()
+
+
+def test_forced_lp_path_meets_bands_budget_and_reports_a_valid_bound() -> None:
+    accounts, reps = random_instance(21, n_acc=150, n_rep=6)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    kw = dict(balance=balance, disruption_column="potential", disruption_budget=0.4, candidate_k=4)
+    exact = assign_territories(accounts, reps, solver=SolverOptions(time_limit=60, mip_gap=0.0), **kw)
+    fast = assign_territories(
+        accounts, reps, lp_rounding=True, solver=SolverOptions(time_limit=30, mip_gap=0.02), **kw
+    )
+    assert exact.status == "optimal"
+    assert fast.status in ("optimal", "feasible")
+    assert any("LP relaxation bound" in n for n in fast.notes)
+    ter = fast.territories
+    for b in balance:
+        assert ter[f"{b.column}_deviation"].abs().max() <= b.tolerance + 1e-9
+    assert fast.disruption_share <= 0.4 + 1e-9
+    # the reported bound is a bound: never above the proven optimum; the plan never below it
+    assert fast.solve.bound <= exact.solve.objective * (1 + 1e-9)
+    assert fast.solve.objective >= exact.solve.objective * (1 - 1e-9)
+    assert fast.solve.gap <= 0.02 + 1e-9
+
+
+def test_infeasible_lp_is_a_proof_and_the_diagnosis_still_comes_back() -> None:
+    accounts, reps = random_instance(2, n_acc=12, n_rep=3)
+    accounts = accounts.drop(columns="owner_rep_id")
+    accounts["lat"], accounts["lon"] = reps.loc[0, "home_lat"], reps.loc[0, "home_lon"]
+    # every account's only candidate is rep R0: the other two cannot reach their band, even fractionally
+    res = assign_territories(
+        accounts,
+        reps,
+        balance=[BalanceMetric(ACCOUNT_COUNT, 0.5)],
+        candidate_k=1,
+        lp_rounding=True,
+        solver=EXACT,
+    )
+    assert res.status == "relaxed"
+    assert any("LP relaxation infeasible" in n for n in res.notes)
+    assert set(res.diagnosis["rep_id"]) == {"R0", "R1", "R2"}
+    assert (res.assignments["rep_id"] == "R0").all()
+
+
+def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None:
+    from salesops_models.territory.alignment import greedy_start
+    from salesops_models.territory.lp_round import _feasible, neighbourhood_search, pair_costs
+
+    accounts, reps = random_instance(8, n_acc=200, n_rep=8)
+    balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric(ACCOUNT_COUNT, 0.15)]
+    inst = _prepare(accounts, reps, balance, None, "workload_hours", "potential", None, 5)
+    cost, moves, value = pair_costs(inst, 1.0, 0.0, _objective_scales(inst, True))
+    start = greedy_start(inst, None, 5.0)
+    assert _feasible(inst, start, value, moves, None, None)
+    on_start = inst.pair_r == start[inst.pair_a]
+    budget = float(value[on_start].sum()) / inst.owned_value + 0.02
+    cap = int(moves[on_start].sum()) + 5
+    better = neighbourhood_search(inst, start, cost, moves, value, budget, cap, seconds=20, group_size=3)
+    before = cost[inst.pair_r == start[inst.pair_a]].sum()
+    after = cost[inst.pair_r == better[inst.pair_a]].sum()
+    assert after < before  # a greedy balance plan leaves travel to gain
+    assert _feasible(
+        inst, better, value, moves, budget, max(60, int(moves[inst.pair_r == start[inst.pair_a]].sum()))
+    )
