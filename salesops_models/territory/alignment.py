@@ -981,10 +981,10 @@ def assign_territories(
                 objective=lp.objective,
                 bound=lp.bound,
                 gap=lp.gap,
-                seconds=lp.seconds,
+                seconds=lp.seconds - lp.build_seconds,
                 termination="lp_rounding",
             )
-            build_seconds = time.perf_counter() - tick - lp.seconds
+            build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
             asg, ter, disruption, share, moved, disconnected = _tables(inst, lp.assign, accounts, adjacency)
             return AlignmentResult(
                 assignments=asg,

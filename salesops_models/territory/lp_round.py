@@ -67,7 +67,9 @@ class LPRounding:
     free_pairs
         Pairs left free in the last restricted MILP.
     seconds
-        Wall-clock time [s].
+        Wall-clock time [s], ``build_seconds`` included.
+    build_seconds
+        Time to build the LP and hand it to HiGHS [s].
     """
 
     lp_status: str
@@ -77,6 +79,7 @@ class LPRounding:
     split_accounts: int
     free_pairs: int
     seconds: float
+    build_seconds: float = 0.0
 
     @property
     def gap(self) -> float:
@@ -226,6 +229,7 @@ def lp_round(
     lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
     h = _highs(seconds, threads)
     h.passModel(lp)
+    build_seconds = time.perf_counter() - tick
     h.run()
     status = h.getModelStatus()
     n_acc = len(inst.account_ids)
@@ -237,7 +241,7 @@ def lp_round(
         )
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
-        return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick)
+        return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick, build_seconds)
     sol = h.getSolution()
     x = np.asarray(sol.col_value, float)
     reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
@@ -258,7 +262,9 @@ def lp_round(
             if assign is None
             else float(cost[np.flatnonzero(inst.pair_r == assign[inst.pair_a])].sum())
         )
-        return LPRounding("optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick)
+        return LPRounding(
+            "optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick, build_seconds
+        )
 
     # 2a. round an LP with narrower bands (the rounding then stays inside the real ones more often),
     # repair what is still outside by greedy moves/swaps, then polish travel by local search
@@ -382,7 +388,9 @@ def lp_round(
             break
         n_extra *= 4
     if best is None:
-        return LPRounding("optimal", bound, None, math.nan, n_split, free, time.perf_counter() - tick)
+        return LPRounding(
+            "optimal", bound, None, math.nan, n_split, free, time.perf_counter() - tick, build_seconds
+        )
     return best
 
 

@@ -118,6 +118,7 @@ class AlignmentResult:
             "mip_gap": self.solve.gap,
             "seconds": self.solve.seconds,
             "build_seconds": self.build_seconds,
+            "solver_path": "lp_rounding" if self.solve.termination == "lp_rounding" else "milp",
             "accounts": int(len(self.assignments)),
             "territories": int(len(self.territories)),
             "candidate_pairs": int(self.candidate_pairs),
