@@ -985,23 +985,7 @@ def assign_territories(
                 termination="lp_rounding",
             )
             build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
-            asg, ter, disruption, share, moved, disconnected = _tables(inst, lp.assign, accounts, adjacency)
-            return AlignmentResult(
-                assignments=asg,
-                territories=ter,
-                solve=info,
-                metrics=list(inst.metric_names),
-                travel=float(asg["travel"].sum()),
-                disruption=disruption,
-                disruption_share=share,
-                moved=moved,
-                diagnosis=pd.DataFrame(),
-                relaxation=pd.DataFrame(),
-                disconnected_territories=disconnected,
-                build_seconds=build_seconds,
-                candidate_pairs=len(inst.pair_a),
-                notes=notes,
-            )
+            return _result(inst, lp.assign, accounts, adjacency, info, build_seconds, notes)
         solver = replace(solver, time_limit=max(solver.time_limit - lp.seconds, 0.2 * solver.time_limit))
     if warm_start and start_assign is None:
         start_assign = greedy_start(inst, max_moves, heuristic_seconds)
@@ -1098,6 +1082,20 @@ def assign_territories(
                     if r.binding
                 ),
             )
+    return _result(inst, assign, accounts, adjacency, info, build_seconds, notes, diagnosis, relaxation)
+
+
+def _result(
+    inst: _Instance,
+    assign: np.ndarray,
+    accounts: pd.DataFrame,
+    adjacency: object | None,
+    info: SolveInfo,
+    build_seconds: float,
+    notes: list[str],
+    diagnosis: pd.DataFrame | None = None,
+    relaxation: pd.DataFrame | None = None,
+) -> AlignmentResult:
     asg, ter, disruption, share, moved, disconnected = _tables(inst, assign, accounts, adjacency)
     return AlignmentResult(
         assignments=asg,
@@ -1108,8 +1106,8 @@ def assign_territories(
         disruption=disruption,
         disruption_share=share,
         moved=moved,
-        diagnosis=diagnosis,
-        relaxation=relaxation,
+        diagnosis=pd.DataFrame() if diagnosis is None else diagnosis,
+        relaxation=pd.DataFrame() if relaxation is None else relaxation,
         disconnected_territories=disconnected,
         build_seconds=build_seconds,
         candidate_pairs=len(inst.pair_a),

@@ -112,7 +112,6 @@ def _model(
 ) -> object:
     """The strict model as a ``HighsLp``; with ``slack_cost``, elastic: every band row and the budget row
     get slack columns (after the pair columns) costing ``slack_cost`` per unit of target (of owned value)."""
-    import highspy
 
     pa, pr = inst.pair_a, inst.pair_r
     P, A = len(pa), len(inst.account_ids)
@@ -129,21 +128,18 @@ def _model(
     row_lo.append(inst.lower.reshape(-1))
     row_hi.append(inst.upper.reshape(-1))
     n_row = A + K * R
-    if disruption_budget is not None:
-        nz = np.flatnonzero(value)
+    for used, cap in (
+        (value, disruption_budget * inst.owned_value if disruption_budget is not None else None),
+        (moves, float(max_moves) if max_moves is not None else None),
+    ):
+        if cap is None:
+            continue
+        nz = np.flatnonzero(used)
         cols.append(nz)
         rows.append(np.full(len(nz), n_row))
-        vals.append(value[nz])
+        vals.append(used[nz])
         row_lo.append(np.array([-np.inf]))
-        row_hi.append(np.array([disruption_budget * inst.owned_value]))
-        n_row += 1
-    if max_moves is not None:
-        nz = np.flatnonzero(moves)
-        cols.append(nz)
-        rows.append(np.full(len(nz), n_row))
-        vals.append(moves[nz])
-        row_lo.append(np.array([-np.inf]))
-        row_hi.append(np.array([float(max_moves)]))
+        row_hi.append(np.array([cap]))
         n_row += 1
     n_col, col_cost = P, [cost.astype(float)]
     if slack_cost is not None:
@@ -163,20 +159,31 @@ def _model(
             n_col += 1
     mat = coo_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col)
-    ).tocsc()
-    mat.sort_indices()
+    )
+    upper = np.r_[np.ones(P), np.full(n_col - P, np.inf)]
+    lp = _highs_lp(mat, np.concatenate(col_cost), upper, np.concatenate(row_lo), np.concatenate(row_hi))
+    return lp
+
+
+def _highs_lp(
+    mat: coo_matrix, cost: np.ndarray, upper: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray
+) -> object:
+    """A ``HighsLp`` min cost.x, 0 <= x <= upper, row_lo <= mat.x <= row_hi."""
+    import highspy
+
+    csc = mat.tocsc()
+    csc.sort_indices()
     lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = n_row
-    lp.col_cost_ = np.concatenate(col_cost)
-    lp.col_lower_ = np.zeros(n_col)
-    lp.col_upper_ = np.r_[np.ones(P), np.full(n_col - P, np.inf)]
-    lp.row_lower_ = np.concatenate(row_lo).astype(float)
-    lp.row_upper_ = np.concatenate(row_hi).astype(float)
+    lp.num_row_, lp.num_col_ = csc.shape
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.zeros(csc.shape[1])
+    lp.col_upper_ = np.asarray(upper, float)
+    lp.row_lower_ = np.asarray(row_lo, float)
+    lp.row_upper_ = np.asarray(row_hi, float)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-    lp.a_matrix_.value_ = mat.data.astype(float)
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
     return lp
 
 
@@ -482,18 +489,8 @@ def neighbourhood_search(
             row_hi.append(np.array([cap - float(used[rest].sum()) + 1e-9 * max(cap, 1.0)]))
             n_row += 1
         cols = np.concatenate([np.arange(len(q))] * len(rows))
-        mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q))).tocsc()
-        mat.sort_indices()
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = len(q), n_row
-        lp.col_cost_ = cost[q].astype(float)
-        lp.col_lower_, lp.col_upper_ = np.zeros(len(q)), np.ones(len(q))
-        lp.row_lower_ = np.concatenate(row_lo).astype(float)
-        lp.row_upper_ = np.concatenate(row_hi).astype(float)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-        lp.a_matrix_.value_ = mat.data.astype(float)
+        mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q)))
+        lp = _highs_lp(mat, cost[q], np.ones(len(q)), np.concatenate(row_lo), np.concatenate(row_hi))
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(q)
         left = seconds - (time.perf_counter() - tick)
         h = _highs(max(min(left, 5.0), 0.1), threads, gap=1e-6)
