@@ -47,6 +47,9 @@ from salesops_models.territory.solver import (
 
 log = logging.getLogger(__name__)
 
+#: A contiguity round stops at ``time_limit / ROUND_SHARE`` (at least 30 s) unless it is the last one.
+ROUND_SHARE = 5
+
 
 def read_dual_graph(path: str | Path, population: str = "TOTPOP") -> nx.Graph:
     """Read a networkx adjacency JSON (optionally gzipped); nodes relabelled 0..n-1 with attribute ``pop``."""
@@ -156,16 +159,24 @@ def solve_cut_edges(
     district = np.full(n, -1)
     info = None
     best_bound = -math.inf
+    best_connected: tuple[float, np.ndarray] | None = None
+    final = False  # the last round gets all the time left
     while rounds < max_rounds:
         remaining = time_limit - (time.perf_counter() - tick)
         if remaining <= 1:
             break
         rounds += 1
-        info = solve_milp(m, SolverOptions(time_limit=remaining, mip_gap=mip_gap))
+        # a round stops at a share of the limit, so a disconnected incumbent gets its cuts early
+        # instead of holding the whole limit (AR at 600 s: one round, no connected plan)
+        limit = remaining if final or not contiguous else min(remaining, max(time_limit / ROUND_SHARE, 30.0))
+        info = solve_milp(m, SolverOptions(time_limit=limit, mip_gap=mip_gap))
         if np.isfinite(info.bound):
             best_bound = max(best_bound, info.bound)
         if not info.has_solution:
-            break
+            if final or limit >= remaining:
+                break
+            final = True
+            continue
         district = np.full(n, -1)
         for (i, j), var in m.x.items():
             if (var.value or 0) > 0.5:
@@ -198,9 +209,16 @@ def solve_cut_edges(
         cuts += added
         log.info("cut-edge round %d: objective %s, %d separator cuts added", rounds, info.objective, added)
         if added == 0:
-            break
+            cut_now = float(sum(district[u] != district[v] for u, v in edges))
+            if best_connected is None or cut_now < best_connected[0]:
+                best_connected = (cut_now, district.copy())
+            if info.status == OPTIMAL or final:
+                break
+            final = True  # connected but not proven: spend the rest of the time on this model
     seconds = time.perf_counter() - tick
-    if info is None or not info.has_solution:
+    if best_connected is not None and (info is None or not info.has_solution or info.status != OPTIMAL):
+        district = best_connected[1]  # the best connected plan of any round
+    if best_connected is None and (info is None or not info.has_solution):
         return DistrictingResult(
             district, math.nan, best_bound, math.nan, NO_SOLUTION, seconds, rounds, cuts, "no plan"
         )
@@ -211,7 +229,8 @@ def solve_cut_edges(
     )
     cut = float(sum(district[u] != district[v] for u, v in edges))
     if connected or not contiguous:
-        status = OPTIMAL if info.status == OPTIMAL else FEASIBLE
+        proven = info is not None and info.status == OPTIMAL and cut <= best_bound + 1e-9
+        status = OPTIMAL if proven else FEASIBLE
         objective = cut
         gap = relative_gap(cut, best_bound)
     else:
