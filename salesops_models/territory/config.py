@@ -79,6 +79,11 @@ class TerritoryConfig(StrictModel):
         description="Time for each of the two heuristic steps (greedy rebalancing, local-search polish) whose "
         "plan starts the solver [s].",
     )
+    lp_rounding: bool | None = Field(
+        None,
+        description="Start from the LP relaxation and round it (a proven bound; the plan without the MILP "
+        "when it meets every band); null: from 50,000 candidate pairs on.",
+    )
     tradeoff_budgets: list[float] = Field(
         default_factory=list,
         description="Disruption budgets [0-1] for a travel-versus-disruption curve (empty: no curve; each "

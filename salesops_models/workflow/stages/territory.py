@@ -49,6 +49,7 @@ def alignment_arguments(cfg: TerritoryConfig, accounts: pd.DataFrame) -> dict[st
         "locks": locks or None,
         "candidate_k": cfg.candidate_k,
         "heuristic_seconds": cfg.heuristic_seconds,
+        "lp_rounding": cfg.lp_rounding,
         "solver": SolverOptions(time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, threads=cfg.threads),
     }
 
