@@ -987,7 +987,7 @@ def assign_territories(
             build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
             return _result(inst, lp.assign, accounts, adjacency, info, build_seconds, notes)
         solver = replace(solver, time_limit=max(solver.time_limit - lp.seconds, 0.2 * solver.time_limit))
-    if warm_start and start_assign is None:
+    if warm_start:
         start_assign = greedy_start(inst, max_moves, heuristic_seconds)
         start_assign = polish(
             inst,

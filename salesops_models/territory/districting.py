@@ -216,8 +216,8 @@ def solve_cut_edges(
                 break
             final = True  # connected but not proven: spend the rest of the time on this model
     seconds = time.perf_counter() - tick
-    if best_connected is not None and (info is None or not info.has_solution or info.status != OPTIMAL):
-        district = best_connected[1]  # the best connected plan of any round
+    if best_connected is not None:
+        district = best_connected[1]  # the best connected plan of any round (the last one if it closed)
     if best_connected is None and (info is None or not info.has_solution):
         return DistrictingResult(
             district, math.nan, best_bound, math.nan, NO_SOLUTION, seconds, rounds, cuts, "no plan"
