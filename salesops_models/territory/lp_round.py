@@ -1,4 +1,4 @@
-"""LP relaxation and reduced-cost rounding of the alignment MILP: a proven bound and a start at scale.
+"""LP relaxation and rounding of the alignment MILP: a proven bound and a plan at scale.
 
 The strict alignment model of :func:`~salesops_models.territory.assign_territories` is built here a
 second time, straight into HiGHS from the arrays of the instance (no Pyomo: at 10,000 x 100 the Pyomo
@@ -13,16 +13,19 @@ budget; the move cap.
 1. **LP relaxation** (:math:`0 \\le x \\le 1`, dual simplex). Its objective :math:`z_{LP}` is a lower
    bound of every plan, so the gap of any plan to it is a *proven* gap. An infeasible LP proves that no
    plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP).
-2. **Rounding on reduced costs.** A plan within a gap :math:`g` of the optimum costs at most
-   :math:`z_{LP}/(1-g)`, and a plan's cost is :math:`z_{LP}` plus the reduced costs :math:`\\bar c_p
-   \\ge 0` of the pairs it uses (LP duality; the budget and band rows only add non-negative terms). So
-   only pairs with :math:`\\bar c_p \\le \\delta` can appear in a plan within :math:`\\delta` of the
-   bound. The MILP restricted to the pairs the LP uses and those with :math:`\\bar c_p \\le \\delta`
-   (an account the LP assigns whole and with no other cheap pair is fixed) is small and solves fast.
-   :math:`\\delta` is first the reduced cost of the :math:`\\max(4KR, 500)`-th cheapest unused pair
-   (:math:`KR` balance rows), and the count grows fourfold while the restricted MILP finds no plan,
-   never beyond :math:`\\delta = g\\, z_{LP}`: past that threshold no pair can be part of a plan within
-   the gap :math:`g`.
+2. **Rounding.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
+   times its width (0.3, then 0.6, then 1.0) and each account goes to its largest share; rounding a
+   narrow-band LP leaves few territories outside the real bands, and greedy rebalancing
+   (:func:`~salesops_models.territory.alignment.greedy_start`) repairs them; then local-search polish.
+3. **Neighbourhood search** (:func:`neighbourhood_search`): small groups of territories re-solved
+   exactly, the rest fixed; the plan never gets worse.
+4. Only when step 2 leaves no plan inside the bands: an **elastic MILP restricted on reduced costs**.
+   A plan's cost is :math:`z_{LP}` plus the reduced costs :math:`\\bar c_p \\ge 0` of the unused pairs
+   it takes (LP duality; band and budget rows only add non-negative terms), so a plan within a gap
+   :math:`g` of the bound uses no pair with :math:`\\bar c_p > g\\, z_{LP}`. The MILP keeps the pairs
+   the LP uses, the plan's pairs and the cheapest others (first the :math:`\\max(4KR, 500)` cheapest,
+   :math:`KR` balance rows; four times more while it finds no plan, never past :math:`g\\, z_{LP}`),
+   with penalised slack on the bands so the repaired plan is a start.
 
 The result is a plan (or ``None``), the LP bound, the number of accounts the LP split and the time.
 """
