@@ -1,16 +1,5 @@
-"""Distances between accounts and rep home bases, and the candidate (account, rep) pairs.
-
-Notes
------
-Great-circle (haversine) distance on a sphere of radius :data:`EARTH_RADIUS_KM`:
-
-.. math::
-
-    d = 2 R \\arcsin \\sqrt{\\sin^2\\frac{\\varphi_2-\\varphi_1}{2}
-        + \\cos\\varphi_1 \\cos\\varphi_2 \\sin^2\\frac{\\lambda_2-\\lambda_1}{2}}
-
-with latitudes :math:`\\varphi` and longitudes :math:`\\lambda` in radians.
-"""
+"""Distances between accounts and rep home bases (haversine, see :mod:`salesops_models.geo`), and the
+candidate (account, rep) pairs."""
 
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.sparse import coo_matrix
 
+from salesops_models.territory.solver import DEFAULT_HIGHS_OPTIONS
+
 if TYPE_CHECKING:  # pragma: no cover
     from salesops_models.territory.alignment import _Instance
 
@@ -199,7 +201,8 @@ def _highs(time_limit: float, threads: int, gap: float | None = None) -> object:
     h.setOptionValue("threads", int(threads))
     if gap is not None:
         h.setOptionValue("mip_rel_gap", float(gap))
-        h.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # see solver.DEFAULT_HIGHS_OPTIONS
+        for key, value in DEFAULT_HIGHS_OPTIONS.items():
+            h.setOptionValue(key, value)
     return h
 
 
