@@ -9,6 +9,12 @@ The cluster is a ``LocalCluster(n_workers, threads_per_worker=1)`` by default, o
 scheduler given by ``scheduler=`` / ``DASK_SCHEDULER_ADDRESS`` (its workers must see the same
 file system as the caller, since results are written to ``out_root``).
 
+Security: a Dask scheduler runs any function a client sends it, so the local cluster listens on
+``tls://`` with throw-away certificates (``Security.temporary()``, which needs ``cryptography``)
+and refuses clients without them: another local user cannot run code in the batch's workers. An
+existing cluster is reached with the ``distributed.comm.tls.*`` settings of the Dask config
+(``--scheduler tls://host:8786``); a plain ``tcp://`` address gets a warning (see docs/batch.md).
+
 A failed scenario (a model raising in a notebook, a timeout, a dead kernel) is recorded with its
 error and logs and the others go on; a kernel that did not start raises in the task so that Dask
 retries it (``retries=2``).
@@ -26,8 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salesops_models.errors import ScenarioError
-from salesops_models.scenario import load_scenario, resolve_document, scenario_files, validate_all
+from salesops_models.errors import SalesopsError, ScenarioError
+from salesops_models.safe_io import atomic_write_text
+from salesops_models.scenario import load_scenario, resolve_document
+from salesops_models.workflow.collect import STATUS_NOT_RUN, read_metrics_file
 from salesops_models.workflow.results import (
     collect_metrics,
     new_batch_dir,
@@ -73,6 +81,10 @@ class BatchResult:
     def failed(self) -> list[str]:
         """Names of the scenarios that did not complete."""
         return [str(r.get("scenario")) for r in self.records if r.get("status") != "ok"]
+
+
+class BatchInterrupted(SalesopsError):
+    """The batch was interrupted (Ctrl-C); the summary and index.html hold what finished."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,7 +198,7 @@ def run_scenario_notebooks(
 
     out = Path(out_dir)
     resolved = out / "scenario.resolved.yaml"
-    scenario = load_scenario(resolved)
+    scenario = load_scenario(resolved, trusted=True)  # written by the driver after its checks
     logger, handler = _task_logger(out, scenario.name)
     t0 = time.perf_counter()
     status, error = "ok", None
@@ -254,9 +266,9 @@ def run_scenario_notebooks(
         logger.removeHandler(handler)
         handler.close()
     seconds = time.perf_counter() - t0
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    (out / "logs" / "timings.json").write_text(
-        json.dumps({"scenario_seconds": seconds, "notebook_seconds": timings}, indent=2)
+    atomic_write_text(
+        out / "logs" / "timings.json",
+        json.dumps({"scenario_seconds": seconds, "notebook_seconds": timings}, indent=2),
     )
     record = collect_metrics(out, status, error)
     record["scenario"] = scenario.name
@@ -270,26 +282,54 @@ def run_scenario_notebooks(
 
 
 def _client(workers: int | None, scheduler: str | None, n_tasks: int, quiet: bool) -> tuple[Any, Any, int]:
-    """A Dask client: to ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a fresh LocalCluster."""
+    """A Dask client: to ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a fresh LocalCluster on TLS.
+
+    The local cluster gets throw-away TLS certificates held in memory by this process only, so no
+    other process, of this user or another, can submit work to it. An existing scheduler is
+    reached with the security of the Dask config (``distributed.comm.tls.*``).
+    """
+    import dask
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     # distributed sets its own loggers to INFO when imported; a batch shows warnings only.
     logging.getLogger("distributed").setLevel(logging.ERROR if quiet else logging.WARNING)
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
+        if not address.startswith("tls://"):
+            log.warning(
+                "Dask scheduler %s is not TLS: anyone who can reach it can run code in its workers; "
+                "use tls:// with the distributed.comm.tls settings (docs/batch.md) or a private network",
+                address,
+            )
         client = Client(address)
         n = len(client.scheduler_info().get("workers", {}))
         log.info("connected to Dask scheduler %s (%d workers)", address, n)
         return client, None, n
+    try:
+        security = Security.temporary()
+    except ImportError:
+        raise SalesopsError(
+            "the batch's local Dask cluster needs TLS certificates, which need the 'cryptography' "
+            "package: pip install 'salesops-models[dask]' (or pip install cryptography)."
+        ) from None
     n = workers or max(1, min(n_tasks, os.cpu_count() or 1))
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR if quiet else logging.WARNING,
-    )
-    return Client(cluster), cluster, n
+    # The scheduler's plain-HTTP side server (started even without a dashboard) keeps only its
+    # health check: its info pages would show task names and worker addresses to any local user.
+    with dask.config.set({"distributed.scheduler.http.routes": ["distributed.http.health"]}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            protocol="tls://",
+            host="127.0.0.1",
+            security=security,
+            dashboard_address=None,
+            # its side server on a free local port: no clash with another engineer's cluster
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR if quiet else logging.WARNING,
+        )
+    return Client(cluster, security=security), cluster, n
 
 
 def run_batch(
@@ -342,18 +382,22 @@ def run_batch(
     from distributed import as_completed
     from tqdm.auto import tqdm
 
+    from salesops_models.workflow.preflight import check_scenarios
+
     t0 = time.perf_counter()
-    scenarios, errors = validate_all(list(paths))
-    if errors:
-        raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(errors))
-    files = scenario_files(list(paths))
+    checked = check_scenarios(list(paths))
+    if checked.errors:
+        raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(checked.errors))
+    for warning in checked.warnings:
+        log.warning("%s", warning)
+    scenarios, files = checked.scenarios, checked.files
     batch_dir = new_batch_dir(out_root, batch_id).resolve()
     result = BatchResult(batch_dir)
     out_dirs: dict[str, Path] = {}
     for sc, f in zip(scenarios, files, strict=True):
         out = scenario_dir(batch_dir, sc.name)
         write_resolved_scenario(sc, out)
-        (out / "changes.json").write_text(json.dumps(scenario_changes(f), indent=2, default=str))
+        atomic_write_text(out / "changes.json", json.dumps(scenario_changes(f), indent=2, default=str))
         out_dirs[sc.name] = out
     log.info("batch %s: %d scenario(s) validated", batch_dir.name, len(scenarios))
     t_phase = time.perf_counter()
@@ -365,54 +409,73 @@ def run_batch(
     t_phase = time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
     try:
-        futures = {
-            client.submit(
-                run_scenario_notebooks,
-                str(out),
-                notebooks,
-                execution_timeout,
-                None,
-                kernel_per_notebook,
-                key=f"salesops-{batch_dir.name}-{name}",
-                pure=False,
-                retries=2,
-            ): name
-            for name, out in out_dirs.items()
-        }
-        bar = tqdm(total=len(futures), desc="scenarios", unit="scenario", disable=quiet)
-        for fut in as_completed(futures):
-            name = futures[fut]
+        try:
+            futures = {
+                client.submit(
+                    run_scenario_notebooks,
+                    str(out),
+                    notebooks,
+                    execution_timeout,
+                    None,
+                    kernel_per_notebook,
+                    key=f"salesops-{batch_dir.name}-{name}",
+                    pure=False,
+                    retries=2,
+                ): name
+                for name, out in out_dirs.items()
+            }
+            bar = tqdm(total=len(futures), desc="scenarios", unit="scenario", disable=quiet)
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    record = fut.result()
+                except Exception as exc:  # retries exhausted, worker lost, ...
+                    error = f"{type(exc).__name__}: {exc}"
+                    logs = out_dirs[name] / "logs"
+                    logs.mkdir(parents=True, exist_ok=True)
+                    with open(logs / "batch.log", "a", encoding="utf-8") as fh:
+                        fh.write(f"task failed after retries: {error}\n")
+                    record = collect_metrics(out_dirs[name], "failed", error)
+                records[name] = record
+                bar.set_postfix_str(f"{name}: {record.get('status')}")
+                bar.update()
+                write_summary(batch_dir, [records[n] for n in out_dirs if n in records])  # survives a crash
+            bar.close()
+        finally:
+            result.phases["scenarios"] = time.perf_counter() - t_phase
+            t_phase = time.perf_counter()
+            # Interrupted (Ctrl-C, an error in the driver): a scenario without a record is 'partial' when
+            # it started and 'not run' when it never did, never 'failed'.
+            result.records = [records.get(n) or read_metrics_file(d) | {"scenario": n} for n, d in out_dirs.items()]
+            interrupted = len(records) < len(out_dirs)
             try:
-                record = fut.result()
-            except Exception as exc:  # retries exhausted, worker lost, ...
-                error = f"{type(exc).__name__}: {exc}"
-                logs = out_dirs[name] / "logs"
-                logs.mkdir(parents=True, exist_ok=True)
-                with open(logs / "batch.log", "a", encoding="utf-8") as fh:
-                    fh.write(f"task failed after retries: {error}\n")
-                record = collect_metrics(out_dirs[name], "failed", error)
-            records[name] = record
-            bar.set_postfix_str(f"{name}: {record.get('status')}")
-            bar.update()
-            write_summary(batch_dir, [records[n] for n in out_dirs if n in records])  # survives a crash
-        bar.close()
-    finally:
-        result.phases["scenarios"] = time.perf_counter() - t_phase
-        t_phase = time.perf_counter()
-        client.close()
-        if cluster is not None:
-            cluster.close()
-        result.phases["cluster_close"] = time.perf_counter() - t_phase
-    t_phase = time.perf_counter()
-    result.records = [records[n] for n in out_dirs]
-    write_summary(batch_dir, result.records)
-    try:
-        from salesops_models.workflow.report import build_index
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+            finally:
+                result.phases["cluster_close"] = time.perf_counter() - t_phase
+                t_phase = time.perf_counter()
+                write_summary(batch_dir, result.records)
+                try:
+                    from salesops_models.workflow.report import build_index
 
-        result.index_html = build_index(batch_dir)
-    except Exception as exc:
-        log.error("index.html not written: %s\n%s", exc, traceback.format_exc())
-    result.phases["index"] = time.perf_counter() - t_phase
+                    result.index_html = build_index(batch_dir)
+                except Exception as exc:
+                    log.error("index.html not written: %s\n%s", exc, traceback.format_exc())
+                result.phases["index"] = time.perf_counter() - t_phase
+                if interrupted:
+                    log.warning(
+                        "batch %s interrupted: %d scenario(s) not run, %d interrupted; index rebuilt",
+                        batch_dir.name,
+                        sum(r.get("status") == STATUS_NOT_RUN for r in result.records),
+                        sum(r.get("status") not in ("ok", "failed", STATUS_NOT_RUN) for r in result.records),
+                    )
+    except KeyboardInterrupt:
+        done = sum(r.get("status") in ("ok", "failed") for r in result.records)
+        raise BatchInterrupted(
+            f"batch interrupted: {done} of {len(out_dirs)} scenario(s) finished; the others are marked "
+            f"'partial' or 'not run' in {batch_dir / 'index.html'}."
+        ) from None
     result.seconds = time.perf_counter() - t0
     if result.failed:
         log.warning(

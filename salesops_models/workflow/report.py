@@ -24,10 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from salesops_models.errors import SalesopsError
-from salesops_models.workflow.collect import load_changes, load_metrics, scenario_dirs
+from salesops_models.safe_io import atomic_write_text, load_yaml
+from salesops_models.workflow.collect import (
+    STATUS_NOT_RUN,
+    STATUS_PARTIAL,
+    load_changes,
+    load_metrics,
+    scenario_dirs,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -385,9 +391,7 @@ def export_scenario_report(
     if not notebooks:
         return None
     nb = combine_notebooks(notebooks, f"Scenario {out.name}", intro)
-    path = out / "report.html"
-    path.write_text(notebook_html(nb), encoding="utf-8")
-    return path
+    return atomic_write_text(out / "report.html", notebook_html(nb))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -453,8 +457,9 @@ table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;vertical-align:top}
 th{background:#f6f8fa;text-align:left}th small{display:block;font-weight:normal;color:#57606a}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.failed td{background:#fff1f0}
+tr.failed td{background:#fff1f0}tr.incomplete td{background:#fff8c5}
 .status-ok{color:#1a7f37;font-weight:600}.status-failed{color:#cf222e;font-weight:600}
+.status-partial,.status-not-run{color:#9a6700;font-weight:600}
 .na{color:#8c959f}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.75rem;max-height:20rem}
 img{max-width:100%;height:auto;border:1px solid #eaeef2}
@@ -483,11 +488,12 @@ def comparison_table(metrics: pd.DataFrame, links: Mapping[str, str]) -> str:
         status = str(m.get("status") or "unknown")
         link = links.get(str(name))
         label = f'<a href="{e(link)}">{e(name)}</a>' if link else e(name)
-        cls = ' class="failed"' if status != "ok" else ""
+        incomplete = status in (STATUS_PARTIAL, STATUS_NOT_RUN)
+        cls = ' class="incomplete"' if incomplete else (' class="failed"' if status != "ok" else "")
         cells = "".join(_cell(m, keys, fmt) for _, _, keys, fmt in COMPARISON)
         rows.append(
             f'<tr{cls} data-scenario="{e(name)}"><td>{label}</td>'
-            f'<td class="status-{e(status)}">{e(status)}</td>{cells}</tr>'
+            f'<td class="status-{e(status.replace(" ", "-"))}">{e(status)}</td>{cells}</tr>'
         )
     return (
         '<div class="scroll"><table id="comparison"><thead><tr><th>Scenario</th><th>Status</th>'
@@ -640,30 +646,29 @@ def _rep_watchlist(dirs: Mapping[str, Path], n: int = 5) -> str:
     return "".join(parts) or "<p class='note'>No scenario wrote quotas with p_attain.</p>"
 
 
+def _resolved(d: Path) -> dict[str, Any]:
+    """A scenario's ``scenario.resolved.yaml`` as a dict; {} when missing or damaged."""
+    f = d / "scenario.resolved.yaml"
+    if not f.exists():
+        return {}
+    try:
+        doc = load_yaml(f, "resolved scenario")
+    except SalesopsError as exc:
+        log.warning("%s", exc)
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _provenance(dirs: Mapping[str, Path]) -> dict[str, Any]:
     for d in dirs.values():
-        f = d / "scenario.resolved.yaml"
-        if f.exists():
-            try:
-                doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
-                continue
+        doc = _resolved(d)
+        if doc:
             return dict(doc.get("_provenance") or {})
     return {}
 
 
 def _descriptions(dirs: Mapping[str, Path]) -> dict[str, str]:
-    out = {}
-    for name, d in dirs.items():
-        f = d / "scenario.resolved.yaml"
-        if f.exists():
-            try:
-                out[name] = str(
-                    (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("description") or ""
-                )
-            except yaml.YAMLError:
-                out[name] = ""
-    return out
+    return {name: str(_resolved(d).get("description") or "") for name, d in dirs.items()}
 
 
 def build_index(batch_dir: str | os.PathLike[str]) -> Path:
@@ -676,18 +681,21 @@ def build_index(batch_dir: str | os.PathLike[str]) -> Path:
     """
     batch = Path(batch_dir).resolve()
     dirs = scenario_dirs(batch)
-    metrics = load_metrics(batch)
+    metrics = load_metrics(batch)  # never raises on a damaged file: see collect.read_metrics_file
     if metrics.empty and not dirs:
-        raise SalesopsError(f"{batch}: no scenario results found; run 'salesops batch' first.")
-    for name in dirs:  # a scenario without a summary row still gets one
-        if name not in metrics.index:
-            metrics.loc[name, "status"] = "unknown"
+        raise SalesopsError(
+            f"{batch}: no scenario results here (no sub-folder with a scenario.resolved.yaml); give the "
+            "folder of one batch, results/<batch-id>, as printed by 'salesops batch'."
+        )
     if "status" not in metrics.columns:
         metrics["status"] = "unknown"
     links = {n: f"{n}/report.html" for n, d in dirs.items() if (d / "report.html").exists()}
     prov = _provenance(dirs)
     descriptions = _descriptions(dirs)
-    n_failed = int((metrics["status"] != "ok").sum())
+    status = metrics["status"].astype(str)
+    n_ok, n_failed = int((status == "ok").sum()), int((status != "ok").sum())
+    n_open = {s: int((status == s).sum()) for s in (STATUS_PARTIAL, STATUS_NOT_RUN)}
+    unfinished = "".join(f", {n} {s}" for s, n in n_open.items() if n)
     desc_rows = "".join(
         f"<tr><td>{e(n)}</td><td>{e(descriptions.get(str(n), ''))}</td><td>"
         + (f'<a href="{e(links[str(n)])}">report</a>' if str(n) in links else "<span class='na'>none</span>")
@@ -700,7 +708,7 @@ def build_index(batch_dir: str | os.PathLike[str]) -> Path:
 <title>Scenario batch {e(batch.name)}</title><style>{CSS}</style></head>
 <body>
 <h1>Scenario batch {e(batch.name)}</h1>
-<p class="meta">{len(metrics)} scenario(s), {len(metrics) - n_failed} completed, {n_failed} failed.
+<p class="meta">{len(metrics)} scenario(s), {n_ok} completed, {n_failed - sum(n_open.values())} failed{e(unfinished)}.
 Generated {e(now)}; package {e(prov.get("package_version", "?"))}, commit {e(prov.get("git_commit") or "unknown")}.</p>
 <h2>Comparison</h2>
 {comparison_table(metrics, links)}
@@ -718,7 +726,6 @@ bookings; balance is the headline workload metric of the territory plan.</p>
 {_rep_watchlist(dirs)}
 </body></html>
 """
-    path = batch / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path = atomic_write_text(batch / "index.html", page)
     log.info("wrote %s", path)
     return path
