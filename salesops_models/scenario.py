@@ -183,8 +183,12 @@ def resolve_document(
     if not isinstance(base_name, str) or not base_name.strip():
         raise ScenarioError(f"{path}: 'extends' must be a file name such as baseline.yaml.")
     base_path = rule.resolve(base_name, path.parent, path, "extends", error=ScenarioError)
-    if not base_path.exists():
-        raise ScenarioError(f"{path}: extends '{base_name}', which does not exist (looked for {base_path}).")
+    if not base_path.is_file():
+        what = "is a folder" if base_path.is_dir() else "does not exist" if not base_path.exists() else "is not a file"
+        raise ScenarioError(
+            f"{path}: extends '{base_name}', which {what} (looked for {base_path}); name the base scenario "
+            "file, e.g. baseline.yaml."
+        )
     base_doc, chain = resolve_document(base_path, (*_chain, path), rule)
     # A name and a description belong to their own file: a child without a name takes its file name.
     base_doc.pop("name", None)
