@@ -55,6 +55,26 @@ def allow_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _unreadable_scenarios(paths: tuple[Path, ...]) -> tuple[int, list[str]]:
+    """Read every scenario file and its ``extends`` chain with the light reader, before the models are
+    imported: a hostile file (an alias bomb, a device, a huge file) is refused within the memory of a
+    bare Python process. Returns how many files read cleanly and one message per file that did not.
+    """
+    from salesops_models.scenario_source import resolve_document, scenario_files
+
+    try:
+        files = scenario_files(list(paths))
+    except SalesopsError as exc:
+        raise click.ClickException(str(exc)) from None
+    errors = []
+    for f in files:
+        try:
+            resolve_document(f)
+        except SalesopsError as exc:
+            errors.append(str(exc))
+    return len(files) - len(errors), errors
+
+
 @click.group()
 @click.version_option(__version__, prog_name="salesops")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors (for CI).")
@@ -75,6 +95,11 @@ def validate(paths: tuple[Path, ...]) -> None:
     Every file is checked and reported: the scenario itself, its data (CRM export or folder: it is
     loaded), its mapping and its commission plans. Exit code 1 when any has a problem.
     """
+    readable, unreadable = _unreadable_scenarios(paths)
+    if not readable:  # nothing else to check: answer before the models are imported
+        for e in unreadable:
+            click.echo(f"INVALID  {e}", err=True)
+        sys.exit(1)
     from salesops_models.workflow.preflight import check_scenarios
 
     try:
@@ -106,6 +131,9 @@ def validate(paths: tuple[Path, ...]) -> None:
 @click.pass_context
 def run(ctx: click.Context, scenario: Path, out_root: Path, batch_id: str | None) -> None:
     """Run one scenario in-process (no notebooks) into a new results folder."""
+    _, unreadable = _unreadable_scenarios((scenario,))
+    if unreadable:
+        raise click.ClickException("\n".join(unreadable))
     from salesops_models.workflow.preflight import check_scenarios
     from salesops_models.workflow.results import new_batch_dir, scenario_dir, write_summary
     from salesops_models.workflow.runner import run_scenario
@@ -155,6 +183,9 @@ def batch(
     batch_id: str | None,
 ) -> None:
     """Validate every scenario, then run them all; a failed scenario never stops the others."""
+    readable, unreadable = _unreadable_scenarios(paths)
+    if not readable:
+        raise click.ClickException("invalid scenario(s); nothing was run:\n" + "\n".join(unreadable))
     from salesops_models.workflow.batch import BatchInterrupted, run_batch
 
     try:
