@@ -194,3 +194,46 @@ def test_report_rebuilds_the_index_after_a_kill_with_unfinished_scenarios_marked
             row = page[page.index(f'data-scenario="{name}"') :].split("</tr>")[0]
             assert f">{status}</td>" in row, (name, row)
         assert "metrics.json is damaged" in page and "stages with results: data" in page
+
+
+_DATA_ONLY = "".join(f"{s}: {{enabled: false}}\n" for s in ("territory", "forecast", "pipeline", "quota", "compensation"))
+
+
+def test_a_saved_result_reruns_from_another_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    _export(project / "data", ROWS)
+    _write(project / "s.yaml", "name: s\ndata: {source: crm, path: data/export, mapping: data/map.yaml}\n" + _DATA_ONLY)
+    monkeypatch.chdir(project)
+    first = CliRunner().invoke(main, ["run", "s.yaml", "--out", str(tmp_path / "results"), "--batch-id", "one"])
+    assert first.exit_code == 0, first.output
+    resolved = tmp_path / "results" / "one" / "s" / "scenario.resolved.yaml"
+    assert str(project / "data" / "map.yaml") in resolved.read_text(), "paths are written absolute"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    args = ["run", str(resolved), "--out", str(tmp_path / "results"), "--batch-id", "two"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "outside the folder of the file that names it" in refused.output
+    again = CliRunner().invoke(main, [*args, "--allow-dir", str(project)])
+    assert again.exit_code == 0, again.output
+    one = json.loads((tmp_path / "results" / "one" / "s" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "results" / "two" / "s" / "metrics.json").read_text())
+    assert one["kpi_win_rate"] == two["kpi_win_rate"] == 0.5
+
+
+@pytest.mark.slow
+def test_quiet_silences_run(tmp_path):
+    import subprocess
+    import sys
+
+    _write(tmp_path / "s.yaml", "name: s\ndata: {sample: {n_accounts: 30, n_reps: 3, n_regions: 1, years: 1}}\n" + _DATA_ONLY)
+    salesops = str(Path(sys.executable).with_name("salesops"))
+    res = subprocess.run(
+        [salesops, "-q", "run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "" and res.stderr == "", (res.stdout, res.stderr)
+    assert list((tmp_path / "r").glob("*/s/metrics.json")), "the run happened"
