@@ -169,7 +169,8 @@ def _step_histograms(
     for name, v in values.items():
         ax.hist(v, bins=bins, density=True, histtype="step", lw=1.4, label=label(name, v))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
+    ax.set_ylabel("share of trials (density)")
+    ax.set_yticks([])  # a density's scale depends on the x unit and tells a reader nothing
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
     return fig
