@@ -326,6 +326,9 @@ def test_risk_table_lists_the_reps_least_likely_to_make_the_year_first(full_run)
     assert table_rows(page, "risk") == risk.by_rep["rep_id"].tolist()
     p_year = risk.by_rep["p_attain_year"].to_numpy()
     assert (np.diff(p_year) >= 0).all()
+    # the year's probability from the quarters is the quota stage's own P(attain) (same samples, no relief)
+    quotas = pd.read_parquet(full_run / "quotas.parquet").set_index("rep_id")
+    np.testing.assert_allclose(p_year, quotas.loc[risk.by_rep["rep_id"], "p_attain"].to_numpy())
     first = risk.by_rep.iloc[0]
     row = re.search(rf'<tr data-key="{first.rep_id}">(.*?)</tr>', page.split('id="risk"')[1], re.S).group(1)
     assert f"{100 * first.p_attain_year:.0f}%" in row and f"statements/{first.rep_id}.html" in row

@@ -81,7 +81,8 @@ def quarterly_attainment_risk(
     q = quotas_by_period[quotas_by_period["period_type"] == "quarter"]
     quota = q.pivot_table(index="rep_id", columns="period", values="quota", aggfunc="sum")
     quota.index = quota.index.astype(str)
-    reps = [r for r in quota.index if r in set(samples["rep_id"].astype(str))]
+    simulated = set(samples["rep_id"].astype(str))
+    reps = [r for r in quota.index if r in simulated]
     if not reps:
         raise DataValidationError(
             "rep_bookings_by_quarter_samples",

@@ -541,7 +541,8 @@ def _watchlist_section(dirs: Mapping[str, Path], n: int = 5) -> Section:
             cols = [Column("rep_id", "Rep"), Column("quota", "Quota", "money"),
                     Column("p_attain", "P(reach quota)", "share")]  # fmt: skip
         s.add(Block("heading", title=name))
-        s.add(table(frame, cols, id=f"watchlist-{name}", key="rep_id", cell_class=p_class))
+        s.add(table(frame, cols, id=f"watchlist-{name}", key="rep_id",
+                    cell_class=lambda k, v: p_class(k, v) if k.startswith(("p_", "worst_p")) else ""))  # fmt: skip
     return s if s.blocks else s.add(note("No scenario wrote quotas with p_attain."))
 
 

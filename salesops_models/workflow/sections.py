@@ -439,7 +439,7 @@ def risk_block(r: ScenarioResults) -> Block:
     cols += [C("quarters_missed_expected", "Quarters missed", "num1", "expected")]
     block = table(wide, cols, id="risk", key="rep_id",
                   cell_class=lambda k, v: p_class(k, v) if k in quarters or k == "p_attain_year" else "",
-                  links={"rep_id": statement_link})  # fmt: skip
+                  links={"rep_id": statement_link}, collapse=False)  # fmt: skip
     assert block is not None
     block.title = (
         f"{likely_miss} of {len(risk.by_rep)} reps are more likely to miss their annual quota than to make "

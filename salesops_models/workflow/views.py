@@ -103,10 +103,11 @@ class Table:
     caption: str = ""
     row_classes: list[str] = field(default_factory=list)
     row_keys: list[str] = field(default_factory=list)
+    collapse: bool = True  # False: always open, however long
 
     @property
     def collapsed(self) -> bool:
-        return len(self.rows) > OPEN_ROWS
+        return self.collapse and len(self.rows) > OPEN_ROWS
 
 
 @dataclass
@@ -170,6 +171,7 @@ def table(
     links: Mapping[str, Callable[[Mapping[str, Any]], str | None]] | None = None,
     row_class: Callable[[Mapping[str, Any]], str] | None = None,
     key: str | None = None,
+    collapse: bool = True,
 ) -> Block | None:
     """A table block from a frame; columns the frame lacks are left out (None if none is left).
 
@@ -183,6 +185,8 @@ def table(
         ``row -> CSS class`` of the row.
     key
         Column whose value goes into the row's ``data-key`` attribute (for tests and anchors).
+    collapse
+        Put a long table in a closed ``<details>`` (False: always show every row).
     """
     if df is None:
         return None
@@ -205,7 +209,7 @@ def table(
         rows.append(cells)
         classes.append(row_class(rec) if row_class else "")
         keys.append(str(rec.get(key, "")) if key else "")
-    return Block("table", table=Table(cols, rows, id, caption, classes, keys))
+    return Block("table", table=Table(cols, rows, id, caption, classes, keys, collapse))
 
 
 # ------------------------------------------------------------------------------------------------
