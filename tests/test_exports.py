@@ -141,7 +141,7 @@ def test_plan_workbook_reads_back_with_the_numbers_that_went_in(scenario):
     year = rows[-1]
     assert year["Month"] == "Year" and year["Total P50"] == pytest.approx(cost["total_cost"].median())
     # the means of the months add up to the mean annual cost (accrual keeps every trial's total)
-    assert sum(r["Total MEAN"] for r in months) == pytest.approx(cost["total_cost"].mean())
+    assert sum(r["Total mean"] for r in months) == pytest.approx(cost["total_cost"].mean())
 
     _, rows = sheet_rows(wb["Territories"])
     assert [r["Territory (rep)"] for r in rows] == REPS

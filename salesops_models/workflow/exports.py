@@ -199,8 +199,9 @@ def plan_sheets(results: ScenarioResults) -> list[Sheet]:
             year[f"variable_p{p}"] = cost["variable_cost"].quantile(p / 100)
         frame = pd.concat([by_month, pd.DataFrame([year])], ignore_index=True)
         cols = [("month", "Month", None), ("base", "Base salaries", MONEY)]
-        cols += [(f"variable_{p}", f"Variable {p.upper()}", MONEY) for p in ("p10", "p50", "p90", "mean")]
-        cols += [(f"total_{p}", f"Total {p.upper()}", MONEY) for p in ("p10", "p50", "p90", "mean")]
+        stats = {"p10": "P10", "p50": "P50", "p90": "P90", "mean": "mean"}
+        cols += [(f"variable_{k}", f"Variable {label}", MONEY) for k, label in stats.items()]
+        cols += [(f"total_{k}", f"Total {label}", MONEY) for k, label in stats.items()]
         plan = r.metrics.get("comp_primary_plan")
         sheets.append(Sheet("Commission cost by month", frame, cols,
                             f"Plan {plan}: cost accrued by month [currency]; {basis}. The last row is the plan "
