@@ -25,12 +25,12 @@ from __future__ import annotations
 import contextlib
 import os
 import reprlib
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
@@ -297,9 +297,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A unique name the writer creates with the usual mode (mkstemp's 0600 would hide results from
+    # the user's group, unlike a plain write).
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         with open(tmp, "rb") as fh:  # flush to disk before the rename makes it visible
@@ -328,14 +328,3 @@ def atomic_write_parquet(df: Any, path: str | os.PathLike[str], **kwargs: Any) -
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, **kwargs)
     return Path(path)
-
-
-def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> contextlib.AbstractContextManager[IO[Any]]:
-    """An open file handle whose content replaces ``path`` atomically when the block ends."""
-
-    @contextlib.contextmanager
-    def _cm() -> Iterator[IO[Any]]:
-        with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
-            yield fh
-
-    return _cm()

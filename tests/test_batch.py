@@ -108,6 +108,10 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     report = (tiny / "report.html").read_text()
     assert "notebook_context" not in report and "<script" not in report.lower()
     assert "data:image/png;base64" in report or not available_stages()
+    notebooks_page = (tiny / "notebooks.html").read_text()
+    assert "notebook_context" not in notebooks_page and "<script" not in notebooks_page.lower()
+    for output in ("plan.xlsx", "assignments_crm.csv", "statements/index.html"):
+        assert (tiny / output).exists(), f"{output} was not written at the end of the scenario"
     timings = json.loads((tiny / "logs" / "timings.json").read_text())
     assert set(timings["notebook_seconds"]) >= {spec.name for spec in NOTEBOOKS}
     for stage in available_stages():
@@ -125,8 +129,8 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     assert changes["base"] == "tiny" and any(c["key"].startswith("territory.locks") for c in changes["changes"])
 
     index = (batch / "index.html").read_text()
-    assert index.count('<tr class="failed" data-scenario="broken">') == 1
-    assert 'data-scenario="tiny"' in index and "no-such-account" in index
+    assert index.count('<tr class="failed" data-key="broken">') == 1
+    assert 'data-key="tiny"' in index and "no-such-account" in index
 
 
 def _images(nb: nbformat.NotebookNode) -> int:

@@ -132,7 +132,7 @@ def test_a_batch_killed_at_any_moment_is_still_reported(tmp_path, moment):
     assert set(metrics["status"]) <= set(STATUSES), metrics["status"]
     assert "failed" not in set(metrics["status"]), "a killed batch leaves no scenario 'failed'"
     for name, status in metrics["status"].items():
-        assert f'data-scenario="{name}"' in page
+        assert f'data-key="{name}"' in page
         has_metrics = (batch / name / "metrics.json").exists()
         assert (status == "ok") == has_metrics, (name, status)
     if moment == "scenarios written, cluster not up":

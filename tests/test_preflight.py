@@ -191,7 +191,7 @@ def test_report_rebuilds_the_index_after_a_kill_with_unfinished_scenarios_marked
         page = (batch / "index.html").read_text()
         assert "4 scenario(s), 1 completed, 0 failed, 2 partial, 1 not run" in page
         for name, status in [("done", "ok"), ("damaged", "partial"), ("started", "partial"), ("waiting", "not run")]:
-            row = page[page.index(f'data-scenario="{name}"') :].split("</tr>")[0]
+            row = page[page.index(f'data-key="{name}"') :].split("</tr>")[0]
             assert f">{status}</td>" in row, (name, row)
         assert "metrics.json is damaged" in page and "stages with results: data" in page
 

@@ -12,6 +12,7 @@ from salesops_models.pipeline.backtest import BacktestResult, backtest_pipeline,
 from salesops_models.pipeline.calibration import PipelineCalibration, calibrate_pipeline, stage_visits
 from salesops_models.pipeline.capacity import CapacityResult, effort_vector, simulate_capacity
 from salesops_models.pipeline.markov import AbsorbingChain, absorbing_chain
+from salesops_models.pipeline.quarters import closed_to_date_by_period, quarterly_bookings_samples
 from salesops_models.pipeline.scaling import admin_time_scale, selling_admin_hours, territory_scale
 from salesops_models.pipeline.simulation import (
     PipelineSimulation,
@@ -39,9 +40,11 @@ __all__ = [
     "backtest_pipeline",
     "calibrate_pipeline",
     "closed_to_date",
+    "closed_to_date_by_period",
     "compile_inputs",
     "effort_vector",
     "open_pipeline",
+    "quarterly_bookings_samples",
     "selling_admin_hours",
     "simulate_blocks",
     "simulate_capacity",

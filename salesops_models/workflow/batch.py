@@ -194,7 +194,7 @@ def run_scenario_notebooks(
         notebooks_dir,
         project_kernel_name,
     )
-    from salesops_models.workflow.report import export_scenario_report
+    from salesops_models.workflow.report import publish_scenario
 
     out = Path(out_dir)
     resolved = out / "scenario.resolved.yaml"
@@ -252,11 +252,9 @@ def run_scenario_notebooks(
             finally:
                 if session is not None:
                     session.close()
-            try:
-                intro = scenario.description + ("" if status == "ok" else f" — FAILED: {error}")
-                export_scenario_report(out, executed, intro=intro.strip())
-            except Exception as exc:  # a report problem must not hide the scenario's results
-                logger.error("report.html not written: %s\n%s", exc, traceback.format_exc())
+            # exports, notebooks.html and report.html (publish_scenario logs and never raises)
+            for problem in publish_scenario(out, executed, status, error, link_index=True).problems:
+                logger.error("%s", problem)
     except KernelStartError:
         raise
     except Exception as exc:

@@ -195,3 +195,159 @@ def load_changes(batch_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]
     for name, d in scenario_dirs(batch_dir).items():
         out[name] = read_json(d / "changes.json") or {"base": None, "changes": []}
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# One scenario's results, as the scenario report and the exports read them
+# ------------------------------------------------------------------------------------------------
+
+#: What the report and the exports read: their own name -> the table's file name (``<name>.parquet``
+#: in the scenario folder). A stage that renames a table changes one line here.
+TABLES: dict[str, str] = {
+    "assignments": "assignments",
+    "territories": "territories",
+    "territory_diagnosis": "territory_diagnosis",
+    "territory_relaxation": "territory_relaxation",
+    "territory_tradeoff": "territory_tradeoff",
+    "territory_new_reps": "territory_new_reps",
+    "forecast": "forecast",
+    "forecast_accuracy": "forecast_backtest_accuracy",
+    "forecast_models": "forecast_models",
+    "bookings_samples": "rep_bookings_samples",
+    "bookings_by_quarter_samples": "rep_bookings_by_quarter_samples",
+    "pipeline_summary": "pipeline_summary",
+    "pipeline_by_month": "pipeline_by_month",
+    "pipeline_capacity": "pipeline_capacity_summary",
+    "quotas": "quotas",
+    "quotas_by_period": "quotas_by_period",
+    "quota_fairness": "quota_fairness",
+    "quota_capacity": "quota_capacity",
+    "quota_relief": "quota_relief",
+    "payouts": "payouts_summary",
+    "cost_samples": "comp_cost_samples",
+    "cost_samples_by_plan": "comp_cost_samples_by_plan",
+    "plan_comparison": "comp_plan_comparison",
+    "cost_by_quartile": "comp_cost_by_quartile",
+    "traces": "comp_traces",
+    "kpi_overall": "kpi_overall",
+    "kpi_by_rep": "kpi_by_rep",
+    "kpi_by_quarter": "kpi_by_quarter",
+}
+
+#: Which stage writes each table (for "why is this missing" notes).
+TABLE_STAGE: dict[str, str] = {
+    **dict.fromkeys(
+        ["assignments", "territories", "territory_diagnosis", "territory_relaxation", "territory_tradeoff",
+         "territory_new_reps"], "territory"),
+    **dict.fromkeys(["forecast", "forecast_accuracy", "forecast_models"], "forecast"),
+    **dict.fromkeys(
+        ["bookings_samples", "bookings_by_quarter_samples", "pipeline_summary", "pipeline_by_month",
+         "pipeline_capacity"], "pipeline"),
+    **dict.fromkeys(["quotas", "quotas_by_period", "quota_fairness", "quota_capacity", "quota_relief"], "quota"),
+    **dict.fromkeys(
+        ["payouts", "cost_samples", "cost_samples_by_plan", "plan_comparison", "cost_by_quartile", "traces"],
+        "compensation"),
+    **dict.fromkeys(["kpi_overall", "kpi_by_rep", "kpi_by_quarter"], "data"),
+}  # fmt: skip
+
+
+class ScenarioResults:
+    """Read-only access to one scenario's results folder that never raises for a missing piece.
+
+    A missing table is ``None``; an unreadable one is ``None`` too and leaves a one-line entry in
+    :attr:`problems`, so a report of a partial or damaged scenario still renders.
+
+    Parameters
+    ----------
+    out_dir
+        The scenario's results folder.
+    status, error
+        Override the status and error of ``metrics.json`` (a batch renders the report before it
+        merges the metrics).
+    """
+
+    def __init__(
+        self, out_dir: str | os.PathLike[str], status: str | None = None, error: str | None = None
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.problems: list[str] = []
+        self._tables: dict[str, pd.DataFrame | None] = {}
+        self.metrics = self._read_metrics()
+        if status is not None:
+            self.metrics["status"], self.metrics["error"] = status, error
+        self.resolved = self._read_resolved()
+
+    @property
+    def name(self) -> str:
+        return str(self.resolved.get("name") or self.out_dir.name)
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics.get("status") or "unknown")
+
+    def _read_metrics(self) -> dict[str, Any]:
+        try:
+            if (self.out_dir / "metrics.json").exists():
+                return dict(read_metrics_file(self.out_dir))
+            return {"status": "unknown", "error": None} | stage_metrics(self.out_dir)
+        except (OSError, ValueError) as exc:  # a truncated JSON is a ValueError
+            self.problems.append(f"metrics: cannot read ({type(exc).__name__}: {exc})")
+            return {"status": "unknown", "error": None}
+
+    def _read_resolved(self) -> dict[str, Any]:
+        import yaml
+
+        f = self.out_dir / "scenario.resolved.yaml"
+        if not f.exists():
+            return {}
+        try:
+            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            self.problems.append(f"{f.name}: cannot read ({type(exc).__name__})")
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _read(self, path: Path, label: str) -> pd.DataFrame | None:
+        if not path.exists():
+            return None
+        try:
+            df = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid, a ValueError
+            self.problems.append(f"{label}: cannot read {path.name} ({type(exc).__name__}: {exc})")
+            log.warning("%s: cannot read %s: %s", self.out_dir, path.name, exc)
+            return None
+        return df if len(df.columns) else None
+
+    def table(self, key: str) -> pd.DataFrame | None:
+        """The table the report calls ``key`` (see :data:`TABLES`), or None when it is missing."""
+        if key not in self._tables:
+            self._tables[key] = self._read(self.out_dir / f"{TABLES[key]}.parquet", TABLES[key])
+        return self._tables[key]
+
+    def company(self, name: str) -> pd.DataFrame | None:
+        """A company table the scenario ran on (``data/<name>.parquet``: accounts, reps, ...), or None."""
+        key = f"data/{name}"
+        if key not in self._tables:
+            self._tables[key] = self._read(self.out_dir / "data" / f"{name}.parquet", key)
+        return self._tables[key]
+
+    def stage_state(self, stage: str) -> str:
+        """``ran``, ``disabled``, ``failed`` (the first stage that did not finish in a failed scenario)
+        or ``not run``."""
+        from salesops_models.workflow.context import STAGE_ORDER
+
+        if self.metrics.get(f"{stage}_skipped"):
+            return "disabled"
+        if (self.out_dir / "stages" / f"{stage}.metrics.json").exists():
+            return "ran"
+        if self.status == "failed":
+            done = [
+                s
+                for s in STAGE_ORDER
+                if (self.out_dir / "stages" / f"{s}.metrics.json").exists()
+                or self.metrics.get(f"{s}_skipped")
+            ]
+            pending = [s for s in STAGE_ORDER if s not in done]
+            if pending and pending[0] == stage:
+                return "failed"
+        return "not run"

@@ -12,7 +12,8 @@ Writes ``payouts_summary`` and ``comp_cost_samples`` for the primary plan (colum
 plus a few more), ``comp_plan_comparison`` (comparison mode: every plan on the primary attainment set,
 and costing mode: the primary plan across attainment sets, in one table with a ``mode`` column),
 ``comp_cost_samples_by_plan``, ``comp_cost_by_quartile`` (cost of sales by attainment quartile) and
-``comp_trace`` (one rep's calculation trace).
+``comp_trace`` (one rep's calculation trace) and ``comp_traces`` (every rep's, for the payout
+statements).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from salesops_models.compensation import (
     compare_plans,
     cost_plan_across,
     load_plan,
-    payout_trace,
+    payout_traces,
 )
 from salesops_models.compensation.config import CompensationConfig
 from salesops_models.data.company import CompanyData
@@ -232,20 +233,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         raise SalesopsError(
             f"compensation.trace_rep '{trace_rep}' is not a rep of this scenario (e.g. {reps[:3]})"
         )
-    i = reps.index(trace_rep)
-    trace = payout_trace(
-        primary,
-        float(np.median(primary_set.bookings[i])),
-        float(primary_set.quota[i]),
-        rep_id=trace_rep,
-        product_mix=None
-        if mix is None
-        else {str(k): float(v) for k, v in mix.reindex([trace_rep]).fillna(mix.mean()).iloc[0].items()},
-        quota_period_shares=[float(x) for x in q_shares[:, i]] if primary.periods > 1 else None,
-        deal_size=deal_size,
-        quota_relief=float(relief.get(trace_rep, 0.0)),
-    )
-    ctx.write_table("comp_trace", trace.to_frame().assign(rep_id=trace_rep, plan=primary.name))
+    # every rep's trace at its median simulated bookings: the payout statements (workflow.exports)
+    traces = payout_traces(primary, primary_set, inputs)
+    ctx.write_table("comp_traces", traces)
+    ctx.write_table("comp_trace", traces[traces["rep_id"] == trace_rep].reset_index(drop=True))
 
     s = main.summary()
     return {

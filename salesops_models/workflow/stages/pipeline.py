@@ -13,6 +13,7 @@ import pandas as pd
 from salesops_models.errors import ScenarioError
 from salesops_models.pipeline.calibration import calibrate_pipeline
 from salesops_models.pipeline.plots import plot_bookings_histogram
+from salesops_models.pipeline.quarters import closed_to_date_by_period, quarterly_bookings_samples
 from salesops_models.pipeline.scaling import (
     admin_time_scale,
     new_rep_rates,
@@ -101,6 +102,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
         closed_to_date=booked,
     )
     ctx.write_table("rep_bookings_samples", sim.rep_bookings_samples())
+    # quarterly samples for the quarter x rep risk table (report stream)
+    closed_q = closed_to_date_by_period(company.opportunities, cal.rep_ids, edges, as_of)
+    ctx.write_table("rep_bookings_by_quarter_samples", quarterly_bookings_samples(sim, closed_q))
     summary = sim.rep_summary()
     reps = company.reps.set_index(company.reps["rep_id"].astype(str))
     summary["creation_per_week"] = cal.weekly_rate * scale
