@@ -126,6 +126,25 @@ class DevTools:
         os.close(self._from_chrome)
 
 
+def page_facts(binary: str, profile: Path, page: Path, expression: str) -> tuple[DevTools, dict[str, Any]]:
+    """Open ``page`` in headless chromium, wait for its load event, evaluate ``expression`` (JSON
+    text) in it; return the closed session (its ``events``) and the decoded value."""
+    tools = DevTools(binary, profile)
+    try:
+        target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            tools.call(f"{domain}.enable", session=session)
+        tools.call("Page.navigate", {"url": page.as_uri()}, session=session)
+        tools.wait_for("Page.loadEventFired", timeout=60)
+        result = tools.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+        )
+        return tools, json.loads(result["result"]["value"])
+    finally:
+        tools.close()
+
+
 PAGE_FACTS = """JSON.stringify({
   rows: [...document.querySelectorAll('#comparison tbody tr')].map(r => r.dataset.scenario),
   images: [...document.images].map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight,
@@ -147,23 +166,7 @@ def test_index_renders_in_headless_chromium(tmp_path):
             "chromium not installed (apt-get install -y chromium chromium-driver); .ci/run installs it"
         )
     index = build_index(make_fake_batch(tmp_path))
-    tools = DevTools(binary, tmp_path / "profile")
-    try:
-        target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            tools.call(f"{domain}.enable", session=session)
-        tools.call("Page.navigate", {"url": index.as_uri()}, session=session)
-        tools.wait_for("Page.loadEventFired", timeout=60)
-        facts = json.loads(
-            tools.call(
-                "Runtime.evaluate",
-                {"expression": PAGE_FACTS % json.dumps(XSS_REP), "returnByValue": True},
-                session=session,
-            )["result"]["value"]
-        )
-    finally:
-        tools.close()
+    tools, facts = page_facts(binary, tmp_path / "profile", index, PAGE_FACTS % json.dumps(XSS_REP))
 
     methods = [e.get("method") for e in tools.events]
     errors = [e for e in tools.events if e.get("method") == "Runtime.exceptionThrown"]

@@ -33,6 +33,7 @@ returns, and an export on a later date extends one on an earlier date.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,19 +275,7 @@ def generate_sample_company(
 
 
 def generate_plan_year_actuals(
-    through: str | pd.Timestamp,
-    *,
-    owners: pd.Series | None = None,
-    seed: int = 7,
-    n_accounts: int = 2000,
-    n_reps: int = 40,
-    n_regions: int = 5,
-    years: int = 3,
-    end_date: str = "2025-12-31",
-    admin_share: float = 0.35,
-    growth: float = 0.12,
-    ramp_months: int = 6,
-    misalignment: float = 0.18,
+    through: str | pd.Timestamp, *, owners: pd.Series | None = None, **sample: Any
 ) -> CompanyData:
     """The sample company's CRM export taken on ``through``, a date in the year after the snapshot.
 
@@ -298,8 +287,9 @@ def generate_plan_year_actuals(
         Owner ``rep_id`` of each ``account_id`` from the day after ``end_date`` (e.g. a plan's
         territory assignment, as if the company put it in place); default: today's owners.
         Deals already open at the snapshot keep their rep; accounts not listed keep their owner.
-    seed, n_accounts, n_reps, n_regions, years, end_date, admin_share, growth, ramp_months, misalignment
-        The arguments of :func:`generate_sample_company` that generated the history.
+    sample
+        The arguments of :func:`generate_sample_company` that generate the history (``seed``,
+        ``n_accounts``, ...; the same defaults).
 
     Returns
     -------
@@ -313,9 +303,10 @@ def generate_plan_year_actuals(
     Cut back at ``end_date`` (``pipeline.snapshot_at``), the export shows what the history shows,
     except that open deals there have no amount. Closed deals of the history are unchanged.
     """
-    world = _generate_world(
-        seed, n_accounts, n_reps, n_regions, years, end_date, admin_share, growth, ramp_months, misalignment
-    )
+    args = inspect.signature(generate_sample_company).bind(**sample)
+    args.apply_defaults()
+    seed = args.arguments["seed"]
+    world = _generate_world(*args.args)
     company, end = world.company, world.end
     through = pd.Timestamp(through).normalize()
     last = end + pd.DateOffset(years=1)
