@@ -176,7 +176,11 @@ def test_actuals_from_another_company_are_refused(world, tmp_path):
 
 @pytest.mark.parametrize(
     ("as_of", "match"),
-    [("2025-12-31", "before the plan year 2026"), ("2026-07-15", "after the export's date 2026-06-30")],
+    [
+        ("2025-12-31", "before the plan year 2026"),
+        ("2026-07-15", "after the export's date 2026-06-30"),
+        ("2026-02-30", "is not a date"),
+    ],
 )
 def test_tracking_dates_outside_the_year_or_the_export_are_refused(world, as_of, match):
     with pytest.raises(TrackingError, match=match):

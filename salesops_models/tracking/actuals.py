@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salesops_models.data.company import CompanyData
+from salesops_models.data.company import CompanyData, bookings_from_opportunities
 from salesops_models.data.loaders import load_crm_export
 from salesops_models.data.schema import LOST, OPEN, WON
 from salesops_models.errors import TrackingError
@@ -35,7 +35,12 @@ def tracking_date(
     """The as-of date of a tracking run: ``as_of`` or the export's date, inside the plan year and not
     after the export."""
     export = pd.Timestamp(actuals.as_of).normalize()
-    day = export if as_of is None else pd.Timestamp(as_of).normalize()
+    try:
+        day = export if as_of is None else pd.Timestamp(as_of).normalize()
+    except ValueError:
+        raise TrackingError(
+            f"as-of date {as_of!r} is not a date; use ISO dates such as 2026-06-30."
+        ) from None
     year_end = pd.Timestamp(year=start.year, month=12, day=31)
     if day < start:
         raise TrackingError(
@@ -85,6 +90,7 @@ def cut_at(actuals: CompanyData, as_of: pd.Timestamp) -> CompanyData:
         actuals,
         opportunities=opp,
         stage_history=sh,
+        bookings=bookings_from_opportunities(opp, actuals.reps),
         activities=acts.reset_index(drop=True),
         as_of=as_of,
         source=f"{actuals.source} (cut at {as_of.date()})",
