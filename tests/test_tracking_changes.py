@@ -87,6 +87,14 @@ def test_relief_is_pro_rated_to_the_day(mid):
     np.testing.assert_allclose(m.loc["R2"], [5_000] * 3 + [5_000 + 3_750] + [12_500] * 8)
     np.testing.assert_allclose(m.loc["VACANT-R1"], [0, 0, 0, 1_250, 2_500, 2_500] + [0] * 6)
     np.testing.assert_allclose(m.loc["R9"], [0] * 6 + [5_000 + 2_500] * 6)
+    assert mid.summary() == {
+        "holders": 5,
+        "hires": 1,
+        "leavers": 1,
+        "vacancies": 1,
+        "quota_moved": pytest.approx(30_000.0 + 63_750.0 + 21_250.0 + 15_000.0),
+        "annual_quota": pytest.approx(MONTHLY.to_numpy().sum() + 30_000.0),
+    }
 
 
 def test_transfers_are_listed_with_their_arithmetic(mid):

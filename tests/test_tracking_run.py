@@ -44,6 +44,10 @@ def test_a_run_writes_its_folder_and_never_touches_the_plan(world):
     summary = json.loads((run.folder / "tracking_summary.json").read_text())
     assert summary["as_of"] == "2026-06-30" and summary["trials"] == TRIALS
     assert summary["plan_folder"] == str(plan.resolve())
+    assert run.result.summary()["year_end"] == summary["year_end"]
+    rf = run.result.reforecast.summary()
+    assert rf["year_end_p50"] == pytest.approx(summary["year_end"]["p50"])
+    assert rf["booked_to_date"] == pytest.approx(summary["booked_to_date"])
 
 
 def test_kpi_history_has_one_row_per_month_and_kpi(world):

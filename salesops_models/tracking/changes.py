@@ -227,6 +227,19 @@ class MidYearPlan:
         """Annual quota per holder after the changes [currency/yr]."""
         return self.monthly_quota.sum(axis=1)
 
+    def summary(self) -> dict[str, float | int]:
+        """Headline figures: holders by kind, quota moved by the changes, total quota [currency]."""
+        kinds = self.holders["kind"].value_counts()
+        leavers = int(self.holders["last_day"].notna().sum())
+        return {
+            "holders": len(self.holders),
+            "hires": int(kinds.get("hire", 0)),
+            "leavers": leavers,
+            "vacancies": int(kinds.get("vacancy", 0)),
+            "quota_moved": float(self.transfers["transfer"].sum()) if len(self.transfers) else 0.0,
+            "annual_quota": float(self.annual_quota.sum()),
+        }
+
     def relief(self) -> pd.Series:
         """Quota change per holder against the plan [currency/yr] (negative: relief)."""
         plan = self.plan_quota.reindex(self.monthly_quota.index, fill_value=0.0)

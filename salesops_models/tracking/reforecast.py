@@ -76,12 +76,19 @@ class Reforecast:
         months = self.simulated_by_month + self.booked_by_month[None, :, :]
         return months.reshape(months.shape[0], months.shape[1], 4, 3).sum(axis=3).transpose(2, 1, 0)
 
-    def group(self, labels: pd.Series) -> tuple[list[str], np.ndarray]:
-        """Year-end bookings summed by a label per holder (e.g. region): (names, trials x groups)."""
-        lab = labels.reindex(self.holder_ids).fillna("(none)").astype(str).to_numpy()
-        names = sorted(set(lab))
-        ye = self.year_end
-        return names, np.stack([ye[:, lab == n].sum(axis=1) for n in names], axis=1)
+    def summary(self) -> dict[str, Any]:
+        """Headline figures: booked to date and the company's year-end mean and P10/P50/P90 [currency]."""
+        total = self.year_end.sum(axis=1)
+        p = np.percentile(total, [10, 50, 90])
+        return {
+            "as_of": str(self.as_of.date()),
+            "booked_to_date": float(self.booked.sum()),
+            "year_end_mean": float(total.mean()),
+            "year_end_p10": float(p[0]),
+            "year_end_p50": float(p[1]),
+            "year_end_p90": float(p[2]),
+            "trials": int(total.size),
+        }
 
     def holder_table(self, quota: pd.Series) -> pd.DataFrame:
         """Per holder: booked to date, year-end mean and P10/P50/P90, quota, P(make quota).

@@ -115,7 +115,7 @@ def chart_kpis(history: pd.DataFrame) -> Figure:
 
 def chart_trend(result: TrackingResult, runs: list[dict[str, Any]]) -> Figure:
     """The plan and every tracking run so far: company year-end band, and P(make quota) by region."""
-    s = result.summary
+    s = result.figures
     points = []
     if s.get("plan_year_end"):
         points.append((s["plan_made_on"], s["plan_year_end"], s.get("plan_p_make_quota"), {}))
@@ -167,7 +167,7 @@ def chart_commission(result: TrackingResult) -> Figure:
     ax.hist(now, bins=bins, density=True, histtype="step", lw=1.5, label="re-forecast")
     if plan is not None:
         ax.hist(plan, bins=bins, density=True, histtype="step", lw=1.5, label="plan")
-    ax.axvline(result.summary["commission_accrued"], color="black", lw=1, ls=":", label="accrued to date")
+    ax.axvline(result.figures["commission_accrued"], color="black", lw=1, ls=":", label="accrued to date")
     ax.set_xlabel("variable commission for the year")
     ax.legend(fontsize=7)
     ax.set_title("Commission cost for the year", fontsize=10)
@@ -242,7 +242,7 @@ def write_report(result: TrackingResult, folder: Path, runs: list[dict[str, Any]
         .get_template(TEMPLATE)
         .render(
             css=CSS,
-            s=result.summary,
+            s=result.figures,
             images=images,
             links=links,
             tables=tables,

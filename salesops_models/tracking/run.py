@@ -60,8 +60,8 @@ class TrackingResult:
         ``standing_by_manager``, ``standing_by_region``, ``kpi_history``, ``risk``,
         ``quota_transfers``, ``monthly_quota``, ``reforecast_samples``,
         ``commission_cost_samples``, ``open_pipeline``.
-    summary
-        Headline figures (``tracking_summary.json``).
+    figures
+        Headline figures (``tracking_summary.json``), also :meth:`summary`.
     """
 
     as_of: pd.Timestamp
@@ -70,11 +70,15 @@ class TrackingResult:
     reforecast: Reforecast
     assumptions: PlanAssumptions
     tables: dict[str, pd.DataFrame]
-    summary: dict[str, Any]
+    figures: dict[str, Any]
     cost_samples: np.ndarray
     plan_cost_samples: np.ndarray | None = None
     plan_totals: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures: booked and quota to date, year-end band, P(make quota), commission."""
+        return dict(self.figures)
 
 
 def tracking_seed(plan: SavedPlan, as_of: pd.Timestamp) -> np.random.SeedSequence:
@@ -223,42 +227,24 @@ def track(
 
     # ---- groups ------------------------------------------------------------------------------------
     samples_plan = plan_samples(plan)
-    plan_quotas = plan.quotas.set_index("rep_id")["quota"].astype(float)
     tables: dict[str, pd.DataFrame] = {"standing_by_rep": rep}
-    group_p: dict[str, pd.Series] = {}
     for level in ("manager", "region"):
-        labels = holders.set_index("rep_id")[level].fillna("(none)").astype(str)
-        names, sums = _group_sums(year_end, ids, labels)
-        g = quantile_table(names, sums, standing[level].set_index(level)["annual_quota"]).rename(
-            columns={
-                "id": level,
-                "mean": "year_end_mean",
-                "p10": "year_end_p10",
-                "p50": "year_end_p50",
-                "p90": "year_end_p90",
-            }
+        tables[f"standing_by_{level}"] = _group_standing(
+            level, standing[level], year_end, holders, plan, samples_plan
         )
-        t = standing[level].merge(g.drop(columns=["quota"]), on=level)
-        plan_labels = plan.quotas.set_index("rep_id")[level] if level in plan.quotas else pd.Series(dtype=str)
-        t["plan_p_make_quota"] = t[level].map(_group_p(samples_plan, plan_labels, plan_quotas)).astype(float)
-        group_p[level] = t.set_index(level)["p_make_quota"]
-        tables[f"standing_by_{level}"] = t
+    group_p = {
+        level: tables[f"standing_by_{level}"].set_index(level)["p_make_quota"]
+        for level in ("manager", "region")
+    }
     company_total = year_end.sum(axis=1)
     company_quota = float(quota.sum())
     plan_totals = samples_plan.sum(axis=1).to_numpy() if samples_plan is not None else None
 
     # ---- KPIs, risk ----------------------------------------------------------------------------------
     assumptions = plan_assumptions(plan)
+    month_starts = pd.date_range(start, periods=12, freq="MS")
     employed = pd.Series(
-        {
-            m: float(
-                mid.employed(
-                    pd.Timestamp(year=year, month=m, day=1),
-                    pd.Timestamp(year=year, month=m, day=1) + pd.offsets.MonthEnd(0),
-                ).sum()
-            )
-            for m in range(1, 13)
-        }
+        [float(mid.employed(m, m + pd.offsets.MonthEnd(0)).sum()) for m in month_starts], index=range(1, 13)
     )
     kpis = kpi_history(cut.opportunities, credited, cut.activities, employed, day, year, assumptions)
     prev = previous or {}
@@ -321,17 +307,41 @@ def track(
         reforecast=rf,
         assumptions=assumptions,
         tables=tables,
-        summary=summary,
+        figures=summary,
         cost_samples=cost,
         plan_cost_samples=plan_cost_samples,
         plan_totals=plan_totals,
     )
 
 
-def _group_sums(year_end: np.ndarray, ids: list[str], labels: pd.Series) -> tuple[list[str], np.ndarray]:
-    lab = labels.reindex(ids).fillna("(none)").astype(str).to_numpy()
+def _group_standing(
+    level: str,
+    standing: pd.DataFrame,
+    year_end: np.ndarray,
+    holders: pd.DataFrame,
+    plan: SavedPlan,
+    samples_plan: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """A manager or region table: attainment to date, the group's year-end band and P(make quota)
+    (the sum over its holders against the sum of their quotas), now and at the plan."""
+    ids = holders["rep_id"].astype(str).tolist()
+    lab = holders.set_index("rep_id")[level].reindex(ids).fillna("(none)").astype(str).to_numpy()
     names = sorted(set(lab))
-    return names, np.stack([year_end[:, lab == n].sum(axis=1) for n in names], axis=1)
+    sums = np.stack([year_end[:, lab == n].sum(axis=1) for n in names], axis=1)
+    band = quantile_table(names, sums, standing.set_index(level)["annual_quota"]).rename(
+        columns={
+            "id": level,
+            "mean": "year_end_mean",
+            "p10": "year_end_p10",
+            "p50": "year_end_p50",
+            "p90": "year_end_p90",
+        }
+    )
+    t = standing.merge(band.drop(columns=["quota"]), on=level)
+    plan_labels = plan.quotas.set_index("rep_id")[level] if level in plan.quotas else pd.Series(dtype=str)
+    plan_quotas = plan.quotas.set_index("rep_id")["quota"].astype(float)
+    t["plan_p_make_quota"] = t[level].map(_group_p(samples_plan, plan_labels, plan_quotas)).astype(float)
+    return t
 
 
 def _q(x: np.ndarray | None) -> dict[str, float]:
@@ -474,6 +484,6 @@ def track_plan(
     if changes is not None:
         shutil.copyfile(changes, folder / "changes.yaml")
     report = write_report(result, folder, runs)
-    write_summary(folder, result.summary)
+    write_summary(folder, result.figures)
     log.info("tracking run written to %s", folder)
     return TrackingRun(folder, report, result)
