@@ -1,4 +1,4 @@
-"""The ``salesops`` command line: validate, run, batch, report, kpi, data."""
+"""The ``salesops`` command line: validate, run, batch, report, kpi, data, track."""
 
 from __future__ import annotations
 
@@ -290,11 +290,32 @@ def data() -> None:
 @click.option(
     "--force", is_flag=True, help="Write into a folder that already holds files (overwrites the tables)."
 )
+@click.option(
+    "--through",
+    default=None,
+    help="Write the plan-year continuation instead: the CRM export taken on this date (ISO) of the year "
+    "after the history, deals open at the snapshot playing out their true future.",
+)
+@click.option(
+    "--territories",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --through: account owners for the plan year (account_id, rep_id), e.g. a plan's assignments.parquet.",
+)
 def data_sample(
-    out_dir: Path, seed: int, n_accounts: int, n_reps: int, years: int, fmt: str, force: bool
+    out_dir: Path,
+    seed: int,
+    n_accounts: int,
+    n_reps: int,
+    years: int,
+    fmt: str,
+    force: bool,
+    through: str | None,
+    territories: Path | None,
 ) -> None:
     """Write the generated sample company's canonical tables to a folder."""
     from salesops_models.data import generate_sample_company
+    from salesops_models.data.sample import plan_year_actuals_from
 
     if out_dir.exists() and not out_dir.is_dir():
         raise click.ClickException(f"{out_dir} is a file; give a folder to write the tables to.")
@@ -305,9 +326,67 @@ def data_sample(
             f"{out_dir} already holds files ({shown}); nothing was written. Give an empty or new folder, "
             "or --force to overwrite the tables in it."
         )
-    company = generate_sample_company(seed=seed, n_accounts=n_accounts, n_reps=n_reps, years=years)
+    kwargs = {"seed": seed, "n_accounts": n_accounts, "n_reps": n_reps, "years": years}
+    try:
+        company = (
+            generate_sample_company(**kwargs)
+            if through is None and territories is None
+            else plan_year_actuals_from(through, territories, **kwargs)
+        )
+    except SalesopsError as exc:
+        raise click.ClickException(str(exc)) from None
     company.to_dir(out_dir, fmt)
     click.echo(f"wrote {company.summary()} to {out_dir}")
+
+
+@main.command()
+@click.argument("plan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--actuals",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Export of the plan year's actuals: a folder written by 'salesops data', or a CRM export with --mapping.",
+)
+@click.option(
+    "--mapping", default=None, help="Column-mapping YAML of a CRM export, or a shipped mapping name."
+)
+@click.option("--as-of", "as_of", default=None, help="Tracking date (ISO); default: the export's date.")
+@click.option(
+    "--changes",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Mid-year changes YAML: departures, hires, account moves (docs/tracking.md).",
+)
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the tracking history; default PLAN_DIR/tracking (a new run folder each time).",
+)
+@click.option(
+    "--trials", type=click.IntRange(min=1), default=None, help="Monte Carlo trials (default: the plan's)."
+)
+@allow_dir_option
+def track(
+    plan_dir: Path,
+    actuals: Path,
+    mapping: str | None,
+    as_of: str | None,
+    changes: Path | None,
+    out: Path | None,
+    trials: int | None,
+) -> None:
+    """Track a saved plan (results/<batch>/<scenario>) against an export of the plan year's actuals."""
+    from salesops_models.tracking import track_plan
+
+    try:
+        run = track_plan(
+            plan_dir, actuals, mapping=mapping, as_of=as_of, changes=changes, out=out, trials=trials
+        )
+    except SalesopsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"tracking: {run.folder.resolve()}")
+    click.echo(f"report:   {run.report.resolve()}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,6 +48,11 @@ class PlanError(SalesopsError, ValueError):
     """A commission plan is malformed: overlapping tiers, negative rates, a cap below target..."""
 
 
+class TrackingError(SalesopsError, ValueError):
+    """Tracking a saved plan failed on its inputs: a plan folder of another version, actuals from
+    another company, an as-of date outside the plan year, a malformed mid-year changes file."""
+
+
 class InfeasibleError(SalesopsError):
     """A model has no solution for the given tolerances; ``diagnosis`` says what to relax."""
 

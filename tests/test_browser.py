@@ -129,6 +129,25 @@ class DevTools:
         os.close(self._from_chrome)
 
 
+def page_facts(binary: str, profile: Path, page: Path, expression: str) -> tuple[DevTools, dict[str, Any]]:
+    """Open ``page`` in headless chromium, wait for its load event, evaluate ``expression`` (JSON
+    text) in it; return the closed session (its ``events``) and the decoded value."""
+    tools = DevTools(binary, profile)
+    try:
+        target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            tools.call(f"{domain}.enable", session=session)
+        tools.call("Page.navigate", {"url": page.as_uri()}, session=session)
+        tools.wait_for("Page.loadEventFired", timeout=60)
+        result = tools.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+        )
+        return tools, json.loads(result["result"]["value"])
+    finally:
+        tools.close()
+
+
 PAGE_FACTS = """JSON.stringify({
   rows: [...document.querySelectorAll('#comparison tbody tr')].map(r => r.dataset.key),
   images: [...document.images].map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight,
