@@ -89,3 +89,23 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"], "no temp file is left behind"
     atomic_write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "summary.parquet")
     assert pd.read_parquet(tmp_path / "summary.parquet")["a"].tolist() == [1]
+
+
+def test_every_yaml_input_goes_through_the_one_loader(tmp_path):
+    """Scenarios, mappings, plans and tracking changes files all refuse an alias (one loader)."""
+    from salesops_models.compensation.plan import load_plan
+    from salesops_models.data.loaders import load_mapping
+    from salesops_models.errors import MappingError, PlanError, ScenarioError, TrackingError
+    from salesops_models.scenario import load_scenario
+    from salesops_models.tracking.changes import load_changes
+
+    f = tmp_path / "x.yaml"
+    f.write_text("a: &x [1, 2]\nname: *x\n")
+    for load, error in [
+        (load_scenario, ScenarioError),
+        (load_mapping, MappingError),
+        (load_plan, PlanError),
+        (load_changes, TrackingError),
+    ]:
+        with pytest.raises(error, match="x.yaml: line 2: not valid YAML: aliases"):
+            load(f)

@@ -54,18 +54,17 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from salesops_models.config_base import StrictModel
 from salesops_models.errors import TrackingError
 from salesops_models.quota.periods import quota_relief
+from salesops_models.safe_io import load_yaml
 from salesops_models.tracking.periods import month_fractions
 
 log = logging.getLogger(__name__)
 
 VACANCY = "vacancy"
-MAX_CHANGES_BYTES = 1_000_000  # a changes file is a short list; anything larger is a mistake
 
 
 def vacancy_id(rep_id: str) -> str:
@@ -129,31 +128,13 @@ class ChangeLog(StrictModel):
     changes: list[Change] = Field(default_factory=list, description="Departures, hires, account moves.")
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases: a changes file never needs them, and they can explode."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in a changes file", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def load_changes(path: str | Path) -> ChangeLog:
     """Read and validate a changes file; errors name the file, the entry and the field."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise TrackingError(f"{path}: changes file not found.") from None
-    if size > MAX_CHANGES_BYTES:
-        raise TrackingError(f"{path}: {size} bytes; a changes file is a short list (at most 1 MB).")
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - safe loader
-    except yaml.YAMLError as exc:
-        raise TrackingError(f"{path}: not valid YAML: {exc}") from None
+    if not path.exists():
+        raise TrackingError(f"{path}: changes file not found.")
+    # the one safe YAML reader: a regular file under 1 MiB, UTF-8, no code, no aliases, a node budget
+    doc = load_yaml(path, "changes file", error=TrackingError)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
