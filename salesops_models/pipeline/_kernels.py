@@ -24,12 +24,81 @@ except ImportError:  # pragma: no cover
 if AVAILABLE:
 
     @njit(nogil=True, cache=True)
-    def first_step(u, lo, span, age, guide, scale, passes, cum, nxt, days, state, clock):  # type: ignore[no-untyped-def]
+    def _choose(prob, row, s, n_dest, w, success, surv, d, use_surv, x_unit):  # type: ignore[no-untyped-def]
+        """Destination class and the uniform inside it (the arithmetic of ``choose_destination``)."""
+        acc = 0.0
+        last = -1
+        for j in range(n_dest):
+            t = w if success[s, j] else 1.0
+            if use_surv:
+                t = t * surv[d, j]
+            m = prob[row, s, j] * t
+            acc += m
+            if m > 0:
+                last = j
+        x = x_unit * acc
+        acc = 0.0
+        prev = 0.0
+        chosen = last
+        m_chosen = 0.0
+        for j in range(n_dest):
+            t = w if success[s, j] else 1.0
+            if use_surv:
+                t = t * surv[d, j]
+            m = prob[row, s, j] * t
+            prev = acc
+            acc += m
+            if acc > x:
+                chosen = j
+                m_chosen = m
+                break
+        if chosen == last and m_chosen == 0.0:
+            # x reached the total by rounding: the last destination with mass, as numpy does
+            acc = 0.0
+            for j in range(last + 1):
+                t = w if success[s, j] else 1.0
+                if use_surv:
+                    t = t * surv[d, j]
+                m = prob[row, s, j] * t
+                prev = acc
+                acc += m
+                m_chosen = m
+        return chosen, (x - prev) / m_chosen
+
+    @njit(nogil=True, cache=True)
+    def first_step(  # type: ignore[no-untyped-def]
+        u,
+        stage,
+        rep,
+        seg_lo,
+        seg_surv,
+        age,
+        prob,
+        stride,
+        cohort_odds,
+        rep_odds,
+        success,
+        seg_id,
+        gap,
+        guide,
+        scale,
+        passes,
+        cum,
+        nxt,
+        days,
+        state,
+        clock,
+    ):
         """First stage exit of every open deal in every trial: ``state``/``clock`` (n, D)."""
         n, d_count = u.shape
+        n_dest = prob.shape[2]
         for t in range(n):
+            row = t * stride
             for d in range(d_count):
-                v = u[t, d] * span[d] + lo[d]
+                s = stage[d]
+                w = cohort_odds[t, 0] * rep_odds[t, rep[d]]
+                j, u2 = _choose(prob, row, s, n_dest, w, success, seg_surv, d, True, u[t, d])
+                v = gap * seg_id[s, j] + seg_lo[d, j] + u2 * seg_surv[d, j]
                 idx = guide[np.int32(v * scale)]
                 for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
                     idx += np.int32(cum[idx] < v)
@@ -106,6 +175,7 @@ if AVAILABLE:
         pool,
         offset,
         count,
+        size_index,
         pull,
         pull_start,
         pull_len,
@@ -124,7 +194,10 @@ if AVAILABLE:
             a = amount[d]
             if np.isnan(a):
                 g = group[d]
-                a = pool[offset[g] + np.int64(u_amount[j] * count[g])]
+                pos = offset[g] + np.int64(u_amount[j] * count[g])
+                if size_index.size:
+                    pos = size_index[t_won[i], pos]
+                a = pool[pos]
                 j += 1
             if no_horizon:
                 p = 0
@@ -142,27 +215,69 @@ if AVAILABLE:
                 bookings[(t_won[i] * n_reps + rep[d]) * n_periods + p] += a
 
 else:  # pragma: no cover
-    first_step = active_tokens = outcomes = book_open = None
+    first_step = active_tokens = outcomes = book_open = _choose = None
 
 if AVAILABLE:
 
     @njit(nogil=True, cache=True)
-    def advance_step(active, u, state, clock, gap, guide, scale, passes, cum, nxt, days, n_open, horizon):  # type: ignore[no-untyped-def]
-        """One fresh stage visit of the ``active`` tokens (flat views); returns those still open."""
+    def advance_step(  # type: ignore[no-untyped-def]
+        active,
+        u,
+        state,
+        clock,
+        n_deals,
+        deal_rep,
+        tok_trial,
+        tok_cohort,
+        tok_rep,
+        prob,
+        stride,
+        cohort_odds,
+        rep_odds,
+        success,
+        seg_id,
+        gap,
+        guide,
+        scale,
+        passes,
+        cum,
+        nxt,
+        days,
+        n_open,
+        horizon,
+    ):
+        """One fresh stage visit of the ``active`` tokens (flat views); returns those still open.
+
+        Open-deal tokens (``n_deals > 0``) are ``trial * n_deals + deal`` in cohort 0; new-deal
+        tokens carry their trial, cohort and rep in ``tok_*``.
+        """
         keep = np.empty(active.size, np.int64)
+        n_dest = prob.shape[2]
+        dummy = np.zeros((1, 1))
         k = 0
         for i in range(active.size):
             j = active[i]
-            v = u[i] + gap * state[j]
+            if n_deals > 0:
+                t = j // n_deals
+                c = 0
+                r = deal_rep[j - t * n_deals]
+            else:
+                t = tok_trial[j]
+                c = tok_cohort[j]
+                r = tok_rep[j]
+            s = state[j]
+            w = cohort_odds[t, c] * rep_odds[t, r]
+            dest, u2 = _choose(prob, t * stride, s, n_dest, w, success, dummy, 0, False, u[i])
+            v = gap * seg_id[s, dest] + u2
             idx = guide[np.int32(v * scale)]
             for _ in range(passes):
                 if cum[idx] < v:
                     idx += 1
-            s = nxt[idx]
-            c = clock[j] + days[idx]
-            state[j] = s
-            clock[j] = c
-            if s < n_open and c <= horizon:
+            s_new = nxt[idx]
+            c_new = clock[j] + days[idx]
+            state[j] = s_new
+            clock[j] = c_new
+            if s_new < n_open and c_new <= horizon:
                 keep[k] = j
                 k += 1
         return keep[:k]

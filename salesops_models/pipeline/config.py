@@ -103,11 +103,24 @@ class PipelineConfig(StrictModel):
         description="ISO date: calibrate transitions and durations only on deals created on/after it "
         "(guards against left truncation of old cohorts); empty: all history.",
     )
-    residual: Literal["redistribute", "no_decision"] = Field(
-        "redistribute",
+    residual: Literal["no_decision", "redistribute"] = Field(
+        "no_decision",
         description="Deals still open after the longest observed time in their stage (the censored tail): "
-        "'redistribute' gives them the won/lost odds of closed deals (win rate = won / (won + lost)); "
-        "'no_decision' counts them lost (deals that never close).",
+        "'no_decision' (default, censoring-aware) reads the win rate as the cumulative incidence of winning "
+        "and counts the rest as deals that never close; 'redistribute' gives them the won/lost odds of closed "
+        "deals (win rate = won / (won + lost); 1.0 for an export without lost deals).",
+    )
+    observed_from: str | None = Field(
+        "auto",
+        description="First day the export can show a close (left truncation: deals engaged earlier appear only "
+        "if still open then). 'auto': the earliest exit date in the history; an ISO date; or empty / 'none' for "
+        "no correction. Earlier visits enter the survival risk sets late; creation is counted from this day.",
+    )
+    uncertainty: Literal["calibrated", "point"] = Field(
+        "calibrated",
+        description="'calibrated': every trial draws its own parameters (Dirichlet exits, Gamma creation rates, "
+        "bootstrapped deal sizes) and shocks (company and rep creation, cohort and rep conversion), all "
+        "estimated from history; 'point': every trial uses the point calibration (Monte Carlo noise only).",
     )
     territory_scaling: bool = Field(
         True,
