@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_models.pipeline.backtest import backtest_pipeline, snapshot_at
+from salesops_models.backtest import backtest_pipeline, snapshot_at
 from salesops_models.pipeline.calibration import calibrate_pipeline
 from salesops_models.pipeline.markov import absorbing_chain
 from salesops_models.pipeline.simulation import compile_inputs, open_pipeline, simulate_pipeline

@@ -24,7 +24,7 @@ import pandas as pd
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import LOST, OPEN, WON
 from salesops_models.errors import DataValidationError, ScenarioError, format_rows
-from salesops_models.pipeline.survival import aalen_johansen, follow_up_check
+from salesops_models.pipeline.survival import CumulativeIncidence, aalen_johansen, follow_up_check
 from salesops_models.pipeline.uncertainty import ParameterUncertainty, estimate_uncertainty
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ def calibrate_pipeline(
         every open deal will be decided; with no explicit losses that is 1.0).
     observed_from
         First day the export can show an exit: deals created earlier are in it only if they were
-        still open then (left truncation). 'auto' takes the earliest exit date in the history;
+        still open then (left truncation). 'auto' takes the earliest won/lost date in the history;
         a date sets it; ``None`` assumes no truncation. Visits that started earlier enter the risk
         sets late (delayed entry); visits that ended before it are dropped.
 
@@ -402,7 +402,7 @@ def calibrate_pipeline(
         raise DataValidationError("opportunities", problems)
 
     visits = stage_visits(opp, stage_history, stages, as_of)
-    window = _observed_from(visits, observed_from, as_of)
+    window = _observed_from(visits, observed_from, as_of, stages)
     if history_start is not None:
         start = pd.Timestamp(history_start)
         first_entry = visits.groupby("opportunity_id")["entered_date"].transform("min")
@@ -475,15 +475,10 @@ def calibrate_pipeline(
         if residual == "redistribute":
             kappa[i] = counts[i].sum()
         else:
-            # the posterior is as tight as the Aalen-Johansen estimate of the won (else the largest)
-            # exit: open visits add uncertainty, not outcomes
-            key = (
-                index[stages.won]
-                if index[stages.won] in code
-                else max(dests, key=lambda d: ci.final[code[d] - 1])
-            )
-            p, se = float(ci.final[code[key] - 1]), float(ci.final_se[code[key] - 1])
-            kappa[i] = p * (1 - p) / se**2 if se > 0 and 0 < p < 1 else np.inf
+            # the posterior is no tighter than the least certain Aalen-Johansen estimate among the exits
+            # and the undecided share: open visits add uncertainty, not outcomes (for a variance
+            # p(1-p)/se^2 is the number of outcomes that would give it without censoring)
+            kappa[i] = _concentration(ci)
             if decided < 1.0 - 1e-12:
                 a_stage.append(i)
                 a_state.append(index[stages.lost])
@@ -625,14 +620,28 @@ def calibrate_pipeline(
     )
 
 
+def _concentration(ci: CumulativeIncidence) -> float:
+    """Dirichlet concentration of a stage's exits: ``min p(1-p)/se^2`` over the outcomes' incidences and
+    the undecided share at the last time (``inf`` when no share is strictly between 0 and 1)."""
+    p = np.concatenate([ci.final, [ci.survival[-1] if ci.survival.size else 0.0]])
+    se = np.concatenate([ci.final_se, [ci.survival_se[-1] if ci.survival_se.size else 0.0]])
+    ok = (p > 0) & (p < 1) & (se > 0)
+    return float(np.min(p[ok] * (1 - p[ok]) / se[ok] ** 2)) if ok.any() else np.inf
+
+
 def _observed_from(
-    visits: pd.DataFrame, observed_from: pd.Timestamp | str | None, as_of: pd.Timestamp
+    visits: pd.DataFrame, observed_from: pd.Timestamp | str | None, as_of: pd.Timestamp, stages: StageSet
 ) -> pd.Timestamp | None:
-    """The left-truncation point: the earliest exit date ('auto'), a given date, or ``None``."""
+    """The left-truncation point: the earliest won/lost date ('auto'), a given date, or ``None``.
+
+    Exports select deals by their outcome (a deal that closed before the export's window is missing,
+    whatever stages it passed earlier), so the window starts at the earliest close, not at the earliest
+    stage change: stage changes before it belong to deals that were still open then.
+    """
     if observed_from is None or (isinstance(observed_from, str) and observed_from.lower() == "none"):
         return None
     if isinstance(observed_from, str) and observed_from.lower() == "auto":
-        ex = visits[visits["next_stage"].notna()]
+        ex = visits[visits["next_stage"].isin([stages.won, stages.lost])]
         if ex.empty:
             return None
         return pd.Timestamp((ex["entered_date"] + pd.to_timedelta(ex["days"], unit="D")).min()).normalize()

@@ -113,7 +113,7 @@ class PipelineConfig(StrictModel):
     observed_from: str | None = Field(
         "auto",
         description="First day the export can show a close (left truncation: deals engaged earlier appear only "
-        "if still open then). 'auto': the earliest exit date in the history; an ISO date; or empty / 'none' for "
+        "if still open then). 'auto': the earliest won/lost date in the history; an ISO date; or empty / 'none' for "
         "no correction. Earlier visits enter the survival risk sets late; creation is counted from this day.",
     )
     uncertainty: Literal["calibrated", "point"] = Field(

@@ -33,6 +33,8 @@ class CumulativeIncidence:
         Visits at risk and events of any outcome at each time [visits].
     survival
         Probability of no outcome yet just after each time [0-1].
+    survival_se
+        Greenwood standard error of ``survival`` with delayed entry [0-1].
     """
 
     times: np.ndarray
@@ -41,6 +43,7 @@ class CumulativeIncidence:
     at_risk: np.ndarray
     events: np.ndarray
     survival: np.ndarray
+    survival_se: np.ndarray
 
     @property
     def final(self) -> np.ndarray:
@@ -101,7 +104,7 @@ def aalen_johansen(
     if not time.size:
         empty = np.zeros((n_outcomes, 0))
         z = np.zeros(0)
-        return CumulativeIncidence(z, empty, empty.copy(), z, z, z)
+        return CumulativeIncidence(z, empty, empty.copy(), z, z, z, z)
     times, inv = np.unique(time, return_inverse=True)
     m = times.size
     # exits (events or censoring) at each time, and entries: a visit with entry e joins the risk
@@ -133,7 +136,8 @@ def aalen_johansen(
         rb = np.where(at_risk > 0, s_before * d_k / at_risk**2, 0.0)
         var += -2 * inc * np.cumsum(rb, axis=1) + 2 * np.cumsum(inc * rb, axis=1)
     se = np.sqrt(np.maximum(var, 0.0))
-    return CumulativeIncidence(times, inc, se, at_risk, d, surv)
+    surv_se = surv * np.sqrt(np.cumsum(ra))  # Greenwood
+    return CumulativeIncidence(times, inc, se, at_risk, d, surv, surv_se)
 
 
 @dataclass(frozen=True)
