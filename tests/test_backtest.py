@@ -40,7 +40,9 @@ def test_crps_of_samples_matches_the_normal_closed_form():
     assert crps_samples(np.array([3.0]), 5.5) == pytest.approx(2.5)
     # the quantile form approaches it with many levels
     levels = (np.arange(99) + 1) / 100
-    assert crps_from_quantiles(stats.norm.ppf(levels), levels, 0.4) == pytest.approx(crps_samples(x, 0.4), rel=0.05)
+    assert crps_from_quantiles(stats.norm.ppf(levels), levels, 0.4) == pytest.approx(
+        crps_samples(x, 0.4), rel=0.05
+    )
 
 
 def test_pinball_and_pit_by_hand():
@@ -49,7 +51,9 @@ def test_pinball_and_pit_by_hand():
     assert pit_samples(np.array([1.0, 2.0, 3.0, 4.0]), 3.0) == pytest.approx(0.625)
     q, tau = np.array([1.0, 2.0, 4.0]), np.array([0.1, 0.5, 0.9])
     assert pit_quantiles(q, tau, 3.0) == pytest.approx(0.7)
-    assert pit_quantiles(q, tau, 0.0) == pytest.approx(0.05) and pit_quantiles(q, tau, 9.0) == pytest.approx(0.95)
+    assert pit_quantiles(q, tau, 0.0) == pytest.approx(0.05) and pit_quantiles(q, tau, 9.0) == pytest.approx(
+        0.95
+    )
     row = score_samples(np.arange(1.0, 101.0), 95.0)
     assert row["inside_p05_p95"] and not row["inside_p10_p90"]
 
@@ -82,7 +86,10 @@ def test_company_at_knows_nothing_after_the_cutoff(small_company):
 @pytest.mark.parametrize(
     ("cutoffs", "match"),
     [
-        (("2025-11-30",), "outside the data.*horizon ends 2026-02-28.*Fix: use cutoffs on or before 2025-09-30"),
+        (
+            ("2025-11-30",),
+            "outside the data.*horizon ends 2026-02-28.*Fix: use cutoffs on or before 2025-09-30",
+        ),
         (("2023-06-30",), "outside the data"),
         (("2024-01-20",), "too little history.*Fix: use later cutoffs"),
     ],

@@ -438,7 +438,8 @@ def calibrate_pipeline(
     # ---- holding times and exits: Aalen-Johansen per stage ----------------------------------------
     never = n_open + 2
     a_stage, a_state, a_dest, a_days, a_prob = [], [], [], [], []
-    kappa = np.full(n_open, np.inf)
+    kappa = np.full(n_open, np.inf)  # concentration of the split among decided exits
+    kappa_undecided = np.full(n_open, np.inf)  # ... of the never-decided share
     unidentified: list[str] = []
     for i, label in enumerate(stages.open_stages):
         v = visits[visits["stage"] == label]
@@ -472,13 +473,11 @@ def calibrate_pipeline(
                 a_dest.append(int(d))
                 a_days.append(int(round(t)))
                 a_prob.append(float(weight * m))
-        if residual == "redistribute":
-            kappa[i] = counts[i].sum()
-        else:
-            # the posterior is no tighter than the least certain Aalen-Johansen estimate among the exits
-            # and the undecided share: open visits add uncertainty, not outcomes (for a variance
-            # p(1-p)/se^2 is the number of outcomes that would give it without censoring)
-            kappa[i] = _concentration(ci)
+        kappa[i] = counts[i].sum()
+        if residual == "no_decision":
+            # the split among decided exits is as certain as the number of exits seen; the undecided
+            # share as its Greenwood variance (few visits watched past the last decision: wide)
+            kappa_undecided[i] = _concentration(ci)
             if decided < 1.0 - 1e-12:
                 a_stage.append(i)
                 a_state.append(index[stages.lost])
@@ -579,6 +578,7 @@ def calibrate_pipeline(
     first = window if window is not None else created["created_date"].min()
     uncertainty = estimate_uncertainty(
         exit_concentration=kappa,
+        undecided_concentration=kappa_undecided,
         transition_matrix=P,
         n_open=n_open,
         entry_stage=entry_stage,
@@ -621,12 +621,12 @@ def calibrate_pipeline(
 
 
 def _concentration(ci: CumulativeIncidence) -> float:
-    """Dirichlet concentration of a stage's exits: ``min p(1-p)/se^2`` over the outcomes' incidences and
-    the undecided share at the last time (``inf`` when no share is strictly between 0 and 1)."""
-    p = np.concatenate([ci.final, [ci.survival[-1] if ci.survival.size else 0.0]])
-    se = np.concatenate([ci.final_se, [ci.survival_se[-1] if ci.survival_se.size else 0.0]])
-    ok = (p > 0) & (p < 1) & (se > 0)
-    return float(np.min(p[ok] * (1 - p[ok]) / se[ok] ** 2)) if ok.any() else np.inf
+    """Beta concentration of the undecided share :math:`\\nu = S(t_{max})`: :math:`\\nu(1-\\nu)/\\mathrm{se}^2`
+    with the Greenwood standard error (``inf`` when the share is 0 or has no variance)."""
+    if not ci.survival.size:
+        return np.inf
+    nu, se = float(ci.survival[-1]), float(ci.survival_se[-1])
+    return nu * (1 - nu) / se**2 if 0 < nu < 1 and se > 0 else np.inf
 
 
 def _observed_from(

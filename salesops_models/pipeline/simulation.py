@@ -433,14 +433,28 @@ def _uncertainty_inputs(cal: PipelineCalibration, dest_prob: np.ndarray) -> Unce
     u = cal.uncertainty
     assert u is not None
     kappa = np.asarray(u.exit_concentration, float)
+    kappa_nu = (
+        np.asarray(u.undecided_concentration, float)
+        if u.undecided_concentration.size
+        else np.full(cal.n_open, np.inf)
+    )
+    never = cal.never
     alpha = np.zeros_like(dest_prob)
+    undecided = np.tile([0.0, 1.0], (cal.n_open, 1))
     for i in range(cal.n_open):
-        support = dest_prob[i] > 0
-        if np.isfinite(kappa[i]) and support.sum() > 1:
-            alpha[i] = np.where(support, kappa[i] * dest_prob[i], 0.0)
+        nu = dest_prob[i, never]
+        decided = dest_prob[i].copy()
+        decided[never] = 0.0
+        q = decided / decided.sum()
+        support = q > 0
+        if np.isfinite(kappa[i]) and kappa[i] > 0 and support.sum() > 1:
+            alpha[i] = np.where(support, kappa[i] * q, 0.0)
         else:
             # a single exit, or no uncertainty: a Dirichlet so concentrated that it is the point
-            alpha[i] = np.where(support, 1e12 * dest_prob[i], 0.0)
+            alpha[i] = np.where(support, 1e12 * q, 0.0)
+        if nu > 0:
+            k = kappa_nu[i] if np.isfinite(kappa_nu[i]) else 1e12
+            undecided[i] = (k * nu, k * (1.0 - nu))
     n_reps = len(cal.rep_ids)
 
     def per_rep(x: np.ndarray, fill: float) -> np.ndarray:
@@ -449,6 +463,7 @@ def _uncertainty_inputs(cal: PipelineCalibration, dest_prob: np.ndarray) -> Unce
 
     return UncertaintyInputs(
         alpha=alpha,
+        undecided=undecided,
         success=progress_mask(cal.n_open, cal.n_dest),
         rate_shape=per_rep(u.rate_shape, np.inf),
         level_shape=float(u.level_shape),
