@@ -23,47 +23,42 @@ except ImportError:  # pragma: no cover
 
 if AVAILABLE:
 
-    @njit(nogil=True, cache=True)
-    def _choose(prob, row, s, n_dest, w, success, surv, d, use_surv, x_unit):  # type: ignore[no-untyped-def]
-        """Destination class and the uniform inside it (the arithmetic of ``choose_destination``)."""
-        acc = 0.0
+    @njit(nogil=True, cache=True, inline="always")
+    def _choose(prob, row, s, w, sup_ptr, sup_dest, sup_succ, surv, d, use_surv, x_unit, mbuf):  # type: ignore[no-untyped-def]
+        """Destination class and the uniform inside it (the arithmetic of ``choose_destination``),
+        over the stage's support only: destinations off it have no mass and add exact zeros there."""
+        k0 = sup_ptr[s]
+        k1 = sup_ptr[s + 1]
+        total = 0.0
         last = -1
-        for j in range(n_dest):
-            t = w if success[s, j] else 1.0
+        for k in range(k0, k1):
+            j = sup_dest[k]
+            t = w if sup_succ[k] else 1.0
             if use_surv:
                 t = t * surv[d, j]
             m = prob[row, s, j] * t
-            acc += m
+            mbuf[k - k0] = m
+            total += m
             if m > 0:
-                last = j
-        x = x_unit * acc
+                last = k
+        x = x_unit * total
         acc = 0.0
         prev = 0.0
         chosen = last
-        m_chosen = 0.0
-        for j in range(n_dest):
-            t = w if success[s, j] else 1.0
-            if use_surv:
-                t = t * surv[d, j]
-            m = prob[row, s, j] * t
+        for k in range(k0, k1):
+            m = mbuf[k - k0]
             prev = acc
             acc += m
             if acc > x:
-                chosen = j
-                m_chosen = m
+                chosen = k
                 break
-        if chosen == last and m_chosen == 0.0:
+        if chosen == last and acc <= x:
             # x reached the total by rounding: the last destination with mass, as numpy does
             acc = 0.0
-            for j in range(last + 1):
-                t = w if success[s, j] else 1.0
-                if use_surv:
-                    t = t * surv[d, j]
-                m = prob[row, s, j] * t
+            for k in range(k0, last + 1):
                 prev = acc
-                acc += m
-                m_chosen = m
-        return chosen, (x - prev) / m_chosen
+                acc += mbuf[k - k0]
+        return sup_dest[chosen], (x - prev) / mbuf[chosen - k0]
 
     @njit(nogil=True, cache=True)
     def first_step(  # type: ignore[no-untyped-def]
@@ -77,7 +72,9 @@ if AVAILABLE:
         stride,
         cohort_odds,
         rep_odds,
-        success,
+        sup_ptr,
+        sup_dest,
+        sup_succ,
         seg_id,
         gap,
         guide,
@@ -91,13 +88,16 @@ if AVAILABLE:
     ):
         """First stage exit of every open deal in every trial: ``state``/``clock`` (n, D)."""
         n, d_count = u.shape
-        n_dest = prob.shape[2]
+        mbuf = np.empty(prob.shape[2])
         for t in range(n):
             row = t * stride
+            w0 = cohort_odds[t, 0]
             for d in range(d_count):
                 s = stage[d]
-                w = cohort_odds[t, 0] * rep_odds[t, rep[d]]
-                j, u2 = _choose(prob, row, s, n_dest, w, success, seg_surv, d, True, u[t, d])
+                w = w0 * rep_odds[t, rep[d]]
+                j, u2 = _choose(
+                    prob, row, s, w, sup_ptr, sup_dest, sup_succ, seg_surv, d, True, u[t, d], mbuf
+                )
                 v = gap * seg_id[s, j] + seg_lo[d, j] + u2 * seg_surv[d, j]
                 idx = guide[np.int32(v * scale)]
                 for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
@@ -234,7 +234,9 @@ if AVAILABLE:
         stride,
         cohort_odds,
         rep_odds,
-        success,
+        sup_ptr,
+        sup_dest,
+        sup_succ,
         seg_id,
         gap,
         guide,
@@ -252,7 +254,7 @@ if AVAILABLE:
         tokens carry their trial, cohort and rep in ``tok_*``.
         """
         keep = np.empty(active.size, np.int64)
-        n_dest = prob.shape[2]
+        mbuf = np.empty(prob.shape[2])
         dummy = np.zeros((1, 1))
         k = 0
         for i in range(active.size):
@@ -267,7 +269,9 @@ if AVAILABLE:
                 r = tok_rep[j]
             s = state[j]
             w = cohort_odds[t, c] * rep_odds[t, r]
-            dest, u2 = _choose(prob, t * stride, s, n_dest, w, success, dummy, 0, False, u[i])
+            dest, u2 = _choose(
+                prob, t * stride, s, w, sup_ptr, sup_dest, sup_succ, dummy, 0, False, u[i], mbuf
+            )
             v = gap * seg_id[s, dest] + u2
             idx = guide[np.int32(v * scale)]
             for _ in range(passes):

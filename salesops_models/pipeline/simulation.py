@@ -197,6 +197,9 @@ class SimulationInputs:
     deal_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     deal_seg_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     deal_seg_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    sup_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    sup_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    sup_succ: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     week_quarter: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     n_quarters: int = 0
     uncertainty: UncertaintyInputs | None = None
@@ -374,6 +377,10 @@ def compile_inputs(
     mix_cum = (mix + GAP * np.arange(n_reps)[:, None]).ravel()
     guide, scale_g, passes = _guide_table(cum, cal.n_open)
     seg_guide, seg_scale, seg_passes = _guide_table(seg_cum, int(keys.size))
+    # each stage's support (destinations with mass), for the kernels' short loops
+    success = progress_mask(cal.n_open, n_dest)
+    sup_ptr = np.concatenate([[0], np.cumsum((dest_prob > 0).sum(axis=1))]).astype(np.int64)
+    sup_i, sup_j = np.nonzero(dest_prob > 0)
     unc = None
     if uncertainty == "calibrated" and cal.uncertainty is not None:
         unc = _uncertainty_inputs(cal, dest_prob)
@@ -411,7 +418,7 @@ def compile_inputs(
         max_steps=max_steps,
         n_dest=n_dest,
         dest_prob=dest_prob,
-        success=progress_mask(cal.n_open, n_dest),
+        success=success,
         seg_id=seg_id,
         seg_cum=seg_cum,
         seg_next=s_next.astype(np.int32),
@@ -422,6 +429,9 @@ def compile_inputs(
         deal_stage=stage[keep],
         deal_seg_lo=np.ascontiguousarray(seg_lo[keep]),
         deal_seg_surv=np.ascontiguousarray(seg_surv[keep]),
+        sup_ptr=sup_ptr,
+        sup_dest=sup_j.astype(np.int64),
+        sup_succ=success[sup_i, sup_j],
         week_quarter=week_quarter,
         n_quarters=n_quarters,
         uncertainty=unc,
@@ -691,7 +701,9 @@ def _advance(
                 stride,
                 params.cohort_odds,
                 params.rep_odds,
-                inp.success,
+                inp.sup_ptr,
+                inp.sup_dest,
+                inp.sup_succ,
                 inp.seg_id,
                 GAP,
                 inp.seg_guide,
@@ -770,7 +782,9 @@ def _simulate_block(
             stride,
             params.cohort_odds,
             params.rep_odds,
-            inp.success,
+            inp.sup_ptr,
+            inp.sup_dest,
+            inp.sup_succ,
             inp.seg_id,
             GAP,
             inp.seg_guide,
