@@ -61,6 +61,7 @@ def calibration_options(cfg: PipelineConfig) -> dict[str, Any]:
         "history_start": cfg.history_start,
         "residual": cfg.residual,
         "observed_from": cfg.observed_from,
+        "creation_trend": cfg.creation_trend,
     }
 
 

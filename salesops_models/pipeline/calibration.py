@@ -79,6 +79,9 @@ class PipelineCalibration:
         Posterior and over-dispersion figures for the calibrated (uncertain) simulation mode.
     observed_from
         First day the export can show an exit (left-truncation point), or ``None``.
+    creation_trend, creation_trend_se, rate_reference
+        Growth of creation [log per year], its standard error, and the date the creation rates
+        refer to (the middle of the rate window); a day ``d`` creates at ``exp(g (d - ref))`` times the rate.
     """
 
     states: tuple[str, ...]
@@ -105,6 +108,9 @@ class PipelineCalibration:
     atom_dest: np.ndarray | None = None
     uncertainty: ParameterUncertainty | None = None
     observed_from: pd.Timestamp | None = None
+    creation_trend: float = 0.0
+    creation_trend_se: float = 0.0
+    rate_reference: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         if self.atom_dest is None:
@@ -181,6 +187,8 @@ class PipelineCalibration:
             "win_rate_from_entry": float(chain.win_probability[self.entry_stage]),
             "entry_stage": self.states[self.entry_stage],
             "creation_per_week": float(self.weekly_rate.sum()),
+            "creation_growth_per_year": float(np.expm1(self.creation_trend)),
+            "creation_growth_se": float(self.creation_trend_se),
             "quarter_end_pull": float(self.quarter_end_pull),
             "mean_won_amount": self.mean_won_amount(),
         }
@@ -317,6 +325,7 @@ def calibrate_pipeline(
     history_start: pd.Timestamp | str | None = None,
     residual: str = "no_decision",
     observed_from: pd.Timestamp | str | None = "auto",
+    creation_trend: str = "auto",
 ) -> PipelineCalibration:
     """Estimate the pipeline model from CRM history known on ``as_of``.
 
@@ -332,7 +341,11 @@ def calibrate_pipeline(
         Weeks before ``as_of`` over which creation rates are counted [weeks] (never before
         ``observed_from``: deals created earlier are only partly in the export).
     seasonality
-        'month', 'none' or 'auto' (month when >= 24 months of creation dates exist).
+        'month', 'none' or 'auto' (month when >= 24 full months of creation dates exist).
+    creation_trend
+        'auto' (a growth trend of creation fitted when >= 24 full months exist), 'fit' (always, from
+        >= 6 months) or 'none'; rates are the window's level, moved along the trend from the window's
+        middle.
     quarter_end_pull
         Fixed quarter-end pull [0-1]; ``None`` calibrates it from won close dates.
     size_by
@@ -384,6 +397,8 @@ def calibrate_pipeline(
     Quarter-end pull: :math:`\\pi = (s_3 - b_3) / (1 - b_3)`, :math:`s_3` the share of won deals
     closing in a quarter's last month, :math:`b_3` that month's share of the quarter's days.
     """
+    if creation_trend not in ("auto", "fit", "none"):
+        raise ScenarioError(f"pipeline.creation_trend: got {creation_trend!r}; use 'auto', 'fit' or 'none'.")
     if residual not in RESIDUAL_MODES:
         raise ScenarioError(
             f"pipeline.residual: got {residual!r}; use 'no_decision' (censoring-aware, the default) or "
@@ -552,16 +567,24 @@ def calibrate_pipeline(
     if window is not None:
         # deals created before the window are in the export only if still open then: undercounted
         created = created[created["created_date"] >= window]
-    season = _season(created["created_date"], seasonality)
+    first_created = window if window is not None else created["created_date"].min()
+    monthly = _monthly_creation(
+        created["created_date"], pd.Timestamp(first_created) if pd.notna(first_created) else as_of, as_of
+    )
+    season = _season(monthly, seasonality)
+    trend, trend_se = _creation_trend(monthly, season, creation_trend)
     rate_start = as_of - pd.Timedelta(weeks=rate_window_weeks)
     if window is not None and rate_start < window - pd.Timedelta(days=1):
         rate_start = window - pd.Timedelta(days=1)
+    rate_reference = rate_start + (as_of - rate_start) / 2
 
     def exposure(start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
-        return _exposure_weeks(reps, rep_ids, start, end, season)
+        # with a trend, a block's exposure counts at the creation level of its middle
+        grow = np.exp(trend * ((start + (end - start) / 2) - rate_reference).days / 365.25)
+        return _exposure_weeks(reps, rep_ids, start, end, season) * grow
 
     rate_counts = _counts_in(created, rep_ids, rate_start, as_of)
-    rate_exposure = exposure(rate_start, as_of)
+    rate_exposure = _exposure_weeks(reps, rep_ids, rate_start, as_of, season)
     with np.errstate(divide="ignore", invalid="ignore"):
         weekly_rate = np.where(rate_exposure > 0, rate_counts / rate_exposure, 0.0)
 
@@ -617,6 +640,9 @@ def calibrate_pipeline(
         atom_dest=atoms["dest"].to_numpy(np.int64),
         uncertainty=uncertainty,
         observed_from=window,
+        creation_trend=trend,
+        creation_trend_se=trend_se,
+        rate_reference=rate_reference,
     )
 
 
@@ -726,16 +752,23 @@ def _rep_ids(reps: pd.DataFrame, opp: pd.DataFrame) -> np.ndarray:
     return np.array(ids + extra, dtype=object)
 
 
-def _season(created: pd.Series, mode: str) -> np.ndarray:
+def _monthly_creation(created: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Deals created in each calendar month lying wholly inside ``[start, end]`` [deals/month]."""
+    if created.empty:
+        return pd.Series(dtype=float)
+    months = pd.period_range(start.to_period("M"), end.to_period("M"), freq="M")
+    full = [
+        m for m in months if m.start_time >= start.normalize() and m.end_time.normalize() <= end.normalize()
+    ]
+    counts = created.dt.to_period("M").value_counts()
+    return counts.reindex(pd.PeriodIndex(full, freq="M"), fill_value=0).astype(float).sort_index()
+
+
+def _season(monthly: pd.Series, mode: str) -> np.ndarray:
     """Calendar-month creation multipliers (mean 1) by ratio to a centred 12-month moving average."""
     flat = np.ones(12)
-    if mode == "none" or created.empty:
+    if mode == "none" or monthly.empty:
         return flat
-    monthly = created.dt.to_period("M").value_counts().sort_index()
-    full = pd.period_range(monthly.index.min(), monthly.index.max(), freq="M")
-    monthly = monthly.reindex(full, fill_value=0).astype(float)
-    # the first and last months are usually partial: drop them
-    monthly = monthly.iloc[1:-1]
     if mode == "auto" and len(monthly) < 24:
         return flat
     if len(monthly) < 13:
@@ -749,6 +782,27 @@ def _season(created: pd.Series, mode: str) -> np.ndarray:
         by_month = by_month.fillna(1.0)
     s = by_month.to_numpy(float)
     return s / s.mean()
+
+
+def _creation_trend(monthly: pd.Series, season: np.ndarray, mode: str) -> tuple[float, float]:
+    """Growth of deal creation [log per year] and its standard error, from de-seasonalised months.
+
+    Notes
+    -----
+    Quasi-Poisson regression :math:`\\log E[n_m] = \\alpha + g\\, t_m + \\log(s_{month(m)} d_m)` over the full
+    months of the observed window (:math:`t_m` in years, :math:`d_m` the month's days); the standard
+    error is scaled by the Pearson dispersion. 'auto' fits it with at least 24 months, like the
+    seasonality, so that one season cannot pass for a trend.
+    """
+    if mode == "none" or (mode == "auto" and len(monthly) < 24) or len(monthly) < 6 or monthly.sum() <= 0:
+        return 0.0, 0.0
+    import statsmodels.api as sm
+
+    t = np.asarray([(m.start_time - monthly.index[0].start_time).days / 365.25 for m in monthly.index])
+    offset = np.log(season[monthly.index.month - 1] * monthly.index.days_in_month.to_numpy(float))
+    X = sm.add_constant(t)
+    fit = sm.GLM(monthly.to_numpy(float), X, family=sm.families.Poisson(), offset=offset).fit(scale="X2")
+    return float(fit.params[1]), float(fit.bse[1])
 
 
 def _counts_in(

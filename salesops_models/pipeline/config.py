@@ -73,6 +73,12 @@ class PipelineConfig(StrictModel):
         description="Creation seasonality by calendar month: 'month' estimates 12 multipliers from history, "
         "'auto' does so only with at least 24 months of creation dates, 'none' keeps rates flat.",
     )
+    creation_trend: Literal["auto", "fit", "none"] = Field(
+        "auto",
+        description="Growth trend of deal creation: 'auto' fits one (quasi-Poisson on de-seasonalised months) when "
+        ">= 24 full months of creation dates exist, 'fit' from >= 6 months, 'none' keeps the rate window's level. "
+        "With parameter uncertainty each trial draws its own growth from the fit's standard error.",
+    )
     quarter_end_pull: float | None = Field(
         None,
         ge=0.0,

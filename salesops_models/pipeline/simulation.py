@@ -201,6 +201,7 @@ class SimulationInputs:
     sup_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     sup_succ: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     week_quarter: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    week_years: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_quarters: int = 0
     uncertainty: UncertaintyInputs | None = None
 
@@ -363,11 +364,16 @@ def compile_inputs(
         if scale.shape != (n_reps,):
             raise SalesopsError(f"creation_scale has shape {scale.shape}; expected ({n_reps},), one per rep.")
         new_rate = (cal.weekly_rate * scale)[:, None] * season[None, :] * (week_len / 7.0)[None, :]
+        ref = cal.rate_reference if cal.rate_reference is not None else as_of
+        week_years = np.asarray((mid - pd.Timestamp(ref)).days, float) / 365.25
+        if cal.creation_trend:
+            new_rate = new_rate * np.exp(cal.creation_trend * week_years)[None, :]
         week_quarter = ((week_start - 1) // (7 * SHOCK_WEEKS)).astype(np.int64)
         n_quarters = int(week_quarter.max()) + 1 if week_quarter.size else 0
     else:
         week_start = week_len = np.zeros(0, np.int64)
         new_rate = np.zeros((n_reps, 0))
+        week_years = np.zeros(0)
         week_quarter = np.zeros(0, np.int64)
         n_quarters = 0
     g = cal.rep_group_mix.shape[1]
@@ -433,6 +439,7 @@ def compile_inputs(
         sup_dest=sup_j.astype(np.int64),
         sup_succ=success[sup_i, sup_j],
         week_quarter=week_quarter,
+        week_years=week_years,
         n_quarters=n_quarters,
         uncertainty=unc,
     )
@@ -484,6 +491,7 @@ def _uncertainty_inputs(cal: PipelineCalibration, dest_prob: np.ndarray) -> Unce
         rep_mean=per_rep(u.rep_logit_mean, 0.0),
         rep_sd=np.sqrt(per_rep(u.rep_logit_var, 0.0)),
         tilt_scale=float(u.tilt_scale),
+        trend_sd=float(cal.creation_trend_se),
     )
 
 
@@ -607,6 +615,7 @@ def simulate_blocks(
                 n,
                 n_cohorts=inputs.n_cohorts,
                 week_quarter=inputs.week_quarter,
+                week_years=inputs.week_years,
                 n_quarters=inputs.n_quarters,
                 size_offset=inputs.size_offset,
                 size_count=inputs.size_count,

@@ -17,6 +17,7 @@ company shock, quarter q      :math:`C_{tq} \\sim \\Gamma(1/\\phi_c, \\phi_c)`
 rep shock, quarter q          :math:`Z_{trq} \\sim \\Gamma(1/\\phi_r, \\phi_r)`
 conversion, cohort c          :math:`\\delta_{tc} \\sim N(0, \\tau_c^2)` plus a level :math:`N(0, \\tau_c^2/K_c)`
 rep conversion                :math:`\\rho_{tr} \\sim N(\\hat\\rho_r, v_r)` (empirical Bayes)
+creation growth               :math:`g_t \\sim N(\\hat g, \\mathrm{se}_g^2)` (quasi-Poisson fit; with >= 24 months)
 deal sizes                    a bootstrap resample of each size group's won values
 ============================  =========================================================================
 
@@ -38,8 +39,9 @@ How each figure is estimated (numbers in the calibration's diagnostics):
   blocks): :math:`n_{rk} \\sim \\mathrm{Poisson}(\\mu_{rk} C_k Z_{rk})`.
 - :math:`a_r = 1/(1/n_r + \\phi_r/K_w)`: Gamma posterior of a rate counted over :math:`K_w`
   quarters of the rate window with :math:`n_r` deals (Poisson plus rep shocks).
-- :math:`\\tau_c^2`: DerSimonian-Laird between-cohort variance of the logit win probability from
-  entry of creation cohorts with enough follow-up; :math:`\\tau_r^2` the same across reps, and
+- :math:`\\tau_c^2`: DerSimonian-Laird between-cohort variance of the logit probability of winning
+  within a common age (the age by which three quarters of the decisions happen) of the creation
+  cohorts old enough to have reached it; :math:`\\tau_r^2` the same across reps, and
   :math:`\\hat\\rho_r, v_r` the normal-normal posterior of each rep's effect.
 """
 
@@ -210,7 +212,9 @@ def creation_dispersion(counts: np.ndarray, exposure: np.ndarray) -> tuple[float
     phi_r = num_r / den_r if den_r > 0 else 0.0
     phi_r = max(0.0, phi_r)
     den_c = float(np.sum(M[keep] ** 2))
-    num_c = corr * float(np.sum(((N - M) ** 2)[keep])) - float(np.sum((N + phi_r * np.sum(mu**2, axis=0))[keep]))
+    num_c = corr * float(np.sum(((N - M) ** 2)[keep])) - float(
+        np.sum((N + phi_r * np.sum(mu**2, axis=0))[keep])
+    )
     phi_c = max(0.0, num_c / den_c) if den_c > 0 else 0.0
     return phi_c, phi_r
 
@@ -284,6 +288,7 @@ class UncertaintyInputs:
     rep_sd: np.ndarray
     tilt_scale: float
     bootstrap_sizes: bool = True
+    trend_sd: float = 0.0
 
 
 @dataclass
@@ -343,6 +348,7 @@ def draw_block_parameters(
     n_quarters: int,
     size_offset: np.ndarray,
     size_count: np.ndarray,
+    week_years: np.ndarray | None = None,
 ) -> BlockParameters:
     """Draw the parameters of ``n`` trials (the order of draws is fixed: results are reproducible).
 
@@ -362,6 +368,10 @@ def draw_block_parameters(
         Horizon quarters.
     size_offset, size_count
         Size groups in the pool.
+    week_years
+        Years from the creation rates' reference date to each creation week (for the trend's
+        posterior: a trial's growth ``g ~ N(g_hat, trend_sd^2)`` moves week ``w`` by
+        ``exp((g - g_hat) week_years[w])``).
     """
     n_open, n_dest = unc.alpha.shape
     R = unc.rate_shape.size
@@ -537,18 +547,23 @@ def estimate_uncertainty(
         entry = deals["entry"].to_numpy(float)
         overall = aalen_johansen(time, status, 2, entry)
         decided = overall.incidence.sum(axis=0)
-        t95 = float(overall.times[np.searchsorted(decided, 0.95 * decided[-1])]) if decided[-1] > 0 else 0.0
+        # cohorts are compared at a common age that each of them has reached: the age by which three
+        # quarters of the decisions happen (later ages would leave too few cohorts to compare)
+        age = float(overall.times[np.searchsorted(decided, 0.75 * decided[-1])]) if decided[-1] > 0 else 0.0
         y, v = [], []
         start = deals["start"]
         for k in range(K):
             lo, hi = edges[k + 1], edges[k]
-            if (pd.Timestamp(as_of) - hi).days < t95:
+            if (pd.Timestamp(as_of) - hi).days < age:
                 continue
             sel = ((start > lo) & (start <= hi)).to_numpy()
             if sel.sum() < 20:
                 continue
             ci = aalen_johansen(time[sel], status[sel], 2, entry[sel])
-            a, b = logit_estimate(float(ci.final[0]), float(ci.final_se[0]))
+            m = int(np.searchsorted(ci.times, age, side="right")) - 1
+            if m < 0:
+                continue
+            a, b = logit_estimate(float(ci.incidence[0, m]), float(ci.se[0, m]))
             y.append(a)
             v.append(b)
         if len(y) >= MIN_GROUPS:
@@ -556,7 +571,7 @@ def estimate_uncertainty(
             n_cohorts = len(y)
         else:
             notes.append(
-                f"only {len(y)} creation cohort(s) followed up for {t95:.0f} days (95% of decisions): the "
+                f"only {len(y)} creation cohort(s) followed up for {age:.0f} days (75% of decisions): the "
                 "spread of conversion between cohorts cannot be measured and is left out."
             )
         ys, vs = np.full(len(rep_ids), np.nan), np.full(len(rep_ids), np.nan)

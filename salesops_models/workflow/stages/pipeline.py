@@ -60,6 +60,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         history_start=cfg.history_start,
         residual=cfg.residual,
         observed_from=cfg.observed_from,
+        creation_trend=cfg.creation_trend,
     )
     deals = open_pipeline(
         cal,
