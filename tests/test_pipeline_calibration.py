@@ -60,7 +60,9 @@ def test_open_deals_are_censored_not_lost():
     )
     as_of = day + pd.Timedelta(days=30)
     empty = pd.DataFrame(columns=["opportunity_id", "stage", "entered_date"])
-    cal = calibrate_pipeline(opp, empty, pd.DataFrame({"rep_id": ["R1"]}), stages, as_of, residual="redistribute")
+    cal = calibrate_pipeline(
+        opp, empty, pd.DataFrame({"rep_id": ["R1"]}), stages, as_of, residual="redistribute"
+    )
     # closed-deal odds: 2 won, 1 lost, 5 still open: 2/3, not 2/8
     assert cal.transition_matrix[0, 1] == pytest.approx(2 / 3)
     assert cal.transition_counts[0].sum() == 3

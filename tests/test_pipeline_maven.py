@@ -25,7 +25,12 @@ def golden(bench_dir):
 def calibration(maven):
     """The closed-deal odds (``residual='redistribute'``): the golden win rate Won/(Won+Lost)."""
     return calibrate_pipeline(
-        maven.opportunities, maven.stage_history, maven.reps, maven.stages, maven.as_of, residual="redistribute"
+        maven.opportunities,
+        maven.stage_history,
+        maven.reps,
+        maven.stages,
+        maven.as_of,
+        residual="redistribute",
     )
 
 
@@ -78,9 +83,7 @@ def test_cumulative_incidence_and_stale_pipeline(maven, calibration):
 
 def test_open_pipeline_expectation_matches_simulation(maven, calibration):
     deals = open_pipeline(calibration, maven.opportunities, maven.stage_history, maven.stages)
-    inp = compile_inputs(
-        calibration, deals, None, age_aware=False, stale_policy="fresh", uncertainty="point"
-    )
+    inp = compile_inputs(calibration, deals, None, age_aware=False, stale_policy="fresh", uncertainty="point")
     sim = simulate_pipeline(inp, calibration.rep_ids, trials=1000, block_size=250, seed=3)
     mean_by_group = np.array([calibration.mean_won_amount(g) for g in deals["size_group"]])
     expected = float(np.sum(deals["p_win_fresh"] * mean_by_group))

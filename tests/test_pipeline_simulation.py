@@ -40,11 +40,18 @@ def test_guide_table_equals_searchsorted(model):
     np.testing.assert_array_equal(draw_atoms(inp, v), np.searchsorted(inp.atom_cum, v, side="left"))
 
 
-@pytest.mark.parametrize("age_aware", [False, True])
-def test_monte_carlo_within_3_se_of_the_markov_oracle(model, age_aware):
-    """Infinite horizon: every deal runs to won or lost. Oracle: B = N R (fresh) or the atoms' P(win | age)."""
+@pytest.mark.parametrize(("age_aware", "draw"), [(False, "stage"), (True, "stage"), (True, "segment")])
+def test_monte_carlo_within_3_se_of_the_markov_oracle(model, age_aware, draw):
+    """Infinite horizon: every deal runs to won or lost. Oracle: B = N R (fresh) or the atoms' P(win | age).
+
+    Point calibration, drawn both ways: one lookup per visit in the stage layout (the point mode),
+    and destination first, then holding time (the path of the calibrated mode, fed point parameters).
+    """
+    import dataclasses
+
     _, cal, deals = model
     inp = compile_inputs(cal, deals, None, age_aware=age_aware, stale_policy="fresh", uncertainty="point")
+    inp = dataclasses.replace(inp, draw=draw)
     sim = simulate_pipeline(inp, cal.rep_ids, trials=4000, block_size=500, seed=42)
     p = deals["p_win_age_aware"].fillna(deals["p_win_fresh"]) if age_aware else deals["p_win_fresh"]
     p = p.to_numpy()

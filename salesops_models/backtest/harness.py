@@ -169,11 +169,13 @@ def _naive_center_and_ratios(
     scale = full / days if days > 0 else np.nan
     center = last * scale
     if months >= 12 and prev - pd.DateOffset(months=12) >= observed_from:
-        before = won_in(opp, prev - pd.DateOffset(months=12), prev, by)
-        a, b = won_in(opp, prev, start), won_in(opp, prev - pd.DateOffset(months=12), prev)
+        # last year x growth: the company's growth of the last 12 months over the 12 before
+        a, b = (
+            won_in(opp, start - pd.DateOffset(months=12), start),
+            won_in(opp, start - pd.DateOffset(months=24), start - pd.DateOffset(months=12)),
+        )
         if b > 0:
             center = center * (a / b)
-        del before
     # ratios: periods ending at month ends, each against the one just before
     ratios: list[np.ndarray] = []
     end = start

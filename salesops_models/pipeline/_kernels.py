@@ -23,59 +23,17 @@ except ImportError:  # pragma: no cover
 
 if AVAILABLE:
 
-    @njit(nogil=True, cache=True, inline="always")
-    def _choose(prob, row, s, w, sup_ptr, sup_dest, sup_succ, surv, d, use_surv, x_unit, mbuf):  # type: ignore[no-untyped-def]
-        """Destination class and the uniform inside it (the arithmetic of ``choose_destination``),
-        over the stage's support only: destinations off it have no mass and add exact zeros there."""
-        k0 = sup_ptr[s]
-        k1 = sup_ptr[s + 1]
-        total = 0.0
-        last = -1
-        for k in range(k0, k1):
-            j = sup_dest[k]
-            t = w if sup_succ[k] else 1.0
-            if use_surv:
-                t = t * surv[d, j]
-            m = prob[row, s, j] * t
-            mbuf[k - k0] = m
-            total += m
-            if m > 0:
-                last = k
-        x = x_unit * total
-        acc = 0.0
-        prev = 0.0
-        chosen = last
-        for k in range(k0, k1):
-            m = mbuf[k - k0]
-            prev = acc
-            acc += m
-            if acc > x:
-                chosen = k
-                break
-        if chosen == last and acc <= x:
-            # x reached the total by rounding: the last destination with mass, as numpy does
-            acc = 0.0
-            for k in range(k0, last + 1):
-                prev = acc
-                acc += mbuf[k - k0]
-        return sup_dest[chosen], (x - prev) / mbuf[chosen - k0]
-
     @njit(nogil=True, cache=True)
     def first_step(  # type: ignore[no-untyped-def]
         u,
         stage,
         rep,
-        seg_lo,
-        seg_surv,
+        sup_lo,
+        sup_surv,
         age,
-        prob,
-        stride,
-        cohort_odds,
-        rep_odds,
+        mass,
         sup_ptr,
-        sup_dest,
-        sup_succ,
-        seg_id,
+        sup_seg,
         gap,
         guide,
         scale,
@@ -86,24 +44,95 @@ if AVAILABLE:
         state,
         clock,
     ):
-        """First stage exit of every open deal in every trial: ``state``/``clock`` (n, D)."""
+        """First stage exit of every open deal in every trial (per-trial parameters): ``state``/``clock``.
+
+        The masses of the deal's stage exits (``mass[t, 0, rep]``, cohort 0) times the conditional
+        survival of its age pick the exit (the arithmetic of ``choose_destination``); the uniform left
+        inside it picks the holding time above the age.
+        """
         n, d_count = u.shape
-        mbuf = np.empty(prob.shape[2])
+        n_r, n_k = mass.shape[2], mass.shape[3]
+        m_flat = mass.reshape(-1)  # cohort 0 of trial t starts at t * cohorts * reps * K
+        t_stride = mass.shape[1] * n_r * n_k
+        k_max = sup_surv.shape[1]
+        mbuf = np.empty(max(k_max, 1))
+        s_flat = sup_surv.reshape(-1)
+        lo_flat = sup_lo.reshape(-1)
         for t in range(n):
-            row = t * stride
-            w0 = cohort_odds[t, 0]
             for d in range(d_count):
                 s = stage[d]
-                w = w0 * rep_odds[t, rep[d]]
-                j, u2 = _choose(
-                    prob, row, s, w, sup_ptr, sup_dest, sup_succ, seg_surv, d, True, u[t, d], mbuf
-                )
-                v = gap * seg_id[s, j] + seg_lo[d, j] + u2 * seg_surv[d, j]
+                k0 = sup_ptr[s]
+                width = sup_ptr[s + 1] - k0
+                mb = t * t_stride + rep[d] * n_k + k0
+                sb = d * k_max
+                total = 0.0
+                last = 0
+                for q in range(width):
+                    m = m_flat[mb + q] * s_flat[sb + q]
+                    mbuf[q] = m
+                    total += m
+                    last = q if m > 0 else last
+                x = u[t, d] * total
+                # branch-free: j = number of running sums <= x, prev = the last of them
+                acc = 0.0
+                prev = 0.0
+                j = 0
+                for q in range(width):
+                    acc += mbuf[q]
+                    le = acc <= x
+                    j += le
+                    prev = acc if le else prev
+                if j > last:
+                    # x reached the total by rounding: the last exit with mass, as numpy does
+                    j = last
+                    prev = 0.0
+                    for q in range(last):
+                        prev += mbuf[q]
+                sj = s_flat[sb + j]
+                u2 = (x - prev) / (m_flat[mb + j] * sj)
+                v = gap * sup_seg[k0 + j] + lo_flat[sb + j] + u2 * sj
                 idx = guide[np.int32(v * scale)]
                 for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
                     idx += np.int32(cum[idx] < v)
                 state[t, d] = nxt[idx]
                 clock[t, d] = max(days[idx] - age[d], 1)
+
+    @njit(nogil=True, cache=True)
+    def first_step_stage(u, lo, span, age, guide, scale, passes, cum, nxt, days, state, clock):  # type: ignore[no-untyped-def]
+        """The point calibration's first exit of every open deal (one lookup in the stage layout of
+        the atoms, conditioned on age): ``state``/``clock`` (n, D)."""
+        n, d_count = u.shape
+        for t in range(n):
+            for d in range(d_count):
+                v = u[t, d] * span[d] + lo[d]
+                idx = guide[np.int32(v * scale)]
+                for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
+                    idx += np.int32(cum[idx] < v)
+                state[t, d] = nxt[idx]
+                clock[t, d] = max(days[idx] - age[d], 1)
+
+    @njit(nogil=True, cache=True)
+    def advance_step_stage(
+        active, u, state, clock, gap, guide, scale, passes, cum, nxt, days, n_open, horizon
+    ):  # type: ignore[no-untyped-def]
+        """The point calibration's fresh stage visit of the ``active`` tokens; returns those still open."""
+        keep = np.empty(active.size, np.int64)
+        k = 0
+        for i in range(active.size):
+            j = active[i]
+            v = u[i] + gap * state[j]
+            idx = guide[np.int32(v * scale)]
+            for _ in range(passes):
+                if cum[idx] < v:
+                    idx += 1
+            s = nxt[idx]
+            c = clock[j] + days[idx]
+            state[j] = s
+            clock[j] = c
+            if s < n_open and c <= horizon:
+                keep[k] = j
+                k += 1
+        return keep[:k]
 
     @njit(nogil=True, cache=True)
     def active_tokens(state, clock, n_open, horizon):  # type: ignore[no-untyped-def]
@@ -215,7 +244,7 @@ if AVAILABLE:
                 bookings[(t_won[i] * n_reps + rep[d]) * n_periods + p] += a
 
 else:  # pragma: no cover
-    first_step = active_tokens = outcomes = book_open = _choose = None
+    first_step = active_tokens = outcomes = book_open = first_step_stage = advance_step_stage = None
 
 if AVAILABLE:
 
@@ -230,14 +259,9 @@ if AVAILABLE:
         tok_trial,
         tok_cohort,
         tok_rep,
-        prob,
-        stride,
-        cohort_odds,
-        rep_odds,
+        exit_cum,
         sup_ptr,
-        sup_dest,
-        sup_succ,
-        seg_id,
+        sup_seg,
         gap,
         guide,
         scale,
@@ -251,11 +275,12 @@ if AVAILABLE:
         """One fresh stage visit of the ``active`` tokens (flat views); returns those still open.
 
         Open-deal tokens (``n_deals > 0``) are ``trial * n_deals + deal`` in cohort 0; new-deal
-        tokens carry their trial, cohort and rep in ``tok_*``.
+        tokens carry their trial, cohort and rep in ``tok_*``. ``exit_cum[t, c, r]`` holds the running
+        exit shares of each stage: the first above the uniform is the exit.
         """
         keep = np.empty(active.size, np.int64)
-        mbuf = np.empty(prob.shape[2])
-        dummy = np.zeros((1, 1))
+        n_c, n_r, n_k = exit_cum.shape[1], exit_cum.shape[2], exit_cum.shape[3]
+        e_flat = exit_cum.reshape(-1)
         k = 0
         for i in range(active.size):
             j = active[i]
@@ -268,11 +293,19 @@ if AVAILABLE:
                 c = tok_cohort[j]
                 r = tok_rep[j]
             s = state[j]
-            w = cohort_odds[t, c] * rep_odds[t, r]
-            dest, u2 = _choose(
-                prob, t * stride, s, w, sup_ptr, sup_dest, sup_succ, dummy, 0, False, u[i], mbuf
-            )
-            v = gap * seg_id[s, dest] + u2
+            x = u[i]
+            k0 = sup_ptr[s]
+            width = sup_ptr[s + 1] - k0
+            base = ((t * n_c + c) * n_r + r) * n_k + k0
+            # branch-free: e = number of running shares <= x (the last share is 1.0 > x)
+            prev = 0.0
+            e = 0
+            for q in range(width):
+                cq = e_flat[base + q]
+                le = cq <= x
+                e += le
+                prev = cq if le else prev
+            v = gap * sup_seg[k0 + e] + (x - prev) / (e_flat[base + e] - prev)
             idx = guide[np.int32(v * scale)]
             for _ in range(passes):
                 if cum[idx] < v:

@@ -151,6 +151,12 @@ class SimulationInputs:
     conditional atoms: segment ``seg_id[i, j]`` has its cumulative masses in
     ``[GAP*s, GAP*s + 1]`` of ``seg_cum``; ``deal_seg_lo[d, j]`` is the conditional mass already
     ruled out by deal ``d``'s age and ``deal_seg_surv = 1 - deal_seg_lo`` (0 off the support).
+    The kernels walk each stage's *support* (its destinations with mass): entries
+    ``sup_ptr[i] .. sup_ptr[i+1]-1`` of ``sup_dest``/``sup_succ``/``sup_seg``, and per deal the same
+    entries of ``deal_sup_lo``/``deal_sup_surv`` (padded with zero survival).
+    ``draw`` says which the run uses: 'segment' (per-trial parameters) or 'stage' (the point
+    calibration: one lookup per visit, as fast as before parameter uncertainty existed; same
+    distribution, other numbers).
     """
 
     n_open: int
@@ -200,10 +206,15 @@ class SimulationInputs:
     sup_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     sup_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     sup_succ: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    sup_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    sup_seg: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    deal_sup_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    deal_sup_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     week_quarter: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     week_years: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_quarters: int = 0
     uncertainty: UncertaintyInputs | None = None
+    draw: str = "stage"
 
     @property
     def n_cohorts(self) -> int:
@@ -387,6 +398,13 @@ def compile_inputs(
     success = progress_mask(cal.n_open, n_dest)
     sup_ptr = np.concatenate([[0], np.cumsum((dest_prob > 0).sum(axis=1))]).astype(np.int64)
     sup_i, sup_j = np.nonzero(dest_prob > 0)
+    k_max = int(np.diff(sup_ptr).max()) if cal.n_open else 0
+    d_stage = stage[keep]
+    sup_lo = np.ones((int(keep.sum()), max(k_max, 1)))
+    for i in range(cal.n_open):
+        rows = np.flatnonzero(d_stage == i)
+        cols = sup_j[sup_ptr[i] : sup_ptr[i + 1]]
+        sup_lo[np.ix_(rows, np.arange(cols.size))] = seg_lo[keep][np.ix_(rows, cols)]
     unc = None
     if uncertainty == "calibrated" and cal.uncertainty is not None:
         unc = _uncertainty_inputs(cal, dest_prob)
@@ -438,10 +456,15 @@ def compile_inputs(
         sup_ptr=sup_ptr,
         sup_dest=sup_j.astype(np.int64),
         sup_succ=success[sup_i, sup_j],
+        sup_stage=sup_i.astype(np.int64),
+        sup_seg=seg_id[sup_i, sup_j].astype(np.int64),
+        deal_sup_lo=sup_lo,
+        deal_sup_surv=1.0 - sup_lo,
         week_quarter=week_quarter,
         week_years=week_years,
         n_quarters=n_quarters,
         uncertainty=unc,
+        draw="segment" if unc is not None else "stage",
     )
 
 
@@ -527,17 +550,13 @@ def draw_segment_atoms(inp: SimulationInputs, v: np.ndarray) -> np.ndarray:
     return idx
 
 
-def choose_destination(
-    prob: np.ndarray, weight: np.ndarray, x_unit: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Destination class and the uniform left inside it, for rows of unnormalised masses.
+def choose_destination(m: np.ndarray, x_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column and the uniform left inside it, for rows of unnormalised masses ``m`` (k, K).
 
-    ``prob`` (k, n_dest) are masses, ``weight`` their multipliers; ``x_unit`` uniforms on [0, 1).
-    Destination ``j`` is the first whose running sum exceeds ``x = x_unit * total``; the uniform
-    inside it is ``(x - sum_{<j}) / m_j``. The numba kernels do the same arithmetic in the same
-    order (sequential sums), so both give the same numbers bit for bit.
+    Column ``j`` is the first whose running sum exceeds ``x = x_unit * total``; the uniform inside it
+    is ``(x - sum_{<j}) / m_j``. The numba kernels do the same arithmetic in the same order
+    (sequential sums), so both give the same numbers bit for bit.
     """
-    m = prob * weight
     acc = np.cumsum(m, axis=1)
     x = x_unit * acc[:, -1]
     j = (acc <= x[:, None]).sum(axis=1)
@@ -546,6 +565,34 @@ def choose_destination(
     rows = np.arange(m.shape[0])
     prev = np.where(j > 0, acc[rows, np.maximum(j - 1, 0)], 0.0)
     return j, (x - prev) / m[rows, j]
+
+
+def exit_tables(inp: SimulationInputs, params: BlockParameters, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's tilted exit masses and their cumulative shares, on the stages' supports.
+
+    Returns
+    -------
+    mass, cum
+        ``(n, cohorts, reps, K)``: ``mass[t, c, r, k] = P_t[stage_k, dest_k] * w``, ``w`` the progress-odds
+        multiplier ``cohort_odds[t, c] * rep_odds[t, r]`` when exit ``k`` is progress (else 1), and
+        ``cum`` its running share within the stage (1.0 exactly at the stage's last exit). Computed
+        once per block in numpy; the numba and numpy paths both read them.
+    """
+    stride = 1 if params.dest_prob.shape[0] > 1 else 0
+    rows = np.arange(n) * stride
+    p = params.dest_prob[rows][:, inp.sup_stage, inp.sup_dest]  # (n, K)
+    odds = params.cohort_odds[:, :, None] * params.rep_odds[:, None, :]  # (n, C, R)
+    mass = np.where(inp.sup_succ, odds[..., None], 1.0) * p[:, None, None, :]
+    cum = np.empty_like(mass)
+    for i in range(inp.n_open):
+        a, b = int(inp.sup_ptr[i]), int(inp.sup_ptr[i + 1])
+        if b <= a:
+            continue
+        c = np.cumsum(mass[..., a:b], axis=-1)
+        c /= c[..., -1:]
+        c[..., -1] = 1.0
+        cum[..., a:b] = c
+    return mass, cum
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,23 +713,28 @@ def _advance(
     params: BlockParameters | None = None,
     tokens: _Tokens | None = None,
     active: np.ndarray | None = None,
+    tables: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[int, int]:
     """Move tokens (in place) through fresh stage visits until won, lost or past the horizon.
 
-    Each visit draws its destination class from the token's trial (exit probabilities, tilted by
-    the token's conversion odds) and then its holding time from the destination's atoms, with one
-    uniform. Returns the number of uniforms drawn and the number of tokens still open after
+    Each visit draws its destination class from the token's trial, cohort and rep (the cumulative
+    exit shares of :func:`exit_tables`) and then its holding time from the destination's atoms, with
+    one uniform. Returns the number of uniforms drawn and the number of tokens still open after
     ``max_steps``. Without ``params`` and ``tokens``: the point calibration, every token in trial 0,
     cohort 0, rep 0.
     """
+    if inp.draw == "stage":
+        return _advance_stage(inp, rng, state, clock, active)
     if params is None:
         params = point_parameters(inp.dest_prob, 1, inp.n_cohorts, max(inp.n_reps, 1))
+    if tables is None:
+        tables = exit_tables(inp, params, params.cohort_odds.shape[0])
+    cum = tables[1]
     if tokens is None:
         zero = np.zeros(state.size, np.int64)
         tokens = _Tokens(trial=zero, cohort=zero, rep=zero)
     draws = 0
     horizon = inp.horizon_days
-    stride = 1 if params.dest_prob.shape[0] > 1 else 0
     if active is None:
         active = (
             np.flatnonzero(state < inp.n_open)
@@ -706,14 +758,9 @@ def _advance(
                 tokens.trial,
                 tokens.cohort,
                 tokens.rep,
-                params.dest_prob,
-                stride,
-                params.cohort_odds,
-                params.rep_odds,
+                cum,
                 inp.sup_ptr,
-                inp.sup_dest,
-                inp.sup_succ,
-                inp.seg_id,
+                inp.sup_seg,
                 GAP,
                 inp.seg_guide,
                 inp.seg_guide_scale,
@@ -725,6 +772,8 @@ def _advance(
                 h,
             )
         return draws, int(active.size)
+    k_max = inp.deal_sup_lo.shape[1]
+    n_sup = inp.sup_dest.size
     for _ in range(inp.max_steps):
         if not active.size:
             return draws, 0
@@ -732,10 +781,16 @@ def _advance(
         draws += active.size
         t, c, r = tokens.lookup(inp, active)
         s = state[active]
-        w = params.cohort_odds[t, c] * params.rep_odds[t, r]
-        tilt = np.where(inp.success[s], w[:, None], 1.0)
-        j, u2 = choose_destination(params.dest_prob[t * stride, s], tilt, u)
-        k = draw_segment_atoms(inp, GAP * inp.seg_id[s, j] + u2)
+        k0 = inp.sup_ptr[s]
+        width = inp.sup_ptr[s + 1] - k0
+        ks = k0[:, None] + np.arange(k_max)[None, :]
+        inside = np.arange(k_max)[None, :] < width[:, None]
+        row = cum[t, c, r]  # (k, K)
+        cw = np.where(inside, row[np.arange(active.size)[:, None], np.minimum(ks, n_sup - 1)], 1.0)
+        j = (cw <= u[:, None]).sum(axis=1)
+        prev = np.where(j > 0, cw[np.arange(active.size), np.maximum(j - 1, 0)], 0.0)
+        u2 = (u - prev) / (cw[np.arange(active.size), j] - prev)
+        k = draw_segment_atoms(inp, GAP * inp.sup_seg[k0 + j] + u2)
         s_new = inp.seg_next[k]
         c_new = clock[active] + inp.seg_days[k]
         state[active] = s_new
@@ -743,6 +798,64 @@ def _advance(
         still = s_new < inp.n_open
         if horizon is not None:
             still &= c_new <= horizon
+        active = active[still]
+    return draws, int(active.size)
+
+
+def _advance_stage(
+    inp: SimulationInputs,
+    rng: np.random.Generator,
+    state: np.ndarray,
+    clock: np.ndarray,
+    active: np.ndarray | None = None,
+) -> tuple[int, int]:
+    """:func:`_advance` for the point calibration: next state and holding time in one lookup of the
+    stage layout ``atom_cum`` (every token shares the same exit probabilities)."""
+    draws = 0
+    horizon = inp.horizon_days
+    if active is None:
+        active = (
+            np.flatnonzero(state < inp.n_open)
+            if horizon is None
+            else np.flatnonzero((state < inp.n_open) & (clock <= horizon))
+        )
+    if _kernels.AVAILABLE:
+        h = NO_HORIZON if horizon is None else horizon
+        for _ in range(inp.max_steps):
+            if not active.size:
+                return draws, 0
+            u = rng.random(active.size)
+            draws += active.size
+            active = _kernels.advance_step_stage(
+                active,
+                u,
+                state,
+                clock,
+                GAP,
+                inp.guide,
+                inp.guide_scale,
+                inp.guide_passes,
+                inp.atom_cum,
+                inp.atom_next,
+                inp.atom_days,
+                inp.n_open,
+                h,
+            )
+        return draws, int(active.size)
+    for _ in range(inp.max_steps):
+        if not active.size:
+            return draws, 0
+        u = rng.random(active.size)
+        draws += active.size
+        u += GAP * state[active]
+        k = draw_atoms(inp, u)
+        s = inp.atom_next[k]
+        c = clock[active] + inp.atom_days[k]
+        state[active] = s
+        clock[active] = c
+        still = s < inp.n_open
+        if horizon is not None:
+            still &= c <= horizon
         active = active[still]
     return draws, int(active.size)
 
@@ -755,6 +868,38 @@ def _pull(inp: SimulationInputs, day: np.ndarray, pull_len: np.ndarray, u: np.nd
     move = u < inp.pull
     mc = cand[move]
     day[mc] = inp.pull_start[day[mc]] + (u[move] / inp.pull * length[mc]).astype(np.int64)
+
+
+def _first_step_stage(
+    inp: SimulationInputs, u: np.ndarray, h: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """First exit of every open deal in every trial with the point calibration (stage layout)."""
+    n, D = u.shape
+    if _kernels.AVAILABLE:
+        state = np.empty((n, D), np.int32)
+        clock = np.empty((n, D), np.int32)
+        _kernels.first_step_stage(
+            u,
+            inp.deal_lo,
+            inp.deal_span,
+            inp.deal_age,
+            inp.guide,
+            inp.guide_scale,
+            inp.guide_passes,
+            inp.atom_cum,
+            inp.atom_next,
+            inp.atom_days,
+            state,
+            clock,
+        )
+        return state, clock, _kernels.active_tokens(state, clock, inp.n_open, h)
+    u = u * inp.deal_span
+    u += inp.deal_lo
+    k = draw_atoms(inp, u)
+    state = inp.atom_next[k]
+    clock = inp.atom_days[k] - inp.deal_age
+    np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
+    return state, clock, None
 
 
 def _size_position(inp: SimulationInputs, group: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -770,65 +915,74 @@ def _simulate_block(
     lost_state = inp.n_open + 1
     D = inp.deal_lo.size
     R, P = inp.n_reps, inp.n_periods
-    stride = 1 if params.dest_prob.shape[0] > 1 else 0
     size_index = params.size_index if params.size_index is not None else np.zeros((0, 0), np.int32)
     draws = 0
     # ---- open deals: first step conditional on age, then fresh steps --------------------------
     u = rng.random((n, D))
     draws += u.size
     h = NO_HORIZON if H is None else H
-    if _kernels.AVAILABLE:
-        state = np.empty((n, D), np.int32)
-        clock = np.empty((n, D), np.int32)
-        _kernels.first_step(
-            u,
-            inp.deal_stage,
-            inp.deal_rep,
-            inp.deal_seg_lo,
-            inp.deal_seg_surv,
-            inp.deal_age,
-            params.dest_prob,
-            stride,
-            params.cohort_odds,
-            params.rep_odds,
-            inp.sup_ptr,
-            inp.sup_dest,
-            inp.sup_succ,
-            inp.seg_id,
-            GAP,
-            inp.seg_guide,
-            inp.seg_guide_scale,
-            inp.seg_guide_passes,
-            inp.seg_cum,
-            inp.seg_next,
-            inp.seg_days,
-            state,
-            clock,
-        )
-        del u
-        first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
+    tables = None
+    if inp.draw == "stage":
+        state, clock, first_active = _first_step_stage(inp, u, h)
     else:
+        tables = exit_tables(inp, params, n)
+        mass = tables[0]
         state = np.empty((n, D), np.int32)
         clock = np.empty((n, D), np.int32)
-        t_idx = np.repeat(np.arange(n), D)
-        d_idx = np.tile(np.arange(D), n)
-        s = inp.deal_stage[d_idx]
-        w = params.cohort_odds[t_idx, 0] * params.rep_odds[t_idx, inp.deal_rep[d_idx]]
-        tilt = np.where(inp.success[s], w[:, None], 1.0) * inp.deal_seg_surv[d_idx]
-        j, u2 = choose_destination(params.dest_prob[t_idx * stride, s], tilt, u.ravel())
-        del u
-        rows = np.arange(d_idx.size)
-        v = GAP * inp.seg_id[s, j] + inp.deal_seg_lo[d_idx, j] + u2 * inp.deal_seg_surv[d_idx, j]
-        k = draw_segment_atoms(inp, v)
-        del v, rows
-        state.ravel()[:] = inp.seg_next[k]
-        c = inp.seg_days[k] - inp.deal_age[d_idx]
-        np.maximum(c, 1, out=c)  # an open deal closes tomorrow at the earliest
-        clock.ravel()[:] = c
-        del k, c, t_idx, d_idx, s, w, tilt, j, u2
-        first_active = None
+        if _kernels.AVAILABLE:
+            _kernels.first_step(
+                u,
+                inp.deal_stage,
+                inp.deal_rep,
+                inp.deal_sup_lo,
+                inp.deal_sup_surv,
+                inp.deal_age,
+                mass,
+                inp.sup_ptr,
+                inp.sup_seg,
+                GAP,
+                inp.seg_guide,
+                inp.seg_guide_scale,
+                inp.seg_guide_passes,
+                inp.seg_cum,
+                inp.seg_next,
+                inp.seg_days,
+                state,
+                clock,
+            )
+            del u
+            first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
+        else:
+            k_max = inp.deal_sup_lo.shape[1]
+            t_idx = np.repeat(np.arange(n), D)
+            d_idx = np.tile(np.arange(D), n)
+            k0 = inp.sup_ptr[inp.deal_stage[d_idx]]
+            ks = np.minimum(k0[:, None] + np.arange(k_max)[None, :], inp.sup_dest.size - 1)
+            m = mass[t_idx[:, None], 0, inp.deal_rep[d_idx][:, None], ks] * inp.deal_sup_surv[d_idx]
+            j, u2 = choose_destination(m, u.ravel())
+            del u, m, ks
+            v = GAP * inp.sup_seg[k0 + j] + inp.deal_sup_lo[d_idx, j] + u2 * inp.deal_sup_surv[d_idx, j]
+            k = draw_segment_atoms(inp, v)
+            del v
+            state.ravel()[:] = inp.seg_next[k]
+            c = inp.seg_days[k] - inp.deal_age[d_idx]
+            np.maximum(c, 1, out=c)  # an open deal closes tomorrow at the earliest
+            clock.ravel()[:] = c
+            del k, c, t_idx, d_idx, k0, j, u2
+            first_active = None
     d_more, unresolved_open = _advance(
-        inp, rng, state.reshape(-1), clock.reshape(-1), params, _Tokens(n_deals=max(D, 1)), first_active
+        inp,
+        rng,
+        state.reshape(-1),
+        clock.reshape(-1),
+        params,
+        _Tokens(
+            trial=np.repeat(np.arange(n, dtype=np.int32), D),
+            cohort=np.zeros(n * D, np.int32),
+            rep=np.tile(inp.deal_rep.astype(np.int32), n),
+        ),
+        first_active,
+        tables,
     )
     draws += d_more
     # ---- new deals ------------------------------------------------------------------------------
@@ -853,7 +1007,7 @@ def _simulate_block(
         new_state = np.full(n_new, inp.entry_stage, dtype=np.int64)
         new_clock = created.copy()
         tokens = _Tokens(trial=new_trial, cohort=1 + inp.week_quarter[new_week], rep=new_rep)
-        d_more, _ = _advance(inp, rng, new_state, new_clock, params, tokens)
+        d_more, _ = _advance(inp, rng, new_state, new_clock, params, tokens, None, tables)
         draws += d_more
     else:
         n_new = 0
