@@ -24,80 +24,6 @@ except ImportError:  # pragma: no cover
 if AVAILABLE:
 
     @njit(nogil=True, cache=True)
-    def first_step(  # type: ignore[no-untyped-def]
-        u,
-        stage,
-        rep,
-        sup_lo,
-        sup_surv,
-        age,
-        mass,
-        sup_ptr,
-        sup_seg,
-        gap,
-        guide,
-        scale,
-        passes,
-        cum,
-        nxt,
-        days,
-        state,
-        clock,
-    ):
-        """First stage exit of every open deal in every trial (per-trial parameters): ``state``/``clock``.
-
-        The masses of the deal's stage exits (``mass[t, 0, rep]``, cohort 0) times the conditional
-        survival of its age pick the exit (the arithmetic of ``choose_destination``); the uniform left
-        inside it picks the holding time above the age.
-        """
-        n, d_count = u.shape
-        n_r, n_k = mass.shape[2], mass.shape[3]
-        m_flat = mass.reshape(-1)  # cohort 0 of trial t starts at t * cohorts * reps * K
-        t_stride = mass.shape[1] * n_r * n_k
-        k_max = sup_surv.shape[1]
-        mbuf = np.empty(max(k_max, 1))
-        s_flat = sup_surv.reshape(-1)
-        lo_flat = sup_lo.reshape(-1)
-        for t in range(n):
-            for d in range(d_count):
-                s = stage[d]
-                k0 = sup_ptr[s]
-                width = sup_ptr[s + 1] - k0
-                mb = t * t_stride + rep[d] * n_k + k0
-                sb = d * k_max
-                total = 0.0
-                last = 0
-                for q in range(width):
-                    m = m_flat[mb + q] * s_flat[sb + q]
-                    mbuf[q] = m
-                    total += m
-                    last = q if m > 0 else last
-                x = u[t, d] * total
-                # branch-free: j = number of running sums <= x, prev = the last of them
-                acc = 0.0
-                prev = 0.0
-                j = 0
-                for q in range(width):
-                    acc += mbuf[q]
-                    le = acc <= x
-                    j += le
-                    prev = acc if le else prev
-                if j > last:
-                    # x reached the total by rounding: the last exit with mass, as numpy does
-                    j = last
-                    prev = 0.0
-                    for q in range(last):
-                        prev += mbuf[q]
-                sj = s_flat[sb + j]
-                u2 = (x - prev) / (m_flat[mb + j] * sj)
-                v = gap * sup_seg[k0 + j] + lo_flat[sb + j] + u2 * sj
-                idx = guide[np.int32(v * scale)]
-                for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
-                    idx += np.int32(cum[idx] < v)
-                state[t, d] = nxt[idx]
-                clock[t, d] = max(days[idx] - age[d], 1)
-
-    @njit(nogil=True, cache=True)
     def first_step_stage(u, lo, span, age, guide, scale, passes, cum, nxt, days, state, clock):  # type: ignore[no-untyped-def]
         """The point calibration's first exit of every open deal (one lookup in the stage layout of
         the atoms, conditioned on age): ``state``/``clock`` (n, D)."""
@@ -244,11 +170,106 @@ if AVAILABLE:
                 bookings[(t_won[i] * n_reps + rep[d]) * n_periods + p] += a
 
 else:  # pragma: no cover
-    first_step = active_tokens = outcomes = book_open = first_step_stage = advance_step_stage = None
+    active_tokens = outcomes = book_open = first_step_stage = advance_step_stage = None
 
-if AVAILABLE:
 
-    @njit(nogil=True, cache=True)
+# ------------------------------------------------------------------------------------------------
+# per-trial parameters: exits from padded tables (a fixed width per stage, so loops unroll)
+# ------------------------------------------------------------------------------------------------
+
+
+def _make_exit_kernels(width: int):  # type: ignore[no-untyped-def]
+    """First-step and advance kernels for exit tables padded to ``width`` exits per stage.
+
+    The width is a compile-time constant of the closure: the loops over a stage's exits unroll and
+    run branch-free (a variable trip count costs a mispredicted loop exit per token). Padded exits
+    have zero mass and a running share of 1.0, so they are never chosen; sums over them add exact
+    zeros, the same numbers as the numpy path.
+    """
+    W = width
+
+    @njit(nogil=True)
+    def first_step(  # type: ignore[no-untyped-def]
+        u,
+        stage,
+        rep,
+        pad_lo,
+        pad_surv,
+        age,
+        mass,
+        exit_cum,
+        pad_seg,
+        gap,
+        guide,
+        scale,
+        passes,
+        cum,
+        nxt,
+        days,
+        state,
+        clock,
+    ):
+        """First stage exit of every open deal in every trial (per-trial parameters): ``state``/``clock``.
+
+        A deal that has just entered its stage (age <= 0) draws like a new visit, from the running
+        exit shares; one with an age draws from the exit masses times the survival beyond it (the
+        arithmetic of ``choose_destination``), and the uniform left inside the exit picks the holding
+        time above the age.
+        """
+        n, d_count = u.shape
+        n_c, n_r, n_s = mass.shape[1], mass.shape[2], mass.shape[3]
+        m_flat = mass.reshape(-1)
+        e_flat = exit_cum.reshape(-1)
+        s_flat = pad_surv.reshape(-1)
+        lo_flat = pad_lo.reshape(-1)
+        for t in range(n):
+            tb = t * n_c * n_r  # cohort 0
+            for d in range(d_count):
+                s = stage[d]
+                b = ((tb + rep[d]) * n_s + s) * W
+                x = u[t, d]
+                if age[d] <= 0:
+                    prev = 0.0
+                    e = 0
+                    for q in range(W):
+                        cq = e_flat[b + q]
+                        le = cq <= x
+                        e += le
+                        prev = cq if le else prev
+                    v = gap * pad_seg[s, e] + (x - prev) / (e_flat[b + e] - prev)
+                else:
+                    sb = d * W
+                    total = 0.0
+                    last = 0
+                    for q in range(W):
+                        m = m_flat[b + q] * s_flat[sb + q]
+                        total += m
+                        last = q if m > 0 else last
+                    x = x * total
+                    acc = 0.0
+                    prev = 0.0
+                    e = 0
+                    for q in range(W):
+                        acc += m_flat[b + q] * s_flat[sb + q]
+                        le = acc <= x
+                        e += le
+                        prev = acc if le else prev
+                    if e > last:
+                        # x reached the total by rounding: the last exit with mass, as numpy does
+                        e = last
+                        prev = 0.0
+                        for q in range(last):
+                            prev += m_flat[b + q] * s_flat[sb + q]
+                    se = s_flat[sb + e]
+                    u2 = (x - prev) / (m_flat[b + e] * se)
+                    v = gap * pad_seg[s, e] + lo_flat[sb + e] + u2 * se
+                idx = guide[np.int32(v * scale)]
+                for _ in range(passes):  # branch-free: the guide bucket holds at most `passes` boundaries
+                    idx += np.int32(cum[idx] < v)
+                state[t, d] = nxt[idx]
+                clock[t, d] = max(days[idx] - age[d], 1)
+
+    @njit(nogil=True)
     def advance_step(  # type: ignore[no-untyped-def]
         active,
         u,
@@ -260,8 +281,7 @@ if AVAILABLE:
         tok_cohort,
         tok_rep,
         exit_cum,
-        sup_ptr,
-        sup_seg,
+        pad_seg,
         gap,
         guide,
         scale,
@@ -274,12 +294,12 @@ if AVAILABLE:
     ):
         """One fresh stage visit of the ``active`` tokens (flat views); returns those still open.
 
-        Open-deal tokens (``n_deals > 0``) are ``trial * n_deals + deal`` in cohort 0; new-deal
-        tokens carry their trial, cohort and rep in ``tok_*``. ``exit_cum[t, c, r]`` holds the running
-        exit shares of each stage: the first above the uniform is the exit.
+        Open-deal tokens (``n_deals > 0``) are ``trial * n_deals + deal`` in cohort 0; new-deal tokens
+        carry their trial, cohort and rep in ``tok_*``. The exit is the number of running shares
+        ``exit_cum[t, c, r, s]`` at or below the uniform.
         """
         keep = np.empty(active.size, np.int64)
-        n_c, n_r, n_k = exit_cum.shape[1], exit_cum.shape[2], exit_cum.shape[3]
+        n_c, n_r, n_s = exit_cum.shape[1], exit_cum.shape[2], exit_cum.shape[3]
         e_flat = exit_cum.reshape(-1)
         k = 0
         for i in range(active.size):
@@ -294,18 +314,15 @@ if AVAILABLE:
                 r = tok_rep[j]
             s = state[j]
             x = u[i]
-            k0 = sup_ptr[s]
-            width = sup_ptr[s + 1] - k0
-            base = ((t * n_c + c) * n_r + r) * n_k + k0
-            # branch-free: e = number of running shares <= x (the last share is 1.0 > x)
+            b = (((t * n_c + c) * n_r + r) * n_s + s) * W
             prev = 0.0
             e = 0
-            for q in range(width):
-                cq = e_flat[base + q]
+            for q in range(W):
+                cq = e_flat[b + q]
                 le = cq <= x
                 e += le
                 prev = cq if le else prev
-            v = gap * sup_seg[k0 + e] + (x - prev) / (e_flat[base + e] - prev)
+            v = gap * pad_seg[s, e] + (x - prev) / (e_flat[b + e] - prev)
             idx = guide[np.int32(v * scale)]
             for _ in range(passes):
                 if cum[idx] < v:
@@ -319,5 +336,15 @@ if AVAILABLE:
                 k += 1
         return keep[:k]
 
-else:  # pragma: no cover
-    advance_step = None
+    return first_step, advance_step
+
+
+EXIT_WIDTHS = (2, 4, 8)  # tables are padded to the smallest of these that holds every stage's exits
+_EXIT_KERNELS: dict = {}
+
+
+def exit_kernels(width: int):  # type: ignore[no-untyped-def]
+    """The (first_step, advance_step) pair for a padded width, compiled on first use."""
+    if width not in _EXIT_KERNELS:
+        _EXIT_KERNELS[width] = _make_exit_kernels(width)
+    return _EXIT_KERNELS[width]

@@ -135,6 +135,7 @@ def age_aware_win_probability(
 # --------------------------------------------------------------------------------------------
 
 UNCERTAINTY_MODES = ("calibrated", "point")
+EXIT_WIDTHS = (2, 4, 8)  # exit tables are padded to the smallest width that holds every stage's exits
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,9 @@ class SimulationInputs:
     conditional atoms: segment ``seg_id[i, j]`` has its cumulative masses in
     ``[GAP*s, GAP*s + 1]`` of ``seg_cum``; ``deal_seg_lo[d, j]`` is the conditional mass already
     ruled out by deal ``d``'s age and ``deal_seg_surv = 1 - deal_seg_lo`` (0 off the support).
-    The kernels walk each stage's *support* (its destinations with mass): entries
-    ``sup_ptr[i] .. sup_ptr[i+1]-1`` of ``sup_dest``/``sup_succ``/``sup_seg``, and per deal the same
-    entries of ``deal_sup_lo``/``deal_sup_surv`` (padded with zero survival).
+    The kernels walk each stage's exits with mass, padded to ``exit_width`` per stage:
+    ``pad_dest[i, q]`` (``pad_valid`` false beyond the stage's exits), ``pad_succ``, ``pad_seg``, and
+    per deal ``deal_pad_lo``/``deal_pad_surv`` (zero survival on padding).
     ``draw`` says which the run uses: 'segment' (per-trial parameters) or 'stage' (the point
     calibration: one lookup per visit, as fast as before parameter uncertainty existed; same
     distribution, other numbers).
@@ -203,13 +204,13 @@ class SimulationInputs:
     deal_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     deal_seg_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     deal_seg_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    sup_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    sup_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    sup_succ: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    sup_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    sup_seg: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    deal_sup_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    deal_sup_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    exit_width: int = 1
+    pad_dest: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.int64))
+    pad_valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), bool))
+    pad_succ: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), bool))
+    pad_seg: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.int64))
+    deal_pad_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    deal_pad_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
     week_quarter: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     week_years: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_quarters: int = 0
@@ -396,15 +397,19 @@ def compile_inputs(
     seg_guide, seg_scale, seg_passes = _guide_table(seg_cum, int(keys.size))
     # each stage's support (destinations with mass), for the kernels' short loops
     success = progress_mask(cal.n_open, n_dest)
-    sup_ptr = np.concatenate([[0], np.cumsum((dest_prob > 0).sum(axis=1))]).astype(np.int64)
-    sup_i, sup_j = np.nonzero(dest_prob > 0)
-    k_max = int(np.diff(sup_ptr).max()) if cal.n_open else 0
-    d_stage = stage[keep]
-    sup_lo = np.ones((int(keep.sum()), max(k_max, 1)))
+    widths = (dest_prob > 0).sum(axis=1)
+    k_max = int(widths.max()) if cal.n_open else 1
+    width = next((w for w in EXIT_WIDTHS if w >= k_max), k_max)
+    pad_dest = np.zeros((cal.n_open, width), np.int64)
+    pad_valid = np.zeros((cal.n_open, width), bool)
     for i in range(cal.n_open):
-        rows = np.flatnonzero(d_stage == i)
-        cols = sup_j[sup_ptr[i] : sup_ptr[i + 1]]
-        sup_lo[np.ix_(rows, np.arange(cols.size))] = seg_lo[keep][np.ix_(rows, cols)]
+        js = np.flatnonzero(dest_prob[i] > 0)
+        pad_dest[i, : js.size] = js
+        pad_valid[i, : js.size] = True
+    pad_seg = np.where(pad_valid, seg_id[np.arange(cal.n_open)[:, None], pad_dest], 0).astype(np.int64)
+    d_stage = stage[keep]
+    rows_lo = seg_lo[keep]
+    pad_lo = np.where(pad_valid[d_stage], rows_lo[np.arange(d_stage.size)[:, None], pad_dest[d_stage]], 1.0)
     unc = None
     if uncertainty == "calibrated" and cal.uncertainty is not None:
         unc = _uncertainty_inputs(cal, dest_prob)
@@ -453,13 +458,13 @@ def compile_inputs(
         deal_stage=stage[keep],
         deal_seg_lo=np.ascontiguousarray(seg_lo[keep]),
         deal_seg_surv=np.ascontiguousarray(seg_surv[keep]),
-        sup_ptr=sup_ptr,
-        sup_dest=sup_j.astype(np.int64),
-        sup_succ=success[sup_i, sup_j],
-        sup_stage=sup_i.astype(np.int64),
-        sup_seg=seg_id[sup_i, sup_j].astype(np.int64),
-        deal_sup_lo=sup_lo,
-        deal_sup_surv=1.0 - sup_lo,
+        exit_width=width,
+        pad_dest=pad_dest,
+        pad_valid=pad_valid,
+        pad_succ=success[np.arange(cal.n_open)[:, None], pad_dest] & pad_valid,
+        pad_seg=pad_seg,
+        deal_pad_lo=np.ascontiguousarray(pad_lo),
+        deal_pad_surv=np.ascontiguousarray(1.0 - pad_lo),
         week_quarter=week_quarter,
         week_years=week_years,
         n_quarters=n_quarters,
@@ -567,31 +572,37 @@ def choose_destination(m: np.ndarray, x_unit: np.ndarray) -> tuple[np.ndarray, n
     return j, (x - prev) / m[rows, j]
 
 
+def _pick_share(cw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the first running share above ``u`` (rows of ``cw`` end at 1.0) and the uniform left
+    inside it, ``(u - cw[j-1]) / (cw[j] - cw[j-1])``: the arithmetic of the kernels' advance step."""
+    rows = np.arange(u.size)
+    j = (cw <= u[:, None]).sum(axis=1)
+    prev = np.where(j > 0, cw[rows, np.maximum(j - 1, 0)], 0.0)
+    return j, (u - prev) / (cw[rows, j] - prev)
+
+
 def exit_tables(inp: SimulationInputs, params: BlockParameters, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each trial's tilted exit masses and their cumulative shares, on the stages' supports.
+    """Each trial's tilted exit masses and their running shares, padded to ``exit_width`` per stage.
 
     Returns
     -------
     mass, cum
-        ``(n, cohorts, reps, K)``: ``mass[t, c, r, k] = P_t[stage_k, dest_k] * w``, ``w`` the progress-odds
-        multiplier ``cohort_odds[t, c] * rep_odds[t, r]`` when exit ``k`` is progress (else 1), and
-        ``cum`` its running share within the stage (1.0 exactly at the stage's last exit). Computed
-        once per block in numpy; the numba and numpy paths both read them.
+        ``(n, cohorts, reps, stages, width)``: ``mass[t, c, r, i, q] = P_t[i, dest] * w`` for the
+        stage's ``q``-th exit, ``w`` the progress-odds multiplier ``cohort_odds[t, c] * rep_odds[t, r]``
+        when the exit is progress (else 1), 0 on padding; ``cum`` the running share within the stage,
+        1.0 exactly from the stage's last exit on. Computed once per block in numpy; the numba and numpy
+        paths both read them.
     """
     stride = 1 if params.dest_prob.shape[0] > 1 else 0
     rows = np.arange(n) * stride
-    p = params.dest_prob[rows][:, inp.sup_stage, inp.sup_dest]  # (n, K)
+    stages = np.arange(inp.n_open)[:, None]
+    p = np.where(inp.pad_valid, params.dest_prob[rows][:, stages, inp.pad_dest], 0.0)  # (n, S, W)
     odds = params.cohort_odds[:, :, None] * params.rep_odds[:, None, :]  # (n, C, R)
-    mass = np.where(inp.sup_succ, odds[..., None], 1.0) * p[:, None, None, :]
-    cum = np.empty_like(mass)
-    for i in range(inp.n_open):
-        a, b = int(inp.sup_ptr[i]), int(inp.sup_ptr[i + 1])
-        if b <= a:
-            continue
-        c = np.cumsum(mass[..., a:b], axis=-1)
-        c /= c[..., -1:]
-        c[..., -1] = 1.0
-        cum[..., a:b] = c
+    mass = np.where(inp.pad_succ, odds[..., None, None], 1.0) * p[:, None, None, :, :]
+    cum = np.cumsum(mass, axis=-1)
+    cum /= cum[..., -1:]
+    last = inp.pad_valid.sum(axis=1) - 1  # the stage's last exit
+    cum[..., np.arange(inp.exit_width)[None, :] >= last[:, None]] = 1.0
     return mass, cum
 
 
@@ -743,12 +754,13 @@ def _advance(
         )
     if _kernels.AVAILABLE:
         h = NO_HORIZON if horizon is None else horizon
+        advance_step = _kernels.exit_kernels(inp.exit_width)[1]
         for _ in range(inp.max_steps):
             if not active.size:
                 return draws, 0
             u = rng.random(active.size)
             draws += active.size
-            active = _kernels.advance_step(
+            active = advance_step(
                 active,
                 u,
                 state,
@@ -759,8 +771,7 @@ def _advance(
                 tokens.cohort,
                 tokens.rep,
                 cum,
-                inp.sup_ptr,
-                inp.sup_seg,
+                inp.pad_seg,
                 GAP,
                 inp.seg_guide,
                 inp.seg_guide_scale,
@@ -772,8 +783,6 @@ def _advance(
                 h,
             )
         return draws, int(active.size)
-    k_max = inp.deal_sup_lo.shape[1]
-    n_sup = inp.sup_dest.size
     for _ in range(inp.max_steps):
         if not active.size:
             return draws, 0
@@ -781,16 +790,8 @@ def _advance(
         draws += active.size
         t, c, r = tokens.lookup(inp, active)
         s = state[active]
-        k0 = inp.sup_ptr[s]
-        width = inp.sup_ptr[s + 1] - k0
-        ks = k0[:, None] + np.arange(k_max)[None, :]
-        inside = np.arange(k_max)[None, :] < width[:, None]
-        row = cum[t, c, r]  # (k, K)
-        cw = np.where(inside, row[np.arange(active.size)[:, None], np.minimum(ks, n_sup - 1)], 1.0)
-        j = (cw <= u[:, None]).sum(axis=1)
-        prev = np.where(j > 0, cw[np.arange(active.size), np.maximum(j - 1, 0)], 0.0)
-        u2 = (u - prev) / (cw[np.arange(active.size), j] - prev)
-        k = draw_segment_atoms(inp, GAP * inp.sup_seg[k0 + j] + u2)
+        j, u2 = _pick_share(cum[t, c, r, s], u)
+        k = draw_segment_atoms(inp, GAP * inp.pad_seg[s, j] + u2)
         s_new = inp.seg_next[k]
         c_new = clock[active] + inp.seg_days[k]
         state[active] = s_new
@@ -930,16 +931,16 @@ def _simulate_block(
         state = np.empty((n, D), np.int32)
         clock = np.empty((n, D), np.int32)
         if _kernels.AVAILABLE:
-            _kernels.first_step(
+            _kernels.exit_kernels(inp.exit_width)[0](
                 u,
                 inp.deal_stage,
                 inp.deal_rep,
-                inp.deal_sup_lo,
-                inp.deal_sup_surv,
+                inp.deal_pad_lo,
+                inp.deal_pad_surv,
                 inp.deal_age,
                 mass,
-                inp.sup_ptr,
-                inp.sup_seg,
+                tables[1],
+                inp.pad_seg,
                 GAP,
                 inp.seg_guide,
                 inp.seg_guide_scale,
@@ -953,22 +954,33 @@ def _simulate_block(
             del u
             first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
         else:
-            k_max = inp.deal_sup_lo.shape[1]
             t_idx = np.repeat(np.arange(n), D)
             d_idx = np.tile(np.arange(D), n)
-            k0 = inp.sup_ptr[inp.deal_stage[d_idx]]
-            ks = np.minimum(k0[:, None] + np.arange(k_max)[None, :], inp.sup_dest.size - 1)
-            m = mass[t_idx[:, None], 0, inp.deal_rep[d_idx][:, None], ks] * inp.deal_sup_surv[d_idx]
-            j, u2 = choose_destination(m, u.ravel())
-            del u, m, ks
-            v = GAP * inp.sup_seg[k0 + j] + inp.deal_sup_lo[d_idx, j] + u2 * inp.deal_sup_surv[d_idx, j]
+            uu = u.ravel()
+            del u
+            s0 = inp.deal_stage[d_idx]
+            r0 = inp.deal_rep[d_idx]
+            fresh = inp.deal_age[d_idx] <= 0
+            v = np.empty(d_idx.size)
+            # deals that have just entered their stage: the trial's running exit shares (as a new visit)
+            f = np.flatnonzero(fresh)
+            if f.size:
+                j, u2 = _pick_share(tables[1][t_idx[f], 0, r0[f], s0[f]], uu[f])
+                v[f] = GAP * inp.pad_seg[s0[f], j] + u2
+            # deals with an age: exit masses times the conditional survival beyond it
+            a = np.flatnonzero(~fresh)
+            if a.size:
+                da = d_idx[a]
+                m = mass[t_idx[a], 0, r0[a], s0[a]] * inp.deal_pad_surv[da]
+                j, u2 = choose_destination(m, uu[a])
+                v[a] = GAP * inp.pad_seg[s0[a], j] + inp.deal_pad_lo[da, j] + u2 * inp.deal_pad_surv[da, j]
             k = draw_segment_atoms(inp, v)
             del v
             state.ravel()[:] = inp.seg_next[k]
             c = inp.seg_days[k] - inp.deal_age[d_idx]
             np.maximum(c, 1, out=c)  # an open deal closes tomorrow at the earliest
             clock.ravel()[:] = c
-            del k, c, t_idx, d_idx, k0, j, u2
+            del k, c, t_idx, d_idx
             first_active = None
     d_more, unresolved_open = _advance(
         inp,
@@ -976,11 +988,7 @@ def _simulate_block(
         state.reshape(-1),
         clock.reshape(-1),
         params,
-        _Tokens(
-            trial=np.repeat(np.arange(n, dtype=np.int32), D),
-            cohort=np.zeros(n * D, np.int32),
-            rep=np.tile(inp.deal_rep.astype(np.int32), n),
-        ),
+        _Tokens(n_deals=max(D, 1)),
         first_active,
         tables,
     )
