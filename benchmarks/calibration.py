@@ -353,15 +353,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"\n{'check':<100} {'value':>14}  {'target':<26} met")
     for r in records:
         v = r["value"]
-        shown = (
-            "skipped"
-            if r.get("skipped")
-            else (", ".join(f"{k} {x:.3f}" for k, x in v.items()) if isinstance(v, dict) else f"{v}")
-        )
-        if isinstance(v, float):
+        if r.get("skipped"):
+            shown = "skipped"
+        elif isinstance(v, dict):
+            shown = "per set below"
+        elif isinstance(v, float):
             shown = f"{v:.3f}"
+        else:
+            shown = f"{v}"
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
         print(f"{r['check'][:100]:<100} {shown:>14}  {r['target']:<26} {met}")
+        if isinstance(v, dict):
+            for k, x in v.items():
+                print(f"    {k:<24} {x:.3f}")
         if r.get("skipped"):
             print(f"    skipped: {r['skipped']}")
     print(

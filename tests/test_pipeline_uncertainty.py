@@ -274,3 +274,22 @@ def test_creation_trend_covers_the_true_growth():
     assert abs(np.mean(hits) - NOMINAL) < _tolerance(300), np.mean(hits)
     short = pd.Series(rng.poisson(mean[:18]).astype(float), index=months[:18])
     assert _creation_trend(short, season, "auto") == (0.0, 0.0)  # 'auto' needs two years
+
+
+def test_size_bootstrap_is_a_resample_with_replacement():
+    """Each trial's lazily drawn resample of a size group: positions inside the group, and the spread of
+    the resample means across trials is the bootstrap's, sd / sqrt(n) (2,000 trials; 10% tolerance)."""
+    from salesops_models.pipeline.uncertainty import bootstrap_position
+
+    rng = np.random.default_rng(2)
+    values = rng.lognormal(8, 0.8, 300)
+    trials = np.repeat(np.arange(2000), 300)
+    pos = np.tile(np.arange(300), 2000) + 50  # the group sits at offset 50 of the pool
+    got = bootstrap_position(123456789, trials, pos, np.full(pos.size, 50), np.full(pos.size, 300))
+    assert got.min() >= 50 and got.max() < 350
+    means = values[got - 50].reshape(2000, 300).mean(axis=1)
+    assert means.std() == pytest.approx(values.std() / np.sqrt(300), rel=0.1)
+    assert means.mean() == pytest.approx(values.mean(), rel=0.01)
+    # another block key gives other resamples
+    other = bootstrap_position(987654321, trials[:300], pos[:300], np.full(300, 50), np.full(300, 300))
+    assert not np.array_equal(other, got[:300])

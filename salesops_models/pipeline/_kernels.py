@@ -130,7 +130,8 @@ if AVAILABLE:
         pool,
         offset,
         count,
-        size_index,
+        boot,
+        size_key,
         pull,
         pull_start,
         pull_len,
@@ -150,8 +151,15 @@ if AVAILABLE:
             if np.isnan(a):
                 g = group[d]
                 pos = offset[g] + np.int64(u_amount[j] * count[g])
-                if size_index.size:
-                    pos = size_index[t_won[i], pos]
+                if boot:
+                    # the trial's bootstrap resample of the group (uncertainty.bootstrap_position)
+                    x = size_key ^ ((np.uint64(t_won[i]) << np.uint64(32)) | np.uint64(pos))
+                    z = x + np.uint64(0x9E3779B97F4A7C15)
+                    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                    z = z ^ (z >> np.uint64(31))
+                    h = np.float64(z >> np.uint64(11)) * 2.0**-53
+                    pos = offset[g] + np.int64(h * count[g])
                 a = pool[pos]
                 j += 1
             if no_horizon:

@@ -28,6 +28,7 @@ from salesops_models.pipeline.uncertainty import (
     SHOCK_WEEKS,
     BlockParameters,
     UncertaintyInputs,
+    bootstrap_position,
     draw_block_parameters,
     gamma_shape,
     point_parameters,
@@ -916,7 +917,8 @@ def _simulate_block(
     lost_state = inp.n_open + 1
     D = inp.deal_lo.size
     R, P = inp.n_reps, inp.n_periods
-    size_index = params.size_index if params.size_index is not None else np.zeros((0, 0), np.int32)
+    boot = params.size_key is not None
+    size_key = np.uint64(params.size_key if boot else 0)
     draws = 0
     # ---- open deals: first step conditional on age, then fresh steps --------------------------
     u = rng.random((n, D))
@@ -1054,9 +1056,12 @@ def _simulate_block(
             lost_n = np.flatnonzero((new_state == lost_state) & (new_clock <= H))
         uu = rng.random(won_n.size)
         draws += uu.size
-        pos = _size_position(inp, g[won_n], uu)
-        if size_index.size:
-            pos = size_index[new_trial[won_n], pos]
+        grp_n = g[won_n]
+        pos = _size_position(inp, grp_n, uu)
+        if boot:
+            pos = bootstrap_position(
+                int(size_key), new_trial[won_n], pos, inp.size_offset[grp_n], inp.size_count[grp_n]
+            )
         amt_n = inp.size_pool[pos]
     else:
         won_n = lost_n = np.zeros(0, np.int64)
@@ -1080,7 +1085,8 @@ def _simulate_block(
             inp.size_pool,
             inp.size_offset,
             inp.size_count,
-            size_index,
+            boot,
+            size_key,
             inp.pull,
             inp.pull_start,
             pull_len,
@@ -1093,9 +1099,12 @@ def _simulate_block(
     else:
         amt_o = inp.deal_amount[deal_o]
         unknown = np.flatnonzero(np.isnan(amt_o))
-        pos = _size_position(inp, inp.deal_group[deal_o[unknown]], u_amt_o)
-        if size_index.size:
-            pos = size_index[t_o[unknown], pos]
+        grp_o = inp.deal_group[deal_o[unknown]]
+        pos = _size_position(inp, grp_o, u_amt_o)
+        if boot:
+            pos = bootstrap_position(
+                int(size_key), t_o[unknown], pos, inp.size_offset[grp_o], inp.size_count[grp_o]
+            )
         amt_o[unknown] = inp.size_pool[pos]
         day_o = clock[t_o, deal_o].astype(np.int64)
         if pulling:

@@ -304,15 +304,16 @@ class BlockParameters:
         ``cohort_odds[t, c] * rep_odds[t, r]``.
     creation
         ``(n, reps, weeks)`` multipliers of the creation rate (``None``: 1).
-    size_index
-        ``(n, pool)`` bootstrap resample of the size pool, as pool positions (``None``: the pool).
+    size_key
+        Key of the block's bootstrap of the size pool (``None``: no bootstrap): trial ``t``'s resample
+        holds, at pool position ``p`` of group ``g``, the value at :func:`bootstrap_position`.
     """
 
     dest_prob: np.ndarray
     cohort_odds: np.ndarray
     rep_odds: np.ndarray
     creation: np.ndarray | None
-    size_index: np.ndarray | None
+    size_key: int | None
     draws: int = 0
 
 
@@ -323,7 +324,7 @@ def point_parameters(dest_prob: np.ndarray, n: int, n_cohorts: int, n_reps: int)
         cohort_odds=np.ones((n, n_cohorts)),
         rep_odds=np.ones((n, n_reps)),
         creation=None,
-        size_index=None,
+        size_key=None,
     )
 
 
@@ -405,14 +406,33 @@ def draw_block_parameters(
     rep = unc.rep_mean[None, :] + rng.standard_normal((n, R)) * unc.rep_sd[None, :]
     cohort_odds = np.exp(unc.tilt_scale * cohort)
     rep_odds = np.exp(unc.tilt_scale * rep)
-    # deal sizes: a bootstrap resample of each group, per trial
-    size_index = None
-    if unc.bootstrap_sizes and size_count.size:
-        size_index = np.empty((n, int(size_count.sum())), np.int32)
-        for off, cnt in zip(size_offset.tolist(), size_count.tolist(), strict=True):
-            if cnt:
-                size_index[:, off : off + cnt] = off + rng.integers(0, cnt, (n, cnt), dtype=np.int32)
-    return BlockParameters(dest_prob, cohort_odds, rep_odds, creation, size_index)
+    # deal sizes: a bootstrap resample of each group, per trial, drawn lazily from a counter-based
+    # generator keyed by the block (only the positions a trial uses are ever computed)
+    size_key = int(rng.integers(0, 2**63)) if unc.bootstrap_sizes and size_count.size else None
+    return BlockParameters(dest_prob, cohort_odds, rep_odds, creation, size_key)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def bootstrap_position(
+    key: int, trial: np.ndarray, position: np.ndarray, offset: np.ndarray, count: np.ndarray
+) -> np.ndarray:
+    """Pool position that trial ``trial``'s bootstrap resample holds at ``position`` (group offset and size
+    ``offset``, ``count``): ``offset + floor(h * count)``, ``h`` uniform on [0, 1) from SplitMix64 of
+    ``key ^ (trial << 32 | position)`` (Steele, Lea & Flood 2014). For a fixed trial the positions of a
+    group map to independent uniform draws of the group: a resample with replacement. The numba
+    kernel computes the same bits."""
+    with np.errstate(over="ignore"):
+        x = np.uint64(key) ^ ((trial.astype(np.uint64) << np.uint64(32)) | position.astype(np.uint64))
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    h = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return offset + (h * count).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
