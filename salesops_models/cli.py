@@ -389,5 +389,114 @@ def track(
     click.echo(f"report:   {run.report.resolve()}")
 
 
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mapping",
+    default="maven",
+    show_default=True,
+    help="For an export folder: column-mapping YAML or shipped mapping name; 'canonical' for a folder written "
+    "by 'salesops data'. Ignored for a scenario file.",
+)
+@click.option(
+    "--cutoffs",
+    default=None,
+    help="Comma-separated cutoff dates (YYYY-MM-DD), each the last day of known history; default: the last six "
+    "month ends whose horizon is inside the data.",
+)
+@click.option("--horizon-months", default=3, show_default=True, type=click.IntRange(1, 36))
+@click.option(
+    "--models",
+    default="pipeline,forecast,rep_attainment,commission",
+    show_default=True,
+    help="Comma-separated models to score.",
+)
+@click.option("--trials", default=1000, show_default=True, type=click.IntRange(10, 1_000_000))
+@click.option("--seed", default=2017, show_default=True)
+@click.option(
+    "--out",
+    "out_root",
+    default="results/backtests",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Root folder; the run writes a new artefact folder inside it.",
+)
+@allow_dir_option
+def backtest(
+    source: Path,
+    mapping: str,
+    cutoffs: str | None,
+    horizon_months: int,
+    models: str,
+    trials: int,
+    seed: int,
+    out_root: Path,
+) -> None:
+    """Backtest the bands (pipeline, forecast, rep attainment, commission) at rolling cutoffs.
+
+    SOURCE is a scenario YAML (its data and pipeline settings) or a CRM export folder.
+    """
+    import pandas as pd
+
+    from salesops_models.backtest import BacktestSettings, default_cutoffs, run_backtest
+    from salesops_models.pipeline.config import PipelineConfig
+
+    try:
+        if source.is_file():
+            from salesops_models.scenario import load_scenario
+            from salesops_models.workflow.datasource import load_company
+
+            sc = load_scenario(source)
+            company = load_company(sc.data, plan_year=sc.plan_year)
+            pipeline_cfg, plan, label = (
+                sc.pipeline,
+                sc.compensation.primary_plan or sc.compensation.plans[0],
+                sc.name,
+            )
+        else:
+            from salesops_models.data import CompanyData, load_crm_export
+
+            company = (
+                CompanyData.from_dir(source) if mapping == "canonical" else load_crm_export(source, mapping)
+            )
+            pipeline_cfg, plan, label = PipelineConfig(), "ae_standard", source.name
+        try:
+            cuts = (
+                tuple(pd.to_datetime(c.strip(), format="%Y-%m-%d") for c in cutoffs.split(",") if c.strip())
+                if cutoffs
+                else default_cutoffs(company.as_of, horizon_months)
+            )
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{exc}; use dates like 2017-06-30,2017-07-31.", param_hint="--cutoffs"
+            ) from None
+        settings = BacktestSettings(
+            cutoffs=cuts,
+            horizon_months=horizon_months,
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            trials=trials,
+            seed=seed,
+            pipeline=pipeline_cfg,
+            plan=plan,
+            label=label,
+        )
+        report = run_backtest(company, settings)
+        folder = report.write(out_root)
+    except SalesopsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for model, s in report.summary["models"].items():
+        m, n = s["model"], s["naive"]
+        skill = "" if s["crps_skill"] is None else f", CRPS skill vs naive {s['crps_skill']:+.2f}"
+        click.echo(
+            f"{model:<15} P10-P90 {m['coverage_p10_p90']:.2f} (naive {n.get('coverage_p10_p90', float('nan')):.2f}), "
+            f"P5-P95 {m['coverage_p05_p95']:.2f}, n={m['n']}{skill}"
+        )
+    for note in report.summary["skipped"]:
+        click.echo(f"skipped: {note}", err=True)
+    for note in report.summary["warnings"]:
+        click.echo(f"warning: {note}", err=True)
+    click.echo(str(folder))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,9 +7,9 @@ import hashlib
 import pandas as pd
 import pytest
 
+from salesops_models.backtest import snapshot_at
 from salesops_models.data import CompanyData, generate_plan_year_actuals
 from salesops_models.errors import DataValidationError
-from salesops_models.pipeline import snapshot_at
 
 SMALL = {"seed": 3, "n_accounts": 150, "n_reps": 6, "n_regions": 2, "years": 2}
 

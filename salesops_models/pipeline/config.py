@@ -73,6 +73,12 @@ class PipelineConfig(StrictModel):
         description="Creation seasonality by calendar month: 'month' estimates 12 multipliers from history, "
         "'auto' does so only with at least 24 months of creation dates, 'none' keeps rates flat.",
     )
+    creation_trend: Literal["auto", "fit", "none"] = Field(
+        "auto",
+        description="Growth trend of deal creation: 'auto' fits one (quasi-Poisson on de-seasonalised months) when "
+        ">= 24 full months of creation dates exist, 'fit' from >= 6 months, 'none' keeps the rate window's level. "
+        "With parameter uncertainty each trial draws its own growth from the fit's standard error.",
+    )
     quarter_end_pull: float | None = Field(
         None,
         ge=0.0,
@@ -103,11 +109,24 @@ class PipelineConfig(StrictModel):
         description="ISO date: calibrate transitions and durations only on deals created on/after it "
         "(guards against left truncation of old cohorts); empty: all history.",
     )
-    residual: Literal["redistribute", "no_decision"] = Field(
-        "redistribute",
+    residual: Literal["no_decision", "redistribute"] = Field(
+        "no_decision",
         description="Deals still open after the longest observed time in their stage (the censored tail): "
-        "'redistribute' gives them the won/lost odds of closed deals (win rate = won / (won + lost)); "
-        "'no_decision' counts them lost (deals that never close).",
+        "'no_decision' (default, censoring-aware) reads the win rate as the cumulative incidence of winning "
+        "and counts the rest as deals that never close; 'redistribute' gives them the won/lost odds of closed "
+        "deals (win rate = won / (won + lost); 1.0 for an export without lost deals).",
+    )
+    observed_from: str | None = Field(
+        "auto",
+        description="First day the export can show a close (left truncation: deals engaged earlier appear only "
+        "if still open then). 'auto': the earliest won/lost date in the history; an ISO date; or empty / 'none' for "
+        "no correction. Earlier visits enter the survival risk sets late; creation is counted from this day.",
+    )
+    uncertainty: Literal["calibrated", "point"] = Field(
+        "calibrated",
+        description="'calibrated': every trial draws its own parameters (Dirichlet exits, Gamma creation rates, "
+        "bootstrapped deal sizes) and shocks (company and rep creation, cohort and rep conversion), all "
+        "estimated from history; 'point': every trial uses the point calibration (Monte Carlo noise only).",
     )
     territory_scaling: bool = Field(
         True,

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salesops_models.backtest import snapshot_at
 from salesops_models.data.company import CompanyData, bookings_from_opportunities
 from salesops_models.data.loaders import load_crm_export
-from salesops_models.data.schema import LOST, OPEN, WON
+from salesops_models.data.schema import LOST, WON
 from salesops_models.errors import TrackingError
-from salesops_models.pipeline.backtest import snapshot_at
 
 
 def load_actuals(path: str | Path, mapping: str | Path | None = None) -> CompanyData:
@@ -63,26 +63,12 @@ def tracking_date(
 def cut_at(actuals: CompanyData, as_of: pd.Timestamp) -> CompanyData:
     """The export as it looked on ``as_of`` (identity when that is the export's own date).
 
-    Uses :func:`salesops_models.pipeline.snapshot_at`, then puts every deal open on ``as_of`` in the
-    last open stage it had entered by then (``snapshot_at`` only does so for deals that closed later;
-    a deal still open at the export's date would otherwise show a stage it reached after ``as_of``).
-    Open deals lose their amount, as in ``snapshot_at``: the value is drawn.
+    Uses :func:`salesops_models.backtest.snapshot_at` (every deal open on ``as_of`` in the last open
+    stage it had entered by then); open deals lose their amount there: the value is drawn.
     """
     if as_of >= pd.Timestamp(actuals.as_of).normalize():
         return actuals
     opp, sh = snapshot_at(actuals.opportunities, actuals.stage_history, actuals.stages, as_of)
-    if len(sh):
-        rank = {s: i for i, s in enumerate(actuals.stages.all_stages)}
-        last = (
-            sh[sh["stage"].isin(actuals.stages.open_stages)]
-            .assign(_r=lambda d: d["stage"].map(rank))
-            .sort_values(["opportunity_id", "entered_date", "_r"])
-            .groupby("opportunity_id")["stage"]
-            .last()
-        )
-        is_open = opp["status"] == OPEN
-        entered = opp.loc[is_open, "opportunity_id"].map(last)
-        opp.loc[is_open, "stage"] = entered.fillna(opp.loc[is_open, "stage"]).to_numpy()
     acts = actuals.activities
     if len(acts):
         acts = acts[acts["week_start"] <= as_of]

@@ -60,6 +60,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         size_by=cfg.size_by,
         history_start=cfg.history_start,
         residual=cfg.residual,
+        observed_from=cfg.observed_from,
+        creation_trend=cfg.creation_trend,
     )
     deals = open_pipeline(
         cal,
@@ -88,7 +90,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics["pipeline_territory_ratio_min"] = float(ratio.min())
         metrics["pipeline_territory_ratio_max"] = float(ratio.max())
     inputs = compile_inputs(
-        cal, deals, edges, creation_scale=scale, age_aware=cfg.age_aware, stale_policy=cfg.stale_policy
+        cal,
+        deals,
+        edges,
+        creation_scale=scale,
+        age_aware=cfg.age_aware,
+        stale_policy=cfg.stale_policy,
+        uncertainty=cfg.uncertainty,
     )
     periods = [d.strftime("%Y-%m") for d in edges[:-1]]
     booked = closed_to_date(company.opportunities, cal.rep_ids, edges[0], as_of)
