@@ -43,6 +43,10 @@ class PlanError(SalesopsError, ValueError):
     """A commission plan is malformed: overlapping tiers, negative rates, a cap below target..."""
 
 
+class StageOrderError(SalesopsError):
+    """A scenario run whose stages would read a table no earlier stage writes (refused before it runs)."""
+
+
 class InfeasibleError(SalesopsError):
     """A model has no solution for the given tolerances; ``diagnosis`` says what to relax."""
 

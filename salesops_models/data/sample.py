@@ -223,6 +223,7 @@ def generate_sample_company(
     growth: float = 0.12,
     ramp_months: int = 6,
     misalignment: float = 0.18,
+    coverage_elasticity: float | None = None,
 ) -> CompanyData:
     """Generate the sample company's canonical tables.
 
@@ -242,6 +243,14 @@ def generate_sample_company(
         Months for a new rep to reach full productivity (linear ramp).
     misalignment
         Share of accounts that today sit with a random rep of their region instead of the nearest.
+    coverage_elasticity
+        How deal creation responds to the owner's coverage. None: an account creates deals in
+        proportion to its potential, its owner's ramp and his selling hours, whatever the size of his
+        territory (a rep's hours stretch over any number of accounts). A number :math:`\beta`: in
+        proportion to its potential times :math:`(u_r c_r / \tilde c)^\beta`, with :math:`c_r` the
+        owner's yearly selling hours over his territory's workload hours, :math:`\tilde c` its median
+        over reps and :math:`u_r` his ramp (a ramping rep sells fewer effective hours): diminishing
+        returns to coverage, so that more reps on the same accounts create more deals.
 
     Returns
     -------
@@ -264,7 +273,9 @@ def generate_sample_company(
     reps = _reps(rng, metros, accounts, n_reps, region_names, end, (end - start).days)
     accounts["owner_rep_id"] = _current_owner(rng, accounts, reps, misalignment)
     activities = _activities(rng, reps, start, end, admin_share)
-    opps, history = _opportunities(rng, accounts, reps, activities, start, end, growth, ramp_months)
+    opps, history = _opportunities(
+        rng, accounts, reps, activities, start, end, growth, ramp_months, coverage_elasticity
+    )
 
     # Last year's revenue per account: won bookings in the last 12 months of history.
     last_year = opps[(opps["status"] == "won") & (opps["close_date"] > end - pd.DateOffset(years=1))]
@@ -448,6 +459,7 @@ def _opportunities(
     end: pd.Timestamp,
     growth: float,
     ramp_months: int,
+    coverage_elasticity: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     seg_idx = accounts["segment"].map({s: i for i, s in enumerate(_SEGMENTS)}).to_numpy()
     deal_median = np.array(_SEGMENT_DEAL_MEDIAN)[seg_idx]
@@ -474,7 +486,16 @@ def _opportunities(
     hire = rep_info["hire_date"].to_numpy()[owner_pos]
     months_employed = (months.to_numpy()[None, :] - hire[:, None]) / np.timedelta64(30, "D")
     ramp = np.clip(months_employed / max(ramp_months, 1), 0.0, 1.0)
-    lam = (rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * ramp * sell_factor[owner_pos][:, None]
+    if coverage_elasticity is None:
+        effort = ramp * sell_factor[owner_pos][:, None]
+    else:
+        # coverage: the owner's yearly selling hours over the workload of the accounts he owns
+        workload = accounts.groupby("owner_rep_id")["workload_hours"].sum().reindex(rep_info.index)
+        coverage = (52.0 * selling.reindex(rep_info.index) / workload).to_numpy(float)
+        ref = float(np.nanmedian(coverage))
+        coverage = np.where(np.isfinite(coverage), coverage, ref)[owner_pos][:, None]
+        effort = (ramp * coverage / ref) ** coverage_elasticity
+    lam = (rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * effort
     counts = rng.poisson(lam)
     acc_i, month_i = np.nonzero(counts)
     reps_n = counts[acc_i, month_i]

@@ -12,7 +12,14 @@ from salesops_models.pipeline.backtest import BacktestResult, backtest_pipeline,
 from salesops_models.pipeline.calibration import PipelineCalibration, calibrate_pipeline, stage_visits
 from salesops_models.pipeline.capacity import CapacityResult, effort_vector, simulate_capacity
 from salesops_models.pipeline.markov import AbsorbingChain, absorbing_chain
-from salesops_models.pipeline.scaling import admin_time_scale, selling_admin_hours, territory_scale
+from salesops_models.pipeline.scaling import (
+    CreationPlan,
+    CreationResponse,
+    admin_time_scale,
+    calibrate_creation_response,
+    plan_creation_rates,
+    selling_admin_hours,
+)
 from salesops_models.pipeline.simulation import (
     PipelineSimulation,
     SimulationInputs,
@@ -29,6 +36,8 @@ __all__ = [
     "AbsorbingChain",
     "BacktestResult",
     "CapacityResult",
+    "CreationPlan",
+    "CreationResponse",
     "PipelineCalibration",
     "PipelineSimulation",
     "SimulationInputs",
@@ -37,11 +46,13 @@ __all__ = [
     "admin_time_scale",
     "age_aware_win_probability",
     "backtest_pipeline",
+    "calibrate_creation_response",
     "calibrate_pipeline",
     "closed_to_date",
     "compile_inputs",
     "effort_vector",
     "open_pipeline",
+    "plan_creation_rates",
     "selling_admin_hours",
     "simulate_blocks",
     "simulate_capacity",
@@ -49,5 +60,4 @@ __all__ = [
     "snapshot_at",
     "stage_visits",
     "synthetic_history",
-    "territory_scale",
 ]
