@@ -96,9 +96,8 @@ def timed_batch(paths: list[Path], out: Path, workers: int) -> tuple[float, dict
         nbs = {k: v for k, v in timings.items() if k != "kernel_start"}
         nb_total += sum(nbs.values()) + timings.get("kernel_start", 0.0)
         n_notebooks += len(nbs)
-        stage_total += sum(
-            v for k, v in rec.items() if k.endswith("_stage_seconds") and isinstance(v, int | float)
-        )
+        stage_timings = json.loads((d / "timings.json").read_text())  # wall times are not metrics
+        stage_total += sum(v for k, v in stage_timings.items() if k.endswith("_stage_seconds"))
     return seconds, {
         "phases": result.phases,
         "notebooks": n_notebooks,
