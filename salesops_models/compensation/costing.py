@@ -10,7 +10,8 @@
   product mix and deal sizes (:func:`product_inputs`).
 
 It costs the primary plan and compares every plan on the same attainment (comparison mode), costs
-the primary plan across attainment sets (costing mode), and writes one rep's calculation trace.
+the primary plan across attainment sets (costing mode), and traces every rep's payout (the payout
+statements).
 Every source it reports names its input: the caller's table labels or a fallback.
 """
 
@@ -32,7 +33,7 @@ from salesops_models.compensation.simulation import (
     compare_plans,
     cost_plan_across,
 )
-from salesops_models.compensation.trace import PayoutTrace, payout_trace
+from salesops_models.compensation.statements import payout_traces
 from salesops_models.errors import SalesopsError
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,10 @@ class ScenarioCost:
         ``fingerprint``.
     by_quartile
         Cost of sales by attainment quartile, per plan.
-    trace
-        One rep's calculation trace (primary plan, median bookings).
+    traces
+        Every rep's calculation trace (primary plan, at his median simulated bookings).
+    trace_rep
+        The rep whose trace is shown on its own (``compensation.trace_rep``, else the median rep).
     """
 
     primary_name: str
@@ -178,12 +181,17 @@ class ScenarioCost:
     by_plan: dict[str, CostSimulation]
     comparison: pd.DataFrame
     by_quartile: pd.DataFrame
-    trace: PayoutTrace
+    traces: pd.DataFrame
     trace_rep: str
     attainment_source: str
     quarter_split_source: str
     n_plans: int
     n_trials: int
+
+    @property
+    def trace(self) -> pd.DataFrame:
+        """The trace of :attr:`trace_rep` (rows of :attr:`traces`)."""
+        return self.traces[self.traces["rep_id"] == self.trace_rep].reset_index(drop=True)
 
     def metrics(self) -> dict[str, Any]:
         """Headline figures (the ``comp_*`` metrics without the prefix)."""
@@ -338,26 +346,15 @@ def cost_scenario_plans(
         raise SalesopsError(
             f"compensation.trace_rep '{trace_rep}' is not a rep of this scenario (e.g. {reps[:3]})"
         )
-    i = reps.index(trace_rep)
-    trace = payout_trace(
-        primary,
-        float(np.median(primary_set.bookings[i])),
-        float(primary_set.quota[i]),
-        rep_id=trace_rep,
-        product_mix=None
-        if mix is None
-        else {str(k): float(v) for k, v in mix.reindex([trace_rep]).fillna(mix.mean()).iloc[0].items()},
-        quota_period_shares=[float(x) for x in q_shares[:, i]] if primary.periods > 1 else None,
-        deal_size=deal_size,
-        quota_relief=float(relief.get(trace_rep, 0.0)),
-    )
+    # every rep's trace at his median simulated bookings: the payout statements
+    traces = payout_traces(primary, primary_set, inputs)
     return ScenarioCost(
         primary_name=primary.name,
         primary=main,
         by_plan=by_plan,
         comparison=table,
         by_quartile=quartiles,
-        trace=trace,
+        traces=traces,
         trace_rep=trace_rep,
         attainment_source=source,
         quarter_split_source=q_source,

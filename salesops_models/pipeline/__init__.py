@@ -12,6 +12,7 @@ from salesops_models.pipeline.backtest import BacktestResult, backtest_pipeline,
 from salesops_models.pipeline.calibration import PipelineCalibration, calibrate_pipeline, stage_visits
 from salesops_models.pipeline.capacity import CapacityResult, effort_vector, simulate_capacity
 from salesops_models.pipeline.markov import AbsorbingChain, absorbing_chain
+from salesops_models.pipeline.quarters import closed_to_date_by_period, quarterly_bookings_samples
 from salesops_models.pipeline.scaling import (
     CreationPlan,
     CreationResponse,
@@ -49,10 +50,12 @@ __all__ = [
     "calibrate_creation_response",
     "calibrate_pipeline",
     "closed_to_date",
+    "closed_to_date_by_period",
     "compile_inputs",
     "effort_vector",
     "open_pipeline",
     "plan_creation_rates",
+    "quarterly_bookings_samples",
     "selling_admin_hours",
     "simulate_blocks",
     "simulate_capacity",

@@ -26,6 +26,7 @@ from salesops_models.data.company import CompanyData
 from salesops_models.errors import ScenarioError
 from salesops_models.pipeline.calibration import PipelineCalibration, calibrate_pipeline
 from salesops_models.pipeline.config import PipelineConfig
+from salesops_models.pipeline.quarters import closed_to_date_by_period, quarterly_bookings_samples
 from salesops_models.pipeline.scaling import (
     CreationPlan,
     CreationResponse,
@@ -83,7 +84,12 @@ class PlanYearPipeline:
     deals: pd.DataFrame
     rep_summary: pd.DataFrame
     admin_time_reduction: float
+    closed_by_period: np.ndarray
     capacity: Any = None
+
+    def quarterly_samples(self) -> pd.DataFrame:
+        """Bookings per trial, rep and quarter, closed-to-date in the quarter it closed in."""
+        return quarterly_bookings_samples(self.simulation, self.closed_by_period)
 
     def metrics(self) -> dict[str, Any]:
         """Headline figures (the ``pipeline_*`` metrics, without the prefix)."""
@@ -254,8 +260,9 @@ def simulate_plan_year(
             seed=np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, CAPACITY_STREAM)),
             periods=periods,
         )
+    closed_by_period = closed_to_date_by_period(plan.opportunities, ids, edges, as_of)
     return PlanYearPipeline(
-        sim, plan_cal, response, creation, deals, summary, cfg.admin_time_reduction, capacity
+        sim, plan_cal, response, creation, deals, summary, cfg.admin_time_reduction, closed_by_period, capacity
     )
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from salesops_models.data.company import CompanyData
 from salesops_models.data.realign import Realignment
 from salesops_models.errors import SalesopsError
+from salesops_models.safe_io import atomic_write_parquet, atomic_write_text
 from salesops_models.scenario import Scenario, load_scenario
 from salesops_models.workflow.contracts import (
     COMPANY,
@@ -96,7 +97,8 @@ class StageContext:
         """Build a context from plain values: what a parameterised notebook has."""
         out = Path(out_dir)
         resolved = out / "scenario.resolved.yaml"
-        scenario = load_scenario(resolved if resolved.exists() else scenario_path)
+        # The resolved file was written by this package after its paths were checked: trusted.
+        scenario = load_scenario(resolved, trusted=True) if resolved.exists() else load_scenario(scenario_path)
         return cls(scenario=scenario, out_dir=out, stage=stage)
 
     def for_stage(self, stage: str, contract: StageContract | None = None) -> StageContext:
@@ -168,8 +170,8 @@ class StageContext:
             )
         path = self.table_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        df.to_parquet(path, index=isinstance(df.index, pd.MultiIndex) or df.index.name is not None)
-        return path
+        keep_index = isinstance(df.index, pd.MultiIndex) or df.index.name is not None
+        return atomic_write_parquet(df, path, index=keep_index)
 
     def has_table(self, name: str) -> bool:
         self._check_read(name)
@@ -197,11 +199,10 @@ class StageContext:
         """
         path = self.out_dir / "stages" / f"{self.stage}.metrics.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
         if timings is not None:
             tpath = self.out_dir / "stages" / f"{self.stage}.timings.json"
-            tpath.write_text(json.dumps(_jsonable(timings), indent=2, sort_keys=True))
-        return path
+            atomic_write_text(tpath, json.dumps(_jsonable(timings), indent=2, sort_keys=True))
+        return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
 
     def figure_path(self, name: str) -> Path:
         path = self.out_dir / "figures" / f"{name}.png"

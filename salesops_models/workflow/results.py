@@ -11,7 +11,9 @@ results/<batch-id>/
 ```
 
 A batch folder is created exclusively (``mkdir`` without ``exist_ok``), so a new batch never
-overwrites an older one; a scenario name is checked to stay inside its batch folder.
+overwrites an older one; a scenario name is checked to stay inside its batch folder. Every file
+here is written atomically (``safe_io``: temp file in the same folder, then ``os.replace``), so a
+batch killed at any moment leaves whole files or none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import yaml
 
 from salesops_models import __version__
 from salesops_models.errors import SalesopsError
+from salesops_models.safe_io import atomic_write_parquet, atomic_write_text
 from salesops_models.scenario import NAME_PATTERN, Scenario
 from salesops_models.workflow.context import _jsonable, stage_seed
 from salesops_models.workflow.contracts import STAGE_ORDER
@@ -122,7 +125,8 @@ def provenance(scenario: Scenario) -> dict[str, Any]:
 def write_resolved_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     """Write ``scenario.resolved.yaml``: the merged scenario, then its provenance under ``_provenance``.
 
-    The file loads back as the same scenario (the ``_provenance`` key is dropped when loading).
+    The file loads back as the same scenario (the ``_provenance`` key is dropped when loading). Its
+    paths (``data.path``, ``data.mapping``, plan files) are absolute, so it runs from any folder.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,8 +135,7 @@ def write_resolved_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     path = out_dir / "scenario.resolved.yaml"
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     text += yaml.safe_dump({"_provenance": provenance(scenario)}, sort_keys=False)
-    path.write_text(text)
-    return path
+    return atomic_write_text(path, text)
 
 
 def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
@@ -158,15 +161,15 @@ def collect_metrics(out_dir: str | Path, status: str, error: str | None = None) 
     for stage in STAGE_ORDER:
         f = stage_dir / f"{stage}.metrics.json"
         if f.exists():
-            metrics.update(json.loads(f.read_text()))
+            metrics.update(json.loads(f.read_text(encoding="utf-8")))
             ran.append(stage)
         t = stage_dir / f"{stage}.timings.json"
         if t.exists():
-            timings.update(json.loads(t.read_text()))
+            timings.update(json.loads(t.read_text(encoding="utf-8")))
     metrics["stages_run"] = ",".join(ran)
-    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
     if timings:
-        (out_dir / "timings.json").write_text(json.dumps(_jsonable(timings), indent=2, sort_keys=True))
+        atomic_write_text(out_dir / "timings.json", json.dumps(_jsonable(timings), indent=2, sort_keys=True))
     return metrics
 
 
@@ -183,6 +186,4 @@ def write_summary(batch_dir: str | Path, records: list[dict[str, Any]]) -> Path:
                     df[col] = pd.to_numeric(df[col], errors="coerce")
                 else:
                     df[col] = df[col].map(lambda v: None if v is None else str(v))
-    path = Path(batch_dir) / "summary.parquet"
-    df.to_parquet(path)
-    return path
+    return atomic_write_parquet(df, Path(batch_dir) / "summary.parquet")

@@ -129,4 +129,9 @@ def run_scenario(
         pkg_logger.setLevel(old_level)
         handler.close()
     metrics = collect_metrics(out_dir, status, error)
+    # the outputs that travel (plan.xlsx, CRM file, statements) and report.html; never raises
+    from salesops_models.workflow.report import publish_scenario
+
+    for problem in publish_scenario(out_dir, notebooks=[]).problems:
+        log.error("scenario %s: %s", scenario.name, problem)
     return ScenarioOutcome(scenario.name, out_dir, status, metrics, error, time.perf_counter() - t0)

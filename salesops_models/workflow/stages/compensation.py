@@ -18,7 +18,7 @@ from salesops_models.workflow.contracts import COMPANY, StageContract
 CONTRACT = StageContract(
     "compensation",
     summary="costs the commission plans over the pipeline's samples and the quotas: payouts per rep, cost "
-    "distribution, plan comparison and costing modes, cost of sales by quartile, one rep's trace.",
+    "distribution, plan comparison and costing modes, cost of sales by quartile, every rep's payout trace.",
     config=("compensation", "plan_year"),
     reads=(COMPANY,),
     uses=("assignments", "territory_new_reps", "quotas", "quotas_by_period", "rep_bookings_samples"),
@@ -29,6 +29,7 @@ CONTRACT = StageContract(
         "comp_plan_comparison",
         "comp_cost_by_quartile",
         "comp_trace",
+        "comp_traces",
     ),
     metrics=(
         "comp_cost_p50",
@@ -64,7 +65,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     ctx.write_table("comp_plan_comparison", result.comparison)
     ctx.write_table("comp_cost_by_quartile", result.by_quartile)
-    ctx.write_table(
-        "comp_trace", result.trace.to_frame().assign(rep_id=result.trace_rep, plan=result.primary_name)
-    )
+    ctx.write_table("comp_traces", result.traces)
+    ctx.write_table("comp_trace", result.trace)
     return {f"comp_{k}": v for k, v in result.metrics().items()}

@@ -25,7 +25,13 @@ CONTRACT = StageContract(
     config=("pipeline", "plan_year"),
     reads=(COMPANY,),
     uses=("assignments", "territory_new_reps"),
-    writes=("rep_bookings_samples", "pipeline_summary", "pipeline_by_month", "pipeline_creation"),
+    writes=(
+        "rep_bookings_samples",
+        "rep_bookings_by_quarter_samples",
+        "pipeline_summary",
+        "pipeline_by_month",
+        "pipeline_creation",
+    ),
     may_write=("pipeline_capacity_summary",),
     metrics=("pipeline_bookings_p10", "pipeline_bookings_p50", "pipeline_bookings_p90", "pipeline_win_rate"),
 )
@@ -37,6 +43,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     realigned = ctx.plan_company()
     result = simulate_plan_year(ctx.company, realigned.company, cfg, year, ctx.seed_sequence)
     ctx.write_table("rep_bookings_samples", result.simulation.rep_bookings_samples())
+    # per quarter, for the quarter x rep risk table of the reports
+    ctx.write_table("rep_bookings_by_quarter_samples", result.quarterly_samples())
     ctx.write_table("pipeline_summary", result.rep_summary)
     ctx.write_table("pipeline_by_month", result.simulation.period_summary())
     ctx.write_table("pipeline_creation", result.creation.table)
