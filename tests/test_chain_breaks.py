@@ -302,3 +302,30 @@ def test_reps_without_history_or_accounts_get_a_typical_quota(small_company, tmp
     assert q.loc[["X1", "X2"], "quota"].gt(0).all() and q.loc[["X1", "X2"], "basis_imputed"].all()
     assert q["quota"].sum() == pytest.approx(m["quota_company_target"], abs=1e-6)
     assert m["quota_reps_imputed_basis"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.benchmarkdata
+def test_maven_export_runs_a_full_scenario(bench_dir, tmp_path, monkeypatch):
+    """The shipped Maven mapping, every stage but territory (which needs coordinates Maven lacks)."""
+    monkeypatch.setenv("SALESOPS_ALLOW_DIRS", str(bench_dir / "crm"))  # the export lives outside tmp_path
+    doc = {
+        "name": "maven",
+        "plan_year": 2018,
+        "data": {
+            "source": "crm",
+            "path": str(bench_dir / "crm" / "maven_crm_sales_opportunities"),
+            "mapping": "maven",
+        },
+        "territory": {"enabled": False},
+        "forecast": {"min_history_months": 6, "backtest_folds": 0},
+        "pipeline": {"trials": 100, "block_size": 50},
+        "compensation": {"n_trials": 200},
+    }
+    out = run_scenario(_scenario(tmp_path, doc), tmp_path / "out")
+    assert out.status == "ok", out.error
+    q = pd.read_parquet(tmp_path / "out" / "quotas.parquet")
+    assert len(q) == 35 and (q["quota"] > 0).all()
+    assert q["quota"].sum() == pytest.approx(out.metrics["quota_company_target"], abs=1e-6)
+    assert out.metrics["quota_reps_imputed_basis"] >= 1  # agents with no deals get a typical quota
+    assert out.metrics["comp_attainment_source"] == "rep_bookings_samples/quotas"

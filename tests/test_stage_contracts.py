@@ -114,3 +114,13 @@ def test_stage_seeds_are_fixed_per_stage_not_by_position():
     # the stages that existed before 'reconcile' keep the streams they had by position
     for i, s in enumerate(("data", "territory", "forecast", "pipeline", "quota", "compensation")):
         assert keys[s] == (i,)
+
+
+def test_the_reports_know_which_stage_writes_each_table():
+    from salesops_models.workflow.collect import TABLE_STAGE, TABLES
+
+    w = writers(all_contracts())
+    for key, stage in TABLE_STAGE.items():
+        assert w.get(TABLES[key]) == stage, (
+            f"collect.TABLE_STAGE[{key!r}] = {stage!r}, the contracts say {w.get(TABLES[key])!r}"
+        )
