@@ -124,3 +124,16 @@ def test_the_reports_know_which_stage_writes_each_table():
         assert w.get(TABLES[key]) == stage, (
             f"collect.TABLE_STAGE[{key!r}] = {stage!r}, the contracts say {w.get(TABLES[key])!r}"
         )
+
+
+def test_validate_refuses_a_scenario_whose_stages_cannot_run_in_order(tmp_path, monkeypatch):
+    from salesops_models.workflow import preflight
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: s\n")
+    assert not preflight.check_scenarios([f]).errors
+    c = dict(all_contracts())
+    c["forecast"] = dataclasses.replace(c["forecast"], reads=(*c["forecast"].reads, "quotas"))
+    monkeypatch.setattr(contracts, "all_contracts", lambda: c)
+    errors = preflight.check_scenarios([f]).errors
+    assert len(errors) == 1 and "s.yaml" in errors[0] and "stage 'forecast' reads table 'quotas'" in errors[0]
