@@ -13,7 +13,8 @@
 4. the chosen **method**, and every other one for the fairness table;
 5. **relief** for accounts moving mid-year, the **split by period**, and the carried-quota
    **capacity plan** (:func:`~salesops_models.quota.capacity.carried_quota_plan`) whose default
-   productivity is prior-year bookings per ramped rep (:func:`prior_year_productivity`).
+   productivity makes a ramped rep's expected bookings equal last year's bookings per ramped rep
+   (:func:`prior_year_productivity`, over the attainment factor).
 
 Every ``*_source`` it reports names the input a figure came from: the labels of the caller's
 tables (``forecast_label``, ``samples_label``) or ``scenario``, ``prior_year_growth``, ``ttm``,
@@ -489,7 +490,10 @@ def plan_quotas(
         if cfg.capacity.productivity is not None:
             productivity, productivity_source = float(cfg.capacity.productivity), "scenario"
         else:
-            productivity, productivity_source = prior_year_productivity(basis), "prior_year_per_ramped_rep"
+            # last year's bookings per ramped rep are what a ramped rep books on average, P x f:
+            # full productivity P is that over the attainment factor f
+            productivity = prior_year_productivity(basis) / cfg.capacity.attainment_factor
+            productivity_source = "prior_year_per_ramped_rep"
         capacity = carried_quota_plan(
             total,
             basis["tenure_months"].clip(upper=1200).tolist(),
