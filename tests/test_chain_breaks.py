@@ -331,3 +331,63 @@ def test_maven_export_runs_a_full_scenario(bench_dir, tmp_path, monkeypatch):
     assert q["quota"].sum() == pytest.approx(out.metrics["quota_company_target"], abs=1e-6)
     assert out.metrics["quota_reps_imputed_basis"] >= 1  # agents with no deals get a typical quota
     assert out.metrics["comp_attainment_source"] == "rep_bookings_samples/quotas"
+
+
+# ---- 9 ------------------------------------------------------------------------------------------
+
+COVERAGE_WORLD = {
+    "seed": 9,
+    "plan_year": 2026,
+    # a sample world whose deal creation responds to coverage (elasticity 0.5)
+    "data": {
+        "sample": {
+            "seed": 5,
+            "n_accounts": 300,
+            "n_reps": 14,
+            "n_regions": 2,
+            "years": 2,
+            "coverage_elasticity": 0.5,
+        }
+    },
+    "territory": {"time_limit": 20, "mip_gap": 0.02, "heuristic_seconds": 0.2},
+    # 14 reps are too few to estimate the response (tested below on 40): given here
+    "pipeline": {
+        "trials": 200,
+        "block_size": 100,
+        "creation_response": {"hours_elasticity": 0.5, "workload_elasticity": 0.5},
+    },
+}
+
+
+@pytest.mark.slow
+def test_hiring_raises_bookings_when_creation_responds_to_coverage(tmp_path):
+    runs = {}
+    for name, hires in (("base", []), ("grow", [{"region": "West", "count": 2, "start_month": 1}])):
+        doc = {**COVERAGE_WORLD, "name": name, "data": {**COVERAGE_WORLD["data"], "hires": hires}}
+        out = run_scenario(
+            _scenario(tmp_path, doc, f"{name}.yaml"),
+            tmp_path / name,
+            stages=["data", "territory", "pipeline"],
+        )
+        assert out.status == "ok", out.error
+        runs[name] = out.metrics
+    base, grow = runs["base"], runs["grow"]
+    assert grow["pipeline_reps_without_history"] == 2 and grow["pipeline_response_source"] == "scenario"
+    # 16 reps share the accounts of 14: coverage rises ~14%, creation x 1.14^0.5 less the hires' ramp
+    assert grow["pipeline_creation_per_week"] > 1.02 * base["pipeline_creation_per_week"]
+    assert grow["pipeline_bookings_p50"] > base["pipeline_bookings_p50"]
+
+
+@pytest.mark.slow
+def test_calibration_recovers_the_sample_worlds_coverage_response():
+    from salesops_models.data import generate_sample_company
+    from salesops_models.pipeline import calibrate_creation_response
+
+    c = generate_sample_company(seed=7, n_accounts=2000, n_reps=40, years=3, coverage_elasticity=0.5)
+    est = calibrate_creation_response(
+        c.opportunities, c.accounts, c.reps, c.activities, c.as_of, prior_sd=1e6
+    )
+    rows = est.estimates.set_index("term")
+    for term in ("log_hours", "log_workload"):
+        z = (rows.loc[term, "estimate"] - 0.5) / rows.loc[term, "se"]
+        assert abs(z) < 3, f"{term}: {rows.loc[term, 'estimate']:.3f} (se {rows.loc[term, 'se']:.3f}) vs 0.5"
