@@ -48,6 +48,10 @@ class PlanError(SalesopsError, ValueError):
     """A commission plan is malformed: overlapping tiers, negative rates, a cap below target..."""
 
 
+class StageOrderError(SalesopsError):
+    """A scenario run whose stages would read a table no earlier stage writes (refused before it runs)."""
+
+
 class TrackingError(SalesopsError, ValueError):
     """Tracking a saved plan failed on its inputs: a plan folder of another version, actuals from
     another company, an as-of date outside the plan year, a malformed mid-year changes file."""

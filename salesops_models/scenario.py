@@ -55,6 +55,14 @@ class SampleCompanyConfig(StrictModel):
         0.35, ge=0.0, lt=1.0, description="Share of a rep's working hours spent on admin [0-1]."
     )
     growth: float = Field(0.12, ge=-0.5, le=2.0, description="Yearly growth of opportunity creation [0-1].")
+    coverage_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="How deal creation responds to the owner's coverage (yearly selling hours over his "
+        "territory's workload) [-]: empty, not at all (creation follows potential and hours, whatever the "
+        "territory's size); a number, creation ~ potential x (ramp x coverage / median coverage)^number.",
+    )
 
 
 class HireConfig(StrictModel):

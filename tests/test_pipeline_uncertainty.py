@@ -293,3 +293,33 @@ def test_size_bootstrap_is_a_resample_with_replacement():
     # another block key gives other resamples
     other = bootstrap_position(987654321, trials[:300], pos[:300], np.full(300, 50), np.full(300, 300))
     assert not np.array_equal(other, got[:300])
+
+
+def test_a_plan_roster_keeps_each_reps_own_uncertainty_and_gives_a_hire_the_priors(model):
+    """Re-keying a calibration to a plan's roster (reordered, one rep gone, one hire) moves every
+    per-rep figure with its rep; the hire gets the median rate shape and the between-rep prior."""
+    _, cal, _ = model
+    u = cal.uncertainty
+    old = [str(r) for r in cal.rep_ids]
+    roster = np.array([old[2], "HIRE-1", old[0], old[1]], dtype=object)
+    rates = np.array([1.0, 2.0, 3.0, 4.0])
+    mix = np.tile(cal.rep_group_mix.mean(axis=0), (4, 1))
+    plan = cal.for_roster(roster, rates, mix)
+    pu = plan.uncertainty
+    assert list(plan.rep_ids) == list(roster)
+    np.testing.assert_array_equal(plan.weekly_rate, rates)
+    for k, r in ((0, 2), (2, 0), (3, 1)):
+        assert pu.rate_shape[k] == u.rate_shape[r]
+        assert pu.rep_logit_mean[k] == u.rep_logit_mean[r]
+        assert pu.rep_logit_var[k] == u.rep_logit_var[r]
+    finite = u.rate_shape[np.isfinite(u.rate_shape)]
+    assert pu.rate_shape[1] == np.median(finite)
+    assert pu.rep_logit_mean[1] == 0.0
+    assert pu.rep_logit_var[1] == u.rep_logit_prior_var
+    # the compiled draw arrays follow the roster too (no silent fallback to "no rep effects")
+    _, _, deals = model
+    deals = deals[deals["rep_id"].isin(set(roster))]
+    inp = compile_inputs(plan, deals, pd.date_range("2026-01-01", "2026-07-01", freq="QS"))
+    assert inp.uncertainty is not None
+    np.testing.assert_array_equal(inp.uncertainty.rate_shape, pu.rate_shape)
+    np.testing.assert_array_equal(inp.uncertainty.rep_mean, pu.rep_logit_mean)

@@ -244,6 +244,7 @@ def generate_sample_company(
     growth: float = 0.12,
     ramp_months: int = 6,
     misalignment: float = 0.18,
+    coverage_elasticity: float | None = None,
 ) -> CompanyData:
     """Generate the sample company's canonical tables.
 
@@ -263,6 +264,16 @@ def generate_sample_company(
         Months for a new rep to reach full productivity (linear ramp).
     misalignment
         Share of accounts that today sit with a random rep of their region instead of the nearest.
+    coverage_elasticity
+        How deal creation responds to the owner's coverage. None: an account creates deals in
+        proportion to its potential, its owner's ramp and his selling hours, whatever the size of his
+        territory (a rep's hours stretch over any number of accounts). A number :math:`\beta`: in
+        proportion to its potential times :math:`(u_r c_r / \tilde c)^\beta`, with :math:`c_r` the
+        owner's yearly selling hours over his territory's workload hours, :math:`\tilde c` its median
+        over reps under today's owners and :math:`u_r` his ramp (a ramping rep sells fewer effective
+        hours): diminishing returns to coverage, so that more reps on the same accounts create more
+        deals. A continuation under other owners (:func:`generate_plan_year_actuals`) recomputes
+        each owner's coverage on his new territory.
 
     Returns
     -------
@@ -270,7 +281,17 @@ def generate_sample_company(
         Validated canonical tables with ``as_of = end_date``.
     """
     return _generate_world(
-        seed, n_accounts, n_reps, n_regions, years, end_date, admin_share, growth, ramp_months, misalignment
+        seed,
+        n_accounts,
+        n_reps,
+        n_regions,
+        years,
+        end_date,
+        admin_share,
+        growth,
+        ramp_months,
+        misalignment,
+        coverage_elasticity,
     ).company
 
 
@@ -417,6 +438,16 @@ class _Creation:
     months0: pd.Timestamp  # origin of the growth trend
     growth: float
     ramp_months: int
+    coverage_elasticity: float | None = None  # None: no coverage response (see generate_sample_company)
+    selling: np.ndarray | None = None  # mean weekly selling hours, per rep [h/week]
+    workload: np.ndarray | None = None  # selling workload per account [h/yr]
+    coverage_ref: float = 1.0  # median coverage under the history's owners
+
+    def coverage_effort(self, owner_pos: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+        """Creation multiplier per account and month from its owner's coverage and ramp (with a response)."""
+        assert self.coverage_elasticity is not None and self.selling is not None and self.workload is not None
+        coverage = _coverage(self.selling, self.workload, owner_pos, self.coverage_ref)
+        return (ramp * coverage[owner_pos][:, None] / self.coverage_ref) ** self.coverage_elasticity
 
     def rep_position(self, owner: pd.Series) -> np.ndarray:
         pos = {r: i for i, r in enumerate(self.rep_ids)}
@@ -468,6 +499,7 @@ def _generate_world(
     growth: float,
     ramp_months: int,
     misalignment: float,
+    coverage_elasticity: float | None = None,
 ) -> _SampleWorld:
     if n_reps < 1 or n_accounts < 1:
         raise ValueError("n_reps and n_accounts must be at least 1")
@@ -490,7 +522,9 @@ def _generate_world(
     # Deals are created from six months before the window, so that its first months are not short of
     # closes (those older deals appear in the history, as they would in a real CRM export).
     months = pd.date_range(start - pd.DateOffset(months=6), end, freq="MS")
-    creation = _creation_model(accounts, reps, activities, months[0], growth, ramp_months)
+    creation = _creation_model(
+        accounts, reps, activities, months[0], growth, ramp_months, coverage_elasticity
+    )
     skill = rng.lognormal(0.0, 0.12, len(reps))  # win-rate multiplier per rep
     owner_pos = creation.rep_position(accounts["owner_rep_id"])
     deals = _create_deals(rng, creation, owner_pos, months, first_id=1)
@@ -678,6 +712,7 @@ def _creation_model(
     months0: pd.Timestamp,
     growth: float,
     ramp_months: int,
+    coverage_elasticity: float | None = None,
 ) -> _Creation:
     seg_idx = accounts["segment"].map({s: i for i, s in enumerate(_SEGMENTS)}).to_numpy()
     deal_median = np.array(_SEGMENT_DEAL_MEDIAN)[seg_idx]
@@ -689,7 +724,16 @@ def _creation_model(
     rep_info = reps.set_index("rep_id")
     selling = activities.groupby("rep_id")["selling_hours"].mean()
     sell_factor = (selling / selling.mean()).reindex(rep_info.index).fillna(1.0).to_numpy()
+    hours = selling.reindex(rep_info.index).to_numpy(float)
+    workload = accounts["workload_hours"].to_numpy(float)
+    pos = {r: i for i, r in enumerate(rep_info.index)}
+    owners = np.array([pos[o] for o in accounts["owner_rep_id"]])
+    ref = float(np.nanmedian(_coverage(hours, workload, owners, np.nan)))
     return _Creation(
+        coverage_elasticity=coverage_elasticity,
+        selling=hours,
+        workload=workload,
+        coverage_ref=ref,
         rate_per_year=rate_per_year,
         deal_median=deal_median,
         seg_idx=seg_idx,
@@ -700,6 +744,14 @@ def _creation_model(
         growth=growth,
         ramp_months=ramp_months,
     )
+
+
+def _coverage(selling: np.ndarray, workload: np.ndarray, owner_pos: np.ndarray, default: float) -> np.ndarray:
+    """Each rep's yearly selling hours over the workload hours of the accounts he owns [-]."""
+    territory = np.bincount(owner_pos, weights=workload, minlength=len(selling))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = 52.0 * selling / territory
+    return np.where(np.isfinite(c) & (c > 0), c, default)
 
 
 def _create_deals(
@@ -718,12 +770,17 @@ def _create_deals(
     hire = c.hire[owner_pos]
     months_employed = (months.to_numpy()[None, :] - hire[:, None]) / np.timedelta64(30, "D")
     ramp = np.clip(months_employed / max(c.ramp_months, 1), 0.0, 1.0)
-    lam = (
-        (c.rate_per_year / 12.0)[:, None]
-        * (season * trend)[None, :]
-        * ramp
-        * c.sell_factor[owner_pos][:, None]
-    )
+    if c.coverage_elasticity is None:  # the original world, its numbers unchanged to the last bit
+        lam = (
+            (c.rate_per_year / 12.0)[:, None]
+            * (season * trend)[None, :]
+            * ramp
+            * c.sell_factor[owner_pos][:, None]
+        )
+    else:
+        lam = (
+            (c.rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * c.coverage_effort(owner_pos, ramp)
+        )
     counts = rng.poisson(lam)
     acc_i, month_i = np.nonzero(counts)
     reps_n = counts[acc_i, month_i]

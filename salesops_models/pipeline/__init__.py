@@ -19,7 +19,14 @@ from salesops_models.pipeline.calibration import (
 from salesops_models.pipeline.capacity import CapacityResult, effort_vector, simulate_capacity
 from salesops_models.pipeline.markov import AbsorbingChain, absorbing_chain
 from salesops_models.pipeline.quarters import closed_to_date_by_period, quarterly_bookings_samples
-from salesops_models.pipeline.scaling import admin_time_scale, selling_admin_hours, territory_scale
+from salesops_models.pipeline.scaling import (
+    CreationPlan,
+    CreationResponse,
+    admin_time_scale,
+    calibrate_creation_response,
+    plan_creation_rates,
+    selling_admin_hours,
+)
 from salesops_models.pipeline.simulation import (
     PipelineSimulation,
     SimulationInputs,
@@ -37,6 +44,8 @@ __all__ = [
     "AbsorbingChain",
     "CalibrationWarning",
     "CapacityResult",
+    "CreationPlan",
+    "CreationResponse",
     "ParameterUncertainty",
     "PipelineCalibration",
     "PipelineSimulation",
@@ -45,12 +54,14 @@ __all__ = [
     "absorbing_chain",
     "admin_time_scale",
     "age_aware_win_probability",
+    "calibrate_creation_response",
     "calibrate_pipeline",
     "closed_to_date",
     "closed_to_date_by_period",
     "compile_inputs",
     "effort_vector",
     "open_pipeline",
+    "plan_creation_rates",
     "quarterly_bookings_samples",
     "selling_admin_hours",
     "simulate_blocks",
@@ -58,5 +69,4 @@ __all__ = [
     "simulate_pipeline",
     "stage_visits",
     "synthetic_history",
-    "territory_scale",
 ]

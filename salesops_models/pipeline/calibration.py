@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -115,6 +115,36 @@ class PipelineCalibration:
     def __post_init__(self) -> None:
         if self.atom_dest is None:
             self.atom_dest = np.asarray(self.atom_state, np.int64).copy()
+
+    def for_roster(
+        self, rep_ids: np.ndarray, weekly_rate: np.ndarray, rep_group_mix: np.ndarray
+    ) -> PipelineCalibration:
+        """This calibration for a plan's roster: every per-rep array re-keyed to ``rep_ids``.
+
+        Parameters
+        ----------
+        rep_ids
+            The plan's reps (planned hires included).
+        weekly_rate
+            Their creation rates under the plan [deals/week].
+        rep_group_mix
+            Their size-group mixes (rows sum to 1).
+
+        Notes
+        -----
+        The per-rep uncertainty figures follow their rep (a hire gets the priors, see
+        :meth:`ParameterUncertainty.for_roster`); replacing ``rep_ids`` alone would leave them
+        keyed to the calibrated reps.
+        """
+        ids = np.asarray(rep_ids, dtype=object)
+        unc = None if self.uncertainty is None else self.uncertainty.for_roster(self.rep_ids, ids)
+        return replace(
+            self,
+            rep_ids=ids,
+            weekly_rate=np.asarray(weekly_rate, float),
+            rep_group_mix=np.asarray(rep_group_mix, float),
+            uncertainty=unc,
+        )
 
     @property
     def won(self) -> int:

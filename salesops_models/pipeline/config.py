@@ -9,13 +9,49 @@ from pydantic import Field
 from salesops_models.config_base import StrictModel
 
 
+class CreationResponseConfig(StrictModel):
+    """How opportunity creation follows selling hours and territory workload (the coverage model)."""
+
+    hours_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Elasticity of creation to a rep's selling hours [-]; empty: calibrated from history "
+        "(rep-quarters of deals created against hours and workload), 1 when history cannot tell.",
+    )
+    workload_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Elasticity of creation to the workload of the rep's territory, with a minus sign [-]: "
+        "0 means a territory twice the size with the same hours creates twice the deals, 1 that it creates "
+        "the same; empty: calibrated from history, 0 when history cannot tell. Equal elasticities are the "
+        "coverage model: creation ~ potential x (hours / workload)^elasticity.",
+    )
+    quarters: int = Field(
+        8, ge=2, le=40, description="Complete quarters of history the calibration uses [quarters]."
+    )
+    min_rep_quarters: int = Field(
+        24,
+        ge=4,
+        description="Fewer usable rep-quarters than this: no calibration (the elasticities above, or 1 and 0).",
+    )
+    prior_sd: float = Field(
+        0.5,
+        gt=0.0,
+        description="Standard deviation of the prior around hours elasticity 1 and workload elasticity 0 [-]: "
+        "estimates from a short or noisy history are pulled towards them (precision-weighted).",
+    )
+
+
 class CapacityConfig(StrictModel):
-    """Capacity-limited reps (simpy): selling hours, effort per stage and lead routing."""
+    """Capacity-limited reps (simpy): a diagnostic of whether reps have the hours for the pipeline."""
 
     enabled: bool = Field(
         False,
         description="Also run the simpy capacity model (reps with limited selling hours) and report its "
-        "bookings next to the vectorised ones. Slower: it runs `trials` trials of its own.",
+        "utilisation, queueing and bookings next to the vectorised ones, as a diagnostic (it feeds no other "
+        "stage). Slower: it runs `trials` trials of its own.",
     )
     trials: int = Field(
         20, ge=1, le=10_000, description="Trials of the simpy capacity model (each is an event simulation)."
@@ -130,14 +166,16 @@ class PipelineConfig(StrictModel):
     )
     territory_scaling: bool = Field(
         True,
-        description="If the territory stage wrote `assignments`, scale each rep's creation rate by the ratio "
-        "of the potential of his new territory to that of his old one.",
+        description="If the territory stage wrote `assignments`, creation follows the accounts: each rep "
+        "creates what his new accounts created in history, adjusted by the creation response for his hours "
+        "and workload; false keeps each rep's calibrated rate (reps without history then create nothing).",
     )
     new_rep_ramp_months: int = Field(
         6,
         ge=0,
         le=36,
-        description="Months for a rep without history (a planned hire) to reach the company's creation rate "
-        "per unit of potential on the territory the territory stage gave him (linear ramp from his hire date).",
+        description="Months for a rep without history (a planned hire, or a rep placed by territory design) "
+        "to reach the creation his accounts and hours give him (linear ramp from his hire date).",
     )
+    creation_response: CreationResponseConfig = Field(default_factory=CreationResponseConfig)
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,9 @@ class ParameterUncertainty:
         :math:`\\tau_c^2` and :math:`\\tau_c^2/K_c` [logit^2].
     rep_logit_mean, rep_logit_var
         :math:`\\hat\\rho_r, v_r` per rep [logit, logit^2].
+    rep_logit_prior_var
+        :math:`\\tau^2`, the between-rep variance of conversion: the effect of a rep with no history
+        of his own (a hire) is drawn from :math:`N(0, \\tau^2)` [logit^2].
     tilt_scale
         :math:`c`: the progress-odds exponent per unit logit shift of the win probability from entry.
     block_weeks
@@ -102,12 +105,43 @@ class ParameterUncertainty:
     conversion_level_var: float = 0.0
     rep_logit_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     rep_logit_var: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rep_logit_prior_var: float = 0.0
     tilt_scale: float = 1.0
     block_weeks: int = SHOCK_WEEKS
     creation_blocks: int = 0
     conversion_cohorts: int = 0
     rep_groups: int = 0
     notes: tuple[str, ...] = ()
+
+    def for_roster(self, old_ids: np.ndarray, new_ids: np.ndarray) -> ParameterUncertainty:
+        """The per-rep figures re-keyed from the calibrated reps ``old_ids`` to a plan's roster.
+
+        A rep of both keeps his own figures; a rep with no history (a planned hire) gets the rate
+        shape of the median calibrated rep (as uncertain as a typical rep's rate) and a conversion
+        effect drawn from the between-rep prior :math:`N(0, \\tau^2)`.
+        """
+        old = [str(r) for r in old_ids]
+        pos = {r: k for k, r in enumerate(old)}
+        idx = np.array([pos.get(str(r), -1) for r in new_ids], dtype=np.int64)
+        known = idx >= 0
+
+        def pick(x: np.ndarray, fill: float) -> np.ndarray:
+            x = np.asarray(x, float)
+            if x.size != len(old):  # not estimated per rep
+                return x
+            out = np.full(len(idx), fill)
+            out[known] = x[idx[known]]
+            return out
+
+        finite = np.asarray(self.rate_shape, float)
+        finite = finite[np.isfinite(finite)]
+        typical_shape = float(np.median(finite)) if finite.size else np.inf
+        return replace(
+            self,
+            rate_shape=pick(self.rate_shape, typical_shape),
+            rep_logit_mean=pick(self.rep_logit_mean, 0.0),
+            rep_logit_var=pick(self.rep_logit_var, self.rep_logit_prior_var),
+        )
 
     def summary(self) -> dict[str, float | int | str]:
         """Headline figures (for diagnostics and reports)."""
@@ -560,6 +594,7 @@ def estimate_uncertainty(
     n_cohorts = 0
     rep_mean = np.zeros(len(rep_ids))
     rep_var = np.zeros(len(rep_ids))
+    rep_prior_var = 0.0
     n_rep_groups = 0
     if len(deals) and (deals["status"] == 1).any():
         time = deals["time"].to_numpy(float)
@@ -601,7 +636,7 @@ def estimate_uncertainty(
             if sel.sum() >= 20:
                 ci = aalen_johansen(time[sel], status[sel], 2, entry[sel])
                 ys[k], vs[k] = logit_estimate(float(ci.final[0]), float(ci.final_se[0]))
-        rep_mean, rep_var, _, n_rep_groups = shrink_rep_effects(ys, vs)
+        rep_mean, rep_var, rep_prior_var, n_rep_groups = shrink_rep_effects(ys, vs)
     return ParameterUncertainty(
         exit_concentration=np.asarray(exit_concentration, float),
         undecided_concentration=np.asarray(undecided_concentration, float),
@@ -613,6 +648,7 @@ def estimate_uncertainty(
         conversion_level_var=tau_c / max(n_cohorts, 1),
         rep_logit_mean=rep_mean,
         rep_logit_var=rep_var,
+        rep_logit_prior_var=rep_prior_var,
         tilt_scale=tilt_scale(transition_matrix, n_open, entry_stage),
         block_weeks=weeks,
         creation_blocks=K,

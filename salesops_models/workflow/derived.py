@@ -94,7 +94,8 @@ def cost_by_month(results: ScenarioResults) -> tuple[pd.DataFrame, str] | None:
     shares: np.ndarray | None = None
     source = str(results.metrics.get("comp_attainment_source") or "")
     quarterly = results.table("bookings_by_quarter_samples")
-    if quarterly is not None and source.startswith("pipeline") and "trial" in cost.columns:
+    # samples-based attainment: "rep_bookings_samples/<quotas>" (earlier versions wrote "pipeline/...")
+    if quarterly is not None and source.startswith(("rep_bookings_samples", "pipeline")) and "trial" in cost.columns:
         company = quarterly.pivot_table(index="trial", columns="quarter", values="bookings", aggfunc="sum")
         company = company.reindex(index=cost["trial"].to_numpy(), columns=sorted(company.columns))
         if company.shape[1] == 4 and not company.isna().any().any():

@@ -10,7 +10,9 @@ territory plan, a lock naming an account the generated sample lacks). Checked:
   the export loads (unknown ``stages:`` labels, header-only files, dates in one format, every
   problem of a file listed with its lines), and planned hires name existing regions;
 - its commission plans: each file exists and is valid (overlapping tiers, ...), the primary plan is
-  one of them; a plan whose pay drops as attainment rises (a pay cliff) is a warning.
+  one of them; a plan whose pay drops as attainment rises (a pay cliff) is a warning;
+- the order of the stages it enables against their contracts: no stage may read a table that no
+  earlier stage writes (``workflow.contracts.check_run_order``).
 
 Loaded companies are cached per (source, path, mapping) within one call, so a batch whose
 scenarios share an export reads it once.
@@ -74,6 +76,7 @@ def check_scenarios(
         problems += _check_data(sc, f, companies, check_data)
         plan_problems, plan_warnings = _check_plans(sc, f)
         problems += plan_problems
+        problems += _check_stage_order(sc, f)
         out.warnings += plan_warnings
         if problems:
             out.errors += problems
@@ -111,6 +114,18 @@ def _check_data(sc: Scenario, f: Path, companies: dict[tuple[Any, ...], Any], lo
             add_hires(company, cfg.hires, sc.plan_year)
         except SalesopsError as exc:
             return [f"{f}: data.hires: {exc}"]
+    return []
+
+
+def _check_stage_order(sc: Scenario, f: Path) -> list[str]:
+    from salesops_models.errors import StageOrderError
+    from salesops_models.workflow.contracts import check_run_order
+    from salesops_models.workflow.runner import planned_stages
+
+    try:
+        check_run_order(planned_stages(sc))
+    except StageOrderError as exc:
+        return [f"{f}: {exc}"]
     return []
 
 

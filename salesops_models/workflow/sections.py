@@ -87,7 +87,7 @@ def overview_section(r: ScenarioResults, downloads: list[tuple[str, str]]) -> Se
             {
                 "stage": stage,
                 "state": r.stage_state(stage),
-                "seconds": r.metrics.get(f"{stage}_stage_seconds"),
+                "seconds": r.timings.get(f"{stage}_stage_seconds"),
             }
         )
     s.add(
