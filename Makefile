@@ -25,6 +25,7 @@ TRACK_CHANGES ?= examples/tracking_changes_2026.yaml
 run: install
 	$(VENV)/bin/salesops batch scenarios/ --batch-id $(RUN_ID)
 	$(VENV)/bin/salesops data sample --out results/$(RUN_ID)/actuals-$(TRACK_AS_OF) --through $(TRACK_AS_OF) \
+		--like results/$(RUN_ID)/baseline/scenario.resolved.yaml \
 		--territories results/$(RUN_ID)/baseline/assignments.parquet
 	$(VENV)/bin/salesops track results/$(RUN_ID)/baseline --actuals results/$(RUN_ID)/actuals-$(TRACK_AS_OF) \
 		--changes $(TRACK_CHANGES)

@@ -45,6 +45,12 @@ from salesops_models.workflow.runner import run_scenario  # noqa: E402
 PLAN_STAGES = ["data", "pipeline", "quota", "compensation"]
 
 
+def sample_settings(seed: int) -> dict:
+    """The baseline scenario's sample-company settings with another seed: the plan and the truth are
+    the same generated world."""
+    return {**load_scenario(ROOT / "scenarios" / "baseline.yaml").data.sample.model_dump(), "seed": seed}
+
+
 def make_plan(seed: int, folder: Path):
     scenario = load_scenario(ROOT / "scenarios" / "baseline.yaml")
     scenario = scenario.model_copy(update={"data": scenario.data.model_copy(deep=True)})
@@ -56,7 +62,7 @@ def make_plan(seed: int, folder: Path):
 
 
 def realised(seed: int, year: int) -> pd.Series:
-    truth = generate_plan_year_actuals(f"{year}-12-31", seed=seed)
+    truth = generate_plan_year_actuals(f"{year}-12-31", **sample_settings(seed))
     o = truth.opportunities
     won = o[(o["status"] == "won") & (o["close_date"].dt.year == year)]
     return (
@@ -147,7 +153,7 @@ def main() -> None:
             for m in args.months:
                 day = pd.Timestamp(year=year, month=m, day=1) + pd.offsets.MonthEnd(0)
                 t1 = time.perf_counter()
-                actuals = generate_plan_year_actuals(day, seed=seed)
+                actuals = generate_plan_year_actuals(day, **sample_settings(seed))
                 res = track(plan, actuals, trials=args.trials)
                 t = res.tables["reforecast_samples"]
                 wide_t = t.pivot_table(index="trial", columns="rep_id", values="bookings", aggfunc="sum")

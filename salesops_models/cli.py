@@ -278,6 +278,22 @@ def data() -> None:
     """Sample company and data utilities."""
 
 
+def _sample_settings_of(path: Path) -> dict[str, Any]:
+    """The sample-company generator settings of the scenario at ``path`` (its ``data.sample``)."""
+    from salesops_models.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(path, trusted=path.name == "scenario.resolved.yaml")
+    except SalesopsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if scenario.data.source != "sample":
+        raise click.ClickException(
+            f"{path}: data.source is {scenario.data.source!r}; --like needs a scenario on the generated "
+            "sample company (data.source: sample)."
+        )
+    return scenario.data.sample.model_dump()
+
+
 @data.command("sample")
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write the tables to."
@@ -302,6 +318,15 @@ def data() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --through: account owners for the plan year (account_id, rep_id), e.g. a plan's assignments.parquet.",
 )
+@click.option(
+    "--like",
+    "like",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take every generator setting from this scenario's data.sample section (e.g. a plan's "
+    "scenario.resolved.yaml), so the export is the company that scenario planned on.",
+)
+@allow_dir_option
 def data_sample(
     out_dir: Path,
     seed: int,
@@ -312,6 +337,7 @@ def data_sample(
     force: bool,
     through: str | None,
     territories: Path | None,
+    like: Path | None,
 ) -> None:
     """Write the generated sample company's canonical tables to a folder."""
     from salesops_models.data import generate_sample_company
@@ -326,7 +352,17 @@ def data_sample(
             f"{out_dir} already holds files ({shown}); nothing was written. Give an empty or new folder, "
             "or --force to overwrite the tables in it."
         )
-    kwargs = {"seed": seed, "n_accounts": n_accounts, "n_reps": n_reps, "years": years}
+    kwargs: dict[str, Any] = {"seed": seed, "n_accounts": n_accounts, "n_reps": n_reps, "years": years}
+    if like is not None:
+        ctx = click.get_current_context()
+        given = [
+            f"--{name.replace('n_', '').replace('_', '-')}"
+            for name in kwargs
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            raise click.UsageError(f"--like sets the generator; drop {', '.join(given)} or drop --like.")
+        kwargs = _sample_settings_of(like)
     try:
         company = (
             generate_sample_company(**kwargs)
