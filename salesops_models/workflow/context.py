@@ -28,6 +28,7 @@ from salesops_models.data.realign import Realignment
 from salesops_models.errors import SalesopsError
 from salesops_models.safe_io import atomic_write_parquet, atomic_write_text
 from salesops_models.scenario import Scenario, load_scenario
+from salesops_models.workflow.cache import StageCache, read_pointer
 from salesops_models.workflow.contracts import (
     COMPANY,
     SEED_KEYS,
@@ -86,6 +87,8 @@ class StageContext:
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
     #: set while the runner runs the stage: reads, writes and scenario keys are checked against it
     contract: StageContract | None = field(default=None, repr=False)
+    #: where the runner looks up and saves stage results (None: every stage is computed)
+    cache: StageCache | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._raw_scenario = self.scenario
@@ -99,11 +102,12 @@ class StageContext:
         resolved = out / "scenario.resolved.yaml"
         # The resolved file was written by this package after its paths were checked: trusted.
         scenario = load_scenario(resolved, trusted=True) if resolved.exists() else load_scenario(scenario_path)
-        return cls(scenario=scenario, out_dir=out, stage=stage)
+        # a batch records in the folder which stage cache its scenario uses (cache.POINTER_FILE)
+        return cls(scenario=scenario, out_dir=out, stage=stage, cache=read_pointer(out))
 
     def for_stage(self, stage: str, contract: StageContract | None = None) -> StageContext:
         """The context of ``stage`` in the same run; with ``contract``, one that enforces it."""
-        return StageContext(self._raw_scenario, self.out_dir, stage, self._shared, contract)
+        return StageContext(self._raw_scenario, self.out_dir, stage, self._shared, contract, self.cache)
 
     def _check_read(self, table: str) -> None:
         if self.contract is not None and not self.contract.can_read(table):

@@ -7,6 +7,7 @@ the tests, and a notebook's ``run_stage`` call.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from salesops_models.safe_io import atomic_write_text
 from salesops_models.scenario import Scenario
+from salesops_models.workflow.cache import StageCache, snapshot, stage_key, written_since
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.contracts import STAGE_ORDER, check_run_order, stage_contract
 from salesops_models.workflow.results import collect_metrics, split_timings, write_resolved_scenario
@@ -57,17 +60,45 @@ def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
     whose name ends in ``_seconds`` are timings: they go to ``stages/<name>.timings.json``, not to
     the metrics, so that the same scenario gives the same ``metrics.json`` byte for byte. A stage
     disabled in the scenario returns ``{"<name>_skipped": True}`` and writes nothing else.
+
+    With ``ctx.cache`` set, a stage whose inputs (its config keys, its upstream tables' content,
+    the code, the seed: :func:`~salesops_models.workflow.cache.stage_key`) match a verified cache
+    entry is not run: its files are restored, byte for byte what the stage wrote. Otherwise it
+    runs and its files are saved to the cache. ``stages/<name>.timings.json`` says which
+    (``<name>_cache_hit``: 1 or 0).
     """
-    ctx = ctx.for_stage(name, stage_contract(name))
+    contract = stage_contract(name)
+    ctx = ctx.for_stage(name, contract)
     if not stage_enabled(ctx._raw_scenario, name):
         log.info("stage %s disabled in scenario %s", name, ctx.scenario.name)
         metrics: dict[str, Any] = {f"{name}_skipped": True}
-        timings: dict[str, float] = {}
-    else:
-        t0 = time.perf_counter()
-        metrics, timings = split_timings(dict(stage_function(name)(ctx)))
-        timings[f"{name}_stage_seconds"] = round(time.perf_counter() - t0, 3)
+        ctx.write_metrics(metrics, {})
+        return metrics
+    t0 = time.perf_counter()
+    cache = ctx.cache
+    key = ingredients = None
+    if cache is not None:
+        key, ingredients = stage_key(ctx._raw_scenario, contract, ctx.out_dir)
+        manifest = cache.load(name, key)
+        if manifest is not None:
+            cache.restore(manifest, name, key, ctx.out_dir)
+            metrics_file = ctx.out_dir / "stages" / f"{name}.metrics.json"
+            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+            seconds = round(time.perf_counter() - t0, 3)
+            log.info("stage %s: inputs unchanged, restored from the cache (%s) in %.2f s", name, key[:12], seconds)
+            atomic_write_text(
+                ctx.out_dir / "stages" / f"{name}.timings.json",
+                json.dumps({f"{name}_stage_seconds": seconds, f"{name}_cache_hit": 1}, indent=2, sort_keys=True),
+            )
+            return metrics
+    before = snapshot(ctx.out_dir)
+    metrics, timings = split_timings(dict(stage_function(name)(ctx)))
+    timings[f"{name}_stage_seconds"] = round(time.perf_counter() - t0, 3)
+    if cache is not None:
+        timings[f"{name}_cache_hit"] = 0
     ctx.write_metrics(metrics, timings)
+    if cache is not None and key is not None:
+        cache.store(name, key, ingredients or {}, ctx.out_dir, written_since(before, ctx.out_dir))
     return metrics
 
 
@@ -90,7 +121,10 @@ def _file_logger(out_dir: Path) -> logging.Handler:
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | Path, stages: Sequence[str] | None = None
+    scenario: Scenario,
+    out_dir: str | Path,
+    stages: Sequence[str] | None = None,
+    cache: StageCache | None = None,
 ) -> ScenarioOutcome:
     """Run every (available, enabled) stage of ``scenario`` into ``out_dir``; never raises for a model failure.
 
@@ -99,6 +133,7 @@ def run_scenario(
     no earlier stage writes refuses the run before anything runs
     (:class:`~salesops_models.errors.StageOrderError`, raised). A failing stage stops the scenario
     (later stages depend on it); the error and traceback go to ``logs/run.log`` and ``metrics.json``.
+    With ``cache``, stages whose inputs are unchanged are restored from it (see :func:`run_stage`).
     """
     plan = planned_stages(scenario, stages)
     check_run_order(plan)
@@ -112,7 +147,7 @@ def run_scenario(
     if pkg_logger.getEffectiveLevel() > logging.INFO:
         pkg_logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
-    ctx = StageContext(scenario, out_dir)
+    ctx = StageContext(scenario, out_dir, cache=cache)
     status, error = "ok", None
     try:
         for name in plan:
