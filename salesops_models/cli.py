@@ -15,6 +15,7 @@ import click
 from salesops_models import __version__
 from salesops_models.errors import SalesopsError
 from salesops_models.safe_io import ALLOW_DIRS_ENV
+from salesops_models.sweep import SWEEP_LIMIT
 
 log = logging.getLogger("salesops_models")
 
@@ -53,6 +54,29 @@ def allow_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "file a scenario names must be inside the scenario's folder, and a mapping's table files inside "
         "the export folder.",
     )(f)
+
+
+def cache_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-cache`` and ``--cache-dir DIR``: the stage cache of ``run`` and ``batch``."""
+    f = click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="SALESOPS_CACHE_DIR",
+        help="Folder of the stage cache (default: <results root>/.cache, or SALESOPS_CACHE_DIR). A stage whose "
+        "settings, upstream tables, code and seed are unchanged is restored from it instead of computed.",
+    )(f)
+    return click.option(
+        "--no-cache", is_flag=True, help="Compute every stage; neither read nor write the stage cache."
+    )(f)
+
+
+def _stage_cache(no_cache: bool, cache_dir: Path | None, out_root: Path) -> Any:
+    from salesops_models.workflow.cache import StageCache, default_cache_dir
+
+    if no_cache:
+        return None
+    return StageCache(cache_dir.resolve() if cache_dir else default_cache_dir(out_root))
 
 
 def _unreadable_scenarios(paths: tuple[Path, ...]) -> tuple[int, list[str]]:
@@ -103,7 +127,7 @@ def validate(paths: tuple[Path, ...]) -> None:
     from salesops_models.workflow.preflight import check_scenarios
 
     try:
-        checked = check_scenarios(list(paths))
+        checked = check_scenarios(list(paths), sweep_limit=None)  # validating runs nothing: no limit
     except SalesopsError as exc:
         raise click.ClickException(str(exc)) from None
     for sc in checked.scenarios:
@@ -127,9 +151,17 @@ def validate(paths: tuple[Path, ...]) -> None:
     help="Results root; a new batch folder is created inside it.",
 )
 @click.option("--batch-id", default=None, help="Name of the new batch folder (default: time-stamped).")
+@cache_options
 @allow_dir_option
 @click.pass_context
-def run(ctx: click.Context, scenario: Path, out_root: Path, batch_id: str | None) -> None:
+def run(
+    ctx: click.Context,
+    scenario: Path,
+    out_root: Path,
+    batch_id: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+) -> None:
     """Run one scenario in-process (no notebooks) into a new results folder."""
     _, unreadable = _unreadable_scenarios((scenario,))
     if unreadable:
@@ -139,16 +171,21 @@ def run(ctx: click.Context, scenario: Path, out_root: Path, batch_id: str | None
     from salesops_models.workflow.runner import run_scenario
 
     try:
-        checked = check_scenarios([scenario])
+        checked = check_scenarios([scenario], sweep_limit=None)
         if checked.errors:
             raise click.ClickException("\n".join(checked.errors))
+        if checked.sweeps:
+            raise click.ClickException(
+                f"{scenario}: a sweep of {len(checked.scenarios)} child scenarios ('sweep:'); run it with "
+                f"'salesops batch {scenario}', or remove 'sweep:' to run the scenario alone."
+            )
         for w in checked.warnings:
             log.warning("%s", w)
         sc = checked.scenarios[0]
         batch_dir = new_batch_dir(out_root, batch_id)
     except SalesopsError as exc:
         raise click.ClickException(str(exc)) from None
-    outcome = run_scenario(sc, scenario_dir(batch_dir, sc.name))
+    outcome = run_scenario(sc, scenario_dir(batch_dir, sc.name), cache=_stage_cache(no_cache, cache_dir, out_root))
     write_summary(batch_dir, [outcome.metrics])
     if not ctx.obj["quiet"] or outcome.status != "ok":
         click.echo(f"{outcome.status}: {sc.name} in {outcome.seconds:.1f} s -> {outcome.out_dir}")
@@ -171,6 +208,13 @@ def run(ctx: click.Context, scenario: Path, out_root: Path, batch_id: str | None
 )
 @click.option("--no-notebooks", is_flag=True, help="Run the stages in-process, without papermill notebooks.")
 @click.option("--batch-id", default=None, help="Name of the new batch folder (default: time-stamped).")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help=f"Run a sweep that expands to more than {SWEEP_LIMIT} child scenarios (refused without it).",
+)
+@cache_options
 @allow_dir_option
 @click.pass_context
 def batch(
@@ -181,8 +225,15 @@ def batch(
     scheduler: str | None,
     no_notebooks: bool,
     batch_id: str | None,
+    yes: bool,
+    no_cache: bool,
+    cache_dir: Path | None,
 ) -> None:
-    """Validate every scenario, then run them all; a failed scenario never stops the others."""
+    """Validate every scenario, then run them all; a failed scenario never stops the others.
+
+    A scenario file with ``sweep:`` (a grid or a list of settings) runs as its child scenarios, one per
+    combination; stages they share are computed once through the stage cache.
+    """
     readable, unreadable = _unreadable_scenarios(paths)
     if not readable:
         raise click.ClickException("invalid scenario(s); nothing was run:\n" + "\n".join(unreadable))
@@ -197,6 +248,8 @@ def batch(
             notebooks=not no_notebooks,
             quiet=ctx.obj["quiet"],
             batch_id=batch_id,
+            cache=False if no_cache else (cache_dir or True),
+            sweep_limit=None if yes else SWEEP_LIMIT,
         )
     except BatchInterrupted as exc:
         click.echo(str(exc), err=True)

@@ -35,6 +35,7 @@ from salesops_models.scenario_source import (  # noqa: F401 (re-exported: the sc
     resolve_document,
     scenario_files,
 )
+from salesops_models.sweep import SWEEP_LIMIT, SweepChild, child_error_prefix, expand_sweep
 from salesops_models.territory.config import TerritoryConfig
 
 log = logging.getLogger(__name__)
@@ -209,24 +210,75 @@ def load_scenario(
         checking the scenario it came from.
     """
     path = Path(path)
+    doc = _resolved_doc(path, allow_dirs, trusted)
+    if "sweep" in doc:
+        raise ScenarioError(
+            f"{path}: this scenario is a sweep (it has 'sweep:'), which stands for several child scenarios; "
+            "run it with 'salesops batch', or remove 'sweep:' to run the scenario alone."
+        )
+    return _validated(path, doc)
+
+
+def _resolved_doc(path: Path, allow_dirs: Sequence[str | Path] = (), trusted: bool = False) -> dict[str, Any]:
     rule = PathRule.trusted() if trusted else PathRule.from_env(allow_dirs)
     doc, chain = resolve_document(path, rule=rule)
     doc.pop("_provenance", None)  # written by results.write_resolved_scenario; not a setting
     doc.setdefault("name", path.stem)
     if "extends" in doc:
         doc["extends"] = Path(chain[-2]).name if len(chain) > 1 else doc["extends"]
+    return doc
+
+
+def _validated(path: Path | str, doc: dict[str, Any]) -> Scenario:
     try:
-        scenario = Scenario.model_validate(doc)
+        return Scenario.model_validate(doc)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(path, exc, Scenario)) from None
-    return scenario
+
+
+def load_scenarios(
+    path: str | Path,
+    allow_dirs: Sequence[str | Path] = (),
+    sweep_limit: int | None = SWEEP_LIMIT,
+) -> tuple[list[tuple[Scenario, SweepChild | None]], list[str]]:
+    """The scenarios of one file: itself, or, for a sweep (``sweep:``), each of its children.
+
+    Returns the valid scenarios (with their :class:`~salesops_models.sweep.SweepChild` for sweep
+    children, else None) and one message per invalid child, naming the file, the child and the
+    values it sets.
+
+    Raises
+    ------
+    ScenarioError
+        The file itself is invalid, its ``sweep:`` is malformed, names an unknown key or expands to
+        more than ``sweep_limit`` children.
+    """
+    path = Path(path)
+    doc = _resolved_doc(path, allow_dirs)
+    if "sweep" not in doc:
+        return [(_validated(path, doc), None)], []
+    good: list[tuple[Scenario, SweepChild | None]] = []
+    errors: list[str] = []
+    for child, child_doc in expand_sweep(path, doc, sweep_limit):
+        try:
+            good.append((_validated(child_error_prefix(path, child), child_doc), child))
+        except ScenarioError as exc:
+            errors.append(str(exc))
+    return good, errors
 
 
 def validate_files(
-    paths: list[str | Path], allow_dirs: Sequence[str | Path] = ()
+    paths: list[str | Path],
+    allow_dirs: Sequence[str | Path] = (),
+    sweep_limit: int | None = SWEEP_LIMIT,
+    sweeps: dict[str, SweepChild] | None = None,
 ) -> tuple[list[tuple[Path, Scenario]], list[str]]:
     """Validate every scenario file; return ``(file, scenario)`` of the good ones and one message per
     bad file. One broken file never stops the others from being reported.
+
+    A sweep file (``sweep:``) gives one entry per child scenario; ``sweeps``, when given, receives
+    each child's :class:`~salesops_models.sweep.SweepChild` by name. ``sweep_limit``: most children
+    a sweep may have (None: any number).
 
     Raises only when ``paths`` name no scenario file at all.
     """
@@ -235,7 +287,7 @@ def validate_files(
     names: dict[str, Path] = {}
     for f in scenario_files(paths):
         try:
-            sc = load_scenario(f, allow_dirs)
+            loaded, child_errors = load_scenarios(f, allow_dirs, sweep_limit)
         except SalesopsError as exc:
             errors.append(str(exc))
             continue
@@ -243,13 +295,17 @@ def validate_files(
             log.exception("%s: unexpected error while validating", f)
             errors.append(f"{f}: could not be validated ({type(exc).__name__}: {short_repr(str(exc))}).")
             continue
-        if sc.name in names:
-            errors.append(
-                f"{f}: scenario name '{sc.name}' is also used by {names[sc.name]}; names must be unique."
-            )
-            continue
-        names[sc.name] = f
-        good.append((f, sc))
+        errors += child_errors
+        for sc, child in loaded:
+            if sc.name in names:
+                errors.append(
+                    f"{f}: scenario name '{sc.name}' is also used by {names[sc.name]}; names must be unique."
+                )
+                continue
+            names[sc.name] = f
+            good.append((f, sc))
+            if child is not None and sweeps is not None:
+                sweeps[sc.name] = child
     return good, errors
 
 

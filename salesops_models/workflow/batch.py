@@ -42,6 +42,14 @@ from typing import Any
 from salesops_models.errors import SalesopsError, ScenarioError
 from salesops_models.safe_io import atomic_write_text
 from salesops_models.scenario import load_scenario, resolve_document
+from salesops_models.sweep import SWEEP_LIMIT, SWEEPS_FILE, sweeps_document
+from salesops_models.workflow.cache import (
+    POINTER_FILE,
+    StageCache,
+    default_cache_dir,
+    read_pointer,
+    write_pointer,
+)
 from salesops_models.workflow.collect import STATUS_NOT_RUN, read_metrics_file
 from salesops_models.workflow.results import (
     collect_metrics,
@@ -222,7 +230,7 @@ def run_scenario_notebooks(
         if not notebooks:
             from salesops_models.workflow.runner import run_scenario
 
-            outcome = run_scenario(scenario, out)
+            outcome = run_scenario(scenario, out, cache=read_pointer(out))
             status, error = outcome.status, outcome.error
             logger.info("ran in-process (no notebooks): %s", status)
         else:
@@ -297,7 +305,7 @@ def run_scenario_notebooks(
 #: per scenario: which attempt runs and whether the scenario completed (written atomically)
 TASK_RECORD = "logs/task.json"
 #: what a new attempt keeps in the scenario folder (everything else of an earlier attempt moves aside)
-KEPT_BY_ATTEMPTS = frozenset({"scenario.resolved.yaml", "changes.json", "logs", "attempts"})
+KEPT_BY_ATTEMPTS = frozenset({"scenario.resolved.yaml", "changes.json", "logs", "attempts", POINTER_FILE})
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
@@ -531,6 +539,8 @@ def run_batch(
     execution_timeout: int | None = None,
     kernel_per_notebook: bool = False,
     results: str = "auto",
+    cache: bool | str | os.PathLike[str] = True,
+    sweep_limit: int | None = SWEEP_LIMIT,
 ) -> BatchResult:
     """Validate every scenario in ``paths``, then run them as Dask tasks; write summary and index.
 
@@ -562,6 +572,16 @@ def run_batch(
         runs in a folder of its worker and returns it to the driver, which writes it into
         ``out_root``; 'auto' (default, or ``SALESOPS_BATCH_RESULTS``): 'shared' on a LocalCluster,
         else 'shared' when every worker sees a token file the driver writes into the batch folder.
+    cache
+        The stage cache (:mod:`~salesops_models.workflow.cache`): True (default) ``$SALESOPS_CACHE_DIR``
+        or ``<out_root>/.cache``; a folder; False: every stage is computed. Scenarios that share
+        settings share their stages' results (a sweep computes its common upstream stages once).
+        Used with results 'shared' only: workers that do not see the driver's folders compute
+        everything.
+    sweep_limit
+        Most child scenarios a sweep file (``sweep:``, :mod:`salesops_models.sweep`) may expand to;
+        None: any number (the CLI's ``--yes``). A sweep's children run as scenarios of this batch;
+        ``sweeps.json`` in the batch folder records what each sets, for the index's sensitivity view.
 
     Returns
     -------
@@ -579,7 +599,7 @@ def run_batch(
     from salesops_models.workflow.preflight import check_scenarios
 
     t0 = time.perf_counter()
-    checked = check_scenarios(list(paths))
+    checked = check_scenarios(list(paths), sweep_limit=sweep_limit)
     if checked.errors:
         raise ScenarioError("invalid scenario(s); nothing was run:\n" + "\n".join(checked.errors))
     for warning in checked.warnings:
@@ -587,12 +607,20 @@ def run_batch(
     scenarios, files = checked.scenarios, checked.files
     batch_dir = new_batch_dir(out_root, batch_id).resolve()
     result = BatchResult(batch_dir)
+    stage_cache = None
+    if cache is not False:
+        stage_cache = StageCache(default_cache_dir(out_root) if cache is True else Path(cache).resolve())
     out_dirs: dict[str, Path] = {}
     for sc, f in zip(scenarios, files, strict=True):
         out = scenario_dir(batch_dir, sc.name)
         write_resolved_scenario(sc, out)
-        atomic_write_text(out / "changes.json", json.dumps(scenario_changes(f), indent=2, default=str))
+        write_pointer(out, stage_cache)
+        child = checked.sweeps.get(sc.name)
+        changes = child.changes() if child is not None else scenario_changes(f)
+        atomic_write_text(out / "changes.json", json.dumps(changes, indent=2, default=str))
         out_dirs[sc.name] = out
+    if checked.sweeps:
+        atomic_write_text(batch_dir / SWEEPS_FILE, json.dumps(sweeps_document(checked.sweeps), indent=2, default=str))
     log.info("batch %s: %d scenario(s) validated", batch_dir.name, len(scenarios))
     t_phase = time.perf_counter()
     result.phases["prepare"] = t_phase - t0

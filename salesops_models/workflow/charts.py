@@ -377,3 +377,42 @@ def tradeoff_chart(curve: pd.DataFrame) -> Figure | None:
     ax.set_ylabel("travel (weighted km)")
     ax.set_title("Travel versus disruption", fontsize=10)
     return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# sensitivity (sweeps)
+# ------------------------------------------------------------------------------------------------
+
+
+def tornado_chart(ranges: pd.DataFrame, labels: Mapping[str, str], title: str) -> Figure | None:
+    """One tornado panel per headline metric: how far each swept setting moves it.
+
+    ``ranges`` has one row per (metric, key): ``low``/``high`` (the smallest and largest mean of the
+    metric over the children sharing one value of the key), ``low_value``/``high_value`` (those
+    values, as labels), ``centre`` (the mean over all children) and ``swing`` (high - low). Bars are
+    sorted by swing, widest on top; each panel is in its metric's own unit.
+    """
+    metrics = [m for m in labels if m in set(ranges["metric"])]
+    if not metrics:
+        return None
+    fig, axes = new_figure(len(metrics), width=11.0, panel_height=0.6 + 0.45 * ranges["key"].nunique() + 1.0)
+    for ax, metric in zip(axes, metrics, strict=True):
+        rows = ranges[ranges["metric"] == metric].sort_values("swing")
+        y = np.arange(len(rows))
+        centre = float(rows["centre"].iloc[0])
+        ax.barh(y, rows["high"] - rows["low"], left=rows["low"], color=BAND_COLOUR, alpha=0.7)
+        ax.axvline(centre, color="black", lw=0.8)
+        ax.set_yticks(y, [str(k).split(".")[-1] for k in rows["key"]])
+        for yi, rec in zip(y, rows.to_dict("records"), strict=True):
+            ax.annotate(rec["low_value"], (rec["low"], yi), xytext=(-3, 0), textcoords="offset points",
+                        ha="right", va="center", fontsize=7)
+            ax.annotate(rec["high_value"], (rec["high"], yi), xytext=(3, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize=7)  # fmt: skip
+        lo, hi = float(rows["low"].min()), float(rows["high"].max())
+        pad = 0.35 * (hi - lo) or 0.05 * (abs(centre) or 1.0)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(labels[metric], fontsize=9)
+        if abs(centre) >= 1e4:
+            _money_axis(ax, "x")
+    fig.suptitle(title, fontsize=10)
+    return fig

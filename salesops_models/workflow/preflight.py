@@ -28,6 +28,7 @@ from typing import Any
 
 from salesops_models.errors import SalesopsError
 from salesops_models.scenario import Scenario, validate_files
+from salesops_models.sweep import SWEEP_LIMIT, SweepChild, child_error_prefix
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,15 @@ class CheckedScenarios:
     scenarios: list[Scenario] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the sweep children among ``scenarios``, by name (what each sets, its sweep scenario)
+    sweeps: dict[str, SweepChild] = field(default_factory=dict)
 
 
 def check_scenarios(
-    paths: Sequence[str | Path], allow_dirs: Sequence[str | Path] = (), check_data: bool = True
+    paths: Sequence[str | Path],
+    allow_dirs: Sequence[str | Path] = (),
+    check_data: bool = True,
+    sweep_limit: int | None = SWEEP_LIMIT,
 ) -> CheckedScenarios:
     """Validate scenario files and every input they name, reporting every problem of every file.
 
@@ -67,22 +73,29 @@ def check_scenarios(
         Folders outside each file's own folder that named files may be in (``--allow-dir``).
     check_data
         Load ``directory``/``crm`` data to check it (False: only the path's existence).
+    sweep_limit
+        Most child scenarios a sweep file may expand to (None: any number; ``--yes``).
     """
-    good, errors = validate_files(list(paths), allow_dirs)
+    sweeps: dict[str, SweepChild] = {}
+    good, errors = validate_files(list(paths), allow_dirs, sweep_limit, sweeps)
     out = CheckedScenarios(errors=errors)
     companies: dict[tuple[Any, ...], Any] = {}
     for f, sc in good:
+        # a sweep child's problems name the child and what it sets, not only the file
+        where = Path(child_error_prefix(f, sweeps[sc.name])) if sc.name in sweeps else f
         problems: list[str] = []
-        problems += _check_data(sc, f, companies, check_data)
-        plan_problems, plan_warnings = _check_plans(sc, f)
+        problems += _check_data(sc, where, companies, check_data)
+        plan_problems, plan_warnings = _check_plans(sc, where)
         problems += plan_problems
-        problems += _check_stage_order(sc, f)
-        out.warnings += plan_warnings
+        problems += _check_stage_order(sc, where)
+        out.warnings += [w for w in plan_warnings if w not in out.warnings]
         if problems:
             out.errors += problems
         else:
             out.files.append(f)
             out.scenarios.append(sc)
+            if sc.name in sweeps:
+                out.sweeps[sc.name] = sweeps[sc.name]
     return out
 
 

@@ -50,6 +50,7 @@ from salesops_models.workflow.collect import (
     load_metrics,
     scenario_dirs,
 )
+from salesops_models.workflow.sensitivity import sensitivity_section
 from salesops_models.workflow.templating import TEMPLATES, render, write_text_atomic
 from salesops_models.workflow.views import Block, Column, Section, figure, guarded, note, table, text
 
@@ -600,6 +601,9 @@ def build_index(batch_dir: str | os.PathLike[str]) -> Path:
         _scenarios_section(metrics, dirs),
         _watchlist_section(dirs),
     ]
+    sensitivity = sensitivity_section(batch, metrics)
+    if sensitivity is not None:  # a batch with sweeps: what moves the outputs, first
+        sections.insert(1, sensitivity)
     page = render(
         "index.html.j2",
         batch=batch.name,
