@@ -13,10 +13,21 @@ Measures, in one run on this machine:
 * ``notebook_vs_stage_seconds``: from the batch itself, the notebooks' wall time minus the time
   spent inside the stages, per notebook (imports, charts, tables, papermill).
 
+With ``--sweep`` it measures the planner's cycle instead (issue #15), all on the baseline scenario,
+each run with a cold stage cache of its own unless said otherwise:
+
+* ``sweep_ratio``: a batch of a 12-commission-plan sweep (``sweep: grid: compensation.plans``, 12
+  plans differing in pay mix and accelerators) over a batch of the baseline alone (same settings,
+  same workers, ``--no-notebooks``); target <= 2.
+* ``whatif_ratio``: in-process (``run_scenario``, what ``salesops run`` and a notebook do), the
+  baseline run with a cold cache, then the same scenario with another commission plan through the
+  cache that run filled; the second's wall time over the first's; target <= 0.10.
+
 Usage::
 
     .venv/bin/python benchmarks/batch.py                       # N=4
     .venv/bin/python benchmarks/batch.py --scenarios 6 --json out.json
+    nice -n 10 .venv/bin/python benchmarks/batch.py --sweep    # sweep and what-if ratios
 
 The machine is shared: the script prints the load average before and after, since contention
 inflates every figure and lowers the speedup.
@@ -107,15 +118,107 @@ def timed_batch(paths: list[Path], out: Path, workers: int) -> tuple[float, dict
     }
 
 
+SWEEP_MIXES = (0.4, 0.5, 0.6)  # variable share of on-target earnings
+SWEEP_TOP_RATES = (2.0, 2.5, 3.0, 3.5)  # rate above 150 % of quota [x target incentive]
+
+
+def sweep_plans(folder: Path) -> list[str]:
+    """12 commission plans: the shipped AE plan under 3 pay mixes x 4 top accelerators (file names)."""
+    from salesops_models.compensation.plan import _shipped_path
+
+    base = yaml.safe_load(_shipped_path("ae_standard").read_text())
+    names = []
+    for mix in SWEEP_MIXES:
+        for top in SWEEP_TOP_RATES:
+            doc = json.loads(json.dumps(base))
+            doc["name"] = f"ae_mix{int(mix * 100)}_top{top:g}"
+            doc["pay"]["pay_mix"] = {"base": round(1 - mix, 2), "variable": mix}
+            doc["measures"][0]["rate_table"]["tiers"][-1]["rate"] = top
+            (folder / f"{doc['name']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            names.append(f"{doc['name']}.yaml")
+    return names
+
+
+def cycle_benchmark(tmp: Path, workers: int) -> dict:
+    """Sweep of 12 plans vs one scenario (batches), and the what-if vs the full run (in-process)."""
+    from salesops_models.scenario import load_scenario
+    from salesops_models.testing import REPO_ROOT
+    from salesops_models.workflow.cache import StageCache
+    from salesops_models.workflow.runner import run_scenario
+
+    folder = tmp / "sweep"
+    folder.mkdir()
+    plans = sweep_plans(folder)
+    baseline = yaml.safe_load((REPO_ROOT / "scenarios" / "baseline.yaml").read_text())
+    single = dict(baseline, name="one", compensation={"plans": [plans[0]]})
+    sweep = dict(baseline, name="plans", sweep={"grid": {"compensation.plans": [[p] for p in plans]}})
+    (folder / "one.yaml").write_text(yaml.safe_dump(single, sort_keys=False))
+    (folder / "plans.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
+    whatif = dict(single, name="whatif", compensation={"plans": [plans[-1]]})
+    (folder / "whatif.yaml").write_text(yaml.safe_dump(whatif, sort_keys=False))
+
+    def batch(path: Path, cache: Path) -> tuple[float, object]:
+        t0 = time.perf_counter()
+        result = run_batch([path], tmp / "results", workers=workers, notebooks=False, quiet=True, cache=cache)
+        seconds = time.perf_counter() - t0
+        if result.failed:
+            raise SystemExit(f"benchmark batch failed for {result.failed}; see {result.batch_dir}")
+        return seconds, result
+
+    out: dict = {"workers": workers, "uptime_before": _uptime()}
+    t_one, _ = batch(folder / "one.yaml", tmp / "cache-one")
+    print(f"one scenario (baseline, 1 plan), batch --no-notebooks: {t_one:.1f} s   [{_uptime()}]")
+    t_sweep, res = batch(folder / "plans.yaml", tmp / "cache-sweep")
+    print(f"sweep of {len(res.records)} commission plans, same batch:   {t_sweep:.1f} s   [{_uptime()}]")
+    out.update(one_seconds=round(t_one, 2), sweep_seconds=round(t_sweep, 2), sweep_children=len(res.records),
+               sweep_ratio=round(t_sweep / t_one, 3), sweep_phases={k: round(v, 2) for k, v in res.phases.items()})
+    cache = StageCache(tmp / "cache-whatif")
+    t0 = time.perf_counter()
+    full = run_scenario(load_scenario(folder / "one.yaml"), tmp / "inproc" / "full" / "one", cache=cache)
+    t_full = time.perf_counter() - t0
+    print(f"full run in-process (cold cache):                        {t_full:.1f} s   [{_uptime()}]")
+    t0 = time.perf_counter()
+    again = run_scenario(load_scenario(folder / "whatif.yaml"), tmp / "inproc" / "whatif" / "whatif", cache=cache)
+    t_whatif = time.perf_counter() - t0
+    print(f"what-if (another compensation plan, cache warm):         {t_whatif:.1f} s   [{_uptime()}]")
+    if full.status != "ok" or again.status != "ok":
+        raise SystemExit(f"in-process runs failed: {full.error} / {again.error}")
+    timings = json.loads((again.out_dir / "timings.json").read_text())
+    recomputed = [s for s in timings if s.endswith("_cache_hit") and not timings[s]]
+    out.update(full_seconds=round(t_full, 2), whatif_seconds=round(t_whatif, 2),
+               whatif_ratio=round(t_whatif / t_full, 3), whatif_recomputed=recomputed)  # fmt: skip
+    print(f"sweep / one scenario: {t_sweep / t_one:.2f}x (target <= 2x, issue #15)")
+    print(f"what-if / full run:   {t_whatif / t_full:.3f} (target <= 0.10); recomputed: {', '.join(recomputed)}")
+    out["uptime_after"] = _uptime()
+    print(f"uptime: {out['uptime_after']}")
+    return out
+
+
+def _uptime() -> str:
+    import subprocess
+
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", type=int, default=4, help="N scenarios (even numbers balance 2 workers)")
+    ap.add_argument("--sweep", action="store_true", help="measure the sweep and what-if ratios (issue #15)")
+    ap.add_argument("--workers", type=int, default=2, help="Dask workers of the --sweep batches")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the empty-notebook timing")
     ap.add_argument("--json", type=Path, default=None, help="write one JSON record here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     os.environ.setdefault("MPLBACKEND", "agg")
+
+    if args.sweep:
+        with tempfile.TemporaryDirectory(prefix="salesops-bench-sweep-") as tmp_name:
+            record = {"benchmark": "batch-sweep", **cycle_benchmark(Path(tmp_name), args.workers)}
+        if args.json:
+            args.json.write_text(json.dumps(record, indent=2))
+            print(f"wrote {args.json}")
+        return 0
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="salesops-bench-batch-") as tmp_name:

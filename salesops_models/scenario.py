@@ -259,7 +259,7 @@ def load_scenarios(
         return [(_validated(path, doc), None)], []
     good: list[tuple[Scenario, SweepChild | None]] = []
     errors: list[str] = []
-    for child, child_doc in expand_sweep(path, doc, sweep_limit):
+    for child, child_doc in expand_sweep(path, doc, sweep_limit, PathRule.from_env(allow_dirs)):
         try:
             good.append((_validated(child_error_prefix(path, child), child_doc), child))
         except ScenarioError as exc:

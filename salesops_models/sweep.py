@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from salesops_models.errors import ScenarioError
-from salesops_models.safe_io import short_repr
+from salesops_models.safe_io import PathRule, short_repr
+from salesops_models.scenario_source import _resolve_relative_paths
 
 #: children a sweep may expand to without the user's confirmation (``--yes``)
 SWEEP_LIMIT = 50
@@ -180,7 +181,7 @@ def child_names(parent: str, variants: list[dict[str, Any]]) -> list[str]:
 
 
 def expand_sweep(
-    path: Path, doc: dict[str, Any], limit: int | None = SWEEP_LIMIT
+    path: Path, doc: dict[str, Any], limit: int | None = SWEEP_LIMIT, rule: PathRule | None = None
 ) -> list[tuple[SweepChild, dict[str, Any]]]:
     """Expand a resolved scenario document with ``sweep:`` into its children's documents (not validated).
 
@@ -192,6 +193,9 @@ def expand_sweep(
         Its resolved document (``extends`` merged), with the ``sweep`` key.
     limit
         Most children allowed; None: no limit (the user confirmed with ``--yes``).
+    rule
+        The path rule for files a swept value names (``data.path``, plan files): relative to the
+        sweep file's folder and kept inside it, as in the file itself (default: the user's grants).
 
     Raises
     ------
@@ -226,8 +230,12 @@ def expand_sweep(
     description = str(doc.get("description") or "")
     for name, variant in zip(names, variants, strict=True):
         child = copy.deepcopy(doc)
+        values: dict[str, Any] = {}
         for key, value in variant.items():
-            _set_path(child, key, value)
+            _set_path(values, key, value)
+        _resolve_relative_paths(values, path.resolve(), rule or PathRule.from_env())  # as if in the file
+        for key in variant:
+            _set_path(child, key, _get_path(values, key))
         child["name"] = name
         what = ", ".join(f"{k}={short_repr(v)}" for k, v in variant.items())
         child["description"] = f"{description} [sweep {parent}: {what}]".strip()

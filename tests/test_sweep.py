@@ -128,9 +128,38 @@ def test_sweep_batch_computes_shared_stages_once_and_shows_sensitivity(tmp_path)
     assert {s: misses[s] for s in STAGE_ORDER} == {
         "data": 1, "territory": 1, "forecast": 1, "pipeline": 1, "reconcile": 1, "quota": 2, "compensation": 4
     }  # fmt: skip
+    # per-stage progress reached the driver while the batch ran: one line per stage of every child
+    lines = (result.batch_dir / "progress.log").read_text().splitlines()
+    steps = Counter(line.split()[2] for line in lines)
+    assert steps == dict.fromkeys(STAGE_ORDER, 4), lines
+    assert sum(" computed " in line for line in lines) == sum(misses.values())
     sweeps = json.loads((result.batch_dir / "sweeps.json").read_text())
     assert sweeps["sw"]["keys"] == ["compensation.primary_plan", "quota.over_assignment"]
     page = result.index_html.read_text()
     assert 'id="sensitivity"' in page or "Sensitivity: what moves the outputs" in page
     assert "Sweep sw: 4 child scenarios" in page
     assert 'id="sensitivity-sw"' in page
+
+
+def test_the_shipped_example_sweep_passes_preflight():
+    from salesops_models.testing import REPO_ROOT
+    from salesops_models.workflow.preflight import check_scenarios
+
+    checked = check_scenarios([REPO_ROOT / "scenarios" / "examples" / "plan_sweep.yaml"])
+    assert checked.errors == []
+    assert len(checked.scenarios) == 8 and set(checked.sweeps) == {sc.name for sc in checked.scenarios}
+
+
+def test_swept_file_paths_resolve_against_the_sweep_file_and_stay_inside_its_folder(tmp_path):
+    from salesops_models.compensation.plan import _shipped_path
+
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "mine.yaml").write_text(_shipped_path("ae_standard").read_text())
+    f = _write(tmp_path, {"name": "p", "sweep": {"list": [{"compensation.plans": ["plans/mine.yaml"]}]}})
+    loaded, errors = load_scenarios(f)
+    assert not errors and loaded[0][0].compensation.plans == [str(tmp_path / "plans" / "mine.yaml")]
+    out = tmp_path / "inner"
+    out.mkdir()
+    g = _write(out, {"name": "q", "sweep": {"list": [{"compensation.plans": ["../plans/mine.yaml"]}]}})
+    good, errors = validate_files([g])
+    assert good == [] and "compensation.plans[0]" in errors[0] and "outside" in errors[0]

@@ -51,6 +51,8 @@ from salesops_models.workflow.cache import (
     write_pointer,
 )
 from salesops_models.workflow.collect import STATUS_NOT_RUN, read_metrics_file
+from salesops_models.workflow.progress import TOPIC as PROGRESS_TOPIC
+from salesops_models.workflow.progress import BatchProgress, report_step
 from salesops_models.workflow.results import (
     collect_metrics,
     new_batch_dir,
@@ -263,6 +265,7 @@ def run_scenario_notebooks(
                         )
                         executed.append(nb_out)
                         logger.info("notebook %s: done in %.1f s", spec.name, timings[spec.name])
+                        report_step(scenario.name, f"notebook {spec.name}", "done", timings[spec.name])
                     except NotebookFailedError as exc:
                         status, error = "failed", str(exc)
                         if nb_out.exists():
@@ -528,6 +531,15 @@ def _close(client: Any, cluster: Any, phases: dict[str, float]) -> None:
         phases["cluster_close"] = time.perf_counter() - t0
 
 
+def sweep_waves(names: Sequence[str], sweeps: dict[str, Any]) -> dict[str, list[str]]:
+    """For each sweep among ``names``: its first child -> the siblings to start once it has finished."""
+    by_parent: dict[str, list[str]] = {}
+    for name in names:
+        if name in sweeps:
+            by_parent.setdefault(sweeps[name].parent, []).append(name)
+    return {children[0]: children[1:] for children in by_parent.values() if len(children) > 1}
+
+
 def run_batch(
     paths: Sequence[str | os.PathLike[str]],
     out_root: str | os.PathLike[str] = "results",
@@ -641,8 +653,9 @@ def run_batch(
                 raise ScenarioError(f"batch results mode {mode!r}: use 'shared', 'returned' or 'auto'.")
             result.results_mode = mode
             log.info("batch %s: results %s", batch_dir.name, mode)
-            futures = {}
-            for name, out in out_dirs.items():
+
+            def submit(name: str) -> Any:
+                out = out_dirs[name]
                 if mode == "shared":
                     args: tuple[Any, ...] = (
                         run_scenario_notebooks,
@@ -662,11 +675,23 @@ def run_batch(
                         execution_timeout,
                         kernel_per_notebook,
                     )
-                futures[
-                    client.submit(*args, key=f"salesops-{batch_dir.name}-{name}", pure=False, retries=2)
-                ] = name
-            bar = tqdm(total=len(futures), desc="scenarios", unit="scenario", disable=quiet)
-            for fut in as_completed(futures):
+                return client.submit(*args, key=f"salesops-{batch_dir.name}-{name}", pure=False, retries=2)
+
+            # A sweep's first child runs before its siblings, which then find the stages they share
+            # in the cache (computed once, not once per worker); other scenarios run meanwhile.
+            held = sweep_waves(list(out_dirs), checked.sweeps) if stage_cache and mode == "shared" else {}
+            waiting = {n for siblings in held.values() for n in siblings}
+            futures = {submit(name): name for name in out_dirs if name not in waiting}
+            bar = tqdm(total=len(out_dirs), desc="scenarios", unit="scenario", disable=quiet)
+            # each finished stage (or notebook) of every scenario: progress.log, and above the bar
+            progress = BatchProgress(batch_dir, None if quiet else tqdm.write)
+            client.subscribe_topic(PROGRESS_TOPIC, progress)
+            finished = as_completed(futures)
+            for fut in finished:
+                for sibling in held.pop(futures[fut], []):
+                    later = submit(sibling)
+                    futures[later] = sibling
+                    finished.add(later)
                 name = futures[fut]
                 try:
                     record = fut.result()

@@ -21,6 +21,7 @@ from salesops_models.scenario import Scenario
 from salesops_models.workflow.cache import StageCache, snapshot, stage_key, written_since
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.contracts import STAGE_ORDER, check_run_order, stage_contract
+from salesops_models.workflow.progress import report_step
 from salesops_models.workflow.results import collect_metrics, split_timings, write_resolved_scenario
 from salesops_models.workflow.stages import stage_function
 
@@ -85,7 +86,7 @@ def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
             metrics_file = ctx.out_dir / "stages" / f"{name}.metrics.json"
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
             seconds = round(time.perf_counter() - t0, 3)
-            log.info("stage %s: inputs unchanged, restored from the cache (%s) in %.2f s", name, key[:12], seconds)
+            report_step(ctx.scenario.name, name, "cached", seconds, f"inputs unchanged, cache entry {key[:12]}")
             atomic_write_text(
                 ctx.out_dir / "stages" / f"{name}.timings.json",
                 json.dumps({f"{name}_stage_seconds": seconds, f"{name}_cache_hit": 1}, indent=2, sort_keys=True),
@@ -99,6 +100,7 @@ def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
     ctx.write_metrics(metrics, timings)
     if cache is not None and key is not None:
         cache.store(name, key, ingredients or {}, ctx.out_dir, written_since(before, ctx.out_dir))
+    report_step(ctx.scenario.name, name, "computed", timings[f"{name}_stage_seconds"])
     return metrics
 
 
