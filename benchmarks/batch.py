@@ -170,6 +170,20 @@ def cycle_benchmark(tmp: Path, workers: int) -> dict:
     print(f"one scenario (baseline, 1 plan), batch --no-notebooks: {t_one:.1f} s   [{_uptime()}]")
     t_sweep, res = batch(folder / "plans.yaml", tmp / "cache-sweep")
     print(f"sweep of {len(res.records)} commission plans, same batch:   {t_sweep:.1f} s   [{_uptime()}]")
+    # where a child's time went: stages computed vs restored, and the rest (exports, report)
+    kids = []
+    for rec in res.records:
+        d = res.batch_dir / rec["scenario"]
+        t = json.loads((d / "timings.json").read_text())
+        stages = sum(v for k, v in t.items() if k.endswith("_stage_seconds"))
+        computed = [k.removesuffix("_cache_hit") for k, v in t.items() if k.endswith("_cache_hit") and not v]
+        kids.append((rec["scenario_seconds"], stages, computed))
+        print(f"  {rec['scenario']}: {rec['scenario_seconds']:.1f} s, stages {stages:.1f} s, "
+              f"computed: {', '.join(computed) or 'none'}")  # fmt: skip
+    later = kids[1:]
+    out["sweep_child_seconds_mean"] = round(sum(k[0] for k in later) / max(1, len(later)), 2)
+    out["sweep_child_stage_seconds_mean"] = round(sum(k[1] for k in later) / max(1, len(later)), 2)
+    out["sweep_upstream_computations"] = sum("territory" in k[2] for k in kids)
     out.update(one_seconds=round(t_one, 2), sweep_seconds=round(t_sweep, 2), sweep_children=len(res.records),
                sweep_ratio=round(t_sweep / t_one, 3), sweep_phases={k: round(v, 2) for k, v in res.phases.items()})
     cache = StageCache(tmp / "cache-whatif")
