@@ -289,10 +289,10 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
     """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
     import pulp
 
-    from salesops_models.territory.alignment import _objective_scales, _prepare
+    from salesops_models.territory.instance import objective_scales, prepare_instance
 
     t = time.perf_counter()
-    inst = _prepare(
+    inst = prepare_instance(
         company.accounts,
         company.reps,
         balance,
@@ -302,7 +302,7 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
         None,
         candidate_k,
     )
-    t_scale, _ = _objective_scales(inst, True)
+    t_scale, _ = objective_scales(inst, True)
     cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r] / t_scale
     prob = pulp.LpProblem("alignment", pulp.LpMinimize)
     x = [pulp.LpVariable(f"x{p}", cat="Binary") for p in range(len(inst.pair_a))]

@@ -16,7 +16,7 @@ budget; the move cap.
 2. **Rounding.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
    times its width (0.3, then 0.6, then 1.0) and each account goes to its largest share; rounding a
    narrow-band LP leaves few territories outside the real bands, and greedy rebalancing
-   (:func:`~salesops_models.territory.alignment.greedy_start`) repairs them; then local-search polish.
+   (:func:`~salesops_models.territory.heuristics.greedy_start`) repairs them; then local-search polish.
 3. **Neighbourhood search** (:func:`neighbourhood_search`): small groups of territories re-solved
    exactly, the rest fixed; the plan never gets worse.
 4. Only when step 2 leaves no plan inside the bands: an **elastic MILP restricted on reduced costs**.
@@ -36,15 +36,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import coo_matrix
 
+from salesops_models.territory.heuristics import greedy_start, polish
+from salesops_models.territory.instance import AlignmentInstance, meets_constraints, pair_costs
 from salesops_models.territory.solver import DEFAULT_HIGHS_OPTIONS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from salesops_models.territory.alignment import _Instance
 
 log = logging.getLogger(__name__)
 
@@ -93,21 +91,8 @@ class LPRounding:
         return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
 
 
-def pair_costs(
-    inst: _Instance, travel_weight: float, disruption_weight: float, scales: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair: objective coefficient, 1 if it moves an owned account, value it moves."""
-    pa, pr = inst.pair_a, inst.pair_r
-    t_scale, d_scale = scales
-    travel = inst.weight[pa] * inst.distance[pa, pr]
-    moves = ((inst.owner[pa] >= 0) & (pr != inst.owner[pa])).astype(float)
-    value = inst.value[pa] * moves
-    cost = travel_weight * travel / t_scale + disruption_weight * value / d_scale
-    return cost, moves, value
-
-
 def _model(
-    inst: _Instance,
+    inst: AlignmentInstance,
     cost: np.ndarray,
     moves: np.ndarray,
     value: np.ndarray,
@@ -207,7 +192,7 @@ def _highs(time_limit: float, threads: int, gap: float | None = None) -> object:
 
 
 def lp_round(
-    inst: _Instance,
+    inst: AlignmentInstance,
     *,
     travel_weight: float,
     disruption_weight: float,
@@ -281,8 +266,6 @@ def lp_round(
 
     # 2a. round an LP with narrower bands (the rounding then stays inside the real ones more often),
     # repair what is still outside by greedy moves/swaps, then polish travel by local search
-    from salesops_models.territory.alignment import greedy_start, polish
-
     K, R = inst.target.shape
     band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
     plan = None
@@ -308,7 +291,7 @@ def lp_round(
         start = np.full(n_acc, -1)
         start[inst.pair_a[order][last]] = inst.pair_r[order][last]
         plan = greedy_start(inst, max_moves, max(left / 8, 0.1), start=start)
-        if _feasible(inst, plan, value, moves, None, max_moves):
+        if meets_constraints(inst, plan, value, moves, None, max_moves):
             log.info(
                 "LP rounding: bands x%.1f, rounded and repaired in %.1fs", shrink, time.perf_counter() - tick
             )
@@ -326,7 +309,7 @@ def lp_round(
         disruption_budget=disruption_budget,
         seconds=max(min(left / 3, 30.0), 0.1),
     )
-    best = result(plan, 0) if _feasible(inst, plan, value, moves, disruption_budget, max_moves) else None
+    best = result(plan, 0) if meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) else None
     if best is not None:
         log.info(
             "LP rounding: repaired plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap
@@ -381,7 +364,7 @@ def lp_round(
             assign[inst.pair_a[chosen]] = inst.pair_r[chosen]
             if (assign >= 0).all():
                 plan = assign
-                ok = _feasible(inst, plan, value, moves, disruption_budget, max_moves)
+                ok = meets_constraints(inst, plan, value, moves, disruption_budget, max_moves)
                 cand = result(plan, free)
                 if ok and (best is None or cand.objective < best.objective):
                     best = cand
@@ -407,34 +390,8 @@ def lp_round(
     return best
 
 
-def _feasible(
-    inst: _Instance,
-    assign: np.ndarray,
-    value: np.ndarray,
-    moves: np.ndarray,
-    disruption_budget: float | None,
-    max_moves: int | None,
-) -> bool:
-    """The plan meets every band, the budget and the move cap (to a relative 1e-9)."""
-    if (assign < 0).any():
-        return False
-    K, R = inst.target.shape
-    for k in range(K):
-        load = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
-        if (load > inst.upper[k] * (1 + 1e-9) + 1e-9).any() or (
-            load < inst.lower[k] * (1 - 1e-9) - 1e-9
-        ).any():
-            return False
-    chosen = np.flatnonzero(inst.pair_r == assign[inst.pair_a])
-    if disruption_budget is not None and value[chosen].sum() > disruption_budget * inst.owned_value * (
-        1 + 1e-9
-    ):
-        return False
-    return max_moves is None or moves[chosen].sum() <= max_moves
-
-
 def neighbourhood_search(
-    inst: _Instance,
+    inst: AlignmentInstance,
     plan: np.ndarray,
     cost: np.ndarray,
     moves: np.ndarray,

@@ -1,0 +1,286 @@
+"""Heuristics of the alignment: a balanced plan from today's (greedy rebalancing), then local search.
+
+- :func:`greedy_start` repairs a plan (today's alignment, or a rounded LP) until every territory is
+  inside its bands, by single moves and swaps that reduce the band violation;
+- :func:`polish` lowers travel and disruption by moves and swaps that keep every band, the move cap and
+  the disruption budget.
+
+Their plan starts the exact model (:mod:`~salesops_models.territory.milp`) and the large-scale path
+(:mod:`~salesops_models.territory.lp_round`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from salesops_models.territory.instance import AlignmentInstance
+
+
+def _rep_penalty(load: np.ndarray, lower: np.ndarray, upper: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-rep penalty (summed over metrics): band violation plus a small pull toward the target."""
+    t = np.maximum(target, 1e-12)
+    viol = (np.maximum(load - upper, 0) + np.maximum(lower - load, 0)) / t
+    return (viol + CENTRE_PULL * np.abs(load / t - 1)).sum(axis=0)
+
+
+CENTRE_PULL = 0.05
+
+
+def greedy_start(
+    inst: AlignmentInstance, max_moves: int | None, seconds: float = 10.0, start: np.ndarray | None = None
+) -> np.ndarray:
+    r"""Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves and swaps.
+
+    ``start`` replaces today's alignment as the plan to repair (locks still apply), e.g. the rounded LP
+    relaxation of :mod:`~salesops_models.territory.lp_round`.
+
+    Local search on the penalty :math:`f = \sum_{k,r} [\max(0, L_{kr} - U_{kr}) + \max(0, \ell_{kr} -
+    L_{kr})] / T_{kr} + 0.05 \sum_{k,r} |L_{kr}/T_{kr} - 1|` (band violation plus a small pull toward
+    the target, which makes room for later moves). Each step applies the candidate move with the
+    largest drop of :math:`f` (ties broken by travel); when no move helps, the best swap of two accounts
+    between a violated territory and a neighbour. Stops when the bands are met, when nothing helps, at the
+    move cap (only moves back to the owner remain) or after ``seconds`` [s].
+    """
+    n_acc = len(inst.account_ids)
+    cost = inst.pair_travel
+    assign = np.full(n_acc, -1)
+    # nearest candidate per account
+    order = np.lexsort((cost, inst.pair_a))
+    first = np.unique(inst.pair_a[order], return_index=True)[1]
+    assign[inst.pair_a[order][first]] = inst.pair_r[order][first]
+    keep = inst.owner >= 0
+    assign[keep] = inst.owner[keep]
+    if start is not None:
+        assign = np.asarray(start, dtype=int).copy()
+    locked = inst.lock >= 0
+    assign[locked] = inst.lock[locked]
+    if inst.metric_values.shape[0] == 0:
+        return assign
+    K, R = inst.target.shape
+    load = np.zeros((K, R))
+    for k in range(K):
+        load[k] = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
+    movable = ~locked[inst.pair_a]
+    pa, pr = inst.pair_a[movable], inst.pair_r[movable]
+    pcost = cost[movable]
+    mv = inst.metric_values[:, pa]  # K x P
+    lo, hi, tg = inst.lower, inst.upper, inst.target
+    moves = int(((assign != inst.owner) & keep).sum())
+    deadline = time.perf_counter() + seconds
+    scale = max(float(np.abs(pcost).max()), 1e-12)
+
+    def apply(a: int, r_new: int) -> None:
+        nonlocal moves
+        r_old = assign[a]
+        load[:, r_old] -= inst.metric_values[:, a]
+        load[:, r_new] += inst.metric_values[:, a]
+        was_home = r_old == inst.owner[a]
+        assign[a] = r_new
+        if keep[a]:
+            moves += int(was_home) - int(r_new == inst.owner[a])
+
+    for _ in range(20 * n_acc):
+        if time.perf_counter() > deadline:
+            break
+        if ((load > hi + 1e-9) | (load < lo - 1e-9)).sum() == 0:
+            break  # bands met: travel and disruption are the MILP's job
+        pen = _rep_penalty(load, lo, hi, tg)
+        src = assign[pa]
+        active = src != pr
+        if max_moves is not None and moves >= max_moves:
+            active &= pr == inst.owner[pa]  # only moves back to the owner are still allowed
+        after = _rep_penalty(load[:, src] - mv, lo[:, src], hi[:, src], tg[:, src]) + _rep_penalty(
+            load[:, pr] + mv, lo[:, pr], hi[:, pr], tg[:, pr]
+        )
+        delta = after - pen[src] - pen[pr]
+        score = np.where(active, delta + 1e-9 * (pcost / scale), np.inf)
+        best = int(np.argmin(score))
+        if np.isfinite(score[best]) and delta[best] < -1e-9:
+            apply(int(pa[best]), int(pr[best]))
+            continue
+        # no improving move: best swap between a violated territory and a neighbour
+        viol = (np.maximum(load - hi, 0) + np.maximum(lo - load, 0)).sum(axis=0)
+        swapped = False
+        for r1 in np.argsort(-viol):
+            if viol[r1] <= 1e-12:
+                break
+            out1 = np.flatnonzero((src == r1) & (pr != r1))
+            best_swap = (0.0, -1, -1)
+            for r2 in np.unique(pr[out1]):
+                ia = out1[pr[out1] == r2]
+                ib = np.flatnonzero((src == r2) & (pr == r1))
+                if len(ia) == 0 or len(ib) == 0:
+                    continue
+                diff = mv[:, ia][:, :, None] - mv[:, ib][:, None, :]  # K x A x B, load leaving r1
+                l1 = load[:, r1][:, None, None] - diff
+                l2 = load[:, r2][:, None, None] + diff
+                f = _rep_penalty(l1.reshape(K, -1), lo[:, [r1]], hi[:, [r1]], tg[:, [r1]]) + _rep_penalty(
+                    l2.reshape(K, -1), lo[:, [r2]], hi[:, [r2]], tg[:, [r2]]
+                )
+                d = f - pen[r1] - pen[r2]
+                j = int(np.argmin(d))
+                if d[j] < best_swap[0] - 1e-9:
+                    best_swap = (float(d[j]), int(pa[ia[j // len(ib)]]), int(pa[ib[j % len(ib)]]))
+                    best_r2 = int(r2)
+            if best_swap[1] >= 0:
+                a1, a2 = best_swap[1], best_swap[2]
+                apply(a1, best_r2)
+                apply(a2, int(r1))
+                swapped = True
+                break
+        if not swapped:
+            break
+    return assign
+
+
+def polish(
+    inst: AlignmentInstance,
+    assign: np.ndarray,
+    *,
+    travel_weight: float,
+    disruption_weight: float,
+    scales: tuple[float, float],
+    max_moves: int | None,
+    disruption_budget: float | None,
+    seconds: float,
+) -> np.ndarray:
+    """Improve a plan by single-account moves that keep every band, the move cap and the budget.
+
+    Each step applies the move with the largest drop of the objective
+    :math:`\\alpha \\Delta\\text{travel} / T_0 + \\beta \\Delta\\text{disruption} / V` among the moves that
+    keep every territory inside its bands (territories already outside a band may not get worse), then
+    the best improving swap of two accounts between each pair of neighbouring territories; passes repeat
+    until nothing improves or ``seconds`` [s] have passed.
+    """
+    assign = assign.copy()
+    cost = inst.pair_travel
+    movable = inst.lock[inst.pair_a] < 0
+    pa, pr, pc = inst.pair_a[movable], inst.pair_r[movable], cost[movable]
+    if len(pa) == 0:
+        return assign
+    K, R = inst.target.shape
+    mv = inst.metric_values[:, pa]
+    lo, hi = inst.lower, inst.upper
+    load = np.zeros((K, R))
+    for k in range(K):
+        load[k] = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
+    t_scale, d_scale = scales
+    owned = inst.owner >= 0
+    v = np.where(owned, inst.value, 0.0)
+    moved = owned & (assign != inst.owner)
+    n_moved = int(moved.sum())
+    disruption = float(v[moved].sum())
+    budget = None if disruption_budget is None else disruption_budget * inst.owned_value
+    # cost of each account's current pair
+    idx = np.full((len(inst.account_ids), R), np.nan)
+    idx[inst.pair_a, inst.pair_r] = cost
+    cur_cost = idx[np.arange(len(assign)), assign]
+    deadline = time.perf_counter() + seconds
+    state = {"n_moved": n_moved, "disruption": disruption}
+
+    def move_pass() -> int:
+        done = 0
+        for _ in range(20 * len(assign)):
+            if time.perf_counter() > deadline:
+                break
+            src = assign[pa]
+            active = src != pr
+            was_moved = owned[pa] & (src != inst.owner[pa])
+            now_moved = owned[pa] & (pr != inst.owner[pa])
+            d_moves = now_moved.astype(int) - was_moved.astype(int)
+            d_dis = v[pa] * d_moves
+            delta = travel_weight * (pc - cur_cost[pa]) / t_scale + disruption_weight * d_dis / d_scale
+            ok = active & (delta < -1e-12)
+            if max_moves is not None:
+                ok &= state["n_moved"] + d_moves <= max(max_moves, state["n_moved"])
+            if budget is not None:
+                ok &= state["disruption"] + d_dis <= max(budget, state["disruption"]) + 1e-9
+            if not ok.any():
+                break
+            cand = np.flatnonzero(ok)
+            new_src = load[:, src[cand]] - mv[:, cand]
+            new_dst = load[:, pr[cand]] + mv[:, cand]
+            # a territory may leave its band only in the direction of its target
+            src_ok = ((new_src >= lo[:, src[cand]] - 1e-9) | (new_src >= load[:, src[cand]])).all(axis=0)
+            dst_ok = ((new_dst <= hi[:, pr[cand]] + 1e-9) | (new_dst <= load[:, pr[cand]])).all(axis=0)
+            cand = cand[src_ok & dst_ok]
+            if len(cand) == 0:
+                break
+            best = int(cand[np.argmin(delta[cand])])
+            a, r_new, r_old = int(pa[best]), int(pr[best]), int(src[best])
+            load[:, r_old] -= inst.metric_values[:, a]
+            load[:, r_new] += inst.metric_values[:, a]
+            state["n_moved"] += int(d_moves[best])
+            state["disruption"] += float(d_dis[best])
+            assign[a] = r_new
+            cur_cost[a] = pc[best]
+            done += 1
+        return done
+
+    def swap_pass() -> int:
+        # swap a (r1 -> r2) with b (r2 -> r1): the loads of both territories change only by the difference
+        done = 0
+        src = assign[pa]
+        pairs_of: dict[tuple[int, int], list[int]] = {}
+        for q in np.flatnonzero(src != pr):
+            pairs_of.setdefault((int(src[q]), int(pr[q])), []).append(int(q))
+        for (r1, r2), qa in pairs_of.items():
+            if r1 > r2 or time.perf_counter() > deadline:
+                continue
+            qb = pairs_of.get((r2, r1))
+            if not qb:
+                continue
+            qa_arr = np.array([q for q in qa if assign[pa[q]] == r1], dtype=int)
+            qb_arr = np.array([q for q in qb if assign[pa[q]] == r2], dtype=int)
+            if len(qa_arr) == 0 or len(qb_arr) == 0:
+                continue
+            ia, ib = pa[qa_arr], pa[qb_arr]
+            dm_a = (owned[ia] & (r2 != inst.owner[ia])).astype(int) - (
+                owned[ia] & (r1 != inst.owner[ia])
+            ).astype(int)
+            dm_b = (owned[ib] & (r1 != inst.owner[ib])).astype(int) - (
+                owned[ib] & (r2 != inst.owner[ib])
+            ).astype(int)
+            dd_a, dd_b = v[ia] * dm_a, v[ib] * dm_b
+            gain_a = (
+                travel_weight * (pc[qa_arr] - cur_cost[ia]) / t_scale + disruption_weight * dd_a / d_scale
+            )
+            gain_b = (
+                travel_weight * (pc[qb_arr] - cur_cost[ib]) / t_scale + disruption_weight * dd_b / d_scale
+            )
+            delta = gain_a[:, None] + gain_b[None, :]
+            ok = delta < -1e-12
+            if max_moves is not None:
+                ok &= state["n_moved"] + dm_a[:, None] + dm_b[None, :] <= max(max_moves, state["n_moved"])
+            if budget is not None:
+                ok &= (
+                    state["disruption"] + dd_a[:, None] + dd_b[None, :]
+                    <= max(budget, state["disruption"]) + 1e-9
+                )
+            if not ok.any():
+                continue
+            diff = inst.metric_values[:, ia][:, :, None] - inst.metric_values[:, ib][:, None, :]
+            l1 = load[:, r1][:, None, None] - diff
+            l2 = load[:, r2][:, None, None] + diff
+            ok &= ((l1 >= lo[:, r1, None, None] - 1e-9) & (l1 <= hi[:, r1, None, None] + 1e-9)).all(axis=0)
+            ok &= ((l2 >= lo[:, r2, None, None] - 1e-9) & (l2 <= hi[:, r2, None, None] + 1e-9)).all(axis=0)
+            if not ok.any():
+                continue
+            j = int(np.argmin(np.where(ok, delta, np.inf)))
+            x, y = divmod(j, len(ib))
+            a1, a2 = int(ia[x]), int(ib[y])
+            load[:, r1] -= diff[:, x, y]
+            load[:, r2] += diff[:, x, y]
+            assign[a1], assign[a2] = r2, r1
+            cur_cost[a1], cur_cost[a2] = pc[qa_arr[x]], pc[qb_arr[y]]
+            state["n_moved"] += int(dm_a[x] + dm_b[y])
+            state["disruption"] += float(dd_a[x] + dd_b[y])
+            done += 1
+        return done
+
+    while time.perf_counter() <= deadline:
+        if move_pass() + swap_pass() == 0:
+            break
+    return assign
