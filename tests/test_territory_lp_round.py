@@ -30,8 +30,7 @@ def test_lp_bound_below_the_enumerated_optimum_and_rounded_planmeets_constraints
         scales=objective_scales(inst, False),
         disruption_budget=None,
         max_moves=None,
-        mip_gap=1e-6,
-        seconds=20,
+        solver=SolverOptions(time_limit=20, mip_gap=1e-6),
     )
     if feasible == 0:
         assert lp.assign is None
@@ -89,19 +88,29 @@ def test_infeasible_lp_is_a_proof_and_the_diagnosis_still_comes_back() -> None:
 
 
 def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None:
-    from salesops_models.territory.heuristics import greedy_start
+    from salesops_models.territory.heuristics import SearchLimits, greedy_start
     from salesops_models.territory.lp_round import neighbourhood_search
 
     accounts, reps = random_instance(8, n_acc=200, n_rep=8)
     balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric(ACCOUNT_COUNT, 0.15)]
     inst = prepare_instance(accounts, reps, balance, None, "workload_hours", "potential", None, 5)
     cost, moves, value = pair_costs(inst, 1.0, 0.0, objective_scales(inst, True))
-    start = greedy_start(inst, None, 5.0)
+    start = greedy_start(inst, None)
     assert meets_constraints(inst, start, value, moves, None, None)
     on_start = inst.pair_r == start[inst.pair_a]
     budget = float(value[on_start].sum()) / inst.owned_value + 0.02
     cap = int(moves[on_start].sum()) + 5
-    better = neighbourhood_search(inst, start, cost, moves, value, budget, cap, seconds=20, group_size=3)
+    better = neighbourhood_search(
+        inst,
+        start,
+        cost,
+        moves,
+        value,
+        budget,
+        cap,
+        SolverOptions(time_limit=20),
+        SearchLimits(neighbourhood_size=3),
+    )
     before = cost[inst.pair_r == start[inst.pair_a]].sum()
     after = cost[inst.pair_r == better[inst.pair_a]].sum()
     assert after < before  # a greedy balance plan leaves travel to gain

@@ -13,7 +13,7 @@ from salesops_models.workflow.stages import territory as stage
 
 
 def _ctx(tmp_path, company, **territory):
-    sc = Scenario(name="t", territory=TerritoryConfig(time_limit=10, **territory))
+    sc = Scenario(name="t", territory=TerritoryConfig(**territory))
     return StageContext(sc, tmp_path, "territory", {"company": company})
 
 
@@ -95,3 +95,17 @@ def test_growth_scenario_places_new_reps_and_gives_them_accounts(tmp_path, small
     assert len(ter) == len(small_company.reps) + 2
     # capacity-weighted targets: the new full-time reps carry a full share of the workload
     assert (ter.loc[["NEW001", "NEW002"], "accounts"] > 0).all()
+
+
+def test_stage_twice_gives_the_same_tables_and_metrics(tmp_path, small_company):
+    runs = []
+    for i in range(2):
+        ctx = _ctx(tmp_path / str(i), small_company)
+        metrics = stage.run(ctx)
+        runs.append((ctx.read_table("assignments"), ctx.read_table("territories"), metrics))
+    (a0, t0, m0), (a1, t1, m1) = runs
+    pd.testing.assert_frame_equal(a0, a1, check_exact=True)
+    pd.testing.assert_frame_equal(t0, t1, check_exact=True)
+    clock = {k for k in m0 if k.endswith("_seconds")}
+    assert {k: v for k, v in m0.items() if k not in clock} == {k: v for k, v in m1.items() if k not in clock}
+    assert m0["territory_time_limit_hit"] is False

@@ -25,7 +25,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from salesops_models.errors import DataValidationError, SalesopsError, format_rows
-from salesops_models.territory.heuristics import greedy_start, polish
+from salesops_models.territory.heuristics import SearchLimits, greedy_start, polish
 from salesops_models.territory.instance import (
     ACCOUNT_COUNT,
     AlignmentInstance,
@@ -42,17 +42,21 @@ from salesops_models.territory.solver import (
     INFEASIBLE,
     OPTIMAL,
     RELAXED,
+    Deadline,
     SolveInfo,
     SolverOptions,
     relative_gap,
     solve_milp,
+    solver_versions,
 )
 from salesops_models.territory.tables import diagnose_plan, plan_tables
 
 __all__ = [
     "ACCOUNT_COUNT",
     "LP_ROUNDING_PAIRS",
+    "DEFAULT_SOLVER",
     "BalanceMetric",
+    "SearchLimits",
     "assign_territories",
     "disruption_tradeoff",
     "evaluate_plan",
@@ -62,6 +66,10 @@ log = logging.getLogger(__name__)
 
 #: Candidate pairs from which ``assign_territories`` starts with the LP relaxation and its rounding.
 LP_ROUNDING_PAIRS = 50_000
+#: Branch-and-bound nodes of the alignment MILP by default (the work limit that makes it reproducible).
+DEFAULT_NODE_LIMIT = 300
+#: The solver options of :func:`assign_territories` by default: work-limited, the clock only as a safety net.
+DEFAULT_SOLVER = SolverOptions(time_limit=600.0, mip_gap=1e-4, node_limit=DEFAULT_NODE_LIMIT)
 
 
 def assign_territories(
@@ -80,11 +88,12 @@ def assign_territories(
     candidate_k: int | None = None,
     adjacency: object | None = None,
     warm_start: bool = True,
-    heuristic_seconds: float = 10.0,
+    heuristic_seconds: float | None = None,
     elastic_first: bool = True,
     normalize: bool = True,
     lp_rounding: bool | None = None,
     solver: SolverOptions | None = None,
+    limits: SearchLimits | None = None,
 ) -> AlignmentResult:
     """Assign every account to one rep: compact, balanced and with limited disruption.
 
@@ -122,7 +131,8 @@ def assign_territories(
     warm_start
         Start HiGHS from today's alignment rebalanced by :func:`greedy_start`.
     heuristic_seconds
-        Time allowed to each of the two heuristic steps (greedy rebalancing, then polishing) [s].
+        Wall-clock safety net of each of the two heuristic steps (greedy rebalancing, then polishing) [s];
+        ``None``: only the whole alignment's (``solver.time_limit``). Their work limits are ``limits``.
     elastic_first
         Solve the elastic model straight away (default): it always has a plan, its bound is a valid
         bound of the strict model, and when its relaxations end at 0 its plan is a plan of the strict
@@ -131,13 +141,17 @@ def assign_territories(
     normalize
         Divide travel and disruption by their scales (see Notes of the module) so the weights are unit-free.
     lp_rounding
-        Solve the LP relaxation first and round it (:mod:`~salesops_models.territory.lp_round`) within
-        ``solver.time_limit``: a rounded plan that meets every constraint is returned with the LP bound
-        and its proven gap, without the MILP. Without such a plan the (elastic) MILP runs in the time
-        left and gives the diagnosis. ``None`` (default): on from :data:`LP_ROUNDING_PAIRS` candidate
-        pairs. An infeasible LP proves that no plan meets the bands.
+        Solve the LP relaxation first and round it (:mod:`~salesops_models.territory.lp_round`): a
+        rounded plan that meets every constraint is returned with the LP bound and its proven gap,
+        without the MILP. Without such a plan the (elastic) MILP runs and gives the diagnosis. ``None``
+        (default): on from :data:`LP_ROUNDING_PAIRS` candidate pairs. An infeasible LP proves that no
+        plan meets the bands.
     solver
-        Time limit, MIP gap, threads; see :class:`SolverOptions`.
+        MIP gap, node limit (the work limit of each MILP), threads; ``time_limit`` is the wall-clock
+        safety net of the whole alignment (heuristics, LP and MILP together). Default
+        :data:`DEFAULT_SOLVER`. See :class:`SolverOptions`.
+    limits
+        Work limits of the heuristics and the neighbourhood search (default :class:`SearchLimits`).
 
     Returns
     -------
@@ -145,9 +159,12 @@ def assign_territories(
         The plan, per-territory table, solve status/objective/bound/gap/time. When the tolerances
         cannot all be met, the status is ``"relaxed"``: the plan is the nearest one (elastic model)
         and ``diagnosis`` / ``relaxation`` say which territories and metrics conflict and by how much
-        each tolerance must widen. Nothing is raised for infeasible data.
+        each tolerance must widen. Nothing is raised for infeasible data. ``stopped_by_clock`` names the
+        steps the wall-clock safety net stopped (empty: the plan is reproducible bit for bit).
     """
-    solver = solver or SolverOptions()
+    solver = solver or DEFAULT_SOLVER
+    limits = limits or SearchLimits()
+    deadline = Deadline(solver.time_limit)
     tick = time.perf_counter()
     inst = prepare_instance(
         accounts, reps, balance, distance, travel_weight_column, disruption_column, locks, candidate_k
@@ -164,9 +181,9 @@ def assign_territories(
             scales=scales,
             disruption_budget=disruption_budget,
             max_moves=max_moves,
-            mip_gap=solver.mip_gap,
-            seconds=0.95 * solver.time_limit,
-            threads=solver.threads,
+            solver=solver,
+            limits=limits,
+            deadline=deadline,
         )
         if lp.lp_status == "infeasible":
             notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
@@ -189,10 +206,13 @@ def assign_territories(
                 termination="lp_rounding",
             )
             build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
-            return _result(inst, lp.assign, accounts, adjacency, info, build_seconds, notes)
-        solver = replace(solver, time_limit=max(solver.time_limit - lp.seconds, 0.2 * solver.time_limit))
+            return _result(
+                inst, lp.assign, accounts, adjacency, info, build_seconds, notes, deadline=deadline
+            )
     if warm_start:
-        start_assign = greedy_start(inst, max_moves, heuristic_seconds)
+        start_assign = greedy_start(
+            inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline.within(heuristic_seconds)
+        )
         start_assign = polish(
             inst,
             start_assign,
@@ -201,7 +221,8 @@ def assign_territories(
             scales=scales,
             max_moves=max_moves,
             disruption_budget=disruption_budget,
-            seconds=heuristic_seconds,
+            passes=limits.polish_passes,
+            deadline=deadline.within(heuristic_seconds),
         )
     build = dict(
         travel_weight=travel_weight,
@@ -221,7 +242,7 @@ def assign_territories(
         build_seconds,
     )
     ws = start_values(model, inst, start_assign) if start_assign is not None else None
-    info = solve_milp(model, solver, ws)
+    info = solve_milp(model, solver, ws, deadline=deadline, step="MILP")
     diagnosis = relaxation = pd.DataFrame()
     strict: SolveInfo | None = None
     if not elastic_first and info.status in (OPTIMAL, FEASIBLE):
@@ -236,8 +257,7 @@ def assign_territories(
             notes.append(f"strict model: {strict.status} ({strict.termination}) after {strict.seconds:.1f}s")
             elastic = build_alignment_model(inst, elastic=True, **build)  # type: ignore[arg-type]
             ws = start_values(elastic, inst, start_assign) if start_assign is not None else None
-            remaining = max(solver.time_limit - strict.seconds, 0.2 * solver.time_limit)
-            info_e = solve_milp(elastic, replace(solver, time_limit=remaining), ws)
+            info_e = solve_milp(elastic, solver, ws, deadline=deadline, step="elastic MILP")
         if info_e.has_solution:
             assign = extract_assignment(elastic, inst)
         elif start_assign is not None:
@@ -245,8 +265,8 @@ def assign_territories(
             notes.append("the MILP found no plan in time; the plan is the greedy start")
         else:
             raise SalesopsError(
-                "territory alignment: the MILP found no plan within "
-                f"{solver.time_limit}s; raise territory.time_limit or enable warm_start."
+                f"territory alignment: the MILP found no plan ({info_e.termination}, {info_e.nodes} nodes); "
+                "raise territory.node_limit or enable warm_start."
             )
         diagnosis, relaxation = diagnose_plan(inst, assign, max_moves, disruption_budget)
         needs_relax = bool(relaxation["binding"].any()) if not relaxation.empty else False
@@ -276,6 +296,7 @@ def assign_territories(
             termination=(f"strict={strict.termination}; " if strict else "")
             + f"elastic={info_e.termination}",
             nodes=info_e.nodes,
+            time_limit_hit=info_e.time_limit_hit or (strict is not None and strict.time_limit_hit),
         )
         if needs_relax:
             log.warning(
@@ -286,7 +307,18 @@ def assign_territories(
                     if r.binding
                 ),
             )
-    return _result(inst, assign, accounts, adjacency, info, build_seconds, notes, diagnosis, relaxation)
+    return _result(
+        inst,
+        assign,
+        accounts,
+        adjacency,
+        info,
+        build_seconds,
+        notes,
+        diagnosis,
+        relaxation,
+        deadline=deadline,
+    )
 
 
 def _result(
@@ -299,6 +331,8 @@ def _result(
     notes: list[str],
     diagnosis: pd.DataFrame | None = None,
     relaxation: pd.DataFrame | None = None,
+    *,
+    deadline: Deadline,
 ) -> AlignmentResult:
     asg, ter, disruption, share, moved, disconnected = plan_tables(inst, assign, accounts, adjacency)
     return AlignmentResult(
@@ -316,6 +350,8 @@ def _result(
         build_seconds=build_seconds,
         candidate_pairs=len(inst.pair_a),
         notes=notes,
+        stopped_by_clock=list(deadline.fired),
+        versions=solver_versions(),
     )
 
 
@@ -385,7 +421,9 @@ def evaluate_plan(
     AlignmentResult
         With ``solve.status == "given"`` and no objective; travel, balance and disruption as computed.
     """
-    inst = prepare_instance(accounts, reps, balance, distance, travel_weight_column, disruption_column, None, None)
+    inst = prepare_instance(
+        accounts, reps, balance, distance, travel_weight_column, disruption_column, None, None
+    )
     pos = {r: i for i, r in enumerate(inst.rep_ids)}
     if rep_of_account is None:
         require_columns(accounts, "accounts", ["owner_rep_id"], "scoring today's plan")

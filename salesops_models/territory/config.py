@@ -68,16 +68,42 @@ class TerritoryConfig(StrictModel):
     candidate_k: int | None = Field(
         10, ge=1, description="Each account may go to its k nearest reps (plus its owner); null: any rep."
     )
-    time_limit: float = Field(10.0, gt=0, description="Wall-clock limit of the MILP solve [s].")
+    node_limit: int = Field(
+        300,
+        ge=1,
+        description="Branch-and-bound nodes of each MILP solve: the work limit that stops the solver at the "
+        "same point on any machine, so the same scenario gives the same plan bit for bit.",
+    )
+    polish_passes: int = Field(
+        50, ge=0, description="Passes of the local-search polish (moves, then swaps) at most: a work limit."
+    )
+    neighbourhood_rounds: int = Field(
+        2,
+        ge=0,
+        description="Rounds over all territories of the large-scale neighbourhood search (one small MILP per "
+        "territory and round): a work limit.",
+    )
+    time_limit: float = Field(
+        600.0,
+        gt=0,
+        description="Wall-clock safety net of the whole alignment [s]. The plan depends on the work limits "
+        "only; when this net stops a step instead, the metric territory_time_limit_hit and a warning say "
+        "so (the plan then depends on the machine's load).",
+    )
     mip_gap: float = Field(
         0.01, ge=0.0, le=1.0, description="Relative MIP gap at which the solver stops [-]."
     )
-    threads: int = Field(1, ge=1, le=64, description="HiGHS threads (keep 1 on Dask workers).")
-    heuristic_seconds: float = Field(
-        3.0,
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="HiGHS threads (keep 1 on Dask workers, and for plans that are the same bit for bit).",
+    )
+    heuristic_seconds: float | None = Field(
+        None,
         ge=0.0,
-        description="Time for each of the two heuristic steps (greedy rebalancing, local-search polish) whose "
-        "plan starts the solver [s].",
+        description="Wall-clock safety net of each heuristic step (greedy rebalancing, polish) [s]; null: only "
+        "time_limit. Their work is limited by polish_passes.",
     )
     lp_rounding: bool | None = Field(
         None,

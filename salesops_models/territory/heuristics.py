@@ -11,11 +11,12 @@ Their plan starts the exact model (:mod:`~salesops_models.territory.milp`) and t
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from salesops_models.territory.instance import AlignmentInstance
+from salesops_models.territory.solver import Deadline
 
 
 def _rep_penalty(load: np.ndarray, lower: np.ndarray, upper: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -26,10 +27,46 @@ def _rep_penalty(load: np.ndarray, lower: np.ndarray, upper: np.ndarray, target:
 
 
 CENTRE_PULL = 0.05
+#: Largest number of steps of greedy rebalancing (and of one move pass of polish) per account.
+REBALANCE_STEPS_PER_ACCOUNT = 20
+#: Passes of polish (moves, then swaps) at most.
+POLISH_PASSES = 50
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """Work limits of the alignment heuristics: the plan they give depends on these, never on the clock.
+
+    Parameters
+    ----------
+    rebalance_steps
+        Steps (moves or swaps) of greedy rebalancing at most; ``None``:
+        :data:`REBALANCE_STEPS_PER_ACCOUNT` per account.
+    polish_passes
+        Passes of polish (a move pass, then a swap pass) at most.
+    neighbourhood_rounds
+        Rounds over all territories of the neighbourhood search of the large-scale path (one group
+        MILP per territory and round).
+    neighbourhood_nodes
+        Branch-and-bound nodes of each group MILP.
+    neighbourhood_size
+        Territories per group.
+    """
+
+    rebalance_steps: int | None = None
+    polish_passes: int = POLISH_PASSES
+    neighbourhood_rounds: int = 2
+    neighbourhood_nodes: int = 500
+    neighbourhood_size: int = 4
 
 
 def greedy_start(
-    inst: AlignmentInstance, max_moves: int | None, seconds: float = 10.0, start: np.ndarray | None = None
+    inst: AlignmentInstance,
+    max_moves: int | None,
+    *,
+    start: np.ndarray | None = None,
+    max_steps: int | None = None,
+    deadline: Deadline | None = None,
 ) -> np.ndarray:
     r"""Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves and swaps.
 
@@ -41,7 +78,9 @@ def greedy_start(
     the target, which makes room for later moves). Each step applies the candidate move with the
     largest drop of :math:`f` (ties broken by travel); when no move helps, the best swap of two accounts
     between a violated territory and a neighbour. Stops when the bands are met, when nothing helps, at the
-    move cap (only moves back to the owner remain) or after ``seconds`` [s].
+    move cap (only moves back to the owner remain), after ``max_steps`` steps (default
+    :data:`REBALANCE_STEPS_PER_ACCOUNT` per account: a work limit, so the plan is the same on any
+    machine) or, as a safety net, when ``deadline`` runs out.
     """
     n_acc = len(inst.account_ids)
     cost = inst.pair_travel
@@ -68,7 +107,6 @@ def greedy_start(
     mv = inst.metric_values[:, pa]  # K x P
     lo, hi, tg = inst.lower, inst.upper, inst.target
     moves = int(((assign != inst.owner) & keep).sum())
-    deadline = time.perf_counter() + seconds
     scale = max(float(np.abs(pcost).max()), 1e-12)
 
     def apply(a: int, r_new: int) -> None:
@@ -81,8 +119,9 @@ def greedy_start(
         if keep[a]:
             moves += int(was_home) - int(r_new == inst.owner[a])
 
-    for _ in range(20 * n_acc):
-        if time.perf_counter() > deadline:
+    steps = REBALANCE_STEPS_PER_ACCOUNT * n_acc if max_steps is None else max_steps
+    for _ in range(steps):
+        if deadline is not None and deadline.expired("greedy rebalancing"):
             break
         if ((load > hi + 1e-9) | (load < lo - 1e-9)).sum() == 0:
             break  # bands met: travel and disruption are the MILP's job
@@ -144,7 +183,8 @@ def polish(
     scales: tuple[float, float],
     max_moves: int | None,
     disruption_budget: float | None,
-    seconds: float,
+    passes: int = POLISH_PASSES,
+    deadline: Deadline | None = None,
 ) -> np.ndarray:
     """Improve a plan by single-account moves that keep every band, the move cap and the budget.
 
@@ -152,7 +192,7 @@ def polish(
     :math:`\\alpha \\Delta\\text{travel} / T_0 + \\beta \\Delta\\text{disruption} / V` among the moves that
     keep every territory inside its bands (territories already outside a band may not get worse), then
     the best improving swap of two accounts between each pair of neighbouring territories; passes repeat
-    until nothing improves or ``seconds`` [s] have passed.
+    until nothing improves or ``passes`` passes are done (a work limit; ``deadline`` is the safety net).
     """
     assign = assign.copy()
     cost = inst.pair_travel
@@ -177,13 +217,12 @@ def polish(
     idx = np.full((len(inst.account_ids), R), np.nan)
     idx[inst.pair_a, inst.pair_r] = cost
     cur_cost = idx[np.arange(len(assign)), assign]
-    deadline = time.perf_counter() + seconds
     state = {"n_moved": n_moved, "disruption": disruption}
 
     def move_pass() -> int:
         done = 0
-        for _ in range(20 * len(assign)):
-            if time.perf_counter() > deadline:
+        for _ in range(REBALANCE_STEPS_PER_ACCOUNT * len(assign)):
+            if deadline is not None and deadline.expired("polish"):
                 break
             src = assign[pa]
             active = src != pr
@@ -227,8 +266,10 @@ def polish(
         for q in np.flatnonzero(src != pr):
             pairs_of.setdefault((int(src[q]), int(pr[q])), []).append(int(q))
         for (r1, r2), qa in pairs_of.items():
-            if r1 > r2 or time.perf_counter() > deadline:
+            if r1 > r2:
                 continue
+            if deadline is not None and deadline.expired("polish"):
+                break
             qb = pairs_of.get((r2, r1))
             if not qb:
                 continue
@@ -280,7 +321,9 @@ def polish(
             done += 1
         return done
 
-    while time.perf_counter() <= deadline:
+    for _ in range(passes):
         if move_pass() + swap_pass() == 0:
+            break
+        if deadline is not None and deadline.expired("polish"):
             break
     return assign

@@ -129,8 +129,6 @@ class AlignmentInstance:
         return float(self.value[self.owner >= 0].sum())
 
 
-
-
 def require_columns(df: pd.DataFrame, table: str, columns: Iterable[str], why: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:

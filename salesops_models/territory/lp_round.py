@@ -35,14 +35,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from salesops_models.territory.heuristics import greedy_start, polish
-from salesops_models.territory.instance import AlignmentInstance, meets_constraints, pair_costs
-from salesops_models.territory.solver import DEFAULT_HIGHS_OPTIONS
+from salesops_models.territory.heuristics import SearchLimits, greedy_start, polish
+from salesops_models.territory.instance import AlignmentInstance, meets_constraints, pair_costs, plan_pairs
+from salesops_models.territory.solver import Deadline, SolverOptions, highs_solver, stopped_by_clock
 
 log = logging.getLogger(__name__)
 
@@ -177,20 +177,6 @@ def _highs_lp(
     return lp
 
 
-def _highs(time_limit: float, threads: int, gap: float | None = None) -> object:
-    import highspy
-
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(float(time_limit), 0.1))
-    h.setOptionValue("threads", int(threads))
-    if gap is not None:
-        h.setOptionValue("mip_rel_gap", float(gap))
-        for key, value in DEFAULT_HIGHS_OPTIONS.items():
-            h.setOptionValue(key, value)
-    return h
-
-
 def lp_round(
     inst: AlignmentInstance,
     *,
@@ -199,9 +185,9 @@ def lp_round(
     scales: tuple[float, float],
     disruption_budget: float | None,
     max_moves: int | None,
-    mip_gap: float,
-    seconds: float,
-    threads: int = 1,
+    solver: SolverOptions,
+    limits: SearchLimits | None = None,
+    deadline: Deadline | None = None,
 ) -> LPRounding:
     """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
 
@@ -210,22 +196,25 @@ def lp_round(
     inst
         The prepared instance (candidates, bands, owners, locks).
     travel_weight, disruption_weight, scales
-        The objective of the MILP (see :func:`pair_costs`).
+        The objective of the MILP (see :func:`~salesops_models.territory.instance.pair_costs`).
     disruption_budget, max_moves
         The side constraints of the MILP (``None``: absent).
-    mip_gap
-        Relative gap aimed at [-]: the largest reduced-cost threshold tried is ``mip_gap * z_LP``.
-    seconds
-        Time for the LP and the restricted MILPs together [s].
-    threads
-        HiGHS threads.
+    solver
+        ``mip_gap``: the gap aimed at (the largest reduced-cost threshold tried is ``mip_gap * z_LP``);
+        ``node_limit``: the work limit of the restricted MILPs; threads.
+    limits
+        Work limits of rebalancing, polish and the neighbourhood search.
+    deadline
+        Wall-clock safety net of the whole path (steps it stops are recorded on it).
     """
     import highspy
 
+    limits = limits or SearchLimits()
+    deadline = deadline or Deadline(solver.time_limit)
     tick = time.perf_counter()
     cost, moves, value = pair_costs(inst, travel_weight, disruption_weight, scales)
     lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
-    h = _highs(seconds, threads)
+    h = highs_solver(solver, deadline, mip=False)
     h.passModel(lp)
     build_seconds = time.perf_counter() - tick
     h.run()
@@ -237,6 +226,8 @@ def lp_round(
             highspy.HighsModelStatus.kInfeasible,
             highspy.HighsModelStatus.kUnboundedOrInfeasible,
         )
+        if stopped_by_clock(h):
+            deadline.record("LP relaxation")
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
         return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick, build_seconds)
@@ -255,11 +246,7 @@ def lp_round(
     n_split = int(split.sum())
 
     def result(assign: np.ndarray | None, free: int) -> LPRounding:
-        obj = (
-            math.nan
-            if assign is None
-            else float(cost[np.flatnonzero(inst.pair_r == assign[inst.pair_a])].sum())
-        )
+        obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
         return LPRounding(
             "optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick, build_seconds
         )
@@ -270,8 +257,7 @@ def lp_round(
     band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
     plan = None
     for shrink in ROUNDING_SHRINK:
-        left = seconds - (time.perf_counter() - tick)
-        if left < 1.0:
+        if deadline.expired("LP rounding"):
             break
         tol = shrink * inst.tolerance[:, None]
         h.changeRowsBounds(
@@ -280,9 +266,10 @@ def lp_round(
             ((1 - tol) * inst.target).reshape(-1),
             ((1 + tol) * inst.target).reshape(-1),
         )
-        h.setOptionValue("time_limit", h.getRunTime() + left / 3)  # HiGHS's clock runs across run()s
         h.run()  # dual simplex from the previous basis
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            if stopped_by_clock(h):
+                deadline.record("LP rounding")
             log.info("LP rounding: bands x%.1f: LP %s", shrink, h.getModelStatus())
             continue
         xs = np.asarray(h.getSolution().col_value, float)
@@ -290,15 +277,14 @@ def lp_round(
         last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
         start = np.full(n_acc, -1)
         start[inst.pair_a[order][last]] = inst.pair_r[order][last]
-        plan = greedy_start(inst, max_moves, max(left / 8, 0.1), start=start)
+        plan = greedy_start(inst, max_moves, start=start, max_steps=limits.rebalance_steps, deadline=deadline)
         if meets_constraints(inst, plan, value, moves, None, max_moves):
             log.info(
                 "LP rounding: bands x%.1f, rounded and repaired in %.1fs", shrink, time.perf_counter() - tick
             )
             break
     if plan is None:
-        plan = greedy_start(inst, max_moves, 1.0)
-    left = seconds - (time.perf_counter() - tick)
+        plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
     plan = polish(
         inst,
         plan,
@@ -307,21 +293,23 @@ def lp_round(
         scales=scales,
         max_moves=max_moves,
         disruption_budget=disruption_budget,
-        seconds=max(min(left / 3, 30.0), 0.1),
+        passes=limits.polish_passes,
+        deadline=deadline,
     )
-    best = result(plan, 0) if meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) else None
+    best = (
+        result(plan, 0) if meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) else None
+    )
     if best is not None:
         log.info(
             "LP rounding: repaired plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap
         )
-        if best.gap <= mip_gap:
+        if best.gap <= solver.mip_gap:
             return best
 
     if best is not None:
         # 2b. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
-        left = seconds - (time.perf_counter() - tick)
         plan = neighbourhood_search(
-            inst, best.assign, cost, moves, value, disruption_budget, max_moves, left, threads
+            inst, best.assign, cost, moves, value, disruption_budget, max_moves, solver, limits, deadline
         )
         best = result(plan, 0)
         log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
@@ -329,7 +317,7 @@ def lp_round(
 
     # 2c. no plan meets the bands yet: the elastic MILP restricted to the LP's pairs, the plan's pairs and
     # the cheapest others (reduced costs), started from the plan, drives the band violation to zero
-    cap = max(abs(bound), 1e-9) * mip_gap  # the largest threshold that can matter (module notes)
+    cap = max(abs(bound), 1e-9) * solver.mip_gap  # the largest threshold that can matter (module notes)
     spare = np.sort(reduced[~used])
     n_extra = max(4 * inst.target.size, 500)
     free = 0
@@ -339,10 +327,8 @@ def lp_round(
     )
     n_slack = elp.num_col_ - P
     elp.integrality_ = [highspy.HighsVarType.kInteger] * P + [highspy.HighsVarType.kContinuous] * n_slack
-    while True:
-        left = seconds - (time.perf_counter() - tick)
-        if left < 0.5:
-            break
+    restricted = replace(solver, mip_gap=solver.mip_gap / 4)
+    while not deadline.expired("restricted MILP"):
         delta = min(float(spare[min(n_extra, len(spare)) - 1]) if len(spare) else 0.0, cap)
         on_plan = inst.pair_r == plan[inst.pair_a]
         keep = used | (reduced <= delta) | on_plan
@@ -351,11 +337,13 @@ def lp_round(
             continue
         free = int(keep.sum())
         elp.col_upper_ = np.r_[keep.astype(float), np.full(n_slack, np.inf)]
-        m = _highs(left if delta >= cap else left / 2, threads, gap=mip_gap / 4)
+        m = highs_solver(restricted, deadline)
         m.passModel(elp)
         cols = np.flatnonzero(keep)
         m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
         m.run()
+        if stopped_by_clock(m):
+            deadline.record("restricted MILP")
         mstat = m.getModelStatus()
         if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
             xv = np.asarray(m.getSolution().col_value, float)[:P]
@@ -376,7 +364,7 @@ def lp_round(
                     100 * cand.gap,
                     "met" if ok else "violated",
                 )
-                if best is not None and best.gap <= mip_gap:
+                if best is not None and best.gap <= solver.mip_gap:
                     break
         else:
             log.info("LP rounding: delta %.3g, %d free pairs: %s", delta, free, str(mstat).split(".")[-1])
@@ -398,9 +386,9 @@ def neighbourhood_search(
     value: np.ndarray,
     disruption_budget: float | None,
     max_moves: int | None,
-    seconds: float,
-    threads: int = 1,
-    group_size: int = 4,
+    solver: SolverOptions,
+    limits: SearchLimits | None = None,
+    deadline: Deadline | None = None,
 ) -> np.ndarray:
     """Improve a plan that meets every constraint by re-solving small groups of territories exactly.
 
@@ -408,12 +396,15 @@ def neighbourhood_search(
     with it. The accounts of the group's territories may move between them (candidate pairs only);
     everything else stays, so the group's loads come from its own accounts alone and the budget and move
     cap keep what the rest uses. The group's MILP starts from the current plan, so the plan never gets
-    worse. Groups are taken territory by territory until ``seconds`` [s] have passed or a whole round
-    improves nothing.
+    worse. Groups are taken territory by territory, for ``limits.neighbourhood_rounds`` rounds over all
+    territories or until a whole round improves nothing; each group's MILP stops at
+    ``limits.neighbourhood_nodes`` branch-and-bound nodes (work limits; ``deadline`` is the safety net).
     """
     import highspy
 
-    tick = time.perf_counter()
+    limits = limits or SearchLimits()
+    group_size = limits.neighbourhood_size
+    group_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
     P, R = len(cost), len(inst.rep_ids)
     K = inst.target.shape[0]
     both = coo_matrix((np.ones(P), (inst.pair_a, inst.pair_r)), shape=(len(inst.account_ids), R)).tocsc()
@@ -424,9 +415,18 @@ def neighbourhood_search(
     current = float(cost[on_plan].sum())
     idle = 0
     r = 0
-    while idle < R and time.perf_counter() - tick < seconds - 0.2:
-        group = np.r_[r, np.argsort(-shared[r])[: group_size - 1]]
+    version = 0  # plan changes so far
+    solved_at: dict[frozenset[int], int] = {}  # group -> plan version it was last solved at
+    for _ in range(limits.neighbourhood_rounds * R):
+        if idle >= R or deadline is not None and deadline.expired("neighbourhood search"):
+            break
+        group = np.r_[r, np.argsort(-shared[r], kind="stable")[: group_size - 1]]
         r = (r + 1) % R
+        key = frozenset(int(g) for g in group)
+        if solved_at.get(key) == version:
+            idle += 1  # the same neighbourhood of the same plan: nothing new to find
+            continue
+        solved_at[key] = version
         in_group = np.zeros(R, dtype=bool)
         in_group[group] = True
         q = np.flatnonzero(in_group[plan][inst.pair_a] & in_group[inst.pair_r])  # free pairs
@@ -455,11 +455,12 @@ def neighbourhood_search(
         mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q)))
         lp = _highs_lp(mat, cost[q], np.ones(len(q)), np.concatenate(row_lo), np.concatenate(row_hi))
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(q)
-        left = seconds - (time.perf_counter() - tick)
-        h = _highs(max(min(left, 5.0), 0.1), threads, gap=1e-6)
+        h = highs_solver(group_solver, deadline)
         h.passModel(lp)
         h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan[q].astype(float))
         h.run()
+        if stopped_by_clock(h) and deadline is not None:
+            deadline.record("neighbourhood search")
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
             idle += 1
             continue
@@ -470,6 +471,7 @@ def neighbourhood_search(
             on_plan = inst.pair_r == plan[inst.pair_a]
             current = new
             idle = 0
+            version += 1
         else:
             idle += 1
     return plan

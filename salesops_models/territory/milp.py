@@ -174,7 +174,9 @@ def extract_assignment(m: pyo.ConcreteModel, inst: AlignmentInstance) -> np.ndar
     return assign
 
 
-def start_values(m: pyo.ConcreteModel, inst: AlignmentInstance, assign: np.ndarray) -> list[tuple[object, float]]:
+def start_values(
+    m: pyo.ConcreteModel, inst: AlignmentInstance, assign: np.ndarray
+) -> list[tuple[object, float]]:
     chosen = np.zeros(len(inst.pair_a), dtype=bool)
     chosen[inst.pair_r == assign[inst.pair_a]] = True
     values: list[tuple[object, float]] = [(m.x[p], float(chosen[p])) for p in range(len(inst.pair_a))]

@@ -81,6 +81,15 @@ class AlignmentResult:
         graph was given).
     build_seconds
         Time to prepare the data and build the Pyomo model [s].
+    candidate_pairs
+        Number of candidate (account, rep) pairs.
+    notes
+        What the solve path found on the way (LP bound, fallbacks), for the log and the report.
+    stopped_by_clock
+        Steps the wall-clock safety net stopped (empty: the plan came from work limits alone and is
+        the same on any machine; see :mod:`~salesops_models.territory.solver`).
+    versions
+        Python and library versions the plan was computed with (:func:`~salesops_models.territory.solver.solver_versions`).
     """
 
     assignments: pd.DataFrame
@@ -97,6 +106,8 @@ class AlignmentResult:
     build_seconds: float = 0.0
     candidate_pairs: int = 0
     notes: list[str] = field(default_factory=list)
+    stopped_by_clock: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -122,6 +133,8 @@ class AlignmentResult:
             "accounts": int(len(self.assignments)),
             "territories": int(len(self.territories)),
             "candidate_pairs": int(self.candidate_pairs),
+            "nodes": int(self.solve.nodes),
+            "time_limit_hit": bool(self.stopped_by_clock or self.solve.time_limit_hit),
             "travel": self.travel,
             "disruption": self.disruption,
             "disruption_share": self.disruption_share,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from salesops_models.territory import (
     BalanceMetric,
+    SearchLimits,
     SolverOptions,
     assign_territories,
     disruption_tradeoff,
@@ -28,6 +29,13 @@ from salesops_models.territory.plots import plot_balance_bars, plot_territory_ma
 from salesops_models.workflow.context import StageContext
 
 log = logging.getLogger(__name__)
+
+
+def solver_options(cfg: TerritoryConfig) -> SolverOptions:
+    """The HiGHS settings of the scenario: work limits, gap, threads, and the clock as a safety net."""
+    return SolverOptions(
+        time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, threads=cfg.threads, node_limit=cfg.node_limit
+    )
 
 
 def alignment_arguments(cfg: TerritoryConfig, accounts: pd.DataFrame) -> dict[str, Any]:
@@ -50,7 +58,10 @@ def alignment_arguments(cfg: TerritoryConfig, accounts: pd.DataFrame) -> dict[st
         "candidate_k": cfg.candidate_k,
         "heuristic_seconds": cfg.heuristic_seconds,
         "lp_rounding": cfg.lp_rounding,
-        "solver": SolverOptions(time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, threads=cfg.threads),
+        "solver": solver_options(cfg),
+        "limits": SearchLimits(
+            polish_passes=cfg.polish_passes, neighbourhood_rounds=cfg.neighbourhood_rounds
+        ),
     }
 
 
@@ -69,7 +80,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             reps,
             cfg.new_reps,
             weight_column=cfg.travel_weight_column,
-            solver=SolverOptions(time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, threads=cfg.threads),
+            solver=solver_options(cfg),
         )
         reps = pd.concat([reps, placed.new_reps], ignore_index=True)
         ctx.write_table("territory_new_reps", placed.new_reps)
@@ -121,8 +132,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "territory_travel_before": before.travel,
             "territory_solve_seconds": s["seconds"],
             "territory_seconds": time.perf_counter() - tick,
+            "territory_nodes": s["nodes"],
+            "territory_time_limit_hit": s["time_limit_hit"],
         }
     )
+    if result.stopped_by_clock:
+        metrics["territory_stopped_by_clock"] = ", ".join(result.stopped_by_clock)
     if "relaxation_needed" in s:
         metrics["territory_relaxation_needed"] = s["relaxation_needed"]
     log.info("territory: %s", metrics)
