@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops_models.errors import DataValidationError
 from salesops_models.territory import (
     ACCOUNT_COUNT,
     BalanceMetric,
@@ -296,3 +297,35 @@ def test_pfizer_22x4_reference_values() -> None:
         assert round(dist_res.travel, 2) == float(want[(interval, "min_total_distance_km")])
         assert round(disr_res.disruption, 4) == float(want[(interval, "min_disruption_index_weighted")])
         assert dist_res.territories["index_value"].between(1 - tol - 1e-9, 1 + tol + 1e-9).all()
+
+
+def test_without_locations_the_plan_moves_the_least_value() -> None:
+    accounts, reps = random_instance(4, n_acc=7, n_rep=3)
+    accounts = accounts.drop(columns=["lat", "lon"])
+    res = assign_territories(
+        accounts,
+        reps,
+        balance=[BalanceMetric("workload_hours", 0.3)],
+        disruption_column="potential",
+        solver=EXACT,
+    )
+    assert res.status == "optimal" and res.travel_basis == "none" and res.travel == 0
+    assert any("without travel" in n for n in res.notes)
+    # the optimum by enumeration: least potential moved among the plans inside the bands
+    w, v = accounts["workload_hours"].to_numpy(), accounts["potential"].to_numpy()
+    owner = accounts["owner_rep_id"].str[1:].astype(int).to_numpy()
+    cap = reps["capacity"].to_numpy()
+    tgt = w.sum() * cap / cap.sum()
+    best = min(
+        v[np.array(p) != owner].sum()
+        for p in itertools.product(range(3), repeat=7)
+        if np.all(np.abs(np.bincount(p, weights=w, minlength=3) / tgt - 1) <= 0.3 + 1e-12)
+    )
+    assert res.disruption == pytest.approx(best)
+
+
+def test_some_empty_coordinates_are_an_error_naming_the_accounts() -> None:
+    accounts, reps = random_instance(4, n_acc=7, n_rep=3)
+    accounts.loc[[2, 5], "lat"] = np.nan
+    with pytest.raises(DataValidationError, match=r"A2.*A5.*geocode them"):
+        assign_territories(accounts, reps)

@@ -171,6 +171,10 @@ def assign_territories(
     )
     notes: list[str] = []
     start_assign = None
+    if not inst.has_travel:
+        travel_weight, disruption_weight, note = objective_without_travel(inst, disruption_weight)
+        notes.append(note)
+        log.warning("alignment: %s", note)
     scales = objective_scales(inst, normalize)
     lp = None
     if lp_rounding or (lp_rounding is None and len(inst.pair_a) >= LP_ROUNDING_PAIRS):
@@ -321,6 +325,22 @@ def assign_territories(
     )
 
 
+def objective_without_travel(inst: AlignmentInstance, disruption_weight: float) -> tuple[float, float, str]:
+    """Weights of travel and disruption when no locations are known, and the note that says so.
+
+    Travel drops out. If disruption had no weight, it gets weight 1, so that the plan keeps as many
+    accounts with today's owner as the bands allow instead of an arbitrary balanced plan.
+    """
+    weight = disruption_weight if disruption_weight > 0 else 1.0
+    owned = int((inst.owner >= 0).sum())
+    note = (
+        "no account or rep locations (and no distance table): territories are balanced without travel "
+        "and compactness"
+        + (f"; the objective is the disruption (weight {weight:g})" if owned else "; no owners: any balanced plan")
+    )
+    return 0.0, weight, note
+
+
 def _result(
     inst: AlignmentInstance,
     assign: np.ndarray,
@@ -351,6 +371,7 @@ def _result(
         candidate_pairs=len(inst.pair_a),
         notes=notes,
         stopped_by_clock=list(deadline.fired),
+        travel_basis=inst.travel_basis,
         versions=solver_versions(),
     )
 
@@ -453,4 +474,5 @@ def evaluate_plan(
         moved=moved,
         disconnected_territories=disconnected,
         candidate_pairs=len(inst.pair_a),
+        travel_basis=inst.travel_basis,
     )

@@ -21,6 +21,12 @@ from salesops_models.errors import DataValidationError, SalesopsError, format_ro
 from salesops_models.territory.geo import candidate_mask, distance_matrix_km
 
 ACCOUNT_COUNT = "account_count"
+#: Distances from the accounts' and the reps' coordinates (haversine).
+TRAVEL_HAVERSINE = "haversine"
+#: Distances from a given table.
+TRAVEL_TABLE = "distance table"
+#: No locations: no travel term, no compactness.
+TRAVEL_NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,11 @@ class AlignmentInstance:
         Candidate (account, rep) pairs, sorted by account.
     owner_pair
         Pair index of (account, owner), -1 when the owner is not a candidate (locked elsewhere) or absent.
+    travel_basis
+        Where distances come from: :data:`TRAVEL_HAVERSINE`, :data:`TRAVEL_TABLE` or :data:`TRAVEL_NONE`
+        (no locations: every distance 0, every rep a candidate).
+    lat, lon
+        Account coordinates [deg], ``None`` when the accounts table has none.
     """
 
     account_ids: np.ndarray
@@ -90,6 +101,13 @@ class AlignmentInstance:
     pair_a: np.ndarray
     pair_r: np.ndarray
     owner_pair: np.ndarray
+    travel_basis: str = "haversine"
+    lat: np.ndarray | None = None
+    lon: np.ndarray | None = None
+
+    @property
+    def has_travel(self) -> bool:
+        return self.travel_basis != TRAVEL_NONE
 
     @property
     def n_accounts(self) -> int:
@@ -155,6 +173,34 @@ def numeric_column(df: pd.DataFrame, table: str, column: str, key: str) -> np.nd
     return values
 
 
+def coordinates(
+    df: pd.DataFrame, table: str, columns: tuple[str, str], key: str, required: bool = True
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Latitude and longitude [deg] of every row, or ``None`` when the table has no coordinates at all.
+
+    A table without the columns, or with every value empty, has no coordinates (a CRM export often
+    has none). Some rows empty and others not is a data error (``required``), or ``None`` otherwise.
+    """
+    if not set(columns) <= set(df.columns):
+        return None
+    values = [pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in columns]
+    na = np.isnan(values[0]) | np.isnan(values[1])
+    if na.all():
+        return None
+    if na.any():
+        if not required:
+            return None
+        raise DataValidationError(
+            table,
+            [
+                f"columns {list(columns)}: empty coordinates for {format_rows(list(df.loc[na, key]))} while "
+                f"{int((~na).sum())} rows have them; geocode them, drop them, or drop the columns to align "
+                "without travel."
+            ],
+        )
+    return values[0], values[1]
+
+
 def prepare_instance(
     accounts: pd.DataFrame,
     reps: pd.DataFrame,
@@ -211,25 +257,19 @@ def prepare_instance(
         dist.index = dist.index.map(str)
         dist.columns = dist.columns.map(str)
         dmat = dist.loc[account_ids, rep_ids].to_numpy(float)
+        travel_basis = TRAVEL_TABLE
+        account_xy = coordinates(accounts, "accounts", ("lat", "lon"), "account_id", required=False)
     else:
-        require_columns(accounts, "accounts", ["lat", "lon"], "haversine distances (or pass `distance`)")
-        require_columns(reps, "reps", ["home_lat", "home_lon"], "haversine distances (or pass `distance`)")
-        for df, table, cols in (
-            (accounts, "accounts", ("lat", "lon")),
-            (reps, "reps", ("home_lat", "home_lon")),
-        ):
-            for c in cols:
-                na = pd.to_numeric(df[c], errors="coerce").isna()
-                if na.any():
-                    key = "account_id" if table == "accounts" else "rep_id"
-                    raise DataValidationError(
-                        table,
-                        [
-                            f"column '{c}': empty coordinates for {format_rows(list(df.loc[na, key]))}; "
-                            "geocode them or drop them before aligning."
-                        ],
-                    )
-        dmat = distance_matrix_km(accounts["lat"], accounts["lon"], reps["home_lat"], reps["home_lon"])
+        account_xy = coordinates(accounts, "accounts", ("lat", "lon"), "account_id")
+        home_xy = coordinates(reps, "reps", ("home_lat", "home_lon"), "rep_id")
+        if account_xy is not None and home_xy is not None:
+            dmat = distance_matrix_km(account_xy[0], account_xy[1], home_xy[0], home_xy[1])
+            travel_basis = TRAVEL_HAVERSINE
+        else:
+            # a CRM export without locations: balance and disruption only, every rep a candidate
+            dmat = np.zeros((n_acc, n_rep))
+            travel_basis = TRAVEL_NONE
+            candidate_k = None
     if not np.isfinite(dmat).all() or (dmat < 0).any():
         raise DataValidationError("distance", ["distances must be finite and >= 0."])
 
@@ -295,6 +335,9 @@ def prepare_instance(
         pair_a=pair_a,
         pair_r=pair_r,
         owner_pair=owner_pair,
+        travel_basis=travel_basis,
+        lat=None if account_xy is None else account_xy[0],
+        lon=None if account_xy is None else account_xy[1],
     )
 
 

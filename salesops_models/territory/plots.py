@@ -29,12 +29,14 @@ def plot_territory_map(
     reps: pd.DataFrame,
     ax: Axes | None = None,
     moved_only_outline: bool = True,
-) -> Figure:
+) -> Figure | None:
     """Scatter the accounts by longitude/latitude [deg], one colour per territory; stars = home bases.
 
     Accounts that changed owner get a black outline when ``moved_only_outline``. Colours repeat
-    after 20 territories.
+    after 20 territories. ``None`` when the accounts have no locations.
     """
+    if not {"lat", "lon"} <= set(accounts.columns) or accounts[["lat", "lon"]].isna().any(axis=None):
+        return None
     fig, ax = _axes(ax, (8, 6))
     asg = result.assignments.merge(
         accounts[["account_id", "lat", "lon"]].astype({"account_id": str}), on="account_id"

@@ -88,6 +88,9 @@ class AlignmentResult:
     stopped_by_clock
         Steps the wall-clock safety net stopped (empty: the plan came from work limits alone and is
         the same on any machine; see :mod:`~salesops_models.territory.solver`).
+    travel_basis
+        Where distances came from: ``"haversine"``, ``"distance table"`` or ``"none"`` (no locations:
+        no travel and no compactness in the objective).
     versions
         Python and library versions the plan was computed with (:func:`~salesops_models.territory.solver.solver_versions`).
     """
@@ -107,6 +110,7 @@ class AlignmentResult:
     candidate_pairs: int = 0
     notes: list[str] = field(default_factory=list)
     stopped_by_clock: list[str] = field(default_factory=list)
+    travel_basis: str = "haversine"
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,6 +139,7 @@ class AlignmentResult:
             "candidate_pairs": int(self.candidate_pairs),
             "nodes": int(self.solve.nodes),
             "time_limit_hit": bool(self.stopped_by_clock or self.solve.time_limit_hit),
+            "travel_basis": self.travel_basis,
             "travel": self.travel,
             "disruption": self.disruption,
             "disruption_share": self.disruption_share,
