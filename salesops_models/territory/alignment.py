@@ -65,7 +65,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Candidate pairs from which ``assign_territories`` starts with the LP relaxation and its rounding.
-LP_ROUNDING_PAIRS = 50_000
+LP_ROUNDING_PAIRS = 10_000
 #: Branch-and-bound nodes of the alignment MILP by default (the work limit that makes it reproducible).
 DEFAULT_NODE_LIMIT = 300
 #: The solver options of :func:`assign_territories` by default: work-limited, the clock only as a safety net.
@@ -336,7 +336,11 @@ def objective_without_travel(inst: AlignmentInstance, disruption_weight: float) 
     note = (
         "no account or rep locations (and no distance table): territories are balanced without travel "
         "and compactness"
-        + (f"; the objective is the disruption (weight {weight:g})" if owned else "; no owners: any balanced plan")
+        + (
+            f"; the objective is the disruption (weight {weight:g})"
+            if owned
+            else "; no owners: any balanced plan"
+        )
     )
     return 0.0, weight, note
 

@@ -108,7 +108,7 @@ class TerritoryConfig(StrictModel):
     lp_rounding: bool | None = Field(
         None,
         description="Start from the LP relaxation and round it (a proven bound; the plan without the MILP "
-        "when it meets every band); null: from 50,000 candidate pairs on.",
+        "when it meets every band); null: from 10,000 candidate pairs on.",
     )
     tradeoff_budgets: list[float] = Field(
         default_factory=list,

@@ -44,19 +44,23 @@ class SearchLimits:
         :data:`REBALANCE_STEPS_PER_ACCOUNT` per account.
     polish_passes
         Passes of polish (a move pass, then a swap pass) at most.
+    rins_rounds
+        Rounds of the relaxation-induced search of the large-scale path (one MILP over the accounts
+        where the plan and the LP relaxation disagree per round).
     neighbourhood_rounds
         Rounds over all territories of the neighbourhood search of the large-scale path (one group
         MILP per territory and round).
     neighbourhood_nodes
-        Branch-and-bound nodes of each group MILP.
+        Branch-and-bound nodes of each MILP of these two searches.
     neighbourhood_size
         Territories per group.
     """
 
     rebalance_steps: int | None = None
     polish_passes: int = POLISH_PASSES
+    rins_rounds: int = 8
     neighbourhood_rounds: int = 2
-    neighbourhood_nodes: int = 500
+    neighbourhood_nodes: int = 100
     neighbourhood_size: int = 4
 
 

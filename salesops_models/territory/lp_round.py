@@ -12,20 +12,23 @@ budget; the move cap.
 
 1. **LP relaxation** (:math:`0 \\le x \\le 1`, dual simplex). Its objective :math:`z_{LP}` is a lower
    bound of every plan, so the gap of any plan to it is a *proven* gap. An infeasible LP proves that no
-   plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP).
-2. **Rounding.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
-   times its width (0.3, then 0.6, then 1.0) and each account goes to its largest share; rounding a
-   narrow-band LP leaves few territories outside the real bands, and greedy rebalancing
-   (:func:`~salesops_models.territory.heuristics.greedy_start`) repairs them; then local-search polish.
-3. **Neighbourhood search** (:func:`neighbourhood_search`): small groups of territories re-solved
-   exactly, the rest fixed; the plan never gets worse.
-4. Only when step 2 leaves no plan inside the bands: an **elastic MILP restricted on reduced costs**.
-   A plan's cost is :math:`z_{LP}` plus the reduced costs :math:`\\bar c_p \\ge 0` of the unused pairs
-   it takes (LP duality; band and budget rows only add non-negative terms), so a plan within a gap
-   :math:`g` of the bound uses no pair with :math:`\\bar c_p > g\\, z_{LP}`. The MILP keeps the pairs
-   the LP uses, the plan's pairs and the cheapest others (first the :math:`\\max(4KR, 500)` cheapest,
-   :math:`KR` balance rows; four times more while it finds no plan, never past :math:`g\\, z_{LP}`),
-   with penalised slack on the bands so the repaired plan is a start.
+   plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP). The LP
+   is nearly integral: at 10,000 x 100 it splits 159 accounts, and rounding each account to its largest
+   share costs only 0.04% more than :math:`z_{LP}`, but leaves 89 territory-metric bands broken.
+2. **A first plan.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
+   times its width (0.3, then 0.6, then 1.0), rounded, and rebalanced by greedy moves and swaps
+   (:func:`~salesops_models.territory.heuristics.greedy_start`): inside every band, but far from the
+   bound (8% above it at 10,000 x 100, the price of the narrower bands).
+3. **Relaxation-induced neighbourhoods** (:func:`relaxation_induced_search`, RINS): a MILP over the
+   accounts where the plan and the rounded LP disagree (and the accounts the LP splits), everything else
+   fixed, started from the plan; repeated with the new plan, and with more pairs per account when a round
+   improves nothing. At 10,000 x 100 the first round frees 1,420 accounts and brings the plan to 0.8%
+   above the bound.
+4. **Neighbourhood search** (:func:`~salesops_models.territory.neighbourhood.neighbourhood_search`):
+   small groups of territories re-solved exactly, the rest fixed; the plan never gets worse.
+
+Every MILP stops at ``SearchLimits.neighbourhood_nodes`` nodes and every loop at a count of rounds: the
+plan is the same on any machine.
 
 The result is a plan (or ``None``), the LP bound, the number of accounts the LP split and the time.
 """
@@ -40,9 +43,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from salesops_models.territory.heuristics import SearchLimits, greedy_start, polish
+from salesops_models.territory.heuristics import SearchLimits, greedy_start
 from salesops_models.territory.instance import AlignmentInstance, meets_constraints, pair_costs, plan_pairs
-from salesops_models.territory.solver import Deadline, SolverOptions, highs_solver, stopped_by_clock
+from salesops_models.territory.neighbourhood import (
+    ELASTIC_WEIGHT,
+    PairTerms,
+    band_violation,
+    neighbourhood_search,
+)
+from salesops_models.territory.solver import (
+    Deadline,
+    SolverOptions,
+    highs_lp,
+    highs_solver,
+    stopped_by_clock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +82,6 @@ class LPRounding:
         MILP objective of that plan (NaN without a plan).
     split_accounts
         Accounts the LP assigned to more than one rep.
-    free_pairs
-        Pairs left free in the last restricted MILP.
     seconds
         Wall-clock time [s], ``build_seconds`` included.
     build_seconds
@@ -80,7 +93,6 @@ class LPRounding:
     assign: np.ndarray | None
     objective: float
     split_accounts: int
-    free_pairs: int
     seconds: float
     build_seconds: float = 0.0
 
@@ -151,30 +163,64 @@ def _model(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col)
     )
     upper = np.r_[np.ones(P), np.full(n_col - P, np.inf)]
-    lp = _highs_lp(mat, np.concatenate(col_cost), upper, np.concatenate(row_lo), np.concatenate(row_hi))
+    lp = highs_lp(mat, np.concatenate(col_cost), upper, np.concatenate(row_lo), np.concatenate(row_hi))
     return lp
 
 
-def _highs_lp(
-    mat: coo_matrix, cost: np.ndarray, upper: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray
-) -> object:
-    """A ``HighsLp`` min cost.x, 0 <= x <= upper, row_lo <= mat.x <= row_hi."""
+def largest_share(inst: AlignmentInstance, x: np.ndarray) -> np.ndarray:
+    """Rep index per account: the candidate with the largest value in the (fractional) solution ``x``."""
+    order = np.lexsort((x, inst.pair_a))
+    last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
+    plan = np.full(inst.n_accounts, -1)
+    plan[inst.pair_a[order][last]] = inst.pair_r[order][last]
+    return plan
+
+
+def _round_narrow_bands(
+    inst: AlignmentInstance,
+    h: object,
+    max_moves: int | None,
+    value: np.ndarray,
+    moves: np.ndarray,
+    limits: SearchLimits,
+    deadline: Deadline,
+) -> np.ndarray:
+    """Re-solve the LP in ``h`` with bands at :data:`ROUNDING_SHRINK` times their width, round, rebalance."""
     import highspy
 
-    csc = mat.tocsc()
-    csc.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = csc.shape
-    lp.col_cost_ = np.asarray(cost, float)
-    lp.col_lower_ = np.zeros(csc.shape[1])
-    lp.col_upper_ = np.asarray(upper, float)
-    lp.row_lower_ = np.asarray(row_lo, float)
-    lp.row_upper_ = np.asarray(row_hi, float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = csc.data.astype(float)
-    return lp
+    n_acc = inst.n_accounts
+    K, R = inst.target.shape
+    band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
+    plan = None
+    for shrink in ROUNDING_SHRINK:
+        if deadline.expired("LP rounding"):
+            break
+        tol = shrink * inst.tolerance[:, None]
+        h.changeRowsBounds(  # type: ignore[attr-defined]
+            len(band_rows),
+            band_rows,
+            ((1 - tol) * inst.target).reshape(-1),
+            ((1 + tol) * inst.target).reshape(-1),
+        )
+        h.run()  # type: ignore[attr-defined]  # dual simplex from the previous basis
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # type: ignore[attr-defined]
+            if stopped_by_clock(h):
+                deadline.record("LP rounding")
+            continue
+        xs = np.asarray(h.getSolution().col_value, float)  # type: ignore[attr-defined]
+        plan = greedy_start(
+            inst,
+            max_moves,
+            start=largest_share(inst, xs),
+            max_steps=limits.rebalance_steps,
+            deadline=deadline,
+        )
+        if meets_constraints(inst, plan, value, moves, None, max_moves):
+            log.info("LP rounding: bands x%.1f, rounded and rebalanced", shrink)
+            break
+    if plan is None:
+        plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
+    return plan
 
 
 def lp_round(
@@ -230,7 +276,7 @@ def lp_round(
             deadline.record("LP relaxation")
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
-        return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick, build_seconds)
+        return LPRounding(name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds)
     sol = h.getSolution()
     x = np.asarray(sol.col_value, float)
     reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
@@ -242,236 +288,170 @@ def lp_round(
         int(split.sum()),
         time.perf_counter() - tick,
     )
-    used = x > 1e-6
     n_split = int(split.sum())
 
-    def result(assign: np.ndarray | None, free: int) -> LPRounding:
+    def result(assign: np.ndarray | None) -> LPRounding:
         obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
-        return LPRounding(
-            "optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick, build_seconds
-        )
+        return LPRounding("optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds)
 
-    # 2a. round an LP with narrower bands (the rounding then stays inside the real ones more often),
-    # repair what is still outside by greedy moves/swaps, then polish travel by local search
-    K, R = inst.target.shape
-    band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
-    plan = None
-    for shrink in ROUNDING_SHRINK:
-        if deadline.expired("LP rounding"):
-            break
-        tol = shrink * inst.tolerance[:, None]
-        h.changeRowsBounds(
-            len(band_rows),
-            band_rows,
-            ((1 - tol) * inst.target).reshape(-1),
-            ((1 + tol) * inst.target).reshape(-1),
+    # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
+    terms = PairTerms(
+        cost,
+        moves,
+        value,
+        None if disruption_budget is None else disruption_budget * inst.owned_value,
+        max_moves,
+    )
+    sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
+    rounded = largest_share(inst, x)
+    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline)
+    # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree
+    plan = relaxation_induced_search(
+        inst, plan, rounded, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
+    )
+    if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves):
+        log.info("LP rounding: no plan inside every band and the budget")
+        return LPRounding(
+            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds
         )
-        h.run()  # dual simplex from the previous basis
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            if stopped_by_clock(h):
-                deadline.record("LP rounding")
-            log.info("LP rounding: bands x%.1f: LP %s", shrink, h.getModelStatus())
-            continue
-        xs = np.asarray(h.getSolution().col_value, float)
-        order = np.lexsort((xs, inst.pair_a))
-        last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
-        start = np.full(n_acc, -1)
-        start[inst.pair_a[order][last]] = inst.pair_r[order][last]
-        plan = greedy_start(inst, max_moves, start=start, max_steps=limits.rebalance_steps, deadline=deadline)
-        if meets_constraints(inst, plan, value, moves, None, max_moves):
-            log.info(
-                "LP rounding: bands x%.1f, rounded and repaired in %.1fs", shrink, time.perf_counter() - tick
-            )
-            break
-    if plan is None:
-        plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
-    plan = polish(
+    best = result(plan)
+    log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
+    if best.gap <= solver.mip_gap:
+        return best
+    # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
+    plan = neighbourhood_search(
         inst,
         plan,
-        travel_weight=travel_weight,
-        disruption_weight=disruption_weight,
-        scales=scales,
-        max_moves=max_moves,
-        disruption_budget=disruption_budget,
-        passes=limits.polish_passes,
+        terms,
+        sub_solver,
+        rounds=limits.neighbourhood_rounds,
+        group_size=limits.neighbourhood_size,
         deadline=deadline,
     )
-    best = (
-        result(plan, 0) if meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) else None
-    )
-    if best is not None:
-        log.info(
-            "LP rounding: repaired plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap
-        )
-        if best.gap <= solver.mip_gap:
-            return best
-
-    if best is not None:
-        # 2b. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
-        plan = neighbourhood_search(
-            inst, best.assign, cost, moves, value, disruption_budget, max_moves, solver, limits, deadline
-        )
-        best = result(plan, 0)
-        log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
-        return best
-
-    # 2c. no plan meets the bands yet: the elastic MILP restricted to the LP's pairs, the plan's pairs and
-    # the cheapest others (reduced costs), started from the plan, drives the band violation to zero
-    cap = max(abs(bound), 1e-9) * solver.mip_gap  # the largest threshold that can matter (module notes)
-    spare = np.sort(reduced[~used])
-    n_extra = max(4 * inst.target.size, 500)
-    free = 0
-    P = len(cost)
-    elp = _model(
-        inst, cost, moves, value, disruption_budget, max_moves, slack_cost=1e4 * max(abs(bound), 1e-9)
-    )
-    n_slack = elp.num_col_ - P
-    elp.integrality_ = [highspy.HighsVarType.kInteger] * P + [highspy.HighsVarType.kContinuous] * n_slack
-    restricted = replace(solver, mip_gap=solver.mip_gap / 4)
-    while not deadline.expired("restricted MILP"):
-        delta = min(float(spare[min(n_extra, len(spare)) - 1]) if len(spare) else 0.0, cap)
-        on_plan = inst.pair_r == plan[inst.pair_a]
-        keep = used | (reduced <= delta) | on_plan
-        if int(keep.sum()) == free and n_extra < len(spare):
-            n_extra *= 4  # ties in the reduced costs: the same pairs again
-            continue
-        free = int(keep.sum())
-        elp.col_upper_ = np.r_[keep.astype(float), np.full(n_slack, np.inf)]
-        m = highs_solver(restricted, deadline)
-        m.passModel(elp)
-        cols = np.flatnonzero(keep)
-        m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
-        m.run()
-        if stopped_by_clock(m):
-            deadline.record("restricted MILP")
-        mstat = m.getModelStatus()
-        if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
-            xv = np.asarray(m.getSolution().col_value, float)[:P]
-            chosen = xv > 0.5
-            assign = np.full(n_acc, -1)
-            assign[inst.pair_a[chosen]] = inst.pair_r[chosen]
-            if (assign >= 0).all():
-                plan = assign
-                ok = meets_constraints(inst, plan, value, moves, disruption_budget, max_moves)
-                cand = result(plan, free)
-                if ok and (best is None or cand.objective < best.objective):
-                    best = cand
-                log.info(
-                    "LP rounding: delta %.3g, %d free pairs, objective %.6g (gap to LP %.3g%%), bands %s",
-                    delta,
-                    free,
-                    cand.objective,
-                    100 * cand.gap,
-                    "met" if ok else "violated",
-                )
-                if best is not None and best.gap <= solver.mip_gap:
-                    break
-        else:
-            log.info("LP rounding: delta %.3g, %d free pairs: %s", delta, free, str(mstat).split(".")[-1])
-        if delta >= cap or n_extra >= len(spare):
-            break
-        n_extra *= 4
-    if best is None:
-        return LPRounding(
-            "optimal", bound, None, math.nan, n_split, free, time.perf_counter() - tick, build_seconds
-        )
+    best = result(plan)
+    log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
     return best
 
 
-def neighbourhood_search(
+def relaxation_induced_search(
     inst: AlignmentInstance,
     plan: np.ndarray,
-    cost: np.ndarray,
-    moves: np.ndarray,
-    value: np.ndarray,
-    disruption_budget: float | None,
-    max_moves: int | None,
+    rounded: np.ndarray,
+    x: np.ndarray,
+    reduced: np.ndarray,
+    terms: PairTerms,
     solver: SolverOptions,
-    limits: SearchLimits | None = None,
+    *,
+    rounds: int,
     deadline: Deadline | None = None,
 ) -> np.ndarray:
-    """Improve a plan that meets every constraint by re-solving small groups of territories exactly.
+    """Improve ``plan`` by MILPs over the accounts where it and the LP relaxation disagree (RINS).
 
-    A group is a territory and the ``group_size - 1`` territories sharing the most candidate accounts
-    with it. The accounts of the group's territories may move between them (candidate pairs only);
-    everything else stays, so the group's loads come from its own accounts alone and the budget and move
-    cap keep what the rest uses. The group's MILP starts from the current plan, so the plan never gets
-    worse. Groups are taken territory by territory, for ``limits.neighbourhood_rounds`` rounds over all
-    territories or until a whole round improves nothing; each group's MILP stops at
-    ``limits.neighbourhood_nodes`` branch-and-bound nodes (work limits; ``deadline`` is the safety net).
+    Each round frees the accounts whose rep in the plan differs from their largest LP share, and the
+    accounts the LP splits (every other account keeps its rep); a freed account may take its plan's
+    pair, the pairs the LP uses and its :math:`e` cheapest other pairs by reduced cost (:math:`e = 0`
+    first, one more each round that improves nothing, at most 3). A plan outside a band or over the
+    budget frees every account of the territories it breaks, and its MILP penalises the slack
+    (:data:`~salesops_models.territory.neighbourhood.ELASTIC_WEIGHT`) when the strict MILP finds no plan,
+    so the plan moves inside first. The MILP starts from the plan; a round's plan is kept when it breaks
+    less, or as much and costs less.
     """
     import highspy
 
-    limits = limits or SearchLimits()
-    group_size = limits.neighbourhood_size
-    group_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    P, R = len(cost), len(inst.rep_ids)
-    K = inst.target.shape[0]
-    both = coo_matrix((np.ones(P), (inst.pair_a, inst.pair_r)), shape=(len(inst.account_ids), R)).tocsc()
-    shared = (both.T @ both).toarray()
-    np.fill_diagonal(shared, -1)
-    plan = plan.copy()
-    on_plan = inst.pair_r == plan[inst.pair_a]
-    current = float(cost[on_plan].sum())
-    idle = 0
-    r = 0
-    version = 0  # plan changes so far
-    solved_at: dict[frozenset[int], int] = {}  # group -> plan version it was last solved at
-    for _ in range(limits.neighbourhood_rounds * R):
-        if idle >= R or deadline is not None and deadline.expired("neighbourhood search"):
+    P, A = len(terms.cost), inst.n_accounts
+    used = x > 1e-6
+    split = np.zeros(A, dtype=bool)
+    split[inst.pair_a[used & (x < 1 - 1e-6)]] = True
+    # rank of each pair among its account's pairs by reduced cost (the LP's pairs first)
+    order = np.lexsort((np.where(used, -1.0, reduced), inst.pair_a))
+    first = np.searchsorted(inst.pair_a[order], np.arange(A))
+    rank = np.empty(P, dtype=np.int64)
+    rank[order] = np.arange(P) - first[inst.pair_a[order]]
+    n_used = np.bincount(inst.pair_a[used], minlength=A)
+    strict = _model(inst, terms.cost, terms.moves, terms.value, _share(inst, terms.budget), terms.max_moves)
+    scale = max(abs(terms.objective(inst, plan)), 1e-9)
+    elastic = _model(
+        inst,
+        terms.cost,
+        terms.moves,
+        terms.value,
+        _share(inst, terms.budget),
+        terms.max_moves,
+        slack_cost=ELASTIC_WEIGHT * scale,
+    )
+    extra = 0
+    strict_failed = False
+    for i in range(rounds):
+        if deadline is not None and deadline.expired("relaxation-induced search"):
             break
-        group = np.r_[r, np.argsort(-shared[r], kind="stable")[: group_size - 1]]
-        r = (r + 1) % R
-        key = frozenset(int(g) for g in group)
-        if solved_at.get(key) == version:
-            idle += 1  # the same neighbourhood of the same plan: nothing new to find
-            continue
-        solved_at[key] = version
-        in_group = np.zeros(R, dtype=bool)
-        in_group[group] = True
-        q = np.flatnonzero(in_group[plan][inst.pair_a] & in_group[inst.pair_r])  # free pairs
-        acc, a_loc = np.unique(inst.pair_a[q], return_inverse=True)
-        g_loc = np.full(R, -1)
-        g_loc[group] = np.arange(len(group))
-        n_acc, G = len(acc), len(group)
-        rows = [a_loc] + [n_acc + k * G + g_loc[inst.pair_r[q]] for k in range(K)]
-        vals = [np.ones(len(q))] + [inst.metric_values[k][inst.pair_a[q]] for k in range(K)]
-        row_lo = [np.ones(n_acc), inst.lower[:, group].reshape(-1)]
-        row_hi = [np.ones(n_acc), inst.upper[:, group].reshape(-1)]
-        n_row = n_acc + K * G
-        rest = ~in_group[plan][inst.pair_a] & on_plan  # the pairs of every other account
-        for used, cap in (
-            (value, disruption_budget * inst.owned_value if disruption_budget is not None else None),
-            (moves, float(max_moves) if max_moves is not None else None),
-        ):
-            if cap is None:
-                continue
-            rows.append(np.full(len(q), n_row))
-            vals.append(used[q])
-            row_lo.append(np.array([-np.inf]))
-            row_hi.append(np.array([cap - float(used[rest].sum()) + 1e-9 * max(cap, 1.0)]))
-            n_row += 1
-        cols = np.concatenate([np.arange(len(q))] * len(rows))
-        mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q)))
-        lp = _highs_lp(mat, cost[q], np.ones(len(q)), np.concatenate(row_lo), np.concatenate(row_hi))
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(q)
-        h = highs_solver(group_solver, deadline)
-        h.passModel(lp)
-        h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan[q].astype(float))
-        h.run()
-        if stopped_by_clock(h) and deadline is not None:
-            deadline.record("neighbourhood search")
-        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-            idle += 1
-            continue
-        x = np.asarray(h.getSolution().col_value, float) > 0.5
-        new = current - float(cost[q][on_plan[q]].sum()) + float(cost[q][x].sum())
-        if new < current - 1e-9 * max(abs(current), 1.0) and x.sum() == n_acc:
-            plan[inst.pair_a[q][x]] = inst.pair_r[q][x]
-            on_plan = inst.pair_r == plan[inst.pair_a]
-            current = new
-            idle = 0
-            version += 1
+        violation = _violation(inst, plan, terms)
+        free = (plan != rounded) | split
+        if violation > 0:
+            broken = band_violation(inst, plan) > 1e-9
+            free |= broken[plan] | broken[rounded]
+        on_plan = inst.pair_r == plan[inst.pair_a]
+        keep = free[inst.pair_a] & (on_plan | used | (rank < n_used[inst.pair_a] + extra))
+        fixed = ~free[inst.pair_a] & on_plan
+        # the strict MILP first (HiGHS finds plans inside the bands from a start slightly outside them);
+        # penalised slack only when it found none: the elastic MILP spends long at its root
+        model = elastic if violation > 0 and strict_failed else strict
+        n_slack = model.num_col_ - P
+        model.col_lower_ = np.r_[fixed.astype(float), np.zeros(n_slack)]
+        model.col_upper_ = np.r_[(keep | fixed).astype(float), np.full(n_slack, np.inf)]
+        model.integrality_ = [highspy.HighsVarType.kInteger] * P + [
+            highspy.HighsVarType.kContinuous
+        ] * n_slack
+        m = highs_solver(solver, deadline)
+        m.passModel(model)
+        cols = np.flatnonzero(keep | fixed)
+        m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
+        m.run()
+        if stopped_by_clock(m) and deadline is not None:
+            deadline.record("relaxation-induced search")
+        new = None
+        if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
+            chosen = np.asarray(m.getSolution().col_value, float)[:P] > 0.5
+            if chosen.sum() == A:
+                new = np.full(A, -1)
+                new[inst.pair_a[chosen]] = inst.pair_r[chosen]
+        better = new is not None and (
+            _violation(inst, new, terms) < violation - 1e-12
+            or (
+                _violation(inst, new, terms) <= violation + 1e-12
+                and terms.objective(inst, new) < terms.objective(inst, plan) - 1e-9 * scale
+            )
+        )
+        log.info(
+            "relaxation-induced search %d: %d free accounts, %d free pairs, %s",
+            i,
+            int(free.sum()),
+            int(keep.sum()),
+            f"objective {terms.objective(inst, new):.6g}, violation {_violation(inst, new, terms):.3g}"
+            if new is not None
+            else str(m.getModelStatus()).split(".")[-1],
+        )
+        strict_failed = new is None and model is strict
+        if better:
+            plan = new  # type: ignore[assignment]
+        elif strict_failed and violation > 0:
+            continue  # the same neighbourhood, elastic
+        elif extra >= 3:
+            break
         else:
-            idle += 1
+            extra += 1
     return plan
+
+
+def _share(inst: AlignmentInstance, budget: float | None) -> float | None:
+    return None if budget is None else budget / max(inst.owned_value, 1e-12)
+
+
+def _violation(inst: AlignmentInstance, plan: np.ndarray, terms: PairTerms) -> float:
+    """Summed relative band violation plus the relative excess over the budget and the move cap."""
+    chosen = plan_pairs(inst, plan)
+    out = float(band_violation(inst, plan).sum())
+    if terms.budget is not None:
+        out += max(float(terms.value[chosen].sum()) - terms.budget, 0.0) / max(inst.owned_value, 1e-12)
+    if terms.max_moves is not None:
+        out += max(float(terms.moves[chosen].sum()) - terms.max_moves, 0.0) / max(inst.n_accounts, 1)
+    return out

@@ -421,3 +421,23 @@ class _quiet:
     def __exit__(self, *exc: object) -> None:
         if self._cm is not None:
             self._cm.__exit__(*exc)
+
+
+def highs_lp(mat: Any, cost: np.ndarray, upper: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray) -> object:
+    """A ``HighsLp`` min cost.x, 0 <= x <= upper, row_lo <= mat.x <= row_hi."""
+    import highspy
+
+    csc = mat.tocsc()
+    csc.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = csc.shape
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.zeros(csc.shape[1])
+    lp.col_upper_ = np.asarray(upper, float)
+    lp.row_lower_ = np.asarray(row_lo, float)
+    lp.row_upper_ = np.asarray(row_hi, float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    return lp
