@@ -48,6 +48,16 @@ def random_instance(seed: int, n_acc: int = 7, n_rep: int = 3) -> tuple[pd.DataF
     return accounts, reps
 
 
+def home_distance_km(accounts: pd.DataFrame, reps: pd.DataFrame) -> np.ndarray:
+    """Haversine distance [km] from each account to each rep's home base, computed here independently."""
+    return haversine_km(
+        accounts["lat"].to_numpy()[:, None],
+        accounts["lon"].to_numpy()[:, None],
+        reps["home_lat"].to_numpy()[None, :],
+        reps["home_lon"].to_numpy()[None, :],
+    )
+
+
 def brute_force(
     accounts: pd.DataFrame,
     reps: pd.DataFrame,
@@ -56,12 +66,7 @@ def brute_force(
     max_moves: int | None,
 ) -> tuple[float, int]:
     """Best objective over every feasible assignment (travel weighted by workload + w * moved potential)."""
-    d = haversine_km(
-        accounts["lat"].to_numpy()[:, None],
-        accounts["lon"].to_numpy()[:, None],
-        reps["home_lat"].to_numpy()[None, :],
-        reps["home_lon"].to_numpy()[None, :],
-    )
+    d = home_distance_km(accounts, reps)
     w = accounts["workload_hours"].to_numpy()
     v = accounts["potential"].to_numpy()
     owner = accounts["owner_rep_id"].str[1:].astype(int).to_numpy()

@@ -7,6 +7,7 @@ import pytest
 
 from salesops_models.territory import ACCOUNT_COUNT, BalanceMetric, SolverOptions, assign_territories
 from salesops_models.territory.instance import (
+    Objective,
     meets_constraints,
     objective_scales,
     pair_costs,
@@ -17,20 +18,14 @@ from tests.test_territory import EXACT, brute_force, random_instance
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_lp_bound_below_the_enumerated_optimum_and_rounded_planmeets_constraints(seed: int) -> None:
+def test_lp_bound_below_the_enumerated_optimum_and_rounded_plan_meets_constraints(seed: int) -> None:
     accounts, reps = random_instance(seed)
     balance = [BalanceMetric("workload_hours", 0.35), BalanceMetric(ACCOUNT_COUNT, 0.5)]
     dw = [0.0, 0.002][seed % 2]
     best, feasible = brute_force(accounts, reps, balance, dw, None)
     inst = prepare_instance(accounts, reps, balance, None, "workload_hours", "potential", None, None)
     lp = lp_round(
-        inst,
-        travel_weight=1.0,
-        disruption_weight=dw,
-        scales=objective_scales(inst, False),
-        disruption_budget=None,
-        max_moves=None,
-        solver=SolverOptions(time_limit=20, mip_gap=1e-6),
+        inst, Objective(1.0, dw, objective_scales(inst, False)), SolverOptions(time_limit=20, mip_gap=1e-6)
     )
     if feasible == 0:
         assert lp.assign is None
@@ -94,7 +89,7 @@ def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None
     accounts, reps = random_instance(8, n_acc=200, n_rep=8)
     balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric(ACCOUNT_COUNT, 0.15)]
     inst = prepare_instance(accounts, reps, balance, None, "workload_hours", "potential", None, 5)
-    cost, moves, value = pair_costs(inst, 1.0, 0.0, objective_scales(inst, True))
+    cost, moves, value = pair_costs(inst, Objective(1.0, 0.0, objective_scales(inst, True)))
     start = greedy_start(inst, None)
     assert meets_constraints(inst, start, value, moves, None, None)
     on_start = inst.pair_r == start[inst.pair_a]

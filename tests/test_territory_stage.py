@@ -144,3 +144,23 @@ def test_stage_runs_on_the_maven_export(tmp_path, maven):
     assert set(ter["accounts"]) == {2, 3}
     need = ctx.read_table("territory_relaxation").set_index("constraint").loc["tolerance[account_count]"]
     assert need["required"] == pytest.approx(3 / (85 / 35) - 1)
+
+
+def test_stage_with_contiguity_connects_every_territory(tmp_path, small_company):
+    ctx = _ctx(tmp_path, small_company, contiguity=True, candidate_k=4)
+    metrics = stage.run(ctx)
+    assert metrics["territory_status"] in ("optimal", "feasible")
+    assert metrics["territory_disconnected"] == 0
+    assert ctx.read_table("territories")["pieces"].eq(1).all()
+    assert ctx.figure_path("territory_map").stat().st_size > 1000
+
+
+def test_stage_reads_an_adjacency_file_and_refuses_unknown_units(tmp_path, small_company):
+    ids = small_company.accounts["account_id"].tolist()
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"a": ids[:-1] + ["NOPE"], "b": ids[1:] + [ids[0]]}).to_csv(path, index=False)
+    ctx = _ctx(tmp_path, small_company, contiguity=True, adjacency=str(path))
+    from salesops_models.errors import DataValidationError
+
+    with pytest.raises(DataValidationError, match="NOPE"):
+        stage.run(ctx)

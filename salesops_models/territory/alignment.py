@@ -15,27 +15,29 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import networkx as nx
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
 from salesops_models.errors import DataValidationError, SalesopsError, format_rows
-from salesops_models.territory.heuristics import SearchLimits, greedy_start, polish
+from salesops_models.territory.contiguity import AdjacencyGraph, Contiguity, adjacency_graph
+from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start, polish
 from salesops_models.territory.instance import (
     ACCOUNT_COUNT,
     AlignmentInstance,
     BalanceMetric,
+    Objective,
     objective_scales,
     prepare_instance,
     require_columns,
 )
 from salesops_models.territory.lp_round import lp_round
-from salesops_models.territory.milp import build_alignment_model, extract_assignment, start_values
+from salesops_models.territory.milp import build_alignment_model, solve_alignment_model
+from salesops_models.territory.neighbourhood import PairTerms
 from salesops_models.territory.result import AlignmentResult
 from salesops_models.territory.solver import (
     FEASIBLE,
@@ -46,7 +48,6 @@ from salesops_models.territory.solver import (
     SolveInfo,
     SolverOptions,
     relative_gap,
-    solve_milp,
     solver_versions,
 )
 from salesops_models.territory.tables import diagnose_plan, plan_tables
@@ -86,7 +87,10 @@ def assign_territories(
     max_moves: int | None = None,
     locks: Mapping[str, str] | None = None,
     candidate_k: int | None = None,
-    adjacency: object | None = None,
+    adjacency: nx.Graph | pd.DataFrame | None = None,
+    contiguity: bool = False,
+    contiguity_exceptions: Sequence[str] = (),
+    contiguity_unit: str | None = None,
     warm_start: bool = True,
     heuristic_seconds: float | None = None,
     elastic_first: bool = True,
@@ -127,7 +131,16 @@ def assign_territories(
     candidate_k
         Keep only each account's ``candidate_k`` nearest reps (plus its owner and lock); ``None`` keeps all.
     adjacency
-        Optional ``networkx.Graph`` over account ids; the result then counts disconnected territories.
+        Which units touch: a table of unit pairs (first two columns), or a ``networkx.Graph`` over unit
+        ids. ``None``: the Delaunay graph of the account locations with long edges cut (see
+        :mod:`~salesops_models.territory.contiguity`), or no graph without locations. With a graph the
+        result counts the territories in pieces.
+    contiguity
+        Every territory must be connected over the graph (separator cuts, a cut loop on every MILP).
+    contiguity_exceptions
+        Rep ids whose territories may be in pieces.
+    contiguity_unit
+        Accounts column naming the unit of an account (e.g. a ZIP code); ``None``: each account is a unit.
     warm_start
         Start HiGHS from today's alignment rebalanced by :func:`greedy_start`.
     heuristic_seconds
@@ -175,20 +188,22 @@ def assign_territories(
         travel_weight, disruption_weight, note = objective_without_travel(inst, disruption_weight)
         notes.append(note)
         log.warning("alignment: %s", note)
-    scales = objective_scales(inst, normalize)
+    objective = Objective(
+        travel_weight, disruption_weight, objective_scales(inst, normalize), disruption_budget, max_moves
+    )
+    graph = adjacency_graph(accounts, inst, adjacency, contiguity_unit)
+    rule = None
+    if contiguity:
+        if graph is None:
+            notes.append("contiguity not imposed: no adjacency table and no account locations")
+            log.warning("alignment: %s", notes[-1])
+        else:
+            rule = Contiguity(graph, frozenset(_rep_positions(inst, contiguity_exceptions)))
+            rule.validate(inst)
+    terms = PairTerms.of(inst, objective)
     lp = None
     if lp_rounding or (lp_rounding is None and len(inst.pair_a) >= LP_ROUNDING_PAIRS):
-        lp = lp_round(
-            inst,
-            travel_weight=travel_weight,
-            disruption_weight=disruption_weight,
-            scales=scales,
-            disruption_budget=disruption_budget,
-            max_moves=max_moves,
-            solver=solver,
-            limits=limits,
-            deadline=deadline,
-        )
+        lp = lp_round(inst, objective, solver, limits=limits, contiguity=rule, deadline=deadline)
         if lp.lp_status == "infeasible":
             notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
         elif np.isfinite(lp.bound):
@@ -211,7 +226,7 @@ def assign_territories(
             )
             build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
             return _result(
-                inst, lp.assign, accounts, adjacency, info, build_seconds, notes, deadline=deadline
+                inst, lp.assign, accounts, graph, info, build_seconds, notes, rule, deadline=deadline
             )
     if warm_start:
         start_assign = greedy_start(
@@ -220,22 +235,11 @@ def assign_territories(
         start_assign = polish(
             inst,
             start_assign,
-            travel_weight=travel_weight,
-            disruption_weight=disruption_weight,
-            scales=scales,
-            max_moves=max_moves,
-            disruption_budget=disruption_budget,
+            objective,
             passes=limits.polish_passes,
             deadline=deadline.within(heuristic_seconds),
         )
-    build = dict(
-        travel_weight=travel_weight,
-        disruption_weight=disruption_weight,
-        disruption_budget=disruption_budget,
-        max_moves=max_moves,
-        normalize=normalize,
-    )
-    model = build_alignment_model(inst, elastic=elastic_first, **build)  # type: ignore[arg-type]
+    model = build_alignment_model(inst, objective, elastic=elastic_first)
     build_seconds = time.perf_counter() - tick
     log.info(
         "alignment: %d accounts x %d reps, %d candidate pairs, %d metrics; built in %.2fs",
@@ -245,29 +249,37 @@ def assign_territories(
         len(inst.metric_names),
         build_seconds,
     )
-    ws = start_values(model, inst, start_assign) if start_assign is not None else None
-    info = solve_milp(model, solver, ws, deadline=deadline, step="MILP")
+    connect = None
+    if rule is not None:
+
+        def connect(plan: np.ndarray) -> np.ndarray:
+            return connected_plan(inst, rule, plan, objective, limits, deadline.within(heuristic_seconds))
+
+        if start_assign is not None:
+            start_assign = connect(start_assign)
+    rounds = limits.contiguity_rounds
+    info, assign = solve_alignment_model(
+        model, inst, solver, start_assign, terms, rule, rounds, deadline, "MILP", connect
+    )
     diagnosis = relaxation = pd.DataFrame()
     strict: SolveInfo | None = None
     if not elastic_first and info.status in (OPTIMAL, FEASIBLE):
-        assign = extract_assignment(model, inst)
         if lp is not None and np.isfinite(lp.bound) and not (info.bound >= lp.bound):
             info = replace(info, bound=lp.bound, gap=relative_gap(info.objective, lp.bound))
     else:
         if elastic_first:
-            elastic, info_e = model, info
+            info_e = info
         else:
             strict = info
             notes.append(f"strict model: {strict.status} ({strict.termination}) after {strict.seconds:.1f}s")
-            elastic = build_alignment_model(inst, elastic=True, **build)  # type: ignore[arg-type]
-            ws = start_values(elastic, inst, start_assign) if start_assign is not None else None
-            info_e = solve_milp(elastic, solver, ws, deadline=deadline, step="elastic MILP")
-        if info_e.has_solution:
-            assign = extract_assignment(elastic, inst)
-        elif start_assign is not None:
+            elastic = build_alignment_model(inst, objective, elastic=True)
+            info_e, assign = solve_alignment_model(
+                elastic, inst, solver, start_assign, terms, rule, rounds, deadline, "elastic MILP", connect
+            )
+        if assign is None and start_assign is not None:
             assign = start_assign
-            notes.append("the MILP found no plan in time; the plan is the greedy start")
-        else:
+            notes.append("the MILP found no plan within its limits; the plan is the heuristic start")
+        elif assign is None:
             raise SalesopsError(
                 f"territory alignment: the MILP found no plan ({info_e.termination}, {info_e.nodes} nodes); "
                 "raise territory.node_limit or enable warm_start."
@@ -285,9 +297,7 @@ def assign_territories(
         else:
             status = FEASIBLE
         # the elastic bound is a valid bound of the strict model (the strict model is a restriction)
-        objective = float(pyo.value(elastic.base_objective)) if info_e.has_solution else math.nan
-        if not info_e.has_solution:
-            objective = math.nan
+        objective = terms.objective(inst, assign)
         bound = info_e.bound
         if lp is not None and np.isfinite(lp.bound) and not (bound >= lp.bound):
             bound = lp.bound  # the LP relaxation's bound is the better one
@@ -315,10 +325,11 @@ def assign_territories(
         inst,
         assign,
         accounts,
-        adjacency,
+        graph,
         info,
         build_seconds,
         notes,
+        rule,
         diagnosis,
         relaxation,
         deadline=deadline,
@@ -345,20 +356,42 @@ def objective_without_travel(inst: AlignmentInstance, disruption_weight: float) 
     return 0.0, weight, note
 
 
+def _rep_positions(inst: AlignmentInstance, rep_ids: Sequence[str]) -> list[int]:
+    pos = {r: i for i, r in enumerate(inst.rep_ids)}
+    unknown = [r for r in rep_ids if str(r) not in pos]
+    if unknown:
+        raise SalesopsError(
+            f"contiguity_exceptions: unknown rep_id(s) {unknown[:5]}; name reps of the reps table "
+            f"(e.g. {list(inst.rep_ids[:3])})."
+        )
+    return [pos[str(r)] for r in rep_ids]
+
+
 def _result(
     inst: AlignmentInstance,
     assign: np.ndarray,
     accounts: pd.DataFrame,
-    adjacency: object | None,
+    graph: AdjacencyGraph | None,
     info: SolveInfo,
     build_seconds: float,
     notes: list[str],
+    rule: Contiguity | None = None,
     diagnosis: pd.DataFrame | None = None,
     relaxation: pd.DataFrame | None = None,
     *,
     deadline: Deadline,
 ) -> AlignmentResult:
-    asg, ter, disruption, share, moved, disconnected = plan_tables(inst, assign, accounts, adjacency)
+    asg, ter, disruption, share, moved, disconnected = plan_tables(inst, assign, accounts, graph)
+    contiguity = {}
+    if graph is not None:
+        contiguity = {
+            "imposed": rule is not None,
+            "graph": graph.source,
+            "units": graph.n_units,
+            "edges": graph.n_edges,
+            "cuts": len(rule.cuts) if rule is not None else 0,
+            "exempt": sorted(str(inst.rep_ids[r]) for r in rule.exempt) if rule is not None else [],
+        }
     return AlignmentResult(
         assignments=asg,
         territories=ter,
@@ -376,6 +409,7 @@ def _result(
         notes=notes,
         stopped_by_clock=list(deadline.fired),
         travel_basis=inst.travel_basis,
+        contiguity=contiguity,
         versions=solver_versions(),
     )
 
@@ -432,7 +466,8 @@ def evaluate_plan(
     travel_weight_column: str | None = "workload_hours",
     distance: pd.DataFrame | None = None,
     disruption_column: str | None = None,
-    adjacency: object | None = None,
+    adjacency: nx.Graph | pd.DataFrame | None = None,
+    contiguity_unit: str | None = None,
 ) -> AlignmentResult:
     """Score a given plan (default: today's, ``owner_rep_id``) with the tables of :func:`assign_territories`.
 
@@ -466,7 +501,8 @@ def evaluate_plan(
             ],
         )
     assign = reps_for.map(pos).to_numpy(int)
-    asg, ter, disruption, share, moved, disconnected = plan_tables(inst, assign, accounts, adjacency)
+    graph = adjacency_graph(accounts, inst, adjacency, contiguity_unit)
+    asg, ter, disruption, share, moved, disconnected = plan_tables(inst, assign, accounts, graph)
     return AlignmentResult(
         assignments=asg,
         territories=ter,

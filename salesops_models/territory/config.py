@@ -115,6 +115,24 @@ class TerritoryConfig(StrictModel):
         description="Disruption budgets [0-1] for a travel-versus-disruption curve (empty: no curve; each "
         "point is one more solve).",
     )
+    contiguity: bool = Field(
+        False,
+        description="Every territory must be one connected piece of the adjacency graph (the units of its "
+        "accounts; see docs/territory.md for the rule).",
+    )
+    contiguity_exceptions: list[str] = Field(
+        default_factory=list, description="Rep ids whose territories may be in several pieces (e.g. islands)."
+    )
+    adjacency: str | None = Field(
+        None,
+        description="CSV or parquet file of adjacent unit pairs (first two columns, one pair per row); null: "
+        "the Delaunay graph of the account locations with long edges cut.",
+    )
+    contiguity_unit: str | None = Field(
+        None,
+        description="Accounts column naming the unit the adjacency pairs refer to (e.g. a ZIP code column); "
+        "null: each account is a unit (pairs of account ids).",
+    )
     new_reps: int = Field(
         0,
         ge=0,

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from salesops_models.territory.instance import AlignmentInstance
+from salesops_models.territory.contiguity import Contiguity, ContiguityState, make_connected
+from salesops_models.territory.instance import (
+    AlignmentInstance,
+    Objective,
+    pair_costs,
+    plan_pairs,
+    territory_loads,
+)
 from salesops_models.territory.solver import Deadline
 
 
@@ -54,6 +61,9 @@ class SearchLimits:
         Branch-and-bound nodes of each MILP of these two searches.
     neighbourhood_size
         Territories per group.
+    contiguity_rounds
+        Rounds of the contiguity cut loop of the exact model at most (solve, cut the territories in
+        pieces, solve again).
     """
 
     rebalance_steps: int | None = None
@@ -62,6 +72,7 @@ class SearchLimits:
     neighbourhood_rounds: int = 2
     neighbourhood_nodes: int = 100
     neighbourhood_size: int = 4
+    contiguity_rounds: int = 10
 
 
 def greedy_start(
@@ -70,6 +81,7 @@ def greedy_start(
     *,
     start: np.ndarray | None = None,
     max_steps: int | None = None,
+    contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
 ) -> np.ndarray:
     r"""Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves and swaps.
@@ -84,7 +96,9 @@ def greedy_start(
     between a violated territory and a neighbour. Stops when the bands are met, when nothing helps, at the
     move cap (only moves back to the owner remain), after ``max_steps`` steps (default
     :data:`REBALANCE_STEPS_PER_ACCOUNT` per account: a work limit, so the plan is the same on any
-    machine) or, as a safety net, when ``deadline`` runs out.
+    machine) or, as a safety net, when ``deadline`` runs out. With ``contiguity``, only moves and swaps
+    that keep every territory connected (:class:`~salesops_models.territory.contiguity.ContiguityState`):
+    boundary moves, as in political districting.
     """
     n_acc = len(inst.account_ids)
     cost = inst.pair_travel
@@ -112,10 +126,13 @@ def greedy_start(
     lo, hi, tg = inst.lower, inst.upper, inst.target
     moves = int(((assign != inst.owner) & keep).sum())
     scale = max(float(np.abs(pcost).max()), 1e-12)
+    state = ContiguityState(inst, contiguity, assign) if contiguity is not None else None
 
     def apply(a: int, r_new: int) -> None:
         nonlocal moves
         r_old = assign[a]
+        if state is not None:
+            state.move(a, int(r_old), int(r_new))
         load[:, r_old] -= inst.metric_values[:, a]
         load[:, r_new] += inst.metric_values[:, a]
         was_home = r_old == inst.owner[a]
@@ -134,6 +151,8 @@ def greedy_start(
         active = src != pr
         if max_moves is not None and moves >= max_moves:
             active &= pr == inst.owner[pa]  # only moves back to the owner are still allowed
+        if state is not None:
+            active &= state.allowed(pa, src, pr)
         after = _rep_penalty(load[:, src] - mv, lo[:, src], hi[:, src], tg[:, src]) + _rep_penalty(
             load[:, pr] + mv, lo[:, pr], hi[:, pr], tg[:, pr]
         )
@@ -146,14 +165,18 @@ def greedy_start(
         # no improving move: best swap between a violated territory and a neighbour
         viol = (np.maximum(load - hi, 0) + np.maximum(lo - load, 0)).sum(axis=0)
         swapped = False
-        for r1 in np.argsort(-viol):
+        for r1 in np.argsort(-viol, kind="stable"):
             if viol[r1] <= 1e-12:
                 break
             out1 = np.flatnonzero((src == r1) & (pr != r1))
-            best_swap = (0.0, -1, -1)
+            if state is not None:
+                out1 = out1[state.allowed(pa[out1], src[out1], pr[out1])]
+            options = []
             for r2 in np.unique(pr[out1]):
                 ia = out1[pr[out1] == r2]
                 ib = np.flatnonzero((src == r2) & (pr == r1))
+                if state is not None and len(ib):
+                    ib = ib[state.allowed(pa[ib], src[ib], pr[ib])]
                 if len(ia) == 0 or len(ib) == 0:
                     continue
                 diff = mv[:, ia][:, :, None] - mv[:, ib][:, None, :]  # K x A x B, load leaving r1
@@ -164,14 +187,18 @@ def greedy_start(
                 )
                 d = f - pen[r1] - pen[r2]
                 j = int(np.argmin(d))
-                if d[j] < best_swap[0] - 1e-9:
-                    best_swap = (float(d[j]), int(pa[ia[j // len(ib)]]), int(pa[ib[j % len(ib)]]))
-                    best_r2 = int(r2)
-            if best_swap[1] >= 0:
-                a1, a2 = best_swap[1], best_swap[2]
-                apply(a1, best_r2)
-                apply(a2, int(r1))
-                swapped = True
+                if d[j] < -1e-9:
+                    options.append(
+                        (float(d[j]), int(pa[ia[j // len(ib)]]), int(pa[ib[j % len(ib)]]), int(r2))
+                    )
+            for _, a1, a2, r2 in sorted(options):
+                apply(a1, r2)
+                if state is None or state.allowed(np.array([a2]), np.array([r2]), np.array([int(r1)]))[0]:
+                    apply(a2, int(r1))
+                    swapped = True
+                    break
+                apply(a1, int(r1))  # the second half would break a territory: undo the first
+            if swapped:
                 break
         if not swapped:
             break
@@ -181,13 +208,10 @@ def greedy_start(
 def polish(
     inst: AlignmentInstance,
     assign: np.ndarray,
+    objective: Objective,
     *,
-    travel_weight: float,
-    disruption_weight: float,
-    scales: tuple[float, float],
-    max_moves: int | None,
-    disruption_budget: float | None,
     passes: int = POLISH_PASSES,
+    contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
 ) -> np.ndarray:
     """Improve a plan by single-account moves that keep every band, the move cap and the budget.
@@ -197,8 +221,11 @@ def polish(
     keep every territory inside its bands (territories already outside a band may not get worse), then
     the best improving swap of two accounts between each pair of neighbouring territories; passes repeat
     until nothing improves or ``passes`` passes are done (a work limit; ``deadline`` is the safety net).
+    With ``contiguity``, only moves and swaps that keep every territory connected.
     """
     assign = assign.copy()
+    travel_weight, disruption_weight = objective.travel_weight, objective.disruption_weight
+    max_moves, disruption_budget = objective.max_moves, objective.disruption_budget
     cost = inst.pair_travel
     movable = inst.lock[inst.pair_a] < 0
     pa, pr, pc = inst.pair_a[movable], inst.pair_r[movable], cost[movable]
@@ -210,7 +237,7 @@ def polish(
     load = np.zeros((K, R))
     for k in range(K):
         load[k] = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
-    t_scale, d_scale = scales
+    t_scale, d_scale = objective.scales
     owned = inst.owner >= 0
     v = np.where(owned, inst.value, 0.0)
     moved = owned & (assign != inst.owner)
@@ -222,6 +249,7 @@ def polish(
     idx[inst.pair_a, inst.pair_r] = cost
     cur_cost = idx[np.arange(len(assign)), assign]
     state = {"n_moved": n_moved, "disruption": disruption}
+    connected = ContiguityState(inst, contiguity, assign) if contiguity is not None else None
 
     def move_pass() -> int:
         done = 0
@@ -240,6 +268,8 @@ def polish(
                 ok &= state["n_moved"] + d_moves <= max(max_moves, state["n_moved"])
             if budget is not None:
                 ok &= state["disruption"] + d_dis <= max(budget, state["disruption"]) + 1e-9
+            if connected is not None and ok.any():
+                ok[ok] &= connected.allowed(pa[ok], src[ok], pr[ok])
             if not ok.any():
                 break
             cand = np.flatnonzero(ok)
@@ -257,6 +287,8 @@ def polish(
             load[:, r_new] += inst.metric_values[:, a]
             state["n_moved"] += int(d_moves[best])
             state["disruption"] += float(d_dis[best])
+            if connected is not None:
+                connected.move(a, r_old, r_new)
             assign[a] = r_new
             cur_cost[a] = pc[best]
             done += 1
@@ -279,6 +311,9 @@ def polish(
                 continue
             qa_arr = np.array([q for q in qa if assign[pa[q]] == r1], dtype=int)
             qb_arr = np.array([q for q in qb if assign[pa[q]] == r2], dtype=int)
+            if connected is not None and len(qa_arr) and len(qb_arr):
+                qa_arr = qa_arr[connected.allowed(pa[qa_arr], np.full(len(qa_arr), r1), pr[qa_arr])]
+                qb_arr = qb_arr[connected.allowed(pa[qb_arr], np.full(len(qb_arr), r2), pr[qb_arr])]
             if len(qa_arr) == 0 or len(qb_arr) == 0:
                 continue
             ia, ib = pa[qa_arr], pa[qb_arr]
@@ -316,6 +351,12 @@ def polish(
             j = int(np.argmin(np.where(ok, delta, np.inf)))
             x, y = divmod(j, len(ib))
             a1, a2 = int(ia[x]), int(ib[y])
+            if connected is not None:
+                connected.move(a1, r1, r2)
+                if not connected.allowed(np.array([a2]), np.array([r2]), np.array([r1]))[0]:
+                    connected.move(a1, r2, r1)  # the second half would break a territory: no swap
+                    continue
+                connected.move(a2, r2, r1)
             load[:, r1] -= diff[:, x, y]
             load[:, r2] += diff[:, x, y]
             assign[a1], assign[a2] = r2, r1
@@ -331,3 +372,42 @@ def polish(
         if deadline is not None and deadline.expired("polish"):
             break
     return assign
+
+
+def connected_plan(
+    inst: AlignmentInstance,
+    contiguity: Contiguity,
+    plan: np.ndarray,
+    objective: Objective,
+    limits: SearchLimits,
+    deadline: Deadline | None = None,
+) -> np.ndarray:
+    """A plan whose territories are connected, near ``plan``, rebalanced and polished by boundary moves.
+
+    :func:`~salesops_models.territory.contiguity.make_connected` first (bands may break), then
+    :func:`greedy_start` restricted to moves and swaps that keep every territory in one piece. Boundary
+    moves get stuck more often from a fragmented plan (a rounded LP) than from compact territories, so
+    the same is done from "every account to its nearest candidate" too, and the plan with the smaller
+    band violation (then cost) is polished, again by connected moves only.
+    """
+    cost = pair_costs(inst, objective)[0]
+    best, best_key = plan, (np.inf, np.inf)
+    for base in (plan, inst.pair_r[inst.nearest_pair]):
+        candidate = greedy_start(
+            inst,
+            objective.max_moves,
+            start=make_connected(inst, contiguity, base, cost),
+            max_steps=limits.rebalance_steps,
+            contiguity=contiguity,
+            deadline=deadline,
+        )
+        load = territory_loads(inst, candidate)
+        outside = float((np.maximum(load - inst.upper, 0) + np.maximum(inst.lower - load, 0)).sum())
+        key = (round(outside, 9), float(cost[plan_pairs(inst, candidate)].sum()))
+        if key < best_key:
+            best, best_key = candidate, key
+        if outside == 0:
+            break
+    return polish(
+        inst, best, objective, passes=limits.polish_passes, contiguity=contiguity, deadline=deadline
+    )

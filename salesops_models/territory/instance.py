@@ -349,9 +349,34 @@ def objective_scales(inst: AlignmentInstance, normalize: bool) -> tuple[float, f
     return (t0 if t0 > 0 else 1.0), (v if v > 0 else 1.0)
 
 
-def pair_costs(
-    inst: AlignmentInstance, travel_weight: float, disruption_weight: float, scales: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Objective:
+    """What an alignment minimises and the caps it keeps, in one place for every method.
+
+    Parameters
+    ----------
+    travel_weight, disruption_weight
+        Weights :math:`\\alpha, \\beta` of the travel and disruption terms [-].
+    scales
+        Divisors of the two terms, :math:`(T_0, V)` or ``(1, 1)`` (:func:`objective_scales`).
+    disruption_budget
+        Largest share of today's owned value that may change owner [0-1] (``None``: no budget).
+    max_moves
+        Largest number of accounts that may change owner (``None``: no cap).
+    """
+
+    travel_weight: float
+    disruption_weight: float
+    scales: tuple[float, float]
+    disruption_budget: float | None = None
+    max_moves: int | None = None
+
+    def budget_value(self, inst: AlignmentInstance) -> float | None:
+        """The budget in value units (``None`` without one)."""
+        return None if self.disruption_budget is None else self.disruption_budget * inst.owned_value
+
+
+def pair_costs(inst: AlignmentInstance, objective: Objective) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate pair: objective coefficient, 1 if it moves an owned account, the value it moves.
 
     The coefficient of pair :math:`(a, r)` is
@@ -359,10 +384,12 @@ def pair_costs(
     the alignment MILP is the sum of the coefficients of the pairs a plan uses.
     """
     pa, pr = inst.pair_a, inst.pair_r
-    t_scale, d_scale = scales
+    t_scale, d_scale = objective.scales
     moves = ((inst.owner[pa] >= 0) & (pr != inst.owner[pa])).astype(float)
     value = inst.value[pa] * moves
-    cost = travel_weight * inst.pair_travel / t_scale + disruption_weight * value / d_scale
+    cost = (
+        objective.travel_weight * inst.pair_travel / t_scale + objective.disruption_weight * value / d_scale
+    )
     return cost, moves, value
 
 
@@ -403,3 +430,12 @@ def meets_constraints(
     ):
         return False
     return max_moves is None or moves[chosen].sum() <= max_moves
+
+
+def largest_share(inst: AlignmentInstance, x: np.ndarray) -> np.ndarray:
+    """Rep index per account: the candidate with the largest value in the (fractional) solution ``x``."""
+    order = np.lexsort((x, inst.pair_a))
+    last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
+    plan = np.full(inst.n_accounts, -1)
+    plan[inst.pair_a[order][last]] = inst.pair_r[order][last]
+    return plan

@@ -19,7 +19,7 @@ budget; the move cap.
    times its width (0.3, then 0.6, then 1.0), rounded, and rebalanced by greedy moves and swaps
    (:func:`~salesops_models.territory.heuristics.greedy_start`): inside every band, but far from the
    bound (8% above it at 10,000 x 100, the price of the narrower bands).
-3. **Relaxation-induced neighbourhoods** (:func:`relaxation_induced_search`, RINS): a MILP over the
+3. **Relaxation-induced neighbourhoods** (:func:`~salesops_models.territory.neighbourhood.relaxation_induced_search`, RINS): a MILP over the
    accounts where the plan and the rounded LP disagree (and the accounts the LP splits), everything else
    fixed, started from the plan; repeated with the new plan, and with more pairs per account when a round
    improves nothing. At 10,000 x 100 the first round frees 1,420 accounts and brings the plan to 0.8%
@@ -43,13 +43,19 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from salesops_models.territory.heuristics import SearchLimits, greedy_start
-from salesops_models.territory.instance import AlignmentInstance, meets_constraints, pair_costs, plan_pairs
+from salesops_models.territory.contiguity import Contiguity, cut_row
+from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start
+from salesops_models.territory.instance import (
+    AlignmentInstance,
+    Objective,
+    largest_share,
+    meets_constraints,
+    plan_pairs,
+)
 from salesops_models.territory.neighbourhood import (
-    ELASTIC_WEIGHT,
     PairTerms,
-    band_violation,
     neighbourhood_search,
+    relaxation_induced_search,
 )
 from salesops_models.territory.solver import (
     Deadline,
@@ -167,15 +173,6 @@ def _model(
     return lp
 
 
-def largest_share(inst: AlignmentInstance, x: np.ndarray) -> np.ndarray:
-    """Rep index per account: the candidate with the largest value in the (fractional) solution ``x``."""
-    order = np.lexsort((x, inst.pair_a))
-    last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
-    plan = np.full(inst.n_accounts, -1)
-    plan[inst.pair_a[order][last]] = inst.pair_r[order][last]
-    return plan
-
-
 def _round_narrow_bands(
     inst: AlignmentInstance,
     h: object,
@@ -223,16 +220,66 @@ def _round_narrow_bands(
     return plan
 
 
+def contiguity_cut_loop(
+    inst: AlignmentInstance, h: object, contiguity: Contiguity, rounds: int, deadline: Deadline
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Strengthen the LP in ``h`` by separator cuts until its rounding is connected; ``(x, reduced, bound)``.
+
+    Each round rounds the LP (each account to its largest share), cuts every territory of the rounding
+    that is in pieces (:meth:`~salesops_models.territory.contiguity.Contiguity.add_cuts`), adds the cuts
+    as rows and re-solves from the last basis. Stops when the rounding is connected, when no cut is new
+    or after ``rounds`` rounds. Every cut holds for every connected plan, so the LP stays a relaxation
+    and its objective a valid bound.
+    """
+    import highspy
+
+    P = len(inst.pair_a)
+    added = 0
+    for i in range(rounds):
+        x = np.asarray(h.getSolution().col_value, float)[:P]  # type: ignore[attr-defined]
+        rounded = largest_share(inst, x)
+        broken = contiguity.broken(rounded)
+        if not broken or deadline.expired("LP contiguity cuts"):
+            break
+        if contiguity.add_cuts(inst, rounded, broken, per_piece=2) == 0:
+            break
+        rows = [cut_row(inst, cut) for cut in contiguity.cuts[added:]]
+        added = len(contiguity.cuts)
+        starts = np.cumsum([0] + [len(c) for c, _ in rows[:-1]]).astype(np.int32)
+        h.addRows(  # type: ignore[attr-defined]
+            len(rows),
+            np.full(len(rows), -np.inf),
+            np.ones(len(rows)),
+            int(sum(len(c) for c, _ in rows)),
+            starts,
+            np.concatenate([c for c, _ in rows]).astype(np.int32),
+            np.concatenate([v for _, v in rows]),
+        )
+        h.run()  # type: ignore[attr-defined]
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # type: ignore[attr-defined]
+            if stopped_by_clock(h):
+                deadline.record("LP contiguity cuts")
+            break
+        log.info(
+            "LP contiguity round %d: %d territories in pieces, %d cuts, bound %.6g",
+            i + 1,
+            len(broken),
+            added,
+            h.getInfo().objective_function_value,  # type: ignore[attr-defined]
+        )
+    sol = h.getSolution()  # type: ignore[attr-defined]
+    x = np.asarray(sol.col_value, float)[:P]
+    reduced = np.maximum(np.asarray(sol.col_dual, float)[:P], 0.0)
+    return x, reduced, float(h.getInfo().objective_function_value)  # type: ignore[attr-defined]
+
+
 def lp_round(
     inst: AlignmentInstance,
-    *,
-    travel_weight: float,
-    disruption_weight: float,
-    scales: tuple[float, float],
-    disruption_budget: float | None,
-    max_moves: int | None,
+    objective: Objective,
     solver: SolverOptions,
+    *,
     limits: SearchLimits | None = None,
+    contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
 ) -> LPRounding:
     """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
@@ -241,15 +288,16 @@ def lp_round(
     ----------
     inst
         The prepared instance (candidates, bands, owners, locks).
-    travel_weight, disruption_weight, scales
-        The objective of the MILP (see :func:`~salesops_models.territory.instance.pair_costs`).
-    disruption_budget, max_moves
-        The side constraints of the MILP (``None``: absent).
+    objective
+        The objective and the side constraints of the MILP.
     solver
         ``mip_gap``: the gap aimed at (the largest reduced-cost threshold tried is ``mip_gap * z_LP``);
         ``node_limit``: the work limit of the restricted MILPs; threads.
     limits
-        Work limits of rebalancing, polish and the neighbourhood search.
+        Work limits of rebalancing and the neighbourhood searches.
+    contiguity
+        Connected territories: the first plan is made connected, and every MILP of the searches keeps
+        it so (cut loop). The LP bound stays valid (contiguity only removes plans).
     deadline
         Wall-clock safety net of the whole path (steps it stops are recorded on it).
     """
@@ -258,7 +306,9 @@ def lp_round(
     limits = limits or SearchLimits()
     deadline = deadline or Deadline(solver.time_limit)
     tick = time.perf_counter()
-    cost, moves, value = pair_costs(inst, travel_weight, disruption_weight, scales)
+    terms = PairTerms.of(inst, objective)
+    cost, moves, value = terms.cost, terms.moves, terms.value
+    disruption_budget, max_moves = objective.disruption_budget, objective.max_moves
     lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
     h = highs_solver(solver, deadline, mip=False)
     h.passModel(lp)
@@ -281,6 +331,8 @@ def lp_round(
     x = np.asarray(sol.col_value, float)
     reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
     bound = float(h.getInfo().objective_function_value)
+    if contiguity is not None:
+        x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
     split = np.bincount(inst.pair_a[(x > 1e-6) & (x < 1 - 1e-6)], minlength=n_acc) > 0
     log.info(
         "LP relaxation: bound %.6g, %d split accounts, %.1fs",
@@ -295,21 +347,21 @@ def lp_round(
         return LPRounding("optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds)
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
-    terms = PairTerms(
-        cost,
-        moves,
-        value,
-        None if disruption_budget is None else disruption_budget * inst.owned_value,
-        max_moves,
-    )
     sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    rounded = largest_share(inst, x)
     plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline)
-    # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree
-    plan = relaxation_induced_search(
-        inst, plan, rounded, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
-    )
-    if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves):
+    if contiguity is not None:
+        # connected first (bands break), then boundary moves and swaps rebalance the plan and lower its cost
+        plan = connected_plan(inst, contiguity, plan, objective, limits, deadline)
+    # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree (not
+    # with contiguity: the LP's rounding is then in pieces almost everywhere, the neighbourhood would be
+    # the whole plan, and its MILP carries thousands of cuts)
+    if contiguity is None:
+        plan = relaxation_induced_search(
+            inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
+        )
+    if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
+        contiguity is not None and contiguity.broken(plan)
+    ):
         log.info("LP rounding: no plan inside every band and the budget")
         return LPRounding(
             "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds
@@ -318,140 +370,19 @@ def lp_round(
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
     if best.gap <= solver.mip_gap:
         return best
-    # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
-    plan = neighbourhood_search(
-        inst,
-        plan,
-        terms,
-        sub_solver,
-        rounds=limits.neighbourhood_rounds,
-        group_size=limits.neighbourhood_size,
-        deadline=deadline,
-    )
+    # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly (not with
+    # contiguity: the group MILPs' plans fall apart, and their cut loops found nothing in 10 minutes at
+    # 2,000 x 40; the boundary moves of polish improve those plans instead)
+    if contiguity is None:
+        plan = neighbourhood_search(
+            inst,
+            plan,
+            terms,
+            sub_solver,
+            rounds=limits.neighbourhood_rounds,
+            group_size=limits.neighbourhood_size,
+            deadline=deadline,
+        )
     best = result(plan)
     log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
     return best
-
-
-def relaxation_induced_search(
-    inst: AlignmentInstance,
-    plan: np.ndarray,
-    rounded: np.ndarray,
-    x: np.ndarray,
-    reduced: np.ndarray,
-    terms: PairTerms,
-    solver: SolverOptions,
-    *,
-    rounds: int,
-    deadline: Deadline | None = None,
-) -> np.ndarray:
-    """Improve ``plan`` by MILPs over the accounts where it and the LP relaxation disagree (RINS).
-
-    Each round frees the accounts whose rep in the plan differs from their largest LP share, and the
-    accounts the LP splits (every other account keeps its rep); a freed account may take its plan's
-    pair, the pairs the LP uses and its :math:`e` cheapest other pairs by reduced cost (:math:`e = 0`
-    first, one more each round that improves nothing, at most 3). A plan outside a band or over the
-    budget frees every account of the territories it breaks, and its MILP penalises the slack
-    (:data:`~salesops_models.territory.neighbourhood.ELASTIC_WEIGHT`) when the strict MILP finds no plan,
-    so the plan moves inside first. The MILP starts from the plan; a round's plan is kept when it breaks
-    less, or as much and costs less.
-    """
-    import highspy
-
-    P, A = len(terms.cost), inst.n_accounts
-    used = x > 1e-6
-    split = np.zeros(A, dtype=bool)
-    split[inst.pair_a[used & (x < 1 - 1e-6)]] = True
-    # rank of each pair among its account's pairs by reduced cost (the LP's pairs first)
-    order = np.lexsort((np.where(used, -1.0, reduced), inst.pair_a))
-    first = np.searchsorted(inst.pair_a[order], np.arange(A))
-    rank = np.empty(P, dtype=np.int64)
-    rank[order] = np.arange(P) - first[inst.pair_a[order]]
-    n_used = np.bincount(inst.pair_a[used], minlength=A)
-    strict = _model(inst, terms.cost, terms.moves, terms.value, _share(inst, terms.budget), terms.max_moves)
-    scale = max(abs(terms.objective(inst, plan)), 1e-9)
-    elastic = _model(
-        inst,
-        terms.cost,
-        terms.moves,
-        terms.value,
-        _share(inst, terms.budget),
-        terms.max_moves,
-        slack_cost=ELASTIC_WEIGHT * scale,
-    )
-    extra = 0
-    strict_failed = False
-    for i in range(rounds):
-        if deadline is not None and deadline.expired("relaxation-induced search"):
-            break
-        violation = _violation(inst, plan, terms)
-        free = (plan != rounded) | split
-        if violation > 0:
-            broken = band_violation(inst, plan) > 1e-9
-            free |= broken[plan] | broken[rounded]
-        on_plan = inst.pair_r == plan[inst.pair_a]
-        keep = free[inst.pair_a] & (on_plan | used | (rank < n_used[inst.pair_a] + extra))
-        fixed = ~free[inst.pair_a] & on_plan
-        # the strict MILP first (HiGHS finds plans inside the bands from a start slightly outside them);
-        # penalised slack only when it found none: the elastic MILP spends long at its root
-        model = elastic if violation > 0 and strict_failed else strict
-        n_slack = model.num_col_ - P
-        model.col_lower_ = np.r_[fixed.astype(float), np.zeros(n_slack)]
-        model.col_upper_ = np.r_[(keep | fixed).astype(float), np.full(n_slack, np.inf)]
-        model.integrality_ = [highspy.HighsVarType.kInteger] * P + [
-            highspy.HighsVarType.kContinuous
-        ] * n_slack
-        m = highs_solver(solver, deadline)
-        m.passModel(model)
-        cols = np.flatnonzero(keep | fixed)
-        m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
-        m.run()
-        if stopped_by_clock(m) and deadline is not None:
-            deadline.record("relaxation-induced search")
-        new = None
-        if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
-            chosen = np.asarray(m.getSolution().col_value, float)[:P] > 0.5
-            if chosen.sum() == A:
-                new = np.full(A, -1)
-                new[inst.pair_a[chosen]] = inst.pair_r[chosen]
-        better = new is not None and (
-            _violation(inst, new, terms) < violation - 1e-12
-            or (
-                _violation(inst, new, terms) <= violation + 1e-12
-                and terms.objective(inst, new) < terms.objective(inst, plan) - 1e-9 * scale
-            )
-        )
-        log.info(
-            "relaxation-induced search %d: %d free accounts, %d free pairs, %s",
-            i,
-            int(free.sum()),
-            int(keep.sum()),
-            f"objective {terms.objective(inst, new):.6g}, violation {_violation(inst, new, terms):.3g}"
-            if new is not None
-            else str(m.getModelStatus()).split(".")[-1],
-        )
-        strict_failed = new is None and model is strict
-        if better:
-            plan = new  # type: ignore[assignment]
-        elif strict_failed and violation > 0:
-            continue  # the same neighbourhood, elastic
-        elif extra >= 3:
-            break
-        else:
-            extra += 1
-    return plan
-
-
-def _share(inst: AlignmentInstance, budget: float | None) -> float | None:
-    return None if budget is None else budget / max(inst.owned_value, 1e-12)
-
-
-def _violation(inst: AlignmentInstance, plan: np.ndarray, terms: PairTerms) -> float:
-    """Summed relative band violation plus the relative excess over the budget and the move cap."""
-    chosen = plan_pairs(inst, plan)
-    out = float(band_violation(inst, plan).sum())
-    if terms.budget is not None:
-        out += max(float(terms.value[chosen].sum()) - terms.budget, 0.0) / max(inst.owned_value, 1e-12)
-    if terms.max_moves is not None:
-        out += max(float(terms.moves[chosen].sum()) - terms.max_moves, 0.0) / max(inst.n_accounts, 1)
-    return out

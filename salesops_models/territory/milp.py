@@ -41,19 +41,37 @@ plan feasible) are reported.
 Components of :func:`build_alignment_model`: variables ``x[p]`` (binary, pair :math:`p = (a, r)` is
 used), ``relax[k]``, ``move_slack``, ``budget_slack`` (elastic model only); constraints ``assign``
 (each account once), ``balance`` (strict bands) or ``balance_hi``/``balance_lo`` (elastic),
-``move_cap`` and ``budget`` (only when a cap or budget is given); expressions ``travel``,
+``move_cap`` and ``budget`` (only when a cap or budget is given), ``contiguity`` (separator cuts,
+added by :func:`add_contiguity_cuts`); expressions ``travel``,
 ``disruption``, ``moved`` and ``base_objective`` (the objective without the elastic penalty).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pyomo.environ as pyo
 
 from salesops_models.errors import SalesopsError
-from salesops_models.territory.instance import AlignmentInstance, objective_scales
+from salesops_models.territory.contiguity import Contiguity, ContiguityCut, cut_row, make_connected
+from salesops_models.territory.instance import AlignmentInstance, Objective
+from salesops_models.territory.neighbourhood import PairTerms
+from salesops_models.territory.solver import (
+    FEASIBLE,
+    NO_SOLUTION,
+    OPTIMAL,
+    Deadline,
+    SolveInfo,
+    SolverOptions,
+    relative_gap,
+    solve_milp,
+)
+
+log = logging.getLogger(__name__)
 
 #: Penalty per unit of relaxation in the elastic model, times the size of the objective.
 ELASTIC_PENALTY = 1e4
@@ -66,15 +84,11 @@ def _groups(keys: np.ndarray, n: int) -> list[np.ndarray]:
 
 
 def build_alignment_model(
-    inst: AlignmentInstance,
-    *,
-    travel_weight: float,
-    disruption_weight: float,
-    disruption_budget: float | None,
-    max_moves: int | None,
-    normalize: bool,
-    elastic: bool,
+    inst: AlignmentInstance, objective: Objective, *, elastic: bool
 ) -> pyo.ConcreteModel:
+    """The Pyomo model of the module notes (the elastic one when ``elastic``)."""
+    travel_weight, disruption_weight = objective.travel_weight, objective.disruption_weight
+    disruption_budget, max_moves = objective.disruption_budget, objective.max_moves
     n_acc, n_rep = len(inst.account_ids), len(inst.rep_ids)
     P = len(inst.pair_a)
     K = len(inst.metric_names)
@@ -121,7 +135,7 @@ def build_alignment_model(
     m.disruption = pyo.Expression(expr=float(inst.value[owned].sum()) - kept_value + lost_value)
     m.travel = pyo.Expression(expr=pyo.quicksum(float(cost[p]) * x[p] for p in range(P)))
     t0 = inst.nearest_travel
-    t_scale, d_scale = objective_scales(inst, normalize)
+    t_scale, d_scale = objective.scales
     obj = 0.0
     if travel_weight:
         obj = obj + travel_weight / t_scale * m.travel
@@ -194,3 +208,106 @@ def start_values(
         if hasattr(m, "budget_slack"):
             values.append((m.budget_slack, max(float(inst.value[moved].sum()) - m.caps[1], 0.0)))
     return values
+
+
+def add_contiguity_cuts(m: pyo.ConcreteModel, inst: AlignmentInstance, cuts: Sequence[ContiguityCut]) -> int:
+    """Add the separator cuts not yet in ``m`` (constraint list ``contiguity``); how many were added.
+
+    Each cut reads :math:`x_{a r} + x_{b r} - \\sum_{c \\in S} x_{c r} \\le 1` over candidate pairs (see
+    :mod:`~salesops_models.territory.contiguity`).
+    """
+    if not hasattr(m, "contiguity"):
+        m.contiguity = pyo.ConstraintList()
+        m.contiguity_added = 0
+    new = cuts[m.contiguity_added :]
+    for cut in new:
+        cols, vals = cut_row(inst, cut)
+        m.contiguity.add(pyo.quicksum(float(v) * m.x[int(p)] for p, v in zip(cols, vals, strict=True)) <= 1)
+    m.contiguity_added = len(cuts)
+    return len(new)
+
+
+def solve_alignment_model(
+    model: pyo.ConcreteModel,
+    inst: AlignmentInstance,
+    solver: SolverOptions,
+    start: np.ndarray | None,
+    terms: PairTerms,
+    contiguity: Contiguity | None,
+    rounds: int,
+    deadline: Deadline,
+    step: str,
+    connect: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[SolveInfo, np.ndarray | None]:
+    """Solve the model (with the cut loop of contiguity) from ``start``; its status and plan.
+
+    Without ``contiguity``: one HiGHS solve. With it, up to ``rounds`` rounds: solve, find the
+    territories in pieces, add separator cuts for them, make the plan connected (``connect``, default
+    :func:`~salesops_models.territory.contiguity.make_connected`) to start the next round. The bound of
+    every round is valid (the cuts only remove disconnected plans), so the best of them is reported; the
+    plan is the MILP's when it is connected, else the best connected repair (fewest band violations, then
+    least cost). The termination names the rounds and cuts.
+    """
+    if contiguity is None:
+        ws = start_values(model, inst, start) if start is not None else None
+        info = solve_milp(model, solver, ws, deadline=deadline, step=step)
+        return info, (extract_assignment(model, inst) if info.has_solution else None)
+    best: np.ndarray | None = None
+    bound, seconds, nodes, last = -math.inf, 0.0, 0, SolveInfo(status=NO_SOLUTION)
+    connected_solution = False
+    done = 0
+    for i in range(rounds):
+        if deadline.expired(f"{step} (contiguity rounds)"):
+            break
+        add_contiguity_cuts(model, inst, contiguity.cuts)
+        usable = start is not None and not contiguity.broken(start)
+        ws = start_values(model, inst, start) if usable else None
+        last = solve_milp(model, solver, ws, deadline=deadline, step=f"{step}, contiguity round {i + 1}")
+        done, seconds, nodes = i + 1, seconds + last.seconds, nodes + max(last.nodes, 0)
+        if math.isfinite(last.bound):
+            bound = max(bound, last.bound)
+        if not last.has_solution:
+            break
+        assign = extract_assignment(model, inst)
+        broken = contiguity.broken(assign)
+        if broken:
+            contiguity.add_cuts(inst, assign, broken)
+            assign = connect(assign) if connect else make_connected(inst, contiguity, assign, terms.cost)
+        if not contiguity.broken(assign) and (
+            best is None or _key(inst, terms, assign) < _key(inst, terms, best)
+        ):
+            best = assign
+        if not broken:
+            connected_solution = True
+            break
+        start = best if best is not None else start
+    note = f"{done} contiguity rounds, {len(contiguity.cuts)} cuts"
+    log.info("%s: %s", step, note)
+    if best is None:
+        return replace(last, status=NO_SOLUTION, termination=f"{last.termination}; {note}"), None
+    objective = _elastic_objective(model, inst, terms, best)
+    status = last.status if connected_solution and last.status == OPTIMAL else FEASIBLE
+    info = SolveInfo(
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound),
+        seconds=seconds,
+        termination=f"{last.termination}; {note}",
+        nodes=nodes,
+        time_limit_hit=last.time_limit_hit,
+    )
+    return info, best
+
+
+def _key(inst: AlignmentInstance, terms: PairTerms, plan: np.ndarray) -> tuple[float, float]:
+    return (round(terms.violation(inst, plan), 12), terms.objective(inst, plan))
+
+
+def _elastic_objective(
+    m: pyo.ConcreteModel, inst: AlignmentInstance, terms: PairTerms, plan: np.ndarray
+) -> float:
+    """The model's objective at ``plan``: the plan's cost, plus the elastic penalty when the model has one."""
+    for var, value in start_values(m, inst, plan):
+        var.set_value(value)
+    return float(pyo.value(m.obj))

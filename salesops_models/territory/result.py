@@ -88,6 +88,10 @@ class AlignmentResult:
     stopped_by_clock
         Steps the wall-clock safety net stopped (empty: the plan came from work limits alone and is
         the same on any machine; see :mod:`~salesops_models.territory.solver`).
+    contiguity
+        The adjacency graph and the contiguity rule: ``imposed``, ``graph`` (``"table"`` or
+        ``"locations"``), ``units``, ``edges``, ``cuts`` (separator cuts added), ``exempt`` (rep ids);
+        empty without a graph.
     travel_basis
         Where distances came from: ``"haversine"``, ``"distance table"`` or ``"none"`` (no locations:
         no travel and no compactness in the objective).
@@ -111,6 +115,7 @@ class AlignmentResult:
     notes: list[str] = field(default_factory=list)
     stopped_by_clock: list[str] = field(default_factory=list)
     travel_basis: str = "haversine"
+    contiguity: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -154,6 +159,9 @@ class AlignmentResult:
             out[f"max_abs_deviation_{m}"] = float(self.territories[f"{m}_deviation"].abs().max())
         if self.disconnected_territories is not None:
             out["disconnected_territories"] = int(self.disconnected_territories)
+        if self.contiguity:
+            out["contiguity"] = bool(self.contiguity["imposed"])
+            out["contiguity_cuts"] = int(self.contiguity["cuts"])
         if not self.relaxation.empty:
             out["relaxation_needed"] = "; ".join(
                 f"{r.constraint}: {r.requested:g} -> {r.required:.4g}"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from salesops_models.territory.alignment import evaluate_plan
 from salesops_models.territory.config import TerritoryConfig
+from salesops_models.territory.contiguity import read_adjacency
 from salesops_models.territory.heuristics import SearchLimits
 from salesops_models.territory.instance import ACCOUNT_COUNT, BalanceMetric, coordinates
 from salesops_models.territory.result import AlignmentResult
@@ -97,6 +98,10 @@ def alignment_arguments(cfg: TerritoryConfig, accounts: pd.DataFrame) -> Alignme
         disruption_column = None
     max_moves = None if cfg.max_moved_share is None else int(math.floor(cfg.max_moved_share * len(accounts)))
     kwargs = {
+        "contiguity": cfg.contiguity,
+        "contiguity_exceptions": list(cfg.contiguity_exceptions),
+        "contiguity_unit": cfg.contiguity_unit,
+        "adjacency": read_adjacency(cfg.adjacency) if cfg.adjacency else None,
         "balance": balance,
         "travel_weight_column": travel_column,
         "travel_weight": cfg.travel_weight,

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from salesops_models.territory.contiguity import AdjacencyGraph, pieces_per_territory
 from salesops_models.territory.instance import AlignmentInstance
 
 
@@ -14,7 +15,7 @@ def plan_tables(
     inst: AlignmentInstance,
     assign: np.ndarray,
     accounts: pd.DataFrame,
-    adjacency: object | None,
+    graph: AdjacencyGraph | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float, float, int, int | None]:
     """The account and territory tables of a plan (see :class:`~salesops_models.territory.AlignmentResult`).
 
@@ -22,7 +23,8 @@ def plan_tables(
     -------
     tuple
         ``(assignments, territories, disruption, disruption_share, moved, disconnected)``;
-        ``disconnected`` is None without an adjacency graph.
+        ``disconnected`` (territories in more than one piece; the ``pieces`` column per territory) is
+        None without an adjacency graph.
     """
     n_acc, n_rep = len(inst.account_ids), len(inst.rep_ids)
     idx = np.arange(n_acc)
@@ -66,29 +68,10 @@ def plan_tables(
     V = inst.owned_value
     share = disruption / V if V > 0 else 0.0
     disconnected = None
-    if adjacency is not None:
-        disconnected = count_disconnected(adjacency, asg["account_id"], asg["rep_id"])
-        ter["pieces"] = (
-            ter["rep_id"].map(territory_pieces(adjacency, asg["account_id"], asg["rep_id"])).fillna(0)
-        )
+    if graph is not None:
+        ter["pieces"] = pieces_per_territory(graph, assign, n_rep)
+        disconnected = int((ter["pieces"] > 1).sum())
     return asg, ter, disruption, share, int(moved.sum()), disconnected
-
-
-def territory_pieces(adjacency: object, account_id: pd.Series, rep_id: pd.Series) -> dict[str, int]:
-    """Number of connected pieces of each territory in the adjacency graph (nodes = account ids)."""
-    import networkx as nx
-
-    graph: nx.Graph = adjacency  # type: ignore[assignment]
-    out: dict[str, int] = {}
-    for rep, ids in pd.Series(account_id.to_numpy()).groupby(rep_id.to_numpy()):
-        nodes = [n for n in ids if n in graph]
-        out[str(rep)] = nx.number_connected_components(graph.subgraph(nodes)) if nodes else 0
-    return out
-
-
-def count_disconnected(adjacency: object, account_id: pd.Series, rep_id: pd.Series) -> int:
-    """Number of territories made of more than one connected piece of the adjacency graph."""
-    return int(sum(p > 1 for p in territory_pieces(adjacency, account_id, rep_id).values()))
 
 
 def diagnose_plan(

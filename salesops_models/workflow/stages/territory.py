@@ -83,6 +83,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "territory_time_limit_hit": s["time_limit_hit"],
         }
     )
+    if "disconnected_territories" in s:
+        metrics["territory_disconnected"] = s["disconnected_territories"]
+    if s.get("contiguity"):
+        metrics["territory_contiguity_cuts"] = s["contiguity_cuts"]
     if result.stopped_by_clock:
         metrics["territory_stopped_by_clock"] = ", ".join(result.stopped_by_clock)
     if "relaxation_needed" in s:
