@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.territory import BalanceMetric, SolverOptions, assign_territories, evaluate_plan
-from salesops_models.territory.design import p_median, p_median_levels
+from salesops_models.territory.design import p_median
 
 log = logging.getLogger("benchmarks.territory")
 
@@ -174,7 +174,7 @@ def run_pmed(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
             continue
         d, p = read_pmed(folder / f"{row.instance}.txt")
         t = time.perf_counter()
-        res = p_median_levels(d, p, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0))
+        res = p_median(d, p, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0))
         sec = time.perf_counter() - t
         out.append(
             Record(
