@@ -28,14 +28,15 @@ def _scenarios(tmp_path: Path) -> Path:
     folder = tmp_path / "scenarios"
     folder.mkdir()
     shutil.copy(tiny_scenario_path(), folder / "tiny.yaml")
-    # Valid YAML and a valid scenario, but its data folder does not exist: fails at run time.
+    # A valid scenario whose territory lock names an account the generated sample lacks: nothing
+    # before the run can know (validate does not generate the sample), so it fails at run time.
     _write(
         folder / "broken.yaml",
         {
             "name": "broken",
             "extends": "tiny.yaml",
-            "description": "Deliberately broken: its data folder does not exist.",
-            "data": {"source": "directory", "path": str(tmp_path / "no-such-folder")},
+            "description": "Deliberately broken: a territory lock names an account that does not exist.",
+            "territory": {"locks": {"no-such-account": "no-such-rep"}},
         },
     )
     return folder
@@ -96,7 +97,7 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     assert sorted(metrics.index) == ["broken", "tiny"]
     assert metrics.at["tiny", "status"] == "ok", metrics.at["tiny", "error"]
     assert metrics.at["broken", "status"] == "failed"
-    assert "no-such-folder" in str(metrics.at["broken", "error"])
+    assert "no-such-account" in str(metrics.at["broken", "error"])
     summary = pd.read_parquet(batch / "summary.parquet")
     assert summary.loc["broken", "error"] and summary.loc["tiny", "status"] == "ok"
 
@@ -107,6 +108,10 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     report = (tiny / "report.html").read_text()
     assert "notebook_context" not in report and "<script" not in report.lower()
     assert "data:image/png;base64" in report or not available_stages()
+    notebooks_page = (tiny / "notebooks.html").read_text()
+    assert "notebook_context" not in notebooks_page and "<script" not in notebooks_page.lower()
+    for output in ("plan.xlsx", "assignments_crm.csv", "statements/index.html"):
+        assert (tiny / output).exists(), f"{output} was not written at the end of the scenario"
     timings = json.loads((tiny / "logs" / "timings.json").read_text())
     assert set(timings["notebook_seconds"]) >= {spec.name for spec in NOTEBOOKS}
     for stage in available_stages():
@@ -116,16 +121,16 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
 
     broken = batch / "broken"
     log = (broken / "logs" / "batch.log").read_text()
-    assert "failed" in log and "no-such-folder" in log
+    assert "failed" in log and "no-such-account" in log
     assert (broken / "notebooks" / "territory_design.ipynb").exists(), (
         "the failing notebook is kept for reading"
     )
     changes = json.loads((broken / "changes.json").read_text())
-    assert changes["base"] == "tiny" and any(c["key"] == "data.source" for c in changes["changes"])
+    assert changes["base"] == "tiny" and any(c["key"].startswith("territory.locks") for c in changes["changes"])
 
     index = (batch / "index.html").read_text()
-    assert index.count('<tr class="failed" data-scenario="broken">') == 1
-    assert 'data-scenario="tiny"' in index and "no-such-folder" in index
+    assert index.count('<tr class="failed" data-key="broken">') == 1
+    assert 'data-key="tiny"' in index and "no-such-account" in index
 
 
 def _images(nb: nbformat.NotebookNode) -> int:
