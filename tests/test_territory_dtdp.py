@@ -5,6 +5,10 @@ instance."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import networkx as nx
 import numpy as np
@@ -119,3 +123,50 @@ def test_read_dtdp_computes_shortest_paths(tmp_path) -> None:
     np.testing.assert_allclose(inst.distance, expected)
     assert list(inst.activities.columns) == list(ACTIVITIES)
     assert isinstance(inst.activities, pd.DataFrame) and len(inst.activities) == 12
+
+
+_PURE_PYTHON_RUN = """
+import json, sys
+import numpy as np
+from salesops_models import jit
+from salesops_models.territory.dtdp_search import variable_neighbourhood_search
+assert not jit.AVAILABLE
+data = json.load(sys.stdin)
+dist, act, start = np.array(data["dist"]), np.array(data["act"]), np.array(data["start"])
+plan, accepted, done = variable_neighbourhood_search(
+    dist, act, start, 3, 0.3, np.random.default_rng(2), iterations=15
+)
+print(json.dumps([plan.tolist(), accepted, done]))
+"""
+
+
+def test_search_gives_the_same_plan_with_and_without_numba() -> None:
+    from salesops_models import jit
+
+    if not jit.AVAILABLE:
+        pytest.skip("numba is not installed or SALESOPS_NUMBA=0: only the Python path exists")
+    g = _instance(13, 4, 5)
+    dist = np.asarray(nx.floyd_warshall_numpy(g, weight="distance"))
+    act = np.array([[g.nodes[v][a] for a in ACTIVITIES] for v in g.nodes()], dtype=float)
+    target = act.sum(axis=0) / 3
+    # a start that meets the 30% bands: the first such labelling in enumeration order
+    start = next(
+        lab
+        for rest in itertools.product(range(3), repeat=len(dist) - 1)
+        if (lab := np.array((0, *rest))) is not None
+        and (np.bincount(lab, minlength=3) > 0).all()
+        and all(
+            (np.abs(np.bincount(lab, weights=act[:, a], minlength=3) / target[a] - 1) <= 0.3).all()
+            for a in range(3)
+        )
+    )
+    compiled = variable_neighbourhood_search(dist, act, start, 3, 0.3, np.random.default_rng(2), iterations=15)
+    payload = json.dumps({"dist": dist.tolist(), "act": act.tolist(), "start": start.tolist()})
+    env = {**os.environ, "SALESOPS_NUMBA": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", _PURE_PYTHON_RUN], input=payload, env=env, capture_output=True, text=True, check=True
+    )
+    plan, accepted, done = json.loads(out.stdout)
+    assert plan == compiled[0].tolist()
+    assert (accepted, done) == compiled[1:] and done == 15
+    assert accepted >= 1  # the shakes, not only the first local search, were compared

@@ -144,6 +144,12 @@ def merit_of(diam, load, lo, hi, target, lam, scale):  # type: ignore[no-untyped
 
 
 @njit(cache=True)
+def _pair_merit(largest, viol, dsum, old_s, old_t, new_s, new_t, lam, scale, p):  # type: ignore[no-untyped-def]
+    """Merit after territories s and t change diameter from (old_s, old_t) to (new_s, new_t)."""
+    return largest / scale + lam * viol + TIE_WEIGHT * (dsum - old_s - old_t + new_s + new_t) / (p * scale)
+
+
+@njit(cache=True)
 def local_search(dist, act, lab, mem, cnt, pos, load, diam, ends, without, lo, hi, target, lam, scale, max_moves):  # type: ignore[no-untyped-def]
     """Best-improvement local search (moves and swaps) on the merit; returns the number of moves made."""
     n = dist.shape[0]
@@ -183,12 +189,12 @@ def local_search(dist, act, lab, mem, cnt, pos, load, diam, ends, without, lo, h
                 # a cheap lower bound first: the diameter of t can only grow
                 others = _max_except(diam, s, t)
                 lb = max(others, ds, diam[t])
-                lb_merit = lb / scale + lam * viol + TIE_WEIGHT * (dsum - diam[s] - diam[t] + ds + diam[t]) / (p * scale)
+                lb_merit = _pair_merit(lb, viol, dsum, diam[s], diam[t], ds, diam[t], lam, scale, p)
                 if lb_merit - cur >= best_delta:
                     continue
                 dt = max(diam[t], _reach(dist, mem, cnt, t, u, -1))
                 m_new = max(others, ds, dt)
-                merit = m_new / scale + lam * viol + TIE_WEIGHT * (dsum - diam[s] - diam[t] + ds + dt) / (p * scale)
+                merit = _pair_merit(m_new, viol, dsum, diam[s], diam[t], ds, dt, lam, scale, p)
                 if merit - cur < best_delta:
                     best_delta = merit - cur
                     bu = u
@@ -212,16 +218,16 @@ def local_search(dist, act, lab, mem, cnt, pos, load, diam, ends, without, lo, h
                     others = _max_except(diam, s, t)
                     dt_minus = _diam_without(diam, ends, without, t, v)
                     lb = max(others, ds_minus, dt_minus)
-                    lb_merit = lb / scale + lam * viol + TIE_WEIGHT * (dsum - diam[s] - diam[t] + ds_minus + dt_minus) / (p * scale)
+                    lb_merit = _pair_merit(lb, viol, dsum, diam[s], diam[t], ds_minus, dt_minus, lam, scale, p)
                     if lb_merit - cur >= best_delta:
                         continue
                     ds_new = max(ds_minus, _reach(dist, mem, cnt, s, v, u))
-                    lb_merit = max(others, ds_new, dt_minus) / scale + lam * viol + TIE_WEIGHT * (dsum - diam[s] - diam[t] + ds_new + dt_minus) / (p * scale)
+                    lb_merit = _pair_merit(max(others, ds_new, dt_minus), viol, dsum, diam[s], diam[t], ds_new, dt_minus, lam, scale, p)
                     if lb_merit - cur >= best_delta:
                         continue
                     dt_new = max(dt_minus, _reach(dist, mem, cnt, t, u, v))
                     m_new = max(others, ds_new, dt_new)
-                    merit = m_new / scale + lam * viol + TIE_WEIGHT * (dsum - diam[s] - diam[t] + ds_new + dt_new) / (p * scale)
+                    merit = _pair_merit(m_new, viol, dsum, diam[s], diam[t], ds_new, dt_new, lam, scale, p)
                     if merit - cur < best_delta:
                         best_delta = merit - cur
                         bu = u
