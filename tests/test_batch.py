@@ -126,7 +126,9 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
         "the failing notebook is kept for reading"
     )
     changes = json.loads((broken / "changes.json").read_text())
-    assert changes["base"] == "tiny" and any(c["key"].startswith("territory.locks") for c in changes["changes"])
+    assert changes["base"] == "tiny" and any(
+        c["key"].startswith("territory.locks") for c in changes["changes"]
+    )
 
     index = (batch / "index.html").read_text()
     assert index.count('<tr class="failed" data-key="broken">') == 1
@@ -160,3 +162,44 @@ def test_every_notebook_ran_under_papermill(batch_run, spec):
         assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
     if spec.stage is None:
         assert _images(nb) >= 3, "the summary shows the stages' charts"
+
+
+def test_a_retried_attempt_moves_the_dead_attempts_outputs_aside(tmp_path):
+    from salesops_models.workflow.batch import start_attempt
+
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "scenario.resolved.yaml").write_text("name: s\n")
+    assert start_attempt(out) == 1
+    # attempt 1 dies before writing anything: attempt 2 still has a folder for it to point at
+    assert start_attempt(out) == 2
+    assert (out / "attempts" / "1").is_dir() and not any((out / "attempts" / "1").iterdir())
+    (out / "metrics.json").write_text("{}")  # attempt 2 dies after writing a table
+    assert start_attempt(out) == 3
+    assert (out / "attempts" / "2" / "metrics.json").exists() and not (out / "metrics.json").exists()
+    assert (out / "scenario.resolved.yaml").exists()
+
+
+def test_a_workers_failed_heartbeat_is_one_line_not_a_traceback():
+    import logging
+
+    import salesops_models.workflow.batch  # noqa: F401  (installs the filter)
+
+    logger = logging.getLogger("distributed.worker")
+    try:
+        raise OSError("ConnectionPool closing.")
+    except OSError:
+        import sys
+
+        record = logger.makeRecord(
+            logger.name,
+            logging.ERROR,
+            __file__,
+            1,
+            "Failed to communicate with scheduler during heartbeat.",
+            (),
+            sys.exc_info(),
+        )
+    assert all(f.filter(record) for f in logger.filters)
+    line = logging.Formatter().format(record)
+    assert "Traceback" not in line and "OSError: ConnectionPool closing." in line

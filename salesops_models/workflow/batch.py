@@ -319,7 +319,9 @@ def start_attempt(out: Path) -> int | None:
         return None
     attempt = int(info.get("attempt", 0)) + 1
     leftovers = [p for p in out.iterdir() if p.name not in KEPT_BY_ATTEMPTS]
-    if leftovers:
+    if attempt > 1 or leftovers:
+        # the folder exists for every earlier attempt, empty when it died before writing anything,
+        # so the log line "outputs of the attempt before are in attempts/<n>/" always points somewhere
         dest = out / "attempts" / str(attempt - 1)
         dest.mkdir(parents=True, exist_ok=True)
         for p in leftovers:
@@ -470,6 +472,26 @@ def _client(workers: int | None, scheduler: str | None, n_tasks: int, quiet: boo
     if n > 1:
         cluster.scale(n)
     return client, cluster, n
+
+
+class _HeartbeatFailureInOneLine(logging.Filter):
+    """A worker's failed heartbeat is logged as one line, not a traceback.
+
+    When the batch is interrupted or ends, the scheduler can close while a worker's heartbeat is in
+    flight; Dask logs that with a full traceback, which reads like a crash to a planner. The message
+    stays (a lost scheduler during a run is worth a line), with the exception's last line in it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Failed to communicate with scheduler"):
+            exc = record.exc_info[1]
+            record.msg = f"{record.msg} ({type(exc).__name__}: {exc})"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+# in the driver and, through the preloaded fork server, in every local worker process
+logging.getLogger("distributed.worker").addFilter(_HeartbeatFailureInOneLine())
 
 
 def _fork_workers_from_a_preloaded_server() -> None:
