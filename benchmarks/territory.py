@@ -13,9 +13,10 @@ from its files:
 - ``pmed*.txt`` + ``reference.csv`` (OR-Library pmed): shortest-path distances, exact p-median.
 - ``pmedcap1_*.txt`` (OR-Library pmedcap1): floor(Euclidean) distances, capacitated p-median.
 - ``county/`` / ``tract/`` + ``reference.csv`` with cut edges (Validi & Buchanan): contiguous
-  balanced districting minimising cut edges (solve / separator-cut loop).
+  balanced districting minimising cut edges (spanning-tree + pair re-split heuristic, then the
+  single-commodity-flow MILP started from it).
 - ``instances/`` + ``best_known.csv`` (DTDP, Aly et al.): min max-diameter with three balanced
-  activities; heuristic + MILP.
+  activities; balanced assignment start + variable neighbourhood search (work limits, repeatable).
 
 ``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps and solves the
 alignment with two metrics within +-5% and a disruption budget, reporting build and solve time,
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.territory import BalanceMetric, SolverOptions, assign_territories, evaluate_plan
-from salesops_models.territory.design import p_median, p_median_levels
+from salesops_models.territory.design import p_median
 
 log = logging.getLogger("benchmarks.territory")
 
@@ -174,7 +175,7 @@ def run_pmed(folder: Path, time_limit: float, filt: str | None) -> list[Record]:
             continue
         d, p = read_pmed(folder / f"{row.instance}.txt")
         t = time.perf_counter()
-        res = p_median_levels(d, p, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0))
+        res = p_median(d, p, solver=SolverOptions(time_limit=time_limit, mip_gap=0.0))
         sec = time.perf_counter() - t
         out.append(
             Record(
@@ -289,10 +290,10 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
     """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
     import pulp
 
-    from salesops_models.territory.alignment import _objective_scales, _prepare
+    from salesops_models.territory.instance import objective_scales, prepare_instance
 
     t = time.perf_counter()
-    inst = _prepare(
+    inst = prepare_instance(
         company.accounts,
         company.reps,
         balance,
@@ -302,7 +303,7 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
         None,
         candidate_k,
     )
-    t_scale, _ = _objective_scales(inst, True)
+    t_scale, _ = objective_scales(inst, True)
     cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r] / t_scale
     prob = pulp.LpProblem("alignment", pulp.LpMinimize)
     x = [pulp.LpVariable(f"x{p}", cat="Binary") for p in range(len(inst.pair_a))]

@@ -7,8 +7,8 @@ one-line error within the memory of a bare Python process).
 
 Precedence (lowest first): the base scenario named by ``extends`` (recursively), the scenario file
 itself. Mappings are deep-merged; lists and scalars are replaced whole. Every file named inside
-(``extends``, ``data.path``, ``data.mapping``, plan files) is resolved against the folder of the
-file that names it and must stay inside it unless the user allows more
+(``extends``, ``data.path``, ``data.mapping``, plan files, ``territory.adjacency``) is resolved
+against the folder of the file that names it and must stay inside it unless the user allows more
 (:class:`~salesops_models.safe_io.PathRule`).
 """
 
@@ -90,7 +90,8 @@ def resolve_document(
 
 def _resolve_relative_paths(doc: dict[str, Any], file: Path, rule: PathRule) -> None:
     """Make the paths a scenario file names absolute, checked by the path rule: ``data.path``,
-    ``data.mapping`` and plan files in ``compensation.plans`` (shipped names stay names)."""
+    ``data.mapping``, plan files in ``compensation.plans`` (shipped names stay names) and the
+    adjacency table ``territory.adjacency``."""
 
     def checked(value: str, key: str) -> str:
         return str(rule.resolve(value, file.parent, file, key, error=ScenarioError))
@@ -108,6 +109,13 @@ def _resolve_relative_paths(doc: dict[str, Any], file: Path, rule: PathRule) -> 
             checked(p, f"compensation.plans[{i}]") if isinstance(p, str) and is_path_reference(p) else p
             for i, p in enumerate(comp["plans"])
         ]
+    territory = doc.get("territory")
+    if (
+        isinstance(territory, dict)
+        and isinstance(territory.get("adjacency"), str)
+        and territory["adjacency"].strip()
+    ):
+        territory["adjacency"] = checked(territory["adjacency"], "territory.adjacency")
 
 
 def scenario_files(paths: list[str | Path]) -> list[Path]:

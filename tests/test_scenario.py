@@ -123,6 +123,7 @@ def test_resolved_scenario_round_trips_with_provenance(tmp_path):
         "data: {source: directory, path: /tmp}",
         "data: {source: crm, path: export, mapping: ../../map.yaml}",
         "compensation: {plans: [../plan.yaml]}",
+        "territory: {adjacency: ../pairs.csv}",
     ],
 )
 def test_files_a_scenario_names_stay_in_its_folder(tmp_path, line):
@@ -153,7 +154,9 @@ def test_mapping_path_is_resolved_against_the_scenario_and_written_absolute(tmp_
     monkeypatch.chdir(tmp_path)  # not the scenario's folder: the old code resolved from here
     sc = load_scenario(f)
     assert sc.data.mapping == str((folder / "map.yaml").resolve())
-    assert load_scenario(_write(folder / "n.yaml", "name: n\ndata: {mapping: maven}\n")).data.mapping == "maven"
+    assert (
+        load_scenario(_write(folder / "n.yaml", "name: n\ndata: {mapping: maven}\n")).data.mapping == "maven"
+    )
     resolved = write_resolved_scenario(sc, tmp_path / "results" / "s")
     monkeypatch.chdir("/")
     again = load_scenario(resolved, trusted=True)
@@ -211,3 +214,11 @@ def test_validate_reports_every_file_even_after_an_unreadable_one(tmp_path):
     assert [sc.name for sc in good] == ["good"]
     assert len(errors) == 3
     assert "a_binary.yaml" in errors[0] and "b_empty.yaml" in errors[1] and "seeed" in errors[2]
+
+
+def test_adjacency_table_is_resolved_against_the_scenario_file(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    f = _write(folder / "s.yaml", "name: s\nterritory: {contiguity: true, adjacency: pairs.csv}\n")
+    monkeypatch.chdir(tmp_path)  # not the scenario's folder
+    assert load_scenario(f).territory.adjacency == str((folder / "pairs.csv").resolve())

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops_models.errors import DataValidationError
 from salesops_models.territory import (
     ACCOUNT_COUNT,
     BalanceMetric,
@@ -47,6 +48,16 @@ def random_instance(seed: int, n_acc: int = 7, n_rep: int = 3) -> tuple[pd.DataF
     return accounts, reps
 
 
+def home_distance_km(accounts: pd.DataFrame, reps: pd.DataFrame) -> np.ndarray:
+    """Haversine distance [km] from each account to each rep's home base, computed here independently."""
+    return haversine_km(
+        accounts["lat"].to_numpy()[:, None],
+        accounts["lon"].to_numpy()[:, None],
+        reps["home_lat"].to_numpy()[None, :],
+        reps["home_lon"].to_numpy()[None, :],
+    )
+
+
 def brute_force(
     accounts: pd.DataFrame,
     reps: pd.DataFrame,
@@ -55,12 +66,7 @@ def brute_force(
     max_moves: int | None,
 ) -> tuple[float, int]:
     """Best objective over every feasible assignment (travel weighted by workload + w * moved potential)."""
-    d = haversine_km(
-        accounts["lat"].to_numpy()[:, None],
-        accounts["lon"].to_numpy()[:, None],
-        reps["home_lat"].to_numpy()[None, :],
-        reps["home_lon"].to_numpy()[None, :],
-    )
+    d = home_distance_km(accounts, reps)
     w = accounts["workload_hours"].to_numpy()
     v = accounts["potential"].to_numpy()
     owner = accounts["owner_rep_id"].str[1:].astype(int).to_numpy()
@@ -296,3 +302,35 @@ def test_pfizer_22x4_reference_values() -> None:
         assert round(dist_res.travel, 2) == float(want[(interval, "min_total_distance_km")])
         assert round(disr_res.disruption, 4) == float(want[(interval, "min_disruption_index_weighted")])
         assert dist_res.territories["index_value"].between(1 - tol - 1e-9, 1 + tol + 1e-9).all()
+
+
+def test_without_locations_the_plan_moves_the_least_value() -> None:
+    accounts, reps = random_instance(4, n_acc=7, n_rep=3)
+    accounts = accounts.drop(columns=["lat", "lon"])
+    res = assign_territories(
+        accounts,
+        reps,
+        balance=[BalanceMetric("workload_hours", 0.3)],
+        disruption_column="potential",
+        solver=EXACT,
+    )
+    assert res.status == "optimal" and res.travel_basis == "none" and res.travel == 0
+    assert any("without travel" in n for n in res.notes)
+    # the optimum by enumeration: least potential moved among the plans inside the bands
+    w, v = accounts["workload_hours"].to_numpy(), accounts["potential"].to_numpy()
+    owner = accounts["owner_rep_id"].str[1:].astype(int).to_numpy()
+    cap = reps["capacity"].to_numpy()
+    tgt = w.sum() * cap / cap.sum()
+    best = min(
+        v[np.array(p) != owner].sum()
+        for p in itertools.product(range(3), repeat=7)
+        if np.all(np.abs(np.bincount(p, weights=w, minlength=3) / tgt - 1) <= 0.3 + 1e-12)
+    )
+    assert res.disruption == pytest.approx(best)
+
+
+def test_some_empty_coordinates_are_an_error_naming_the_accounts() -> None:
+    accounts, reps = random_instance(4, n_acc=7, n_rep=3)
+    accounts.loc[[2, 5], "lat"] = np.nan
+    with pytest.raises(DataValidationError, match=r"A2.*A5.*geocode them"):
+        assign_territories(accounts, reps)

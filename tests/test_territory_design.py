@@ -1,35 +1,92 @@
-"""Free-centre design and districting: p-median (two formulations), capacitated p-median, cut edges."""
+"""Free-centre design: p-median (Lagrangian tree, covering MILP, automatic choice), capacitated p-median,
+placing new reps. Every exact method is checked against enumeration on small instances."""
 
 from __future__ import annotations
 
 import itertools
 
-import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 
-from salesops_models.territory.design import p_median, p_median_levels
-from salesops_models.territory.districting import solve_cut_edges
+from salesops_models.territory.design import (
+    p_median,
+    p_median_lagrangian,
+    p_median_levels,
+    place_new_reps,
+    swap_search,
+)
 from salesops_models.territory.solver import SolverOptions
 from salesops_models.testing import benchmarks_dir
 
 EXACT = SolverOptions(time_limit=30, mip_gap=0.0)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_p_median_formulations_match_enumeration(seed: int) -> None:
+def _instance(seed: int, n: int = 12) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 100, (12, 2))
-    w = rng.integers(1, 5, 12)
-    cost = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)).round() * w[:, None]
-    p = 3
-    best = min(cost[:, list(c)].min(axis=1).sum() for c in itertools.combinations(range(12), p))
-    classic = p_median(cost, p, solver=EXACT)
-    levels = p_median_levels(cost, p, initial_levels=2, solver=EXACT)
-    assert classic.solve.status == levels.solve.status == "optimal"
-    assert classic.objective == pytest.approx(best)
-    assert levels.objective == pytest.approx(best)
-    assert len(levels.centres) == p and set(levels.assignment) <= set(levels.centres)
+    xy = rng.uniform(0, 100, (n, 2))
+    w = rng.integers(1, 5, n)
+    return np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)).round() * w[:, None]
+
+
+def _enumerate(cost: np.ndarray, p: int, fixed: tuple[int, ...] = ()) -> float:
+    free = [j for j in range(cost.shape[1]) if j not in fixed]
+    return min(
+        cost[:, list(fixed) + list(c)].min(axis=1).sum() for c in itertools.combinations(free, p - len(fixed))
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_p_median_methods_match_enumeration(seed: int) -> None:
+    cost = _instance(seed)
+    p = 2 + seed % 3
+    best = _enumerate(cost, p)
+    results = {
+        "auto": p_median(cost, p, solver=EXACT),
+        "radius": p_median_levels(cost, p, initial_levels=1, solver=EXACT),
+        "lagrangian": p_median_lagrangian(cost, p, solver=EXACT),
+    }
+    for name, res in results.items():
+        assert res.solve.status == "optimal", name
+        assert res.objective == pytest.approx(best), name
+        assert res.solve.bound == pytest.approx(best), name
+        assert len(res.centres) == p and set(res.assignment) <= set(res.centres), name
+        # every client goes to its cheapest open centre
+        assert cost[np.arange(len(cost)), res.assignment] == pytest.approx(cost[:, res.centres].min(axis=1))
+
+
+@pytest.mark.parametrize("method", ["radius", "lagrangian"])
+def test_fixed_centres_stay_open_and_the_rest_is_optimal(method: str) -> None:
+    cost = _instance(7, n=14)
+    fixed = (0, 5)
+    best = _enumerate(cost, 4, fixed)
+    res = p_median(cost, 4, fixed_open=list(fixed), method=method, solver=EXACT)
+    assert res.solve.status == "optimal"
+    assert set(fixed) <= set(res.centres.tolist())
+    assert res.objective == pytest.approx(best)
+
+
+def test_forbidden_pairs_are_never_used() -> None:
+    cost = _instance(3)
+    cost[:6, 6:] = np.inf  # the first six clients may only use the first six sites
+    best = min(
+        cost[:, list(c)].min(axis=1).sum()
+        for c in itertools.combinations(range(12), 3)
+        if np.isfinite(cost[:, list(c)].min(axis=1)).all()
+    )
+    for method in ("radius", "lagrangian"):
+        res = p_median(cost, 3, method=method, solver=EXACT)
+        assert res.objective == pytest.approx(best)
+        assert np.isfinite(cost[np.arange(12), res.assignment]).all()
+
+
+def test_swap_search_is_a_local_optimum() -> None:
+    cost = _instance(11, n=15)
+    centres, value = swap_search(cost, 3)
+    for out in centres:
+        for into in set(range(15)) - set(centres.tolist()):
+            trial = [c for c in centres if c != out] + [into]
+            assert cost[:, trial].min(axis=1).sum() >= value - 1e-9
 
 
 def test_capacitated_p_median_respects_capacity_against_enumeration() -> None:
@@ -51,6 +108,7 @@ def test_capacitated_p_median_respects_capacity_against_enumeration() -> None:
     assert res.solve.status == "optimal"
     assert res.objective == pytest.approx(best)
     assert (np.bincount(res.assignment, weights=demand, minlength=8) <= cap + 1e-9).all()
+    assert (res.assignment[res.centres] == res.centres).all()
 
 
 @pytest.mark.benchmarkdata
@@ -66,15 +124,20 @@ def test_pmedcap1_instance_1_optimum_713() -> None:
     assert res.objective == 713  # rounded or real distances would give 726 or 728.26
 
 
-def test_cut_edges_on_a_grid_with_and_without_contiguity() -> None:
-    g = nx.convert_node_labels_to_integers(nx.grid_2d_graph(4, 4), ordering="sorted")
-    nx.set_node_attributes(g, 1.0, "pop")
-    res = solve_cut_edges(g, 2, 8, 8, time_limit=30)
-    assert res.status == "optimal" and res.objective == 4  # a straight cut through a 4x4 grid
-    for j in range(2):
-        assert nx.is_connected(g.subgraph(np.flatnonzero(res.district == j).tolist()))
-    # 3 districts of sizes 5..6 on a 4x4 grid: contiguity can only cost more cut edges
-    free = solve_cut_edges(g, 3, 5, 6, contiguous=False, time_limit=30)
-    cont = solve_cut_edges(g, 3, 5, 6, contiguous=True, time_limit=30)
-    assert cont.objective >= free.objective
-    assert cont.status == "optimal"
+def test_place_new_reps_is_exact_and_repeatable(small_company) -> None:
+    acc, reps = small_company.accounts, small_company.reps
+    first = place_new_reps(acc, reps, 2, solver=SolverOptions(time_limit=30))
+    second = place_new_reps(acc, reps, 2, solver=SolverOptions(time_limit=30))
+    assert first.solve.status == "optimal" and not first.clock_fired
+    pd.testing.assert_frame_equal(first.new_reps, second.new_reps)
+    assert first.site_account_ids == second.site_account_ids
+    assert list(first.new_reps["rep_id"]) == ["NEW001", "NEW002"]
+    # no other pair of candidate accounts does better (enumerated over the sites of the placement)
+    from salesops_models.territory.geo import distance_matrix_km
+
+    w = acc["workload_hours"].to_numpy(float)
+    base = distance_matrix_km(acc["lat"], acc["lon"], reps["home_lat"], reps["home_lon"]) * w[:, None]
+    picked = acc.set_index("account_id").loc[first.site_account_ids]
+    cand = distance_matrix_km(acc["lat"], acc["lon"], picked["lat"], picked["lon"]) * w[:, None]
+    assert np.minimum(base.min(axis=1), cand.min(axis=1)).sum() == pytest.approx(first.solve.objective)
+    assert first.solve.objective <= base.min(axis=1).sum()

@@ -6,27 +6,26 @@ import numpy as np
 import pytest
 
 from salesops_models.territory import ACCOUNT_COUNT, BalanceMetric, SolverOptions, assign_territories
-from salesops_models.territory.alignment import _objective_scales, _prepare
+from salesops_models.territory.instance import (
+    Objective,
+    meets_constraints,
+    objective_scales,
+    pair_costs,
+    prepare_instance,
+)
 from salesops_models.territory.lp_round import lp_round
 from tests.test_territory import EXACT, brute_force, random_instance
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_lp_bound_below_the_enumerated_optimum_and_rounded_plan_feasible(seed: int) -> None:
+def test_lp_bound_below_the_enumerated_optimum_and_rounded_plan_meets_constraints(seed: int) -> None:
     accounts, reps = random_instance(seed)
     balance = [BalanceMetric("workload_hours", 0.35), BalanceMetric(ACCOUNT_COUNT, 0.5)]
     dw = [0.0, 0.002][seed % 2]
     best, feasible = brute_force(accounts, reps, balance, dw, None)
-    inst = _prepare(accounts, reps, balance, None, "workload_hours", "potential", None, None)
+    inst = prepare_instance(accounts, reps, balance, None, "workload_hours", "potential", None, None)
     lp = lp_round(
-        inst,
-        travel_weight=1.0,
-        disruption_weight=dw,
-        scales=_objective_scales(inst, False),
-        disruption_budget=None,
-        max_moves=None,
-        mip_gap=1e-6,
-        seconds=20,
+        inst, Objective(1.0, dw, objective_scales(inst, False)), SolverOptions(time_limit=20, mip_gap=1e-6)
     )
     if feasible == 0:
         assert lp.assign is None
@@ -84,22 +83,23 @@ def test_infeasible_lp_is_a_proof_and_the_diagnosis_still_comes_back() -> None:
 
 
 def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None:
-    from salesops_models.territory.alignment import greedy_start
-    from salesops_models.territory.lp_round import _feasible, neighbourhood_search, pair_costs
+    from salesops_models.territory.heuristics import greedy_start
+    from salesops_models.territory.neighbourhood import PairTerms, neighbourhood_search
 
     accounts, reps = random_instance(8, n_acc=200, n_rep=8)
     balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric(ACCOUNT_COUNT, 0.15)]
-    inst = _prepare(accounts, reps, balance, None, "workload_hours", "potential", None, 5)
-    cost, moves, value = pair_costs(inst, 1.0, 0.0, _objective_scales(inst, True))
-    start = greedy_start(inst, None, 5.0)
-    assert _feasible(inst, start, value, moves, None, None)
+    inst = prepare_instance(accounts, reps, balance, None, "workload_hours", "potential", None, 5)
+    cost, moves, value = pair_costs(inst, Objective(1.0, 0.0, objective_scales(inst, True)))
+    start = greedy_start(inst, None)
+    assert meets_constraints(inst, start, value, moves, None, None)
     on_start = inst.pair_r == start[inst.pair_a]
     budget = float(value[on_start].sum()) / inst.owned_value + 0.02
     cap = int(moves[on_start].sum()) + 5
-    better = neighbourhood_search(inst, start, cost, moves, value, budget, cap, seconds=20, group_size=3)
+    terms = PairTerms(cost, moves, value, budget * inst.owned_value, cap)
+    better = neighbourhood_search(
+        inst, start, terms, SolverOptions(mip_gap=1e-6, node_limit=200), rounds=2, group_size=3
+    )
     before = cost[inst.pair_r == start[inst.pair_a]].sum()
     after = cost[inst.pair_r == better[inst.pair_a]].sum()
     assert after < before  # a greedy balance plan leaves travel to gain
-    assert _feasible(
-        inst, better, value, moves, budget, max(60, int(moves[inst.pair_r == start[inst.pair_a]].sum()))
-    )
+    assert meets_constraints(inst, better, value, moves, budget, cap)

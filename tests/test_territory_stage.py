@@ -13,7 +13,7 @@ from salesops_models.workflow.stages import territory as stage
 
 
 def _ctx(tmp_path, company, **territory):
-    sc = Scenario(name="t", territory=TerritoryConfig(time_limit=10, **territory))
+    sc = Scenario(name="t", territory=TerritoryConfig(**territory))
     return StageContext(sc, tmp_path, "territory", {"company": company})
 
 
@@ -95,3 +95,72 @@ def test_growth_scenario_places_new_reps_and_gives_them_accounts(tmp_path, small
     assert len(ter) == len(small_company.reps) + 2
     # capacity-weighted targets: the new full-time reps carry a full share of the workload
     assert (ter.loc[["NEW001", "NEW002"], "accounts"] > 0).all()
+
+
+def test_stage_twice_gives_the_same_tables_and_metrics(tmp_path, small_company):
+    runs = []
+    for i in range(2):
+        ctx = _ctx(tmp_path / str(i), small_company)
+        metrics = stage.run(ctx)
+        runs.append((ctx.read_table("assignments"), ctx.read_table("territories"), metrics))
+    (a0, t0, m0), (a1, t1, m1) = runs
+    pd.testing.assert_frame_equal(a0, a1, check_exact=True)
+    pd.testing.assert_frame_equal(t0, t1, check_exact=True)
+    clock = {k for k in m0 if k.endswith("_seconds")}
+    assert {k: v for k, v in m0.items() if k not in clock} == {k: v for k, v in m1.items() if k not in clock}
+    assert m0["territory_time_limit_hit"] is False
+
+
+def test_stage_without_coordinates_balances_without_travel(tmp_path, small_company):
+    import dataclasses
+
+    accounts = small_company.accounts.drop(columns=["lat", "lon"])
+    company = dataclasses.replace(small_company, accounts=accounts)
+    ctx = _ctx(tmp_path, company, tradeoff_budgets=[0.3])
+    metrics = stage.run(ctx)
+    assert metrics["territory_status"] in ("optimal", "feasible")
+    assert metrics["territory_travel_basis"] == "none"
+    assert "without travel" in metrics["territory_data_notes"]
+    ter = ctx.read_table("territories")
+    assert ter["workload_hours_deviation"].abs().max() <= 0.10 + 1e-6
+    assert ter["potential_deviation"].abs().max() <= 0.15 + 1e-6
+    assert (ctx.read_table("assignments")["travel"] == 0).all()
+    assert not ctx.figure_path("territory_map").exists()  # no map without locations
+    assert ctx.figure_path("territory_balance").stat().st_size > 1000
+
+
+@pytest.mark.benchmarkdata
+def test_stage_runs_on_the_maven_export(tmp_path, maven):
+    """Maven: no locations, no potential, workload or revenue, no owners: balanced on account counts."""
+    ctx = _ctx(tmp_path, maven)
+    metrics = stage.run(ctx)
+    assert metrics["territory_travel_basis"] == "none"
+    assert "account counts" in metrics["territory_data_notes"]
+    ter = ctx.read_table("territories")
+    assert ter["accounts"].sum() == len(maven.accounts) == 85
+    # 85 accounts over 35 reps is 2.43 each: +-10% holds no integer, so the nearest plan (2 or 3 each,
+    # +23.5%) comes back as "relaxed" with the tolerance it needs, not as an error
+    assert metrics["territory_status"] == "relaxed"
+    assert set(ter["accounts"]) == {2, 3}
+    need = ctx.read_table("territory_relaxation").set_index("constraint").loc["tolerance[account_count]"]
+    assert need["required"] == pytest.approx(3 / (85 / 35) - 1)
+
+
+def test_stage_with_contiguity_connects_every_territory(tmp_path, small_company):
+    ctx = _ctx(tmp_path, small_company, contiguity=True, candidate_k=4)
+    metrics = stage.run(ctx)
+    assert metrics["territory_status"] in ("optimal", "feasible")
+    assert metrics["territory_disconnected"] == 0
+    assert ctx.read_table("territories")["pieces"].eq(1).all()
+    assert ctx.figure_path("territory_map").stat().st_size > 1000
+
+
+def test_stage_reads_an_adjacency_file_and_refuses_unknown_units(tmp_path, small_company):
+    ids = small_company.accounts["account_id"].tolist()
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"a": ids[:-1] + ["NOPE"], "b": ids[1:] + [ids[0]]}).to_csv(path, index=False)
+    ctx = _ctx(tmp_path, small_company, contiguity=True, adjacency=str(path))
+    from salesops_models.errors import DataValidationError
+
+    with pytest.raises(DataValidationError, match="NOPE"):
+        stage.run(ctx)

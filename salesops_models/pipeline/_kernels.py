@@ -8,18 +8,9 @@ classification, booking), so results are bit for bit the same with or without nu
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-try:  # pragma: no cover - exercised when numba is installed
-    if os.environ.get("SALESOPS_NUMBA", "1") == "0":
-        raise ImportError("disabled by SALESOPS_NUMBA=0")
-    from numba import njit
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover
-    AVAILABLE = False
+from salesops_models.jit import AVAILABLE, njit
 
 if AVAILABLE:
 

@@ -68,26 +68,70 @@ class TerritoryConfig(StrictModel):
     candidate_k: int | None = Field(
         10, ge=1, description="Each account may go to its k nearest reps (plus its owner); null: any rep."
     )
-    time_limit: float = Field(10.0, gt=0, description="Wall-clock limit of the MILP solve [s].")
+    node_limit: int = Field(
+        300,
+        ge=1,
+        description="Branch-and-bound nodes of each MILP solve: the work limit that stops the solver at the "
+        "same point on any machine, so the same scenario gives the same plan bit for bit.",
+    )
+    polish_passes: int = Field(
+        50, ge=0, description="Passes of the local-search polish (moves, then swaps) at most: a work limit."
+    )
+    neighbourhood_rounds: int = Field(
+        2,
+        ge=0,
+        description="Rounds over all territories of the large-scale neighbourhood search (one small MILP per "
+        "territory and round): a work limit.",
+    )
+    time_limit: float = Field(
+        600.0,
+        gt=0,
+        description="Wall-clock safety net of the whole alignment [s]. The plan depends on the work limits "
+        "only; when this net stops a step instead, the metric territory_time_limit_hit and a warning say "
+        "so (the plan then depends on the machine's load).",
+    )
     mip_gap: float = Field(
         0.01, ge=0.0, le=1.0, description="Relative MIP gap at which the solver stops [-]."
     )
-    threads: int = Field(1, ge=1, le=64, description="HiGHS threads (keep 1 on Dask workers).")
-    heuristic_seconds: float = Field(
-        3.0,
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="HiGHS threads (keep 1 on Dask workers, and for plans that are the same bit for bit).",
+    )
+    heuristic_seconds: float | None = Field(
+        None,
         ge=0.0,
-        description="Time for each of the two heuristic steps (greedy rebalancing, local-search polish) whose "
-        "plan starts the solver [s].",
+        description="Wall-clock safety net of each heuristic step (greedy rebalancing, polish) [s]; null: only "
+        "time_limit. Their work is limited by polish_passes.",
     )
     lp_rounding: bool | None = Field(
         None,
         description="Start from the LP relaxation and round it (a proven bound; the plan without the MILP "
-        "when it meets every band); null: from 50,000 candidate pairs on.",
+        "when it meets every band); null: from 10,000 candidate pairs on.",
     )
     tradeoff_budgets: list[float] = Field(
         default_factory=list,
         description="Disruption budgets [0-1] for a travel-versus-disruption curve (empty: no curve; each "
         "point is one more solve).",
+    )
+    contiguity: bool = Field(
+        False,
+        description="Every territory must be one connected piece of the adjacency graph (the units of its "
+        "accounts; see docs/territory.md for the rule).",
+    )
+    contiguity_exceptions: list[str] = Field(
+        default_factory=list, description="Rep ids whose territories may be in several pieces (e.g. islands)."
+    )
+    adjacency: str | None = Field(
+        None,
+        description="CSV or parquet file of adjacent unit pairs (first two columns, one pair per row); null: "
+        "the Delaunay graph of the account locations with long edges cut.",
+    )
+    contiguity_unit: str | None = Field(
+        None,
+        description="Accounts column naming the unit the adjacency pairs refer to (e.g. a ZIP code column); "
+        "null: each account is a unit (pairs of account ids).",
     )
     new_reps: int = Field(
         0,

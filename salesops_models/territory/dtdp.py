@@ -1,19 +1,20 @@
-"""Delivery/commercial territory design: minimise the largest territory diameter, three balanced activities.
+"""Delivery/commercial territory design (DTDP): minimise the largest territory diameter, three balanced activities.
 
-Heuristic + MILP (location-allocation with a radius cap):
+The diameter of a territory is the largest shortest-path distance in the whole graph between two of
+its units (as in Aly, Gabor & Sleptchenko 2024). Every territory must carry each activity within
+:math:`\\pm\\tau` of total/p. Contiguity is not required. No bound is proven (``gap`` is NaN).
 
-1. Shortest-path distances :math:`D` on the graph (Dijkstra on edge ``distance``).
-2. Centres: farthest-point seeding weighted towards heavy units, later the 1-centre of each territory
-   (the member minimising the largest distance to the other members).
-3. For fixed centres, the balanced assignment MILP of :func:`~salesops_models.territory.assign_territories`
-   with every activity within :math:`\\pm\\tau` of total/p, objective :math:`\\sum_i D_{i,c(i)}^2`, and
-   only the pairs with :math:`D_{i,c} \\le R` allowed; :math:`R` is bisected down to the smallest radius
-   the MILP still finds a balanced plan for (an infeasible radius comes back as ``relaxed``, never raised).
-4. Repeat 2-3 while time remains; keep the plan with the smallest diameter that meets every band.
+Procedure (:func:`solve_dtdp`), stopped by work limits only (a wall-clock limit stays as a reported
+safety net), so the same seed gives the same plan on a busy machine:
 
-The diameter of a territory is the largest shortest-path distance in the whole graph between two of its
-units (as in Aly, Gabor & Sleptchenko 2024). Contiguity is not required. The reported ``gap`` is NaN:
-this procedure proves no bound.
+1. **Start**: p centres by farthest-point seeding from a seeded first unit; every unit is assigned to
+   one of its nearest centres by a balanced assignment MILP (each activity within the band, minimum
+   sum of squared distances to the centre; node-limited).
+2. **Variable neighbourhood search** (:mod:`~salesops_models.territory.dtdp_search`): shakes that
+   move a cluster of units next to an extreme unit of a wide territory, each followed by a local search
+   of moves and swaps on the largest diameter (band violation penalised), accepted when the plan meets
+   every band and is better.
+3. Several starts (spawned seeds); the best plan is kept.
 """
 
 from __future__ import annotations
@@ -31,15 +32,18 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from salesops_models.territory.alignment import BalanceMetric, assign_territories
+from salesops_models.territory.dtdp_search import variable_neighbourhood_search
+from salesops_models.territory.milp_arrays import MilpArrays, run_highs
 from salesops_models.territory.solver import FEASIBLE, NO_SOLUTION, SolverOptions
 
 log = logging.getLogger(__name__)
 ACTIVITIES = ("n_customers", "demand", "workload")
-# Relative gap of each assignment MILP (sum of squared distances). The bisection needs feasibility of a
-# radius, not the optimum, so a loose gap buys more rounds: planar600_G4 at 60 s gave 5 rounds and 49.75
-# at 0.1, against 2 rounds and 49.97 at 0.01.
-MIP_GAP = 0.1
+#: Work limits: starts, shakes per start, nodes of each start's assignment MILP.
+STARTS = 2
+ITERATIONS = 250
+ASSIGN_NODE_LIMIT = 2000
+#: Each unit may go to this many of its nearest centres in the start's assignment MILP.
+ASSIGN_NEAREST = 4
 
 
 @dataclass
@@ -51,6 +55,26 @@ class DTDPInstance:
 
 @dataclass
 class DTDPResult:
+    """A DTDP plan: territory per unit, its largest diameter and how it was found.
+
+    Attributes
+    ----------
+    territory
+        Territory 0..p-1 of each unit (-1 everywhere without a plan).
+    objective
+        Largest territory diameter [distance units].
+    max_rel_dev
+        Largest relative deviation of a territory's activity from total/p [-].
+    status
+        ``feasible`` (a plan meeting every band) or ``no_solution``.
+    gap
+        NaN: no bound is proven.
+    seconds
+        Wall-clock time [s].
+    note
+        Starts, accepted shakes, whether the safety-net clock fired.
+    """
+
     territory: np.ndarray
     objective: float
     max_rel_dev: float
@@ -90,6 +114,7 @@ def diameters(dist: np.ndarray, territory: np.ndarray, p: int) -> np.ndarray:
 
 
 def max_relative_deviation(act: pd.DataFrame, territory: np.ndarray, p: int) -> float:
+    """Largest ``|load / (total / p) - 1|`` over territories and activities."""
     worst = 0.0
     for a in ACTIVITIES:
         load = np.bincount(territory, weights=act[a].to_numpy(), minlength=p)
@@ -99,6 +124,7 @@ def max_relative_deviation(act: pd.DataFrame, territory: np.ndarray, p: int) -> 
 
 
 def _seed_centres(dist: np.ndarray, p: int, rng: np.random.Generator) -> np.ndarray:
+    """Farthest-point seeding from a random first unit."""
     centres = [int(rng.integers(len(dist)))]
     for _ in range(p - 1):
         d = dist[:, centres].min(axis=1)
@@ -106,94 +132,95 @@ def _seed_centres(dist: np.ndarray, p: int, rng: np.random.Generator) -> np.ndar
     return np.array(centres)
 
 
-def _one_centres(dist: np.ndarray, territory: np.ndarray, p: int) -> np.ndarray:
-    out = []
-    for j in range(p):
-        idx = np.flatnonzero(territory == j)
-        sub = dist[np.ix_(idx, idx)]
-        out.append(int(idx[np.argmin(sub.max(axis=1))]))
-    return np.array(out)
-
-
-def _assign(
-    inst: DTDPInstance, centres: np.ndarray, radius: float, tau: float, seconds: float
+def balanced_assignment(
+    dist: np.ndarray, act: np.ndarray, centres: np.ndarray, tau: float, seconds: float, nearest: int = ASSIGN_NEAREST
 ) -> np.ndarray | None:
-    p = len(centres)
-    units = pd.DataFrame({"account_id": [str(i) for i in range(len(inst.distance))]})
-    for a in ACTIVITIES:
-        units[a] = inst.activities[a].to_numpy()
-    reps = pd.DataFrame({"rep_id": [f"T{j}" for j in range(p)]})
-    d = inst.distance[:, centres]
-    d2 = np.where(d <= radius, d**2, 100 * radius**2)  # pairs beyond the radius are made costly...
-    table = pd.DataFrame(d2, index=units["account_id"], columns=reps["rep_id"])
-    # ...and mostly removed: each unit keeps as many nearest centres as the best-served unit has in the radius
-    k = int(max(1, (d <= radius).sum(axis=1).max()))
-    res = assign_territories(
-        units,
-        reps,
-        balance=[BalanceMetric(a, tau) for a in ACTIVITIES],
-        travel_weight_column=None,
-        distance=table,
-        candidate_k=k,
-        normalize=True,
-        heuristic_seconds=min(2.0, seconds / 4),
-        solver=SolverOptions(time_limit=max(seconds, 1.0), mip_gap=MIP_GAP),
-    )
-    if res.status not in ("optimal", "feasible"):
+    """Assign every unit to one of its ``nearest`` centres, each activity within the band, at minimum
+    sum of squared distances (MILP, node-limited); ``None`` when no such plan was found."""
+    n, p = len(dist), len(centres)
+    d = dist[:, centres]
+    near = np.argsort(d, axis=1, kind="stable")[:, : min(nearest, p)]
+    ui = np.repeat(np.arange(n), near.shape[1])
+    ci = near.ravel()
+    target = act.sum(axis=0) / p
+    mdl = MilpArrays()
+    x = mdl.add_vars(len(ui), cost=d[ui, ci] ** 2, integer=True)
+    mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
+    for a in range(act.shape[1]):
+        mdl.add_rows(ci, x, act[ui, a], (1 - tau) * target[a], (1 + tau) * target[a], num=p)
+    opts = SolverOptions(time_limit=seconds, mip_gap=0.1, highs_options={"mip_max_nodes": ASSIGN_NODE_LIMIT})
+    res = run_highs(mdl.to_highs(opts), seconds)
+    if res.values is None:
         return None
-    terr = res.assignments["rep_id"].str[1:].astype(int).to_numpy()
-    if (d[np.arange(len(terr)), terr] > radius + 1e-9).any():
-        return None
-    return terr
+    chosen = res.values[x] > 0.5
+    plan = np.full(n, -1, dtype=np.int64)
+    plan[ui[chosen]] = ci[chosen]
+    return plan if (plan >= 0).all() else None
 
 
 def solve_dtdp(
-    inst: DTDPInstance, p: int = 10, tau: float = 0.05, time_limit: float = 120.0, seed: int = 0
+    inst: DTDPInstance,
+    p: int = 10,
+    tau: float = 0.05,
+    time_limit: float = 120.0,
+    seed: int = 0,
+    *,
+    starts: int = STARTS,
+    iterations: int = ITERATIONS,
 ) -> DTDPResult:
-    """Balanced territories with a small largest diameter; see the module notes for the procedure."""
+    """Balanced territories with a small largest diameter (see the module notes).
+
+    Parameters
+    ----------
+    inst
+        Activities and all-pairs distances.
+    p
+        Number of territories.
+    tau
+        Band half-width of every activity [-].
+    time_limit
+        Wall-clock safety net [s]: the work limits below decide the plan; when this limit stops the
+        search first, the note says so.
+    seed
+        Master seed (starts use spawned streams).
+    starts, iterations
+        Work limits: number of starts and shakes per start.
+    """
     tick = time.perf_counter()
-    rng = np.random.default_rng(seed)
+    deadline = tick + time_limit
     dist = inst.distance
-    best: tuple[float, np.ndarray | None] = (math.inf, None)
-    centres = _seed_centres(dist, p, rng)
-    rounds = 0
-    while time.perf_counter() - tick < time_limit * 0.9:
-        rounds += 1
-        hi = float(dist[:, centres].min(axis=1).max()) * 2.5
-        lo = float(dist[:, centres].min(axis=1).max())
+    act = inst.activities[list(ACTIVITIES)].to_numpy(dtype=float)
+    best: tuple[float, float, np.ndarray | None] = (math.inf, math.inf, None)
+    notes = []
+    clock_fired = False
+    for s in range(starts):
+        if time.perf_counter() >= deadline:
+            clock_fired = True
+            break
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(s,)))
         plan = None
-        # bisection on the radius cap
-        for _ in range(6):
-            left = time_limit - (time.perf_counter() - tick)
-            if left < 3:
-                break
-            mid = (lo + hi) / 2 if plan is not None else hi
-            terr = _assign(inst, centres, mid, tau, min(20.0, left / 3))
-            if terr is None:
-                lo = mid
-                if plan is None:
-                    hi *= 1.5
-            else:
-                plan = terr
-                hi = mid
-            if hi - lo < 0.02 * hi:
+        for attempt in range(5):
+            centres = _seed_centres(dist, p, rng)
+            left = deadline - time.perf_counter()
+            plan = balanced_assignment(dist, act, centres, tau, max(left, 1.0), nearest=ASSIGN_NEAREST + 2 * attempt)
+            if plan is not None:
                 break
         if plan is None:
-            centres = _seed_centres(dist, p, rng)
+            notes.append(f"start {s}: no balanced assignment")
             continue
-        diam = float(diameters(dist, plan, p).max())
-        if diam < best[0] - 1e-9:
-            best = (diam, plan)
-        new_centres = _one_centres(dist, plan, p)
-        if set(new_centres) == set(centres):
-            centres = _seed_centres(dist, p, rng)  # restart from a new seed
-        else:
-            centres = new_centres
-    seconds = time.perf_counter() - tick
-    if best[1] is None:
-        return DTDPResult(
-            np.full(len(dist), -1), math.nan, math.nan, NO_SOLUTION, math.nan, seconds, "no balanced plan"
+        first = float(diameters(dist, plan, p).max())
+        plan, accepted, done = variable_neighbourhood_search(
+            dist, act, plan, p, tau, rng, iterations=iterations, deadline=deadline
         )
-    dev = max_relative_deviation(inst.activities, best[1], p)
-    note = f"{rounds} location-allocation rounds; max activity deviation {dev:.4f}"
-    return DTDPResult(best[1], best[0], dev, FEASIBLE, math.nan, seconds, note)
+        clock_fired |= done < iterations
+        diam = diameters(dist, plan, p)
+        notes.append(f"start {s}: {first:.2f} -> {diam.max():.2f} ({accepted}/{done} shakes accepted)")
+        if (diam.max(), diam.sum()) < best[:2]:
+            best = (float(diam.max()), float(diam.sum()), plan)
+    seconds = time.perf_counter() - tick
+    if clock_fired:
+        notes.append(f"safety-net clock ({time_limit:.0f}s) stopped the search before its work limits")
+    if best[2] is None:
+        return DTDPResult(np.full(len(dist), -1), math.nan, math.nan, NO_SOLUTION, math.nan, seconds, "; ".join(notes))
+    dev = max_relative_deviation(inst.activities, best[2], p)
+    return DTDPResult(best[2], best[0], dev, FEASIBLE, math.nan, seconds, "; ".join(notes))

@@ -12,20 +12,23 @@ budget; the move cap.
 
 1. **LP relaxation** (:math:`0 \\le x \\le 1`, dual simplex). Its objective :math:`z_{LP}` is a lower
    bound of every plan, so the gap of any plan to it is a *proven* gap. An infeasible LP proves that no
-   plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP).
-2. **Rounding.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
-   times its width (0.3, then 0.6, then 1.0) and each account goes to its largest share; rounding a
-   narrow-band LP leaves few territories outside the real bands, and greedy rebalancing
-   (:func:`~salesops_models.territory.alignment.greedy_start`) repairs them; then local-search polish.
-3. **Neighbourhood search** (:func:`neighbourhood_search`): small groups of territories re-solved
-   exactly, the rest fixed; the plan never gets worse.
-4. Only when step 2 leaves no plan inside the bands: an **elastic MILP restricted on reduced costs**.
-   A plan's cost is :math:`z_{LP}` plus the reduced costs :math:`\\bar c_p \\ge 0` of the unused pairs
-   it takes (LP duality; band and budget rows only add non-negative terms), so a plan within a gap
-   :math:`g` of the bound uses no pair with :math:`\\bar c_p > g\\, z_{LP}`. The MILP keeps the pairs
-   the LP uses, the plan's pairs and the cheapest others (first the :math:`\\max(4KR, 500)` cheapest,
-   :math:`KR` balance rows; four times more while it finds no plan, never past :math:`g\\, z_{LP}`),
-   with penalised slack on the bands so the repaired plan is a start.
+   plan meets the bands with these candidates (the diagnosis then comes from the elastic MILP). The LP
+   is nearly integral: at 10,000 x 100 it splits 159 accounts, and rounding each account to its largest
+   share costs only 0.04% more than :math:`z_{LP}`, but leaves 89 territory-metric bands broken.
+2. **A first plan.** The LP is re-solved from the same basis with every band at :data:`ROUNDING_SHRINK`
+   times its width (0.3, then 0.6, then 1.0), rounded, and rebalanced by greedy moves and swaps
+   (:func:`~salesops_models.territory.heuristics.greedy_start`): inside every band, but far from the
+   bound (8% above it at 10,000 x 100, the price of the narrower bands).
+3. **Relaxation-induced neighbourhoods** (:func:`~salesops_models.territory.neighbourhood.relaxation_induced_search`, RINS): a MILP over the
+   accounts where the plan and the rounded LP disagree (and the accounts the LP splits), everything else
+   fixed, started from the plan; repeated with the new plan, and with more pairs per account when a round
+   improves nothing. At 10,000 x 100 the first round frees 1,420 accounts and brings the plan to 0.8%
+   above the bound.
+4. **Neighbourhood search** (:func:`~salesops_models.territory.neighbourhood.neighbourhood_search`):
+   small groups of territories re-solved exactly, the rest fixed; the plan never gets worse.
+
+Every MILP stops at ``SearchLimits.neighbourhood_nodes`` nodes and every loop at a count of rounds: the
+plan is the same on any machine.
 
 The result is a plan (or ``None``), the LP bound, the number of accounts the LP split and the time.
 """
@@ -35,16 +38,32 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from salesops_models.territory.solver import DEFAULT_HIGHS_OPTIONS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from salesops_models.territory.alignment import _Instance
+from salesops_models.territory.contiguity import Contiguity, cut_row
+from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start
+from salesops_models.territory.instance import (
+    AlignmentInstance,
+    Objective,
+    largest_share,
+    meets_constraints,
+    plan_pairs,
+)
+from salesops_models.territory.neighbourhood import (
+    PairTerms,
+    neighbourhood_search,
+    relaxation_induced_search,
+)
+from salesops_models.territory.solver import (
+    Deadline,
+    SolverOptions,
+    highs_lp,
+    highs_solver,
+    stopped_by_clock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +88,6 @@ class LPRounding:
         MILP objective of that plan (NaN without a plan).
     split_accounts
         Accounts the LP assigned to more than one rep.
-    free_pairs
-        Pairs left free in the last restricted MILP.
     seconds
         Wall-clock time [s], ``build_seconds`` included.
     build_seconds
@@ -82,7 +99,6 @@ class LPRounding:
     assign: np.ndarray | None
     objective: float
     split_accounts: int
-    free_pairs: int
     seconds: float
     build_seconds: float = 0.0
 
@@ -93,21 +109,8 @@ class LPRounding:
         return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
 
 
-def pair_costs(
-    inst: _Instance, travel_weight: float, disruption_weight: float, scales: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair: objective coefficient, 1 if it moves an owned account, value it moves."""
-    pa, pr = inst.pair_a, inst.pair_r
-    t_scale, d_scale = scales
-    travel = inst.weight[pa] * inst.distance[pa, pr]
-    moves = ((inst.owner[pa] >= 0) & (pr != inst.owner[pa])).astype(float)
-    value = inst.value[pa] * moves
-    cost = travel_weight * travel / t_scale + disruption_weight * value / d_scale
-    return cost, moves, value
-
-
 def _model(
-    inst: _Instance,
+    inst: AlignmentInstance,
     cost: np.ndarray,
     moves: np.ndarray,
     value: np.ndarray,
@@ -166,57 +169,118 @@ def _model(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col)
     )
     upper = np.r_[np.ones(P), np.full(n_col - P, np.inf)]
-    lp = _highs_lp(mat, np.concatenate(col_cost), upper, np.concatenate(row_lo), np.concatenate(row_hi))
+    lp = highs_lp(mat, np.concatenate(col_cost), upper, np.concatenate(row_lo), np.concatenate(row_hi))
     return lp
 
 
-def _highs_lp(
-    mat: coo_matrix, cost: np.ndarray, upper: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray
-) -> object:
-    """A ``HighsLp`` min cost.x, 0 <= x <= upper, row_lo <= mat.x <= row_hi."""
+def _round_narrow_bands(
+    inst: AlignmentInstance,
+    h: object,
+    max_moves: int | None,
+    value: np.ndarray,
+    moves: np.ndarray,
+    limits: SearchLimits,
+    deadline: Deadline,
+) -> np.ndarray:
+    """Re-solve the LP in ``h`` with bands at :data:`ROUNDING_SHRINK` times their width, round, rebalance."""
     import highspy
 
-    csc = mat.tocsc()
-    csc.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = csc.shape
-    lp.col_cost_ = np.asarray(cost, float)
-    lp.col_lower_ = np.zeros(csc.shape[1])
-    lp.col_upper_ = np.asarray(upper, float)
-    lp.row_lower_ = np.asarray(row_lo, float)
-    lp.row_upper_ = np.asarray(row_hi, float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = csc.data.astype(float)
-    return lp
+    n_acc = inst.n_accounts
+    K, R = inst.target.shape
+    band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
+    plan = None
+    for shrink in ROUNDING_SHRINK:
+        if deadline.expired("LP rounding"):
+            break
+        tol = shrink * inst.tolerance[:, None]
+        h.changeRowsBounds(  # type: ignore[attr-defined]
+            len(band_rows),
+            band_rows,
+            ((1 - tol) * inst.target).reshape(-1),
+            ((1 + tol) * inst.target).reshape(-1),
+        )
+        h.run()  # type: ignore[attr-defined]  # dual simplex from the previous basis
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # type: ignore[attr-defined]
+            if stopped_by_clock(h):
+                deadline.record("LP rounding")
+            continue
+        xs = np.asarray(h.getSolution().col_value, float)  # type: ignore[attr-defined]
+        plan = greedy_start(
+            inst,
+            max_moves,
+            start=largest_share(inst, xs),
+            max_steps=limits.rebalance_steps,
+            deadline=deadline,
+        )
+        if meets_constraints(inst, plan, value, moves, None, max_moves):
+            log.info("LP rounding: bands x%.1f, rounded and rebalanced", shrink)
+            break
+    if plan is None:
+        plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
+    return plan
 
 
-def _highs(time_limit: float, threads: int, gap: float | None = None) -> object:
+def contiguity_cut_loop(
+    inst: AlignmentInstance, h: object, contiguity: Contiguity, rounds: int, deadline: Deadline
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Strengthen the LP in ``h`` by separator cuts until its rounding is connected; ``(x, reduced, bound)``.
+
+    Each round rounds the LP (each account to its largest share), cuts every territory of the rounding
+    that is in pieces (:meth:`~salesops_models.territory.contiguity.Contiguity.add_cuts`), adds the cuts
+    as rows and re-solves from the last basis. Stops when the rounding is connected, when no cut is new
+    or after ``rounds`` rounds. Every cut holds for every connected plan, so the LP stays a relaxation
+    and its objective a valid bound.
+    """
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(float(time_limit), 0.1))
-    h.setOptionValue("threads", int(threads))
-    if gap is not None:
-        h.setOptionValue("mip_rel_gap", float(gap))
-        for key, value in DEFAULT_HIGHS_OPTIONS.items():
-            h.setOptionValue(key, value)
-    return h
+    P = len(inst.pair_a)
+    added = 0
+    for i in range(rounds):
+        x = np.asarray(h.getSolution().col_value, float)[:P]  # type: ignore[attr-defined]
+        rounded = largest_share(inst, x)
+        broken = contiguity.broken(rounded)
+        if not broken or deadline.expired("LP contiguity cuts"):
+            break
+        if contiguity.add_cuts(inst, rounded, broken, per_piece=2) == 0:
+            break
+        rows = [cut_row(inst, cut) for cut in contiguity.cuts[added:]]
+        added = len(contiguity.cuts)
+        starts = np.cumsum([0] + [len(c) for c, _ in rows[:-1]]).astype(np.int32)
+        h.addRows(  # type: ignore[attr-defined]
+            len(rows),
+            np.full(len(rows), -np.inf),
+            np.ones(len(rows)),
+            int(sum(len(c) for c, _ in rows)),
+            starts,
+            np.concatenate([c for c, _ in rows]).astype(np.int32),
+            np.concatenate([v for _, v in rows]),
+        )
+        h.run()  # type: ignore[attr-defined]
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # type: ignore[attr-defined]
+            if stopped_by_clock(h):
+                deadline.record("LP contiguity cuts")
+            break
+        log.info(
+            "LP contiguity round %d: %d territories in pieces, %d cuts, bound %.6g",
+            i + 1,
+            len(broken),
+            added,
+            h.getInfo().objective_function_value,  # type: ignore[attr-defined]
+        )
+    sol = h.getSolution()  # type: ignore[attr-defined]
+    x = np.asarray(sol.col_value, float)[:P]
+    reduced = np.maximum(np.asarray(sol.col_dual, float)[:P], 0.0)
+    return x, reduced, float(h.getInfo().objective_function_value)  # type: ignore[attr-defined]
 
 
 def lp_round(
-    inst: _Instance,
+    inst: AlignmentInstance,
+    objective: Objective,
+    solver: SolverOptions,
     *,
-    travel_weight: float,
-    disruption_weight: float,
-    scales: tuple[float, float],
-    disruption_budget: float | None,
-    max_moves: int | None,
-    mip_gap: float,
-    seconds: float,
-    threads: int = 1,
+    limits: SearchLimits | None = None,
+    contiguity: Contiguity | None = None,
+    deadline: Deadline | None = None,
 ) -> LPRounding:
     """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
 
@@ -224,23 +288,29 @@ def lp_round(
     ----------
     inst
         The prepared instance (candidates, bands, owners, locks).
-    travel_weight, disruption_weight, scales
-        The objective of the MILP (see :func:`pair_costs`).
-    disruption_budget, max_moves
-        The side constraints of the MILP (``None``: absent).
-    mip_gap
-        Relative gap aimed at [-]: the largest reduced-cost threshold tried is ``mip_gap * z_LP``.
-    seconds
-        Time for the LP and the restricted MILPs together [s].
-    threads
-        HiGHS threads.
+    objective
+        The objective and the side constraints of the MILP.
+    solver
+        ``mip_gap``: the gap aimed at (the largest reduced-cost threshold tried is ``mip_gap * z_LP``);
+        ``node_limit``: the work limit of the restricted MILPs; threads.
+    limits
+        Work limits of rebalancing and the neighbourhood searches.
+    contiguity
+        Connected territories: the first plan is made connected, and every MILP of the searches keeps
+        it so (cut loop). The LP bound stays valid (contiguity only removes plans).
+    deadline
+        Wall-clock safety net of the whole path (steps it stops are recorded on it).
     """
     import highspy
 
+    limits = limits or SearchLimits()
+    deadline = deadline or Deadline(solver.time_limit)
     tick = time.perf_counter()
-    cost, moves, value = pair_costs(inst, travel_weight, disruption_weight, scales)
+    terms = PairTerms.of(inst, objective)
+    cost, moves, value = terms.cost, terms.moves, terms.value
+    disruption_budget, max_moves = objective.disruption_budget, objective.max_moves
     lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
-    h = _highs(seconds, threads)
+    h = highs_solver(solver, deadline, mip=False)
     h.passModel(lp)
     build_seconds = time.perf_counter() - tick
     h.run()
@@ -252,13 +322,17 @@ def lp_round(
             highspy.HighsModelStatus.kInfeasible,
             highspy.HighsModelStatus.kUnboundedOrInfeasible,
         )
+        if stopped_by_clock(h):
+            deadline.record("LP relaxation")
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
-        return LPRounding(name, math.nan, None, math.nan, 0, 0, time.perf_counter() - tick, build_seconds)
+        return LPRounding(name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds)
     sol = h.getSolution()
     x = np.asarray(sol.col_value, float)
     reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
     bound = float(h.getInfo().objective_function_value)
+    if contiguity is not None:
+        x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
     split = np.bincount(inst.pair_a[(x > 1e-6) & (x < 1 - 1e-6)], minlength=n_acc) > 0
     log.info(
         "LP relaxation: bound %.6g, %d split accounts, %.1fs",
@@ -266,253 +340,49 @@ def lp_round(
         int(split.sum()),
         time.perf_counter() - tick,
     )
-    used = x > 1e-6
     n_split = int(split.sum())
 
-    def result(assign: np.ndarray | None, free: int) -> LPRounding:
-        obj = (
-            math.nan
-            if assign is None
-            else float(cost[np.flatnonzero(inst.pair_r == assign[inst.pair_a])].sum())
-        )
-        return LPRounding(
-            "optimal", bound, assign, obj, n_split, free, time.perf_counter() - tick, build_seconds
-        )
+    def result(assign: np.ndarray | None) -> LPRounding:
+        obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
+        return LPRounding("optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds)
 
-    # 2a. round an LP with narrower bands (the rounding then stays inside the real ones more often),
-    # repair what is still outside by greedy moves/swaps, then polish travel by local search
-    from salesops_models.territory.alignment import greedy_start, polish
-
-    K, R = inst.target.shape
-    band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
-    plan = None
-    for shrink in ROUNDING_SHRINK:
-        left = seconds - (time.perf_counter() - tick)
-        if left < 1.0:
-            break
-        tol = shrink * inst.tolerance[:, None]
-        h.changeRowsBounds(
-            len(band_rows),
-            band_rows,
-            ((1 - tol) * inst.target).reshape(-1),
-            ((1 + tol) * inst.target).reshape(-1),
+    # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
+    sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
+    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline)
+    if contiguity is not None:
+        # connected first (bands break), then boundary moves and swaps rebalance the plan and lower its cost
+        plan = connected_plan(inst, contiguity, plan, objective, limits, deadline)
+    # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree (not
+    # with contiguity: the LP's rounding is then in pieces almost everywhere, the neighbourhood would be
+    # the whole plan, and its MILP carries thousands of cuts)
+    if contiguity is None:
+        plan = relaxation_induced_search(
+            inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
         )
-        h.setOptionValue("time_limit", h.getRunTime() + left / 3)  # HiGHS's clock runs across run()s
-        h.run()  # dual simplex from the previous basis
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            log.info("LP rounding: bands x%.1f: LP %s", shrink, h.getModelStatus())
-            continue
-        xs = np.asarray(h.getSolution().col_value, float)
-        order = np.lexsort((xs, inst.pair_a))
-        last = np.r_[np.flatnonzero(np.diff(inst.pair_a[order])), len(order) - 1]
-        start = np.full(n_acc, -1)
-        start[inst.pair_a[order][last]] = inst.pair_r[order][last]
-        plan = greedy_start(inst, max_moves, max(left / 8, 0.1), start=start)
-        if _feasible(inst, plan, value, moves, None, max_moves):
-            log.info(
-                "LP rounding: bands x%.1f, rounded and repaired in %.1fs", shrink, time.perf_counter() - tick
-            )
-            break
-    if plan is None:
-        plan = greedy_start(inst, max_moves, 1.0)
-    left = seconds - (time.perf_counter() - tick)
-    plan = polish(
-        inst,
-        plan,
-        travel_weight=travel_weight,
-        disruption_weight=disruption_weight,
-        scales=scales,
-        max_moves=max_moves,
-        disruption_budget=disruption_budget,
-        seconds=max(min(left / 3, 30.0), 0.1),
-    )
-    best = result(plan, 0) if _feasible(inst, plan, value, moves, disruption_budget, max_moves) else None
-    if best is not None:
-        log.info(
-            "LP rounding: repaired plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap
-        )
-        if best.gap <= mip_gap:
-            return best
-
-    if best is not None:
-        # 2b. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly
-        left = seconds - (time.perf_counter() - tick)
-        plan = neighbourhood_search(
-            inst, best.assign, cost, moves, value, disruption_budget, max_moves, left, threads
-        )
-        best = result(plan, 0)
-        log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
-        return best
-
-    # 2c. no plan meets the bands yet: the elastic MILP restricted to the LP's pairs, the plan's pairs and
-    # the cheapest others (reduced costs), started from the plan, drives the band violation to zero
-    cap = max(abs(bound), 1e-9) * mip_gap  # the largest threshold that can matter (module notes)
-    spare = np.sort(reduced[~used])
-    n_extra = max(4 * inst.target.size, 500)
-    free = 0
-    P = len(cost)
-    elp = _model(
-        inst, cost, moves, value, disruption_budget, max_moves, slack_cost=1e4 * max(abs(bound), 1e-9)
-    )
-    n_slack = elp.num_col_ - P
-    elp.integrality_ = [highspy.HighsVarType.kInteger] * P + [highspy.HighsVarType.kContinuous] * n_slack
-    while True:
-        left = seconds - (time.perf_counter() - tick)
-        if left < 0.5:
-            break
-        delta = min(float(spare[min(n_extra, len(spare)) - 1]) if len(spare) else 0.0, cap)
-        on_plan = inst.pair_r == plan[inst.pair_a]
-        keep = used | (reduced <= delta) | on_plan
-        if int(keep.sum()) == free and n_extra < len(spare):
-            n_extra *= 4  # ties in the reduced costs: the same pairs again
-            continue
-        free = int(keep.sum())
-        elp.col_upper_ = np.r_[keep.astype(float), np.full(n_slack, np.inf)]
-        m = _highs(left if delta >= cap else left / 2, threads, gap=mip_gap / 4)
-        m.passModel(elp)
-        cols = np.flatnonzero(keep)
-        m.setSolution(len(cols), cols.astype(np.int32), on_plan[cols].astype(float))  # HiGHS fills the slacks
-        m.run()
-        mstat = m.getModelStatus()
-        if m.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible
-            xv = np.asarray(m.getSolution().col_value, float)[:P]
-            chosen = xv > 0.5
-            assign = np.full(n_acc, -1)
-            assign[inst.pair_a[chosen]] = inst.pair_r[chosen]
-            if (assign >= 0).all():
-                plan = assign
-                ok = _feasible(inst, plan, value, moves, disruption_budget, max_moves)
-                cand = result(plan, free)
-                if ok and (best is None or cand.objective < best.objective):
-                    best = cand
-                log.info(
-                    "LP rounding: delta %.3g, %d free pairs, objective %.6g (gap to LP %.3g%%), bands %s",
-                    delta,
-                    free,
-                    cand.objective,
-                    100 * cand.gap,
-                    "met" if ok else "violated",
-                )
-                if best is not None and best.gap <= mip_gap:
-                    break
-        else:
-            log.info("LP rounding: delta %.3g, %d free pairs: %s", delta, free, str(mstat).split(".")[-1])
-        if delta >= cap or n_extra >= len(spare):
-            break
-        n_extra *= 4
-    if best is None:
-        return LPRounding(
-            "optimal", bound, None, math.nan, n_split, free, time.perf_counter() - tick, build_seconds
-        )
-    return best
-
-
-def _feasible(
-    inst: _Instance,
-    assign: np.ndarray,
-    value: np.ndarray,
-    moves: np.ndarray,
-    disruption_budget: float | None,
-    max_moves: int | None,
-) -> bool:
-    """The plan meets every band, the budget and the move cap (to a relative 1e-9)."""
-    if (assign < 0).any():
-        return False
-    K, R = inst.target.shape
-    for k in range(K):
-        load = np.bincount(assign, weights=inst.metric_values[k], minlength=R)
-        if (load > inst.upper[k] * (1 + 1e-9) + 1e-9).any() or (
-            load < inst.lower[k] * (1 - 1e-9) - 1e-9
-        ).any():
-            return False
-    chosen = np.flatnonzero(inst.pair_r == assign[inst.pair_a])
-    if disruption_budget is not None and value[chosen].sum() > disruption_budget * inst.owned_value * (
-        1 + 1e-9
+    if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
+        contiguity is not None and contiguity.broken(plan)
     ):
-        return False
-    return max_moves is None or moves[chosen].sum() <= max_moves
-
-
-def neighbourhood_search(
-    inst: _Instance,
-    plan: np.ndarray,
-    cost: np.ndarray,
-    moves: np.ndarray,
-    value: np.ndarray,
-    disruption_budget: float | None,
-    max_moves: int | None,
-    seconds: float,
-    threads: int = 1,
-    group_size: int = 4,
-) -> np.ndarray:
-    """Improve a plan that meets every constraint by re-solving small groups of territories exactly.
-
-    A group is a territory and the ``group_size - 1`` territories sharing the most candidate accounts
-    with it. The accounts of the group's territories may move between them (candidate pairs only);
-    everything else stays, so the group's loads come from its own accounts alone and the budget and move
-    cap keep what the rest uses. The group's MILP starts from the current plan, so the plan never gets
-    worse. Groups are taken territory by territory until ``seconds`` [s] have passed or a whole round
-    improves nothing.
-    """
-    import highspy
-
-    tick = time.perf_counter()
-    P, R = len(cost), len(inst.rep_ids)
-    K = inst.target.shape[0]
-    both = coo_matrix((np.ones(P), (inst.pair_a, inst.pair_r)), shape=(len(inst.account_ids), R)).tocsc()
-    shared = (both.T @ both).toarray()
-    np.fill_diagonal(shared, -1)
-    plan = plan.copy()
-    on_plan = inst.pair_r == plan[inst.pair_a]
-    current = float(cost[on_plan].sum())
-    idle = 0
-    r = 0
-    while idle < R and time.perf_counter() - tick < seconds - 0.2:
-        group = np.r_[r, np.argsort(-shared[r])[: group_size - 1]]
-        r = (r + 1) % R
-        in_group = np.zeros(R, dtype=bool)
-        in_group[group] = True
-        q = np.flatnonzero(in_group[plan][inst.pair_a] & in_group[inst.pair_r])  # free pairs
-        acc, a_loc = np.unique(inst.pair_a[q], return_inverse=True)
-        g_loc = np.full(R, -1)
-        g_loc[group] = np.arange(len(group))
-        n_acc, G = len(acc), len(group)
-        rows = [a_loc] + [n_acc + k * G + g_loc[inst.pair_r[q]] for k in range(K)]
-        vals = [np.ones(len(q))] + [inst.metric_values[k][inst.pair_a[q]] for k in range(K)]
-        row_lo = [np.ones(n_acc), inst.lower[:, group].reshape(-1)]
-        row_hi = [np.ones(n_acc), inst.upper[:, group].reshape(-1)]
-        n_row = n_acc + K * G
-        rest = ~in_group[plan][inst.pair_a] & on_plan  # the pairs of every other account
-        for used, cap in (
-            (value, disruption_budget * inst.owned_value if disruption_budget is not None else None),
-            (moves, float(max_moves) if max_moves is not None else None),
-        ):
-            if cap is None:
-                continue
-            rows.append(np.full(len(q), n_row))
-            vals.append(used[q])
-            row_lo.append(np.array([-np.inf]))
-            row_hi.append(np.array([cap - float(used[rest].sum()) + 1e-9 * max(cap, 1.0)]))
-            n_row += 1
-        cols = np.concatenate([np.arange(len(q))] * len(rows))
-        mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), cols)), shape=(n_row, len(q)))
-        lp = _highs_lp(mat, cost[q], np.ones(len(q)), np.concatenate(row_lo), np.concatenate(row_hi))
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(q)
-        left = seconds - (time.perf_counter() - tick)
-        h = _highs(max(min(left, 5.0), 0.1), threads, gap=1e-6)
-        h.passModel(lp)
-        h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan[q].astype(float))
-        h.run()
-        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-            idle += 1
-            continue
-        x = np.asarray(h.getSolution().col_value, float) > 0.5
-        new = current - float(cost[q][on_plan[q]].sum()) + float(cost[q][x].sum())
-        if new < current - 1e-9 * max(abs(current), 1.0) and x.sum() == n_acc:
-            plan[inst.pair_a[q][x]] = inst.pair_r[q][x]
-            on_plan = inst.pair_r == plan[inst.pair_a]
-            current = new
-            idle = 0
-        else:
-            idle += 1
-    return plan
+        log.info("LP rounding: no plan inside every band and the budget")
+        return LPRounding(
+            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds
+        )
+    best = result(plan)
+    log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
+    if best.gap <= solver.mip_gap:
+        return best
+    # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly (not with
+    # contiguity: the group MILPs' plans fall apart, and their cut loops found nothing in 10 minutes at
+    # 2,000 x 40; the boundary moves of polish improve those plans instead)
+    if contiguity is None:
+        plan = neighbourhood_search(
+            inst,
+            plan,
+            terms,
+            sub_solver,
+            rounds=limits.neighbourhood_rounds,
+            group_size=limits.neighbourhood_size,
+            deadline=deadline,
+        )
+    best = result(plan)
+    log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
+    return best

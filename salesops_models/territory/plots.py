@@ -29,12 +29,15 @@ def plot_territory_map(
     reps: pd.DataFrame,
     ax: Axes | None = None,
     moved_only_outline: bool = True,
-) -> Figure:
-    """Scatter the accounts by longitude/latitude [deg], one colour per territory; stars = home bases.
+) -> Figure | None:
+    """Territories as areas on a longitude/latitude map [deg], accounts as dots, stars = home bases.
 
-    Accounts that changed owner get a black outline when ``moved_only_outline``. Colours repeat
-    after 20 territories.
+    The areas are drawn by :func:`draw_territory_areas`. Accounts that changed owner get a black
+    outline when ``moved_only_outline``. Colours repeat after 20 territories. ``None`` when the
+    accounts have no locations.
     """
+    if not {"lat", "lon"} <= set(accounts.columns) or accounts[["lat", "lon"]].isna().any(axis=None):
+        return None
     fig, ax = _axes(ax, (8, 6))
     asg = result.assignments.merge(
         accounts[["account_id", "lat", "lon"]].astype({"account_id": str}), on="account_id"
@@ -43,8 +46,9 @@ def plot_territory_map(
     colours = colormaps["tab20"]
     colour_of = {r: colours(i % 20) for i, r in enumerate(rep_ids)}
     c = asg["rep_id"].map(colour_of).tolist()
+    draw_territory_areas(ax, asg["lon"].to_numpy(float), asg["lat"].to_numpy(float), asg["rep_id"], colour_of)
     edge = np.where(asg["moved"].to_numpy() & moved_only_outline, "black", "none")
-    ax.scatter(asg["lon"], asg["lat"], s=10, c=c, edgecolors=edge, linewidths=0.4)
+    ax.scatter(asg["lon"], asg["lat"], s=6, c=c, edgecolors=edge, linewidths=0.4, zorder=3)
     if {"home_lat", "home_lon"} <= set(reps.columns):
         home = reps.astype({"rep_id": str}).set_index("rep_id").loc[rep_ids]
         ax.scatter(
@@ -61,6 +65,70 @@ def plot_territory_map(
     ax.set_title(f"Territories ({len(rep_ids)} reps, {result.moved} accounts moved)")
     ax.set_aspect(1 / np.cos(np.radians(float(asg["lat"].mean()))) if len(asg) else 1.0)
     return fig
+
+
+def draw_territory_areas(
+    ax: Axes,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    rep_id: pd.Series | np.ndarray,
+    colour_of: dict[str, object] | None = None,
+    alpha: float = 0.35,
+) -> None:
+    """Fill each territory's area: the Delaunay triangles of the accounts, coloured by their territory.
+
+    A triangle takes the territory that holds at least two of its three accounts (a triangle whose
+    accounts lie in three territories stays blank: a border); triangles with an edge cut by the rule of
+    :func:`~salesops_models.territory.contiguity.adjacency_from_locations` (long edges across empty
+    land or water) stay blank too. The filled triangles of one territory are the area it covers; a
+    territory in pieces shows as several patches.
+
+    Parameters
+    ----------
+    ax
+        Axes in longitude [deg] (x) and latitude [deg] (y).
+    lon, lat
+        Account locations [deg].
+    rep_id
+        Territory of each account.
+    colour_of
+        Colour per rep id (default: ``tab20`` in order of first appearance).
+    """
+    from matplotlib.collections import PolyCollection
+    from scipy.spatial import Delaunay, QhullError
+
+    from salesops_models.territory.contiguity import adjacency_from_locations
+
+    rep = np.asarray(pd.Series(rep_id).astype(str))
+    if colour_of is None:
+        colour_of = {r: colormaps["tab20"](i % 20) for i, r in enumerate(pd.unique(rep))}
+    pts = np.c_[lon, lat]
+    if len(np.unique(pts, axis=0)) < 3:
+        return
+    try:
+        tri = Delaunay(pts, qhull_options="QJ")
+    except QhullError:
+        return
+    # the same long-edge rule as the adjacency graph: keep a triangle only if its three edges are kept
+    graph = adjacency_from_locations(lat, lon, np.arange(len(rep)).astype(str), np.arange(len(rep)))
+    s = tri.simplices
+    kept = np.logical_and.reduce(
+        [np.asarray(graph.matrix[s[:, i], s[:, j]]).ravel() > 0 for i, j in ((0, 1), (1, 2), (0, 2))]
+    )
+    owner = rep[s]
+    major = np.where(
+        owner[:, 0] == owner[:, 1],
+        owner[:, 0],
+        np.where(owner[:, 2] == owner[:, 1], owner[:, 1], owner[:, 2]),
+    )
+    has_major = (owner[:, 0] == owner[:, 1]) | (owner[:, 1] == owner[:, 2]) | (owner[:, 0] == owner[:, 2])
+    show = kept & has_major
+    polys = pts[s[show]]
+    ax.add_collection(
+        PolyCollection(
+            polys, facecolors=[colour_of[m] for m in major[show]], edgecolors="none", alpha=alpha, zorder=1
+        )
+    )
 
 
 def plot_balance_bars(result: AlignmentResult, metric: str | None = None, ax: Axes | None = None) -> Figure:

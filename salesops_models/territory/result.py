@@ -81,6 +81,22 @@ class AlignmentResult:
         graph was given).
     build_seconds
         Time to prepare the data and build the Pyomo model [s].
+    candidate_pairs
+        Number of candidate (account, rep) pairs.
+    notes
+        What the solve path found on the way (LP bound, fallbacks), for the log and the report.
+    stopped_by_clock
+        Steps the wall-clock safety net stopped (empty: the plan came from work limits alone and is
+        the same on any machine; see :mod:`~salesops_models.territory.solver`).
+    contiguity
+        The adjacency graph and the contiguity rule: ``imposed``, ``graph`` (``"table"`` or
+        ``"locations"``), ``units``, ``edges``, ``cuts`` (separator cuts added), ``exempt`` (rep ids);
+        empty without a graph.
+    travel_basis
+        Where distances came from: ``"haversine"``, ``"distance table"`` or ``"none"`` (no locations:
+        no travel and no compactness in the objective).
+    versions
+        Python and library versions the plan was computed with (:func:`~salesops_models.territory.solver.solver_versions`).
     """
 
     assignments: pd.DataFrame
@@ -97,6 +113,10 @@ class AlignmentResult:
     build_seconds: float = 0.0
     candidate_pairs: int = 0
     notes: list[str] = field(default_factory=list)
+    stopped_by_clock: list[str] = field(default_factory=list)
+    travel_basis: str = "haversine"
+    contiguity: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -122,6 +142,9 @@ class AlignmentResult:
             "accounts": int(len(self.assignments)),
             "territories": int(len(self.territories)),
             "candidate_pairs": int(self.candidate_pairs),
+            "nodes": int(self.solve.nodes),
+            "time_limit_hit": bool(self.stopped_by_clock or self.solve.time_limit_hit),
+            "travel_basis": self.travel_basis,
             "travel": self.travel,
             "disruption": self.disruption,
             "disruption_share": self.disruption_share,
@@ -136,6 +159,9 @@ class AlignmentResult:
             out[f"max_abs_deviation_{m}"] = float(self.territories[f"{m}_deviation"].abs().max())
         if self.disconnected_territories is not None:
             out["disconnected_territories"] = int(self.disconnected_territories)
+        if self.contiguity:
+            out["contiguity"] = bool(self.contiguity["imposed"])
+            out["contiguity_cuts"] = int(self.contiguity["cuts"])
         if not self.relaxation.empty:
             out["relaxation_needed"] = "; ".join(
                 f"{r.constraint}: {r.requested:g} -> {r.required:.4g}"

@@ -1,14 +1,24 @@
 """One place for how territory MILPs are solved: HiGHS through Pyomo's persistent interface.
 
-Every model of the territory package goes through :func:`solve_milp`, which
+Every Pyomo model of the territory package goes through :func:`solve_milp`, and every model built
+straight into highspy (the large-scale path) gets its ``Highs`` object from :func:`highs_solver`, which
 
-- sets the options of :class:`SolverOptions` (time limit, relative MIP gap, threads, extra HiGHS options),
-- passes a warm start (a full or partial assignment of the binaries) to HiGHS,
-- enforces the wall-clock limit itself through a HiGHS interrupt callback (HiGHS checks its own
+- set the options of :class:`SolverOptions` (node limit, time limit, relative MIP gap, threads, extra
+  HiGHS options),
+- pass a warm start (a full or partial assignment of the binaries) to HiGHS,
+- enforce the wall-clock limit themselves through a HiGHS interrupt callback (HiGHS checks its own
   ``time_limit`` coarsely on large models),
 - never raises on a non-optimal outcome: infeasible, time limit with or without an incumbent all come
   back as a :class:`SolveInfo` whose ``status`` is one of :data:`STATUSES`,
 - reports objective, bound, gap and seconds for every solve.
+
+**Work limits, and the clock as a safety net.** A solve that stops on the wall clock gives a plan that
+depends on the machine's load: the same scenario moves from run to run. With a ``node_limit`` (HiGHS
+``mip_max_nodes``) and one thread, HiGHS does the same work in the same order on any machine, so the
+same model gives the same plan bit for bit. The time limit then only guards against a runaway solve: a
+:class:`Deadline` is shared by every step of a task, and when it fires the step records where
+(:attr:`Deadline.fired`), so the caller can report that this result is not reproducible.
+:func:`solver_versions` gives the versions that the provenance of a result should carry.
 
 HiGHS defaults we change (:data:`DEFAULT_HIGHS_OPTIONS`, overridable per solve through
 ``highs_options``): the root reduced-cost sub-MIP heuristic is off. With a warm start on the balanced
@@ -26,10 +36,12 @@ from __future__ import annotations
 import io
 import logging
 import math
+import platform
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -76,6 +88,10 @@ class SolverOptions:
         :data:`DEFAULT_HIGHS_OPTIONS`.
     log_to_console
         Let HiGHS print its log to stdout (off: the log is captured and sent to ``logging`` at DEBUG).
+    node_limit
+        Branch-and-bound nodes of one solve (HiGHS ``mip_max_nodes``): a work limit that stops the
+        solve at the same point on any machine. ``None``: no limit (the solve stops at ``mip_gap`` or
+        on the clock).
     """
 
     time_limit: float = 60.0
@@ -83,6 +99,89 @@ class SolverOptions:
     threads: int = 1
     highs_options: Mapping[str, Any] = field(default_factory=dict)
     log_to_console: bool = False
+    node_limit: int | None = None
+
+    def highs_option_values(self) -> dict[str, Any]:
+        """HiGHS options of a MIP solve: our defaults, the node limit, then ``highs_options``."""
+        out: dict[str, Any] = dict(DEFAULT_HIGHS_OPTIONS)
+        if self.node_limit is not None:
+            out["mip_max_nodes"] = int(self.node_limit)
+        out.update(self.highs_options)
+        return out
+
+
+class Deadline:
+    """A wall-clock safety net shared by the steps of one task; remembers which steps it stopped.
+
+    Parameters
+    ----------
+    seconds
+        Wall-clock allowance [s] from construction (``inf``: none).
+    """
+
+    def __init__(self, seconds: float = math.inf):
+        self.seconds = float(seconds)
+        self.start = time.perf_counter()
+        self.fired: list[str] = []
+
+    def within(self, seconds: float | None) -> Deadline:
+        """A deadline of at most ``seconds`` [s] more (``None``: this one) that records into this one."""
+        if seconds is None:
+            return self
+        sub = Deadline(min(float(seconds), self.remaining()))
+        sub.fired = self.fired
+        return sub
+
+    def remaining(self) -> float:
+        """Seconds left [s] (0 when past)."""
+        return max(self.seconds - (time.perf_counter() - self.start), 0.0)
+
+    def expired(self, step: str) -> bool:
+        """Whether the allowance is used up; the first time a step finds it so, the step is recorded."""
+        if time.perf_counter() - self.start <= self.seconds:
+            return False
+        self.record(step)
+        return True
+
+    def record(self, step: str) -> None:
+        """Record that ``step`` was stopped by the clock (each step once), with a warning in the log."""
+        if step not in self.fired:
+            self.fired.append(step)
+            log.warning(
+                "wall-clock safety net (%.0f s) stopped %s: this result depends on the machine's speed "
+                "and load; raise the time limit or lower the work limits to make it reproducible",
+                self.seconds,
+                step,
+            )
+
+    @property
+    def hit(self) -> bool:
+        return bool(self.fired)
+
+
+def solver_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries whose arithmetic a territory result depends on.
+
+    Returns
+    -------
+    dict of str
+        ``{"python": ..., "highspy": ..., "highs": ..., "pyomo": ..., "numpy": ..., "scipy": ...,
+        "pandas": ..., "networkx": ...}`` (``"absent"`` for a library that is not installed).
+    """
+    out = {"python": platform.python_version()}
+    for name in ("highspy", "pyomo", "numpy", "scipy", "pandas", "networkx"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    try:
+        import highspy
+
+        h = highspy.Highs()
+        out["highs"] = f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        out["highs"] = "absent"
+    return out
 
 
 @dataclass
@@ -103,7 +202,12 @@ class SolveInfo:
     seconds
         Wall-clock time of the solve [s], model translation to HiGHS included.
     termination
-        The solver's own termination condition, for the log.
+        The solver's own termination condition, for the log (``nodeLimit``: the work limit;
+        ``maxTimeLimit``: the wall clock).
+    nodes
+        Branch-and-bound nodes (-1 when unknown).
+    time_limit_hit
+        The wall clock stopped the solve: the plan may differ on another run.
     """
 
     status: str
@@ -113,6 +217,7 @@ class SolveInfo:
     seconds: float = 0.0
     termination: str = ""
     nodes: int = -1
+    time_limit_hit: bool = False
 
     @property
     def has_solution(self) -> bool:
@@ -147,6 +252,8 @@ def solve_milp(
     model: pyo.ConcreteModel,
     options: SolverOptions,
     warm_start: Sequence[tuple[Any, float]] | None = None,
+    deadline: Deadline | None = None,
+    step: str = "MILP",
 ) -> SolveInfo:
     """Solve a Pyomo MILP with HiGHS; load the incumbent into the model's variables when there is one.
 
@@ -155,10 +262,15 @@ def solve_milp(
     model
         A Pyomo model with one active objective.
     options
-        Time limit, gap, threads and extra HiGHS options.
+        Node limit, time limit, gap, threads and extra HiGHS options.
     warm_start
         ``(variable, value)`` pairs for some or all variables, handed to HiGHS as a start;
         HiGHS completes a partial start itself.
+    deadline
+        The task's safety net: the solve gets at most its remaining time (and ``options.time_limit``);
+        when the clock stops the solve, ``step`` is recorded on it.
+    step
+        Name of this solve in the deadline's record and the log.
 
     Returns
     -------
@@ -179,31 +291,26 @@ def solve_milp(
             cols = np.fromiter((index[id(v)] for v, _ in warm_start), dtype=np.int32, count=len(warm_start))
             vals = np.fromiter((float(x) for _, x in warm_start), dtype=np.float64, count=len(warm_start))
             h.setSolution(len(cols), cols, vals)
-        deadline = tick + options.time_limit
-
-        def _interrupt(event: Any) -> None:
-            if time.perf_counter() > deadline:
-                event.interrupt()
-
-        h.cbMipInterrupt += _interrupt
-        h.cbSimplexInterrupt += _interrupt
-        h.cbIpmInterrupt += _interrupt
-        remaining = max(options.time_limit - (time.perf_counter() - tick), 0.5)
+        allowance = options.time_limit if deadline is None else min(options.time_limit, deadline.remaining())
+        stop_at = _interrupt_at(h, tick + allowance)
+        remaining = max(stop_at - time.perf_counter(), 0.5)
         with _quiet(buffer, options.log_to_console):
             res = opt.solve(
                 model,
                 time_limit=remaining,
                 rel_gap=options.mip_gap,
                 threads=options.threads,
-                solver_options={**DEFAULT_HIGHS_OPTIONS, **options.highs_options},
+                solver_options=options.highs_option_values(),
                 load_solutions=False,
                 raise_exception_on_nonoptimal_result=False,
                 tee=options.log_to_console,
             )
         termination = str(res.termination_condition).split(".")[-1]
         model_status = str(h.getModelStatus()).split(".")[-1]
-        if model_status == "kInterrupt" or (termination == "unknown" and time.perf_counter() >= deadline):
+        if model_status == "kInterrupt" or (termination == "unknown" and time.perf_counter() >= stop_at):
             termination = "maxTimeLimit"  # our wall-clock interrupt
+        elif model_status == "kSolutionLimit":
+            termination = "nodeLimit"  # mip_max_nodes (or another HiGHS work limit)
         sol_status = str(res.solution_status).split(".")[-1].lower()
         has_solution = sol_status in ("optimal", "feasible")
         if has_solution:
@@ -225,7 +332,10 @@ def solve_milp(
             seconds=time.perf_counter() - tick,
             termination=termination,
             nodes=nodes,
+            time_limit_hit=termination == "maxTimeLimit",
         )
+        if info.time_limit_hit and deadline is not None:
+            deadline.record(step)
     except Exception as exc:  # noqa: BLE001 - the contract is: never crash inside Pyomo
         log.error("HiGHS solve failed: %r", exc, exc_info=True)
         info = SolveInfo(status=ERROR, seconds=time.perf_counter() - tick, termination=repr(exc))
@@ -234,15 +344,68 @@ def solve_milp(
         if text:
             log.debug("HiGHS output:\n%s", text)
     log.info(
-        "HiGHS: %s (%s) objective %.6g bound %.6g gap %.3g%% in %.2fs",
+        "HiGHS %s: %s (%s) objective %.6g bound %.6g gap %.3g%%, %d nodes in %.2fs",
+        step,
         info.status,
         info.termination,
         info.objective,
         info.bound,
         100 * info.gap if np.isfinite(info.gap) else math.nan,
+        info.nodes,
         info.seconds,
     )
     return info
+
+
+def _interrupt_at(h: Any, stop_at: float) -> float:
+    """Interrupt the ``highspy.Highs`` object ``h`` once ``time.perf_counter()`` passes ``stop_at``."""
+
+    def _interrupt(event: Any) -> None:
+        if time.perf_counter() > stop_at:
+            event.interrupt()
+
+    h.cbMipInterrupt += _interrupt
+    h.cbSimplexInterrupt += _interrupt
+    h.cbIpmInterrupt += _interrupt
+    return stop_at
+
+
+def highs_solver(
+    options: SolverOptions, deadline: Deadline | None = None, mip: bool = True, seconds: float = math.inf
+) -> Any:
+    """A quiet ``highspy.Highs`` set up like :func:`solve_milp` does, for models built straight in highspy.
+
+    Parameters
+    ----------
+    options
+        Threads always; for a MIP (``mip``) also the gap, the node limit and the HiGHS options.
+    deadline
+        Safety net: the object is interrupted when it runs out (the caller checks
+        :func:`stopped_by_clock` after ``run()`` and records its step).
+    seconds
+        A tighter wall-clock allowance of this object alone [s].
+    """
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.log_to_console))
+    h.setOptionValue("threads", int(options.threads))
+    if mip:
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+        for key, value in options.highs_option_values().items():
+            h.setOptionValue(key, value)
+    allowance = min(options.time_limit, seconds, deadline.remaining() if deadline is not None else math.inf)
+    if math.isfinite(allowance):
+        h.setOptionValue("time_limit", max(allowance, 0.1))
+        _interrupt_at(h, time.perf_counter() + allowance)
+    return h
+
+
+def stopped_by_clock(h: Any) -> bool:
+    """Whether the last ``run()`` of a ``highspy.Highs`` ended on the wall clock (its limit or our interrupt)."""
+    import highspy
+
+    return h.getModelStatus() in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt)
 
 
 class _quiet:
@@ -258,3 +421,23 @@ class _quiet:
     def __exit__(self, *exc: object) -> None:
         if self._cm is not None:
             self._cm.__exit__(*exc)
+
+
+def highs_lp(mat: Any, cost: np.ndarray, upper: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray) -> object:
+    """A ``HighsLp`` min cost.x, 0 <= x <= upper, row_lo <= mat.x <= row_hi."""
+    import highspy
+
+    csc = mat.tocsc()
+    csc.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = csc.shape
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.zeros(csc.shape[1])
+    lp.col_upper_ = np.asarray(upper, float)
+    lp.row_lower_ = np.asarray(row_lo, float)
+    lp.row_upper_ = np.asarray(row_hi, float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    return lp
