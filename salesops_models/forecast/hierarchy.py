@@ -39,6 +39,14 @@ errors have covariance :math:`S G \\Sigma_h G^\\top S^\\top` and the quantiles a
 :math:`\\tilde y_{i,h} + z_p \\tilde\\sigma_{i,h}` (Panagiotelis et al. 2023 show reconciling a
 Gaussian keeps it Gaussian). The reconciled means add up exactly; quantiles do not, and should not.
 
+Calibrated quantiles (``interval_method="calibrated"``, the default of :func:`forecast_hierarchy`):
+the forecasts every node's model made from the calibration origins
+(:mod:`~salesops_models.forecast.intervals`) are reconciled with the same :math:`G`, and the
+reconciled forecasts' errors, standardised by the Gaussian :math:`\\tilde\\sigma_{i,h}` above, give
+empirical quantiles per step, pooled over the nodes of each level (over all nodes for a level of
+fewer than :data:`MIN_LEVEL_POOL` series). The intervals are thus calibrated on the product that
+is reported, reconciliation included.
+
 Non-negativity: when requested and a reconciled bottom forecast is negative, the bottom level is
 clipped at 0 and re-aggregated with :math:`S` (coherence is kept), and ``clipped`` is set.
 """
@@ -56,12 +64,21 @@ from scipy import stats
 
 from salesops_models.errors import DataValidationError
 from salesops_models.forecast.forecaster import SeriesForecast
+from salesops_models.forecast.intervals import (
+    CALIBRATION_ORIGINS,
+    calibrated_quantiles,
+    errors_at_origins,
+    pooled_quantiles,
+)
 from salesops_models.forecast.parallel import forecast_many
 from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_column, quantile_columns
 
 log = logging.getLogger(__name__)
 
 METHODS = ("bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink")
+
+#: A level with fewer series than this is calibrated on the errors of every node of the hierarchy.
+MIN_LEVEL_POOL = 10
 
 
 @dataclass
@@ -362,9 +379,82 @@ def reconcile(
         "G": g,
         "clipped": clipped,
         "shrinkage": lam,
+        "sd": rec_sd,
         "quantile_method": "gaussian: S G (D R D) G' S', R = shrunk residual correlation",
     }
     return frames, info
+
+
+def calibrate_reconciled(
+    hierarchy: Hierarchy,
+    fits: Sequence[SeriesForecast],
+    frames: Sequence[pd.DataFrame],
+    g: np.ndarray,
+    sd: np.ndarray,
+    history: np.ndarray,
+    *,
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+    nonnegative: bool = False,
+) -> tuple[list[pd.DataFrame], bool]:
+    """Quantiles of reconciled forecasts from the reconciled forecasts of the calibration origins.
+
+    Parameters
+    ----------
+    hierarchy
+        The structure.
+    fits
+        Base forecasts per node (node order) with their ``rolling_errors`` (same origins for all).
+    frames
+        Reconciled frames per node (``mean`` is kept; quantiles are replaced).
+    g
+        Reconciliation matrix :math:`G` (``b x n``).
+    sd
+        Reconciled Gaussian standard deviations, ``horizon x n`` [unit].
+    history
+        ``T x n`` history of every node [unit].
+
+    Returns
+    -------
+    (list of DataFrame, bool)
+        Frames with calibrated quantiles (unchanged when a node has no origin forecasts) and whether
+        quantiles were clipped at 0.
+    """
+    errs = [f.rolling_errors for f in fits]
+    if any(e is None for e in errs) or len({tuple(e.origins) for e in errs}) != 1:  # type: ignore[union-attr]
+        log.info("calibrated reconciliation skipped: not every node has forecasts from the same origins")
+        return list(frames), False
+    origins = errs[0].origins  # type: ignore[union-attr]
+    base = np.stack([e.forecasts for e in errs])  # type: ignore[union-attr]  # n x k x h
+    bottom = np.einsum("bn,nkh->bkh", g, base)
+    if nonnegative:
+        bottom = np.clip(bottom, 0.0, None)
+    rec = np.einsum("nb,bkh->nkh", hierarchy.S, bottom)
+    h = len(frames[0])
+    samples = []
+    for i in range(hierarchy.n):
+        mean = frames[i]["mean"].to_numpy(float)
+        samples.append(errors_at_origins(history[:, i], origins, rec[i, :, :h], mean, sd[:, i]))
+    node_level = hierarchy.nodes["level"].to_numpy()
+    everything = pooled_quantiles(samples, h, levels)
+    clipped = False
+    out = []
+    cols = quantile_columns(levels)
+    offsets: dict[str, np.ndarray] = {}
+    for i in range(hierarchy.n):
+        lv = node_level[i]
+        if lv not in offsets:
+            members = [samples[j] for j in np.where(node_level == lv)[0]]
+            offsets[lv] = pooled_quantiles(members, h, levels) if len(members) >= MIN_LEVEL_POOL else everything
+        off = offsets[lv] if np.isfinite(offsets[lv]).all() else everything
+        fr = frames[i].copy()
+        if np.isfinite(off).all():
+            q = calibrated_quantiles(fr["mean"].to_numpy(float), samples[i].sd, off)
+            if nonnegative and (q < 0).any():
+                q = np.clip(q, 0.0, None)
+                clipped = True
+            fr[cols] = q
+        out.append(fr)
+    return out, clipped
 
 
 @dataclass
@@ -431,6 +521,10 @@ def forecast_hierarchy(
     n_jobs: int = 1,
     progress: bool = False,
     seed: int | None = None,
+    interval_method: str = "calibrated",
+    calibration_source: str = "refit",
+    calibration_origins_count: int = CALIBRATION_ORIGINS,
+    client: Any = None,
 ) -> HierarchyForecast:
     """Base forecasts for every node, reconciled by each of ``methods``.
 
@@ -449,8 +543,12 @@ def forecast_hierarchy(
         Reconciliation methods (:data:`METHODS`).
     nonnegative
         Clip at 0 (flagged) in base and reconciled forecasts.
-    n_jobs, progress, seed
+    n_jobs, progress, seed, client
         See :func:`~salesops_models.forecast.parallel.forecast_many`.
+    interval_method, calibration_source, calibration_origins_count
+        See :func:`~salesops_models.forecast.forecaster.forecast_series`. With ``"calibrated"`` the
+        reconciled quantiles are calibrated on reconciled forecasts from the calibration origins
+        (:func:`calibrate_reconciled`); with ``"gaussian"`` they are the Gaussian ones.
     """
     labels = hierarchy.bottom_labels
     if list(bottom_history.columns) != labels:
@@ -485,6 +583,11 @@ def forecast_hierarchy(
                 seed=None if seed is None else seed + len(fits),
                 levels=levels,
                 nonnegative=nonnegative,
+                client=client,
+                keep_errors=True,
+                interval_method=interval_method,
+                calibration_source=calibration_source,
+                calibration_origins_count=calibration_origins_count,
             )
             fits.update(part)
         fits = {nid: fits[nid] for nid in node_ids}
@@ -499,6 +602,11 @@ def forecast_hierarchy(
             seed=seed,
             levels=levels,
             nonnegative=nonnegative,
+            client=client,
+            keep_errors=True,
+            interval_method=interval_method,
+            calibration_source=calibration_source,
+            calibration_origins_count=calibration_origins_count,
         )
     base_frames = [fits[nid].forecast for nid in node_ids]
     resid = _residual_matrix([fits[nid] for nid in node_ids])
@@ -524,6 +632,18 @@ def forecast_hierarchy(
             else:
                 raise
         lam = info["shrinkage"]
+        if interval_method == "calibrated":
+            frames, q_clipped = calibrate_reconciled(
+                hierarchy,
+                [fits[nid] for nid in node_ids],
+                frames,
+                info["G"],
+                info["sd"],
+                all_hist,
+                levels=levels,
+                nonnegative=nonnegative,
+            )
+            info["clipped"] = info["clipped"] or q_clipped
         df = _long(hierarchy, frames)
         df["method"] = method
         reconciled[method] = df
