@@ -64,7 +64,9 @@ def test_calibration_origins_cover_two_horizons():
     o = calibration_origins(40, 1, 6, "refit", 12)
     np.testing.assert_array_equal(o, np.arange(28, 40))
     o = calibration_origins(100, 12, 18, "refit", 12)
-    assert o[-1] == 97 and np.all(np.diff(o) == 3) and len(o) == 12
+    assert o[-1] == 99 and np.all(np.diff(o) == 3) and len(o) == 12
+    # a short sales history: every origin after 14 months, up to the last
+    np.testing.assert_array_equal(calibration_origins(21, 12, 12, "refit", 12), np.arange(14, 21))
     assert calibration_origins(10, 12, 6, "refit", 12).size == 0  # too short for any refit
 
 

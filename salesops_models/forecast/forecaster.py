@@ -309,6 +309,11 @@ def fit_series(
             )
             try:
                 past = fitted.origin_forecasts(horizon, origins, calibration_source)
+                missing = np.isnan(past).all(axis=1)
+                if calibration_source == "refit" and missing.any():
+                    # origins too short to refit this specification (e.g. a seasonal model before
+                    # two seasons): the parameters of the full history, states re-filtered
+                    past[missing] = fitted.origin_forecasts(horizon, origins[missing], "refilter")
             except _FIT_ERRORS as exc:
                 log.info("%s: no forecasts from earlier origins by %s (%s)", name, fitted.model, exc)
                 past = None

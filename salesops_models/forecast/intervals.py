@@ -6,11 +6,15 @@ M3 and tourism actuals. Here the interval is what the model's own past errors sa
 
 Method
 ------
-For series :math:`i` with history :math:`y_1, \\dots, y_n` and a fitted model, the model's
-parameters are held fixed and its states re-filtered through the history
-(:meth:`~salesops_models.forecast.base.FittedForecast.rolling_forecasts`): from every origin
-:math:`t` in the calibration window it forecasts :math:`\\hat y_{t+s|t}`, :math:`s = 1, \\dots, H`,
-and the errors :math:`e_{i,t,s} = y_{t+s} - \\hat y_{t+s|t}` are kept where :math:`t + s \\le n`.
+For series :math:`i` with history :math:`y_1, \\dots, y_n` and a fitted model, the same
+specification is re-estimated on the history up to each of :data:`CALIBRATION_ORIGINS` earlier
+origins :math:`t` spread over the last two horizons (:func:`calibration_origins`), warm-started at
+the estimates of the next later origin, and forecasts :math:`\\hat y_{t+s|t}`,
+:math:`s = 1, \\dots, H` (:meth:`~salesops_models.forecast.base.FittedForecast.origin_forecasts`):
+out-of-sample errors :math:`e_{i,t,s} = y_{t+s} - \\hat y_{t+s|t}`, kept where :math:`t + s \\le n`.
+Origins too short to refit the specification (a seasonal model before two seasons) fall back to the
+full-history parameters with re-filtered states, as does ``calibration_source="refilter"`` for all
+origins (cheaper, but in-sample in the parameters and too narrow on short histories).
 Each error is standardised by the model's own predictive standard deviation at that step,
 :math:`\\sigma_{i,s}` (:meth:`~salesops_models.forecast.base.FittedForecast.predictive_sd`, from the
 final origin), carried to the level of the forecast it belongs to when the series and its
@@ -100,20 +104,23 @@ def calibration_origins(
 ) -> np.ndarray:
     """Origins whose forecasts calibrate the intervals.
 
-    ``refit``: ``count`` origins :math:`n - d, n - 2d, \\dots` spaced by
-    :math:`d = \\lceil 2H / \\mathrm{count} \\rceil`, so that they cover the last two horizons and
-    every step of the horizon gets errors, keeping at least ``max(4, m + 2)`` observations before each. ``refilter``: every origin
-    after a warm-up of one season plus one period (two periods without season), or the last
-    ``count * horizon`` origins when that is later.
+    ``refit``: origins among the last two horizons, :math:`t \\in [\\max(n - 2H, t_{min}), n - 1]`
+    with :math:`t_{min} = \\max(4, m + 2)` observations, thinned to at most ``count`` evenly
+    spaced ones (the latest always kept). ``refilter``: every origin after a warm-up of one season
+    plus one period (two periods without season), or the last ``count * horizon`` origins when that
+    is later.
     """
     m = season_length
     if source == "refilter":
         warm = m + 1 if m > 1 else 2
         first = max(warm, n - count * horizon)
         return np.arange(min(first, max(n - 1, 1)), n)
-    step = max(1, -(-2 * horizon // max(count, 1)))
     least = max(4, m + 2)
-    return np.array([n - j * step for j in range(1, count + 1) if n - j * step >= least], dtype=int)[::-1]
+    span = np.arange(n - 1, max(n - 2 * horizon, least) - 1, -1)
+    if len(span) == 0:
+        return np.empty(0, dtype=int)
+    step = max(1, -(-len(span) // max(count, 1)))
+    return np.sort(span[::step][:count]).astype(int)
 
 
 def errors_at_origins(
@@ -139,7 +146,7 @@ def errors_at_origins(
     # a model with (near) zero variance on a flat history: floor the scale at a tiny share of the level
     sd = np.maximum(np.nan_to_num(np.asarray(sd, float)[:h], nan=0.0), max(1e-9 * top, 1e-12))
     mean = np.asarray(mean, float)[:h]
-    if n and history.min() > 0 and mean.min() > 0:
+    if n and history.min() >= 0 and mean.min() > 0:
         ratio = forecasts / mean[None, :]
         ratio = np.where(ratio > 0, ratio, np.nan)
     else:

@@ -216,8 +216,10 @@ class Theta(ForecastModel):
                 return theta_refit_plain(x, np.ascontiguousarray(origins, dtype=np.int64), h)
             out = np.full((len(origins), h), np.nan)
             for i, t in enumerate(origins):
-                if t >= 3 and not (deseason and t < 2 * m):
-                    out[i] = _ThetaFit(x[: int(t)], m, deseason, kind).forecast(h)
+                if t >= 3:
+                    # before two seasons the indices cannot be estimated: those of the whole history
+                    # (the calendar pattern) are kept and the level and drift re-estimated
+                    out[i] = _ThetaFit(x[: int(t)], m, deseason, kind, None if t >= 2 * m else idx).forecast(h)
             return out
 
         params = {"b0": b0, "alpha": alpha, "sigma2": sigma2, "multiplicative_season": float(multiplicative)}
@@ -240,12 +242,14 @@ class Theta(ForecastModel):
 class _ThetaFit:
     """Theta estimates on one history for a given deseasonalisation (``kind``: ``"mul"``/``"add"``)."""
 
-    def __init__(self, x: np.ndarray, m: int, deseason: bool, kind: str) -> None:
+    def __init__(
+        self, x: np.ndarray, m: int, deseason: bool, kind: str, indices: np.ndarray | None = None
+    ) -> None:
         n = len(x)
         self.m, self.n, self.deseason, self.kind = m, n, deseason, kind
         self.idx = np.ones(m) if kind == "mul" else np.zeros(m)
         if deseason:
-            self.idx = seasonal_indices(x, m, kind)
+            self.idx = seasonal_indices(x, m, kind) if indices is None else indices
         pos = np.arange(n) % m
         self.z = np.ascontiguousarray(x / self.idx[pos] if kind == "mul" else x - self.idx[pos])
         self.b0 = ols_slope(self.z)
