@@ -118,3 +118,17 @@ def test_worker_count_does_not_change_calibrated_numbers():
 def test_unknown_interval_method_is_a_clear_error():
     with pytest.raises(DataValidationError, match="interval_method"):
         forecast_series(np.arange(20.0), 3, "naive", 1, interval_method="bootstrap")
+
+
+def test_dask_client_gives_the_same_numbers_as_in_process():
+    distributed = pytest.importorskip("distributed")
+    hist = _random_walks(10, 30, seed=6)
+    serial = forecast_many(hist, 4, model="theta", season_length=1, seed=2)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = forecast_many(hist, 4, model="theta", season_length=1, seed=2, client=client, chunksize=3)
+    assert list(on_dask) == list(serial)
+    for k in hist:
+        pd.testing.assert_frame_equal(serial[k].forecast, on_dask[k].forecast, check_exact=True)
