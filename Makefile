@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run` also tracks the baseline plan on the sample company's export of $(TRACK_AS_OF) (the
+# plan year's continuation, with the plan's territories in place and the example mid-year changes).
+RUN_ID := $(shell date -u +%Y%m%d-%H%M%S)-run
+TRACK_AS_OF ?= 2026-06-30
+TRACK_CHANGES ?= examples/tracking_changes_2026.yaml
+
 run: install
-	$(VENV)/bin/salesops batch scenarios/
+	$(VENV)/bin/salesops batch scenarios/ --batch-id $(RUN_ID)
+	$(VENV)/bin/salesops data sample --out results/$(RUN_ID)/actuals-$(TRACK_AS_OF) --through $(TRACK_AS_OF) \
+		--like results/$(RUN_ID)/baseline/scenario.resolved.yaml \
+		--territories results/$(RUN_ID)/baseline/assignments.parquet
+	$(VENV)/bin/salesops track results/$(RUN_ID)/baseline --actuals results/$(RUN_ID)/actuals-$(TRACK_AS_OF) \
+		--changes $(TRACK_CHANGES)
 
 test: install
 	MPLBACKEND=agg $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests

@@ -4,7 +4,7 @@ Measures, in one run on this machine:
 
 * ``seconds_1_worker`` / ``seconds_2_workers``: wall time of ``run_batch`` (cluster start, all
   notebooks of every scenario, reports, index.html) on N copies of the tiny scenario that differ
-  only in their seed; ``speedup_2_workers`` is their ratio (target >= 1.6).
+  only in their seed; ``speedup_2_workers`` is their ratio (target >= 1.7).
 * ``overhead_seconds_per_notebook``: papermill + a fresh kernel on a notebook with one empty cell
   (median of ``--repeats``): what a notebook costs before it does any work.
 * ``overhead_seconds_per_notebook_shared_kernel``: the same notebook in a kernel that is already
@@ -96,9 +96,8 @@ def timed_batch(paths: list[Path], out: Path, workers: int) -> tuple[float, dict
         nbs = {k: v for k, v in timings.items() if k != "kernel_start"}
         nb_total += sum(nbs.values()) + timings.get("kernel_start", 0.0)
         n_notebooks += len(nbs)
-        stage_total += sum(
-            v for k, v in rec.items() if k.endswith("_stage_seconds") and isinstance(v, int | float)
-        )
+        stage_timings = json.loads((d / "timings.json").read_text())  # wall times are not metrics
+        stage_total += sum(v for k, v in stage_timings.items() if k.endswith("_stage_seconds"))
     return seconds, {
         "phases": result.phases,
         "notebooks": n_notebooks,
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     per_nb = (info2["notebook_seconds"] - info2["stage_seconds"]) / max(1, info2["notebooks"])
     load_after = os.getloadavg()
-    print(f"speedup 2 workers / 1 worker: {speedup:.2f}x (target >= 1.6x)")
+    print(f"speedup 2 workers / 1 worker: {speedup:.2f}x (target >= 1.7x, issue #13)")
     print(
         f"in the batch, notebook wall time minus stage time: {per_nb:.2f} s per notebook "
         f"({info2['notebooks']} notebooks, {info2['notebook_seconds']:.1f} s in notebooks, "

@@ -5,13 +5,17 @@ Precedence (lowest first): the defaults of the pydantic models, the base scenari
 are replaced whole. The merged document is validated once, with ``extra="forbid"`` at every level,
 so a typo is an error naming the file, the key path and the allowed keys.
 
-Scenario files are data: they are read with ``yaml.safe_load`` and nothing in them is evaluated.
+Scenario files are data: they are read by ``safe_io.load_yaml`` (PyYAML's safe loader, no aliases,
+a size cap) and nothing in them is evaluated. Files a scenario names are resolved against its
+folder and must stay inside it unless the user allows more (``--allow-dir``); see
+:class:`~salesops_models.safe_io.PathRule`.
 """
 
 from __future__ import annotations
 
-import copy
+import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,11 +24,20 @@ from pydantic import Field, ValidationError, field_validator
 
 from salesops_models.compensation.config import CompensationConfig
 from salesops_models.config_base import StrictModel
-from salesops_models.errors import ScenarioError
+from salesops_models.errors import SalesopsError, ScenarioError
 from salesops_models.forecast.config import ForecastConfig
 from salesops_models.pipeline.config import PipelineConfig
 from salesops_models.quota.config import QuotaConfig
+from salesops_models.safe_io import PathRule, short_repr
+from salesops_models.scenario_source import (  # noqa: F401 (re-exported: the scenario file API)
+    deep_merge,
+    read_yaml,
+    resolve_document,
+    scenario_files,
+)
 from salesops_models.territory.config import TerritoryConfig
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -42,6 +55,14 @@ class SampleCompanyConfig(StrictModel):
         0.35, ge=0.0, lt=1.0, description="Share of a rep's working hours spent on admin [0-1]."
     )
     growth: float = Field(0.12, ge=-0.5, le=2.0, description="Yearly growth of opportunity creation [0-1].")
+    coverage_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="How deal creation responds to the owner's coverage (yearly selling hours over his "
+        "territory's workload) [-]: empty, not at all (creation follows potential and hours, whatever the "
+        "territory's size); a number, creation ~ potential x (ramp x coverage / median coverage)^number.",
+    )
 
 
 class HireConfig(StrictModel):
@@ -122,59 +143,6 @@ class Scenario(StrictModel):
 # ------------------------------------------------------------------------------------------------
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``: dicts recursively, anything else replaced."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping safely, with an error naming the file when it is not one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found.") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise ScenarioError(
-            f"{path}: the top level must be a mapping of keys (name:, data:, ...), got {type(doc).__name__}."
-        )
-    return doc
-
-
-def resolve_document(path: str | Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[str]]:
-    """Return the merged raw document of a scenario and the chain of files it came from (base first)."""
-    path = Path(path).resolve()
-    if path in _chain:
-        cycle = " -> ".join(p.name for p in (*_chain, path))
-        raise ScenarioError(f"{path}: 'extends' forms a cycle: {cycle}.")
-    doc = read_yaml(path)
-    _resolve_relative_paths(doc, path.parent)  # each file's paths are relative to that file
-    base_name = doc.get("extends")
-    if base_name is None:
-        return doc, [str(path)]
-    if not isinstance(base_name, str):
-        raise ScenarioError(f"{path}: 'extends' must be a file name such as baseline.yaml.")
-    base_path = (path.parent / base_name).resolve()
-    if not base_path.exists():
-        raise ScenarioError(f"{path}: extends '{base_name}', which does not exist (looked for {base_path}).")
-    base_doc, chain = resolve_document(base_path, (*_chain, path))
-    # A name and a description belong to their own file: a child without a name takes its file name.
-    base_doc.pop("name", None)
-    base_doc.pop("description", None)
-    return deep_merge(base_doc, doc), [*chain, str(path)]
-
-
 def _allowed_keys(model: type[StrictModel], loc: tuple[Any, ...]) -> list[str] | None:
     """Keys allowed at ``loc`` (the parent of an unknown key), walking the pydantic model tree."""
     current: Any = model
@@ -214,19 +182,35 @@ def format_validation_error(path: str | Path, exc: ValidationError, model: type[
             lines.append(f"{path}: missing required key '{key}'.")
         else:
             got = err.get("input")
-            got_text = f" (got {got!r})" if not isinstance(got, dict) and got is not None else ""
+            # reprlib: the input may be huge (a long string, a deep list); never print it whole.
+            got_text = f" (got {short_repr(got)})" if not isinstance(got, dict) and got is not None else ""
             lines.append(f"{path}: key '{key}': {err['msg']}{got_text}.")
     return "\n".join(lines)
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(
+    path: str | Path, allow_dirs: Sequence[str | Path] = (), trusted: bool = False
+) -> Scenario:
     """Load, merge and validate one scenario file.
 
-    The scenario's name defaults to the file's stem. Relative paths inside ``data`` are resolved
-    against the scenario file's folder.
+    The scenario's name defaults to the file's stem. Paths inside (``extends``, ``data.path``,
+    ``data.mapping``, plan files) are resolved against the folder of the file that names them, must
+    stay inside it, and come out absolute, so the resolved scenario runs from any folder.
+
+    Parameters
+    ----------
+    path
+        The scenario YAML.
+    allow_dirs
+        Further folders those paths may point into (the CLI's ``--allow-dir``), besides those in
+        ``SALESOPS_ALLOW_DIRS``.
+    trusted
+        Skip the folder check: only for a ``scenario.resolved.yaml`` this package wrote itself after
+        checking the scenario it came from.
     """
     path = Path(path)
-    doc, chain = resolve_document(path)
+    rule = PathRule.trusted() if trusted else PathRule.from_env(allow_dirs)
+    doc, chain = resolve_document(path, rule=rule)
     doc.pop("_provenance", None)  # written by results.write_resolved_scenario; not a setting
     doc.setdefault("name", path.stem)
     if "extends" in doc:
@@ -238,49 +222,26 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
-def _resolve_relative_paths(doc: dict[str, Any], base: Path) -> None:
-    """Make file references relative to the scenario file absolute: ``data.path`` and plan files
-    in ``compensation.plans`` (entries ending in .yaml/.yml; other entries name shipped plans)."""
+def validate_files(
+    paths: list[str | Path], allow_dirs: Sequence[str | Path] = ()
+) -> tuple[list[tuple[Path, Scenario]], list[str]]:
+    """Validate every scenario file; return ``(file, scenario)`` of the good ones and one message per
+    bad file. One broken file never stops the others from being reported.
 
-    def absolute(value: str) -> str:
-        p = Path(value).expanduser()
-        return str(p if p.is_absolute() else (base / p).resolve())
-
-    data = doc.get("data")
-    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"].strip():
-        data["path"] = absolute(data["path"])
-    comp = doc.get("compensation")
-    if isinstance(comp, dict) and isinstance(comp.get("plans"), list):
-        comp["plans"] = [
-            absolute(p) if isinstance(p, str) and p.lower().endswith((".yaml", ".yml")) else p
-            for p in comp["plans"]
-        ]
-
-
-def scenario_files(paths: list[str | Path]) -> list[Path]:
-    """Expand folders to their ``*.yaml``/``*.yml`` files (sorted); keep files as given."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ScenarioError(f"{p}: no such scenario file or folder.")
-    if not out:
-        raise ScenarioError(f"no scenario files (*.yaml) found in {', '.join(map(str, paths))}.")
-    return out
-
-
-def validate_all(paths: list[str | Path]) -> tuple[list[Scenario], list[str]]:
-    """Validate every scenario; return the good ones and one message per bad file (never raises)."""
-    good, errors = [], []
+    Raises only when ``paths`` name no scenario file at all.
+    """
+    good: list[tuple[Path, Scenario]] = []
+    errors: list[str] = []
     names: dict[str, Path] = {}
     for f in scenario_files(paths):
         try:
-            sc = load_scenario(f)
-        except ScenarioError as exc:
+            sc = load_scenario(f, allow_dirs)
+        except SalesopsError as exc:
             errors.append(str(exc))
+            continue
+        except Exception as exc:  # one broken file never hides the report on the others
+            log.exception("%s: unexpected error while validating", f)
+            errors.append(f"{f}: could not be validated ({type(exc).__name__}: {short_repr(str(exc))}).")
             continue
         if sc.name in names:
             errors.append(
@@ -288,8 +249,17 @@ def validate_all(paths: list[str | Path]) -> tuple[list[Scenario], list[str]]:
             )
             continue
         names[sc.name] = f
-        good.append(sc)
+        good.append((f, sc))
     return good, errors
+
+
+def validate_all(
+    paths: list[str | Path], allow_dirs: Sequence[str | Path] = ()
+) -> tuple[list[Scenario], list[str]]:
+    """Validate every scenario; return the good ones and one message per bad file (see
+    :func:`validate_files`; ``workflow.preflight`` adds the checks of plans and data)."""
+    good, errors = validate_files(paths, allow_dirs)
+    return [sc for _, sc in good], errors
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

@@ -28,14 +28,15 @@ def _scenarios(tmp_path: Path) -> Path:
     folder = tmp_path / "scenarios"
     folder.mkdir()
     shutil.copy(tiny_scenario_path(), folder / "tiny.yaml")
-    # Valid YAML and a valid scenario, but its data folder does not exist: fails at run time.
+    # A valid scenario whose territory lock names an account the generated sample lacks: nothing
+    # before the run can know (validate does not generate the sample), so it fails at run time.
     _write(
         folder / "broken.yaml",
         {
             "name": "broken",
             "extends": "tiny.yaml",
-            "description": "Deliberately broken: its data folder does not exist.",
-            "data": {"source": "directory", "path": str(tmp_path / "no-such-folder")},
+            "description": "Deliberately broken: a territory lock names an account that does not exist.",
+            "territory": {"locks": {"no-such-account": "no-such-rep"}},
         },
     )
     return folder
@@ -96,7 +97,7 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     assert sorted(metrics.index) == ["broken", "tiny"]
     assert metrics.at["tiny", "status"] == "ok", metrics.at["tiny", "error"]
     assert metrics.at["broken", "status"] == "failed"
-    assert "no-such-folder" in str(metrics.at["broken", "error"])
+    assert "no-such-account" in str(metrics.at["broken", "error"])
     summary = pd.read_parquet(batch / "summary.parquet")
     assert summary.loc["broken", "error"] and summary.loc["tiny", "status"] == "ok"
 
@@ -107,6 +108,10 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
     report = (tiny / "report.html").read_text()
     assert "notebook_context" not in report and "<script" not in report.lower()
     assert "data:image/png;base64" in report or not available_stages()
+    notebooks_page = (tiny / "notebooks.html").read_text()
+    assert "notebook_context" not in notebooks_page and "<script" not in notebooks_page.lower()
+    for output in ("plan.xlsx", "assignments_crm.csv", "statements/index.html"):
+        assert (tiny / output).exists(), f"{output} was not written at the end of the scenario"
     timings = json.loads((tiny / "logs" / "timings.json").read_text())
     assert set(timings["notebook_seconds"]) >= {spec.name for spec in NOTEBOOKS}
     for stage in available_stages():
@@ -116,16 +121,18 @@ def test_batch_with_a_broken_scenario_completes_the_others(batch_run):
 
     broken = batch / "broken"
     log = (broken / "logs" / "batch.log").read_text()
-    assert "failed" in log and "no-such-folder" in log
+    assert "failed" in log and "no-such-account" in log
     assert (broken / "notebooks" / "territory_design.ipynb").exists(), (
         "the failing notebook is kept for reading"
     )
     changes = json.loads((broken / "changes.json").read_text())
-    assert changes["base"] == "tiny" and any(c["key"] == "data.source" for c in changes["changes"])
+    assert changes["base"] == "tiny" and any(
+        c["key"].startswith("territory.locks") for c in changes["changes"]
+    )
 
     index = (batch / "index.html").read_text()
-    assert index.count('<tr class="failed" data-scenario="broken">') == 1
-    assert 'data-scenario="tiny"' in index and "no-such-folder" in index
+    assert index.count('<tr class="failed" data-key="broken">') == 1
+    assert 'data-key="tiny"' in index and "no-such-account" in index
 
 
 def _images(nb: nbformat.NotebookNode) -> int:
@@ -155,3 +162,44 @@ def test_every_notebook_ran_under_papermill(batch_run, spec):
         assert _images(nb) >= 1, f"{spec.name}: no chart rendered"
     if spec.stage is None:
         assert _images(nb) >= 3, "the summary shows the stages' charts"
+
+
+def test_a_retried_attempt_moves_the_dead_attempts_outputs_aside(tmp_path):
+    from salesops_models.workflow.batch import start_attempt
+
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "scenario.resolved.yaml").write_text("name: s\n")
+    assert start_attempt(out) == 1
+    # attempt 1 dies before writing anything: attempt 2 still has a folder for it to point at
+    assert start_attempt(out) == 2
+    assert (out / "attempts" / "1").is_dir() and not any((out / "attempts" / "1").iterdir())
+    (out / "metrics.json").write_text("{}")  # attempt 2 dies after writing a table
+    assert start_attempt(out) == 3
+    assert (out / "attempts" / "2" / "metrics.json").exists() and not (out / "metrics.json").exists()
+    assert (out / "scenario.resolved.yaml").exists()
+
+
+def test_a_workers_failed_heartbeat_is_one_line_not_a_traceback():
+    import logging
+
+    import salesops_models.workflow.batch  # noqa: F401  (installs the filter)
+
+    logger = logging.getLogger("distributed.worker")
+    try:
+        raise OSError("ConnectionPool closing.")
+    except OSError:
+        import sys
+
+        record = logger.makeRecord(
+            logger.name,
+            logging.ERROR,
+            __file__,
+            1,
+            "Failed to communicate with scheduler during heartbeat.",
+            (),
+            sys.exc_info(),
+        )
+    assert all(f.filter(record) for f in logger.filters)
+    line = logging.Formatter().format(record)
+    assert "Traceback" not in line and "OSError: ConnectionPool closing." in line

@@ -279,7 +279,10 @@ def test_trace_reads_like_a_hand_calculation():
     # annual 1.3: 0.25 + 0.75 + 0.375 + 0.1 = 1.475 x 80k = 118k, paid quarterly YTD and trued up
     assert tr.variable == pytest.approx(118_000)
     frame = tr.to_frame()
-    assert list(frame.columns) == ["component", "formula", "amount", "note"]
+    assert list(frame.columns) == ["component", "formula", "amount", "note", "unit"]
+    units = dict(zip(frame["formula"], frame["unit"], strict=True))
+    assert units["attainment 1,300,000.00 / measure quota 1,000,000.00"] == "fraction"
+    assert units["slice 1-1.25 x rate 1.5"] == "factor" and units["base salary"] == "currency"
     assert tr.summary()["total"] == pytest.approx(80_000 + 118_000)
 
 

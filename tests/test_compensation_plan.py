@@ -177,3 +177,29 @@ def test_config_defaults_and_fact_count():
         AttainmentFacts(share_at_quota=0.6, sd=0.2, mean=1.0)
     with pytest.raises(ValueError, match="sum to 1"):
         CompensationConfig(product_mix={"a": 0.5, "b": 0.4})
+
+
+@pytest.mark.parametrize(
+    ("mode", "rates", "cap", "cliffs_at"),
+    [
+        ("marginal", [1.0, 0.5, 0.2], None, []),  # a decelerator lowers the slope, never the pay
+        ("retroactive", [1.0, 1.5, 2.0], None, []),
+        ("retroactive", [1.0, 1.5, 1.2], None, [1.25]),  # 1.875 at 1.25, 1.5 just above
+        ("overage_at_reached_tier", [1.0, 1.5, 1.2], None, [1.25]),  # 1.375 at 1.25, 1.3 just above
+        ("retroactive", [1.0, 1.5, 1.2], 1.2, []),  # attainment capped below the boundary
+    ],
+)
+def test_pay_cliffs_are_found_where_pay_drops(mode, rates, cap, cliffs_at):
+    from salesops_models.compensation.plan import pay_cliffs
+
+    doc = good_plan()
+    table = doc["measures"][0]["rate_table"]
+    table["mode"] = mode
+    for tier, rate in zip(table["tiers"], rates, strict=True):
+        tier["rate"] = rate
+    if cap is not None:
+        doc["measures"][0]["attainment_cap"] = cap
+    found = pay_cliffs(plan_from_dict(doc))
+    assert len(found) == len(cliffs_at), found
+    for text, at in zip(found, cliffs_at, strict=True):
+        assert f"above attainment {at:g}" in text and "earns less by selling more" in text

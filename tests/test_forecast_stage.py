@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from salesops_models.errors import DataValidationError
+from salesops_models.forecast.panel import monthly_panel
 from salesops_models.scenario import Scenario
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.stages import forecast as stage
@@ -89,7 +90,7 @@ def test_monthly_panel_fills_zero_months_and_drops_incomplete_month():
         }
     )
     reps = pd.DataFrame({"rep_id": ["A", "B", "C"], "region": ["N", "S", "S"]})
-    panel, keys = stage.monthly_panel(
+    panel, keys = monthly_panel(
         bookings, reps, ["company", "region", "rep"], pd.Timestamp("2024-04-15"), 3
     )
     assert list(panel.index.astype(str)) == ["2024-01", "2024-02", "2024-03"]  # April is incomplete
@@ -97,7 +98,7 @@ def test_monthly_panel_fills_zero_months_and_drops_incomplete_month():
     assert panel["C"].eq(0).all()  # a rep without bookings is still a series
     assert set(keys["region"]) == {"N", "S"}
     with pytest.raises(DataValidationError, match="at least 12"):
-        stage.monthly_panel(bookings, reps, ["company", "rep"], pd.Timestamp("2024-04-30"), 12)
+        monthly_panel(bookings, reps, ["company", "rep"], pd.Timestamp("2024-04-30"), 12)
 
 
 def test_config_rejects_bad_levels():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_models.pipeline.backtest import backtest_pipeline, snapshot_at
+from salesops_models.backtest import backtest_pipeline, snapshot_at
 from salesops_models.pipeline.calibration import calibrate_pipeline
 from salesops_models.pipeline.markov import absorbing_chain
 from salesops_models.pipeline.simulation import compile_inputs, open_pipeline, simulate_pipeline
@@ -23,6 +23,20 @@ def golden(bench_dir):
 
 @pytest.fixture(scope="module")
 def calibration(maven):
+    """The closed-deal odds (``residual='redistribute'``): the golden win rate Won/(Won+Lost)."""
+    return calibrate_pipeline(
+        maven.opportunities,
+        maven.stage_history,
+        maven.reps,
+        maven.stages,
+        maven.as_of,
+        residual="redistribute",
+    )
+
+
+@pytest.fixture(scope="module")
+def default_calibration(maven):
+    """The default, censoring-aware calibration (cumulative incidence, never-decided mass explicit)."""
     return calibrate_pipeline(maven.opportunities, maven.stage_history, maven.reps, maven.stages, maven.as_of)
 
 
@@ -69,7 +83,7 @@ def test_cumulative_incidence_and_stale_pipeline(maven, calibration):
 
 def test_open_pipeline_expectation_matches_simulation(maven, calibration):
     deals = open_pipeline(calibration, maven.opportunities, maven.stage_history, maven.stages)
-    inp = compile_inputs(calibration, deals, None, age_aware=False, stale_policy="fresh")
+    inp = compile_inputs(calibration, deals, None, age_aware=False, stale_policy="fresh", uncertainty="point")
     sim = simulate_pipeline(inp, calibration.rep_ids, trials=1000, block_size=250, seed=3)
     mean_by_group = np.array([calibration.mean_won_amount(g) for g in deals["size_group"]])
     expected = float(np.sum(deals["p_win_fresh"] * mean_by_group))

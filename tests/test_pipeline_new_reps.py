@@ -1,4 +1,4 @@
-"""Planned hires get creation rates from the territory they are given, ramped from their hire date."""
+"""Creation under a plan: accounts carry their history to their new owner, coverage and ramp adjust it."""
 
 from __future__ import annotations
 
@@ -6,62 +6,160 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_models.pipeline.scaling import new_rep_rates
+from salesops_models.pipeline.scaling import (
+    CreationResponse,
+    calibrate_creation_response,
+    plan_creation_rates,
+    ramp_factors,
+)
+
+EDGES = pd.date_range("2026-01-01", "2027-01-01", freq="MS")
 
 
-def test_new_rep_rate_by_hand():
-    rep_ids = np.array(["a", "b", "new1", "new2"], dtype=object)
-    rates = np.array([2.0, 1.0, 0.0, 0.0])
-    table = pd.DataFrame(
+def _accounts(before, after, potential, workload):
+    return pd.DataFrame(
         {
-            "rep_id": rep_ids,
-            "potential_old": [200.0, 100.0, 0.0, 0.0],
-            "potential_new": [150.0, 100.0, 30.0, 60.0],
+            "account_id": [f"A{i}" for i in range(len(before))],
+            "previous_owner_rep_id": before,
+            "owner_rep_id": after,
+            "potential": potential,
+            "workload_hours": workload,
         }
     )
-    hires = pd.Series(pd.to_datetime(["2010-01-01", "2012-01-01", "2026-01-01", "2026-07-01"]), index=rep_ids)
-    edges = pd.date_range("2026-01-01", "2027-01-01", freq="MS")
-    out, t = new_rep_rates(rates, rep_ids, table, hires, edges, ramp_months=0)
-    # 3 deals/week on 300 of potential -> 0.01 per unit; new1 full year, new2 half a year
-    assert out[:2].tolist() == [2.0, 1.0]
-    assert out[2] == pytest.approx(0.3)
-    assert out[3] == pytest.approx(0.6 * 6 / 12)
-    assert list(t["rep_id"]) == ["new1", "new2"]
-    ramped, _ = new_rep_rates(rates, rep_ids, table, hires, edges, ramp_months=6)
-    # linear ramp over 6 months, evaluated at mid-month: (0.5+1.5+...+5.5)/6 + 6 full months, over 12
-    expected = (sum(m + 0.5 for m in range(6)) / 6 + 6) / 12
-    assert ramped[2] == pytest.approx(0.3 * expected)
 
 
-def test_no_hires_no_change():
-    rep_ids = np.array(["a"], dtype=object)
-    table = pd.DataFrame({"rep_id": ["a"], "potential_old": [1.0], "potential_new": [1.0]})
-    out, t = new_rep_rates(
-        np.array([1.5]),
-        rep_ids,
-        table,
-        pd.Series(dtype="datetime64[ns]"),
-        pd.date_range("2026-01-01", "2027-01-01", freq="MS"),
-        6,
+def _roster(ids, hires=None):
+    hire = pd.to_datetime([(hires or {}).get(r, "2010-01-01") for r in ids])
+    return pd.DataFrame({"rep_id": ids, "hire_date": hire})
+
+
+def test_nothing_moves_nothing_changes():
+    acc = _accounts(["a", "a", "b"], ["a", "a", "b"], [100.0, 300.0, 200.0], [10.0, 30.0, 20.0])
+    rates = pd.Series({"a": 2.0, "b": 1.0})
+    hours = pd.Series({"a": 30.0, "b": 25.0})
+    plan = plan_creation_rates(
+        rates, acc, _roster(["a", "b"]), hours, hours, CreationResponse(0.4, 0.6, "scenario"), EDGES, 6
     )
-    assert out.tolist() == [1.5] and t.empty
+    assert plan.rates.to_dict() == pytest.approx({"a": 2.0, "b": 1.0})
 
 
-def test_growth_scenario_hires_book_revenue(tmp_path):
-    from salesops_models.scenario import load_scenario
-    from salesops_models.workflow.runner import run_scenario
-
-    f = tmp_path / "grow.yaml"
-    f.write_text(
-        "name: grow\nplan_year: 2026\n"
-        "data: {sample: {n_accounts: 200, n_reps: 6, n_regions: 2, years: 2},"
-        " hires: [{region: West, count: 1, start_month: 3}]}\n"
-        "territory: {time_limit: 20}\npipeline: {trials: 50, block_size: 25}\n"
+def test_coverage_model_by_hand():
+    """Rep a gives half his workload to a hire with the same hours: both cover twice as well as a did."""
+    beta = 0.5
+    acc = _accounts(["a", "a"], ["a", "h"], [100.0, 100.0], [50.0, 50.0])
+    rates = pd.Series({"a": 2.0})
+    hours = pd.Series({"a": 30.0, "h": 30.0})
+    resp = CreationResponse(beta, beta, "scenario")
+    plan = plan_creation_rates(
+        rates, acc, _roster(["a", "h"], {"h": "2025-01-01"}), hours, hours, resp, EDGES, 6
     )
-    sc = load_scenario(f)
-    out = run_scenario(sc, tmp_path / "out", stages=["data", "territory", "pipeline"])
-    assert out.status == "ok", out.error
-    samples = pd.read_parquet(tmp_path / "out" / "rep_bookings_samples.parquet")
-    new = samples[samples["rep_id"] == "NEW01"]
-    assert len(new) == 50 and new["bookings"].mean() > 0
-    assert (tmp_path / "out" / "pipeline_new_reps.parquet").exists()
+    # each account created 1 deal/week under a; its new owner covers 50 h of workload with 30 h/week,
+    # a covered 100 h: coverage doubles, creation x 2^0.5
+    assert plan.rates["a"] == pytest.approx(2**beta)
+    # the hire was hired a year before the plan: fully ramped, treated like a (no calibrated rate)
+    assert plan.rates["h"] == pytest.approx(2**beta)
+    assert plan.rates.sum() == pytest.approx(2.0 * 2**beta)
+
+
+def test_hire_ramps_with_effective_hours():
+    acc = _accounts(["a", "a"], ["a", "h"], [100.0, 100.0], [50.0, 50.0])
+    rates = pd.Series({"a": 2.0})
+    hours = pd.Series({"a": 30.0, "h": 30.0})
+    plan = plan_creation_rates(
+        rates,
+        acc,
+        _roster(["a", "h"], {"h": "2026-07-01"}),
+        hours,
+        hours,
+        CreationResponse(1.0, 0.0),
+        EDGES,
+        0,
+    )
+    # elasticities 1 and 0: creation follows potential and hours; hired on 1 July, no ramp: half a year
+    assert plan.rates["h"] == pytest.approx(1.0 * 6 / 12)
+    assert plan.table.set_index("rep_id").loc["h", "source"] == "hire"
+    # linear ramp over 6 months, evaluated at mid-month, creation ~ ramp^alpha
+    ramped = ramp_factors(pd.Series(pd.to_datetime(["2026-01-01"]), index=["h"]), EDGES, 6, 0.5)
+    expected = (sum(((m + 0.5) / 6) ** 0.5 for m in range(6)) + 6) / 12
+    assert ramped["h"] == pytest.approx(expected)
+
+
+def test_admin_time_follows_the_hours_elasticity():
+    acc = _accounts(["a"], ["a"], [100.0], [50.0])
+    rates = pd.Series({"a": 2.0})
+    before, after = pd.Series({"a": 20.0}), pd.Series({"a": 25.0})
+    for alpha in (1.0, 0.3):
+        plan = plan_creation_rates(
+            rates, acc, _roster(["a"]), before, after, CreationResponse(alpha, 0.0), EDGES, 6
+        )
+        assert plan.rates["a"] == pytest.approx(2.0 * 1.25**alpha)
+
+
+def test_without_territories_deals_spread_creation_over_accounts():
+    """An export without owners (Maven): each rep's creation follows the accounts he created deals on."""
+    acc = _accounts([None, None], ["x", "y"], [1.0, 1.0], [1.0, 1.0])
+    rates = pd.Series({"p": 3.0, "q": 1.0})
+    created = pd.DataFrame({"rep_id": ["p", "p", "p", "q"], "account_id": ["A0", "A0", None, "A1"]})
+    hours = pd.Series(dtype=float)
+    plan = plan_creation_rates(
+        rates, acc, _roster(["p", "q", "x", "y"]), hours, hours, CreationResponse(), EDGES, 0, created=created
+    )
+    # p: two thirds of his creation on A0 (now x's), a third without an account (stays with p)
+    assert plan.rates.to_dict() == pytest.approx({"p": 1.0, "q": 0.0, "x": 2.0, "y": 1.0})
+
+
+def _synthetic_panel(alpha: float, gamma: float, reps: int = 40, seed: int = 0):
+    """Accounts, reps, activities and deals drawn from the response model itself (the oracle)."""
+    rng = np.random.default_rng(seed)
+    rep_ids = [f"R{i:02d}" for i in range(reps)]
+    n_acc = rng.integers(5, 40, reps)
+    owners = np.repeat(rep_ids, n_acc)
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"A{i}" for i in range(len(owners))],
+            "owner_rep_id": owners,
+            "potential": rng.lognormal(11, 0.5, len(owners)),
+            "workload_hours": rng.lognormal(4, 0.4, len(owners)),
+        }
+    )
+    P = accounts.groupby("owner_rep_id")["potential"].sum()
+    W = accounts.groupby("owner_rep_id")["workload_hours"].sum()
+    weeks = pd.date_range("2024-01-01", "2025-12-29", freq="W-MON")
+    act, opps = [], []
+    for r in rep_ids:
+        h_rep = rng.lognormal(np.log(25), 0.25)
+        for q, wk in pd.Series(weeks).groupby(pd.Series(weeks).dt.to_period("Q")):
+            h = h_rep * rng.lognormal(0, 0.15)
+            act.append(
+                pd.DataFrame(
+                    {"rep_id": r, "week_start": wk.to_numpy(), "selling_hours": h, "admin_hours": 10.0}
+                )
+            )
+            lam = 2e-4 * P[r] * h**alpha * W[r] ** (-gamma)
+            n = rng.poisson(lam)
+            days = rng.integers(0, 90, n)
+            opps.append(
+                pd.DataFrame({"rep_id": r, "created_date": q.start_time + pd.to_timedelta(days, "D")})
+            )
+    reps_t = pd.DataFrame({"rep_id": rep_ids, "hire_date": pd.Timestamp("2015-01-01")})
+    return accounts, reps_t, pd.concat(act, ignore_index=True), pd.concat(opps, ignore_index=True)
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.34, 0.34), (1.0, 0.0), (0.6, 0.2)])
+def test_calibration_recovers_the_response_it_was_drawn_from(alpha, gamma):
+    accounts, reps, act, opps = _synthetic_panel(alpha, gamma)
+    resp = calibrate_creation_response(opps, accounts, reps, act, "2025-12-31", prior_sd=1e6)
+    est = resp.estimates.set_index("term")
+    assert resp.source == "calibrated" and est.attrs["n_reps"] == 40
+    for term, truth in (("log_hours", alpha), ("log_workload", gamma)):
+        # cluster-robust standard errors over 40 reps run a little small (z spread ~1.4 over seeds): 4 SE
+        z = (est.loc[term, "estimate"] - truth) / est.loc[term, "se"]
+        assert abs(z) < 4, (
+            f"{term}: {est.loc[term, 'estimate']:.3f} vs {truth} (se {est.loc[term, 'se']:.3f})"
+        )
+
+
+def test_too_few_reps_give_the_default_response():
+    accounts, reps, act, opps = _synthetic_panel(0.3, 0.3, reps=6)
+    resp = calibrate_creation_response(opps, accounts, reps, act, "2025-12-31")
+    assert resp.source == "default" and (resp.hours_elasticity, resp.workload_elasticity) == (1.0, 0.0)

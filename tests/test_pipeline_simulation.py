@@ -40,11 +40,18 @@ def test_guide_table_equals_searchsorted(model):
     np.testing.assert_array_equal(draw_atoms(inp, v), np.searchsorted(inp.atom_cum, v, side="left"))
 
 
-@pytest.mark.parametrize("age_aware", [False, True])
-def test_monte_carlo_within_3_se_of_the_markov_oracle(model, age_aware):
-    """Infinite horizon: every deal runs to won or lost. Oracle: B = N R (fresh) or the atoms' P(win | age)."""
+@pytest.mark.parametrize(("age_aware", "draw"), [(False, "stage"), (True, "stage"), (True, "segment")])
+def test_monte_carlo_within_3_se_of_the_markov_oracle(model, age_aware, draw):
+    """Infinite horizon: every deal runs to won or lost. Oracle: B = N R (fresh) or the atoms' P(win | age).
+
+    Point calibration, drawn both ways: one lookup per visit in the stage layout (the point mode),
+    and destination first, then holding time (the path of the calibrated mode, fed point parameters).
+    """
+    import dataclasses
+
     _, cal, deals = model
-    inp = compile_inputs(cal, deals, None, age_aware=age_aware, stale_policy="fresh")
+    inp = compile_inputs(cal, deals, None, age_aware=age_aware, stale_policy="fresh", uncertainty="point")
+    inp = dataclasses.replace(inp, draw=draw)
     sim = simulate_pipeline(inp, cal.rep_ids, trials=4000, block_size=500, seed=42)
     p = deals["p_win_age_aware"].fillna(deals["p_win_fresh"]) if age_aware else deals["p_win_fresh"]
     p = p.to_numpy()
@@ -70,7 +77,10 @@ def test_mean_time_to_close_matches_n_times_d(model):
     from salesops_models.pipeline.simulation import _advance
 
     inp = compile_inputs(
-        cal, pd.DataFrame(columns=["rep_id", "stage", "age_days", "amount", "size_group"]), None
+        cal,
+        pd.DataFrame(columns=["rep_id", "stage", "age_days", "amount", "size_group"]),
+        None,
+        uncertainty="point",
     )
     rng = np.random.default_rng(1)
     state = np.zeros(200_000, np.int64)
@@ -120,7 +130,7 @@ def test_bit_identical_on_dask(model):
 def test_horizon_new_deals_and_quarter_end_pull(model):
     _, cal, deals = model
     edges = pd.date_range("2026-01-01", "2027-01-01", freq="MS")
-    inp = compile_inputs(cal, deals, edges)
+    inp = compile_inputs(cal, deals, edges, uncertainty="point")
     sim = simulate_pipeline(inp, cal.rep_ids, trials=300, block_size=100, seed=1)
     expected_new = cal.weekly_rate.sum() * 365 / 7
     assert sim.created.mean() == pytest.approx(expected_new, rel=0.05)
@@ -164,7 +174,8 @@ def test_admin_time_scale_raises_creation(model):
     assert more.total_bookings().mean() > base.total_bookings().mean()
 
 
-def test_numba_kernels_give_the_numpy_numbers(model, monkeypatch):
+@pytest.mark.parametrize("uncertainty", ["point", "calibrated"])
+def test_numba_kernels_give_the_numpy_numbers(model, monkeypatch, uncertainty):
     from salesops_models.pipeline import _kernels
 
     if not _kernels.AVAILABLE:
@@ -175,7 +186,7 @@ def test_numba_kernels_give_the_numpy_numbers(model, monkeypatch):
     for on in (True, False):
         monkeypatch.setattr(_kernels, "AVAILABLE", on)
         for e in (edges, None):
-            inp = compile_inputs(cal, deals, e, new_deals=e is not None)
+            inp = compile_inputs(cal, deals, e, new_deals=e is not None, uncertainty=uncertainty)
             runs.append(simulate_pipeline(inp, cal.rep_ids, trials=60, block_size=20, seed=12))
     for a, b in zip(runs[:2], runs[2:], strict=True):
         np.testing.assert_array_equal(a.bookings, b.bookings)

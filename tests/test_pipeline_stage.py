@@ -77,7 +77,7 @@ def test_stage_capacity_mode(tmp_path, small_company):
     assert metrics["pipeline_capacity_bookings_p50"] < 1.2 * metrics["pipeline_bookings_p90"]
 
 
-def test_territory_ratio_scales_creation(tmp_path, small_company):
+def test_creation_follows_the_accounts(tmp_path, small_company):
     ctx = _ctx(tmp_path, small_company)
     acc = small_company.accounts.dropna(subset=["owner_rep_id"])
     reps = sorted(acc["owner_rep_id"].unique())
@@ -85,15 +85,21 @@ def test_territory_ratio_scales_creation(tmp_path, small_company):
     new = acc["owner_rep_id"].where(acc["owner_rep_id"] != reps[1], reps[0])
     ctx.write_table(
         "assignments",
-        pd.DataFrame(
-            {"account_id": acc["account_id"], "rep_id": new, "previous_rep_id": acc["owner_rep_id"]}
-        ),
+        pd.DataFrame({"account_id": acc["account_id"], "rep_id": new, "previous_rep_id": acc["owner_rep_id"]}),
     )
     metrics = stage.run(ctx)
-    scaling = ctx.read_table("pipeline_territory_scaling").set_index("rep_id")
-    assert scaling.loc[reps[1], "ratio"] == pytest.approx(0.25)  # lost everything: clipped to the floor
-    assert scaling.loc[reps[0], "ratio"] > 1.0
-    assert metrics["pipeline_territory_ratio_max"] > 1.0
+    creation = ctx.read_table("pipeline_creation").set_index("rep_id")
+    assert metrics["pipeline_response_source"] == "default"  # 6 reps: too few to calibrate
+    # default response (creation ~ potential x hours): the second rep's accounts keep their creation,
+    # now at the first rep's hours; the second rep, without accounts, creates nothing
+    a, b = creation.loc[reps[0]], creation.loc[reps[1]]
+    assert b["rate_plan"] == 0.0
+    expected = a["rate_history"] + b["rate_history"] * a["hours_after"] / b["hours_before"]
+    assert a["rate_plan"] == pytest.approx(expected)
+    summary = ctx.read_table("pipeline_summary").set_index("rep_id")
+    opp = small_company.opportunities
+    open_b = ((opp["status"] == "open") & (opp["rep_id"] == reps[1])).sum()
+    assert open_b > 0 and summary.loc[reps[1], "open_deals"] == 0, "his open deals moved with the accounts"
 
 
 def test_scenario_rejects_unknown_key():

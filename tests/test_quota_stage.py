@@ -62,7 +62,7 @@ def test_stage_with_samples_and_scenario_target(company, tmp_path):
     ctx.write_table("rep_bookings_samples", samples)
     m = quota_stage.run(ctx)
     assert m["quota_target_source"] == "scenario"
-    assert m["quota_distribution_source"] == "pipeline_samples"
+    assert m["quota_distribution_source"] == "rep_bookings_samples"
     q = ctx.read_table("quotas")
     assert q["quota"].sum() == pytest.approx(5_000_123.0, abs=1e-6)
     # equal chance: every rep's probability close to the common p (rounding to 1,000 and 500 trials)
@@ -115,11 +115,11 @@ def test_stage_with_forecast_table_and_moves(company, tmp_path, rep_level, compa
             "account_moves": [{"account_id": a, "to_rep_id": reps[1], "effective_date": "2026-07-01"}],
         },
     )
-    ctx.write_table("forecast", fc)
+    ctx.write_table("forecast_reconciled", fc)
     m = quota_stage.run(ctx)
-    assert m["quota_target_source"] == "forecast"
+    assert m["quota_target_source"] == "forecast_reconciled"
     assert m["quota_company_target"] == pytest.approx(fc[fc.level == rep_level]["mean"].sum())
-    assert m["quota_distribution_source"] == "forecast_quantiles"
+    assert m["quota_distribution_source"] == "forecast_reconciled"
     q = ctx.read_table("quotas").set_index("rep_id")
     assert m["quota_relief_total"] > 0
     assert q.loc[reps[0], "relief"] == pytest.approx(-m["quota_relief_total"])

@@ -25,6 +25,7 @@ from salesops_models.compensation.simulation import (
     cost_plan_across,
     simulate_cost,
 )
+from salesops_models.compensation.statements import payout_traces
 from salesops_models.compensation.trace import PayoutTrace, bookings_for_payout, payout_trace
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "credit_factors",
     "load_plan",
     "payout_trace",
+    "payout_traces",
     "plan_from_dict",
     "shipped_plans",
     "simulate_cost",

@@ -1,6 +1,7 @@
 """Commission plans: the YAML format, its validation and the shipped example plans.
 
-A plan is data. It is read with ``yaml.safe_load`` and validated by pydantic models with
+A plan is data. It is read by ``safe_io.load_yaml`` (safe loader, no aliases, a size cap) and
+validated by pydantic models with
 ``extra="forbid"``, so a typo, an overlapping or gapped tier table, a negative rate, a cap below
 target or a pay mix that does not add up is a :class:`~salesops_models.errors.PlanError` naming the
 plan file, the field and the fix.
@@ -25,11 +26,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from salesops_models.config_base import StrictModel
 from salesops_models.errors import PlanError
+from salesops_models.safe_io import is_path_reference, load_yaml
 
 TierMode = Literal["marginal", "overage_at_reached_tier", "retroactive"]
 RateUnit = Literal["ti_multiple", "bookings_share"]
@@ -425,7 +426,7 @@ def _shipped_path(name: str) -> Path:
 
 def is_plan_path(ref: str) -> bool:
     """True when a plan reference is a file path (ends .yaml/.yml or has a folder), not a shipped name."""
-    return ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref
+    return is_path_reference(ref)
 
 
 def format_plan_error(source: str, exc: ValidationError) -> str:
@@ -470,14 +471,45 @@ def load_plan(ref: str | Path) -> CompPlan:
     path = (
         Path(ref_s).expanduser() if (isinstance(ref, Path) or is_plan_path(ref_s)) else _shipped_path(ref_s)
     )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(
-            f"{path}: plan file not found; give an existing path or a shipped plan name."
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{path}: not valid YAML: {exc}") from None
+    if not path.exists():
+        raise PlanError(f"{path}: plan file not found; give an existing path or a shipped plan name.")
+    doc = load_yaml(path, "plan file", error=PlanError)
     return plan_from_dict(doc, str(path))
+
+
+def pay_cliffs(plan: CompPlan) -> list[str]:
+    """Warnings for attainments where a measure's pay *drops* as attainment rises (a pay cliff).
+
+    In ``retroactive`` and ``overage_at_reached_tier`` modes a tier whose rate is lower than the
+    tier below it pays less just above the boundary than at it: a rep earns less by selling more.
+    The plan is valid (some firms mean it as a decelerator), so this warns rather than refuses.
+    Pay is evaluated with the engine's reference tier function, after the measure's attainment cap
+    and (for ``ti_multiple`` rates) its payout cap.
+
+    Returns
+    -------
+    list of str
+        One line per cliff, naming the measure, the attainment and the pay on both sides.
+    """
+    import numpy as np
+
+    from salesops_models.compensation.engine import tier_curve  # engine imports this module
+
+    out = []
+    for m in plan.measures:
+        table = m.rate_table
+        for k, b in enumerate(table.bounds):
+            if m.attainment_cap is not None and b >= m.attainment_cap:
+                break  # attainment is capped before this boundary: pay stays flat
+            at, above = tier_curve(table, np.array([b, b + 1e-9 * max(1.0, b)]))
+            if table.rate_unit == "ti_multiple" and m.payout_cap is not None:
+                at, above = min(at, m.payout_cap), min(above, m.payout_cap)
+            if above < at - 1e-6:
+                unit = "x target incentive" if table.rate_unit == "ti_multiple" else "x quota"
+                out.append(
+                    f"plan '{plan.name}', measure '{m.name}': pay drops from {at:.3f} to {above:.3f} {unit} just "
+                    f"above attainment {b:g} (tier {k + 2} rate {table.tiers[k + 1].rate:g} < tier {k + 1} rate "
+                    f"{table.tiers[k].rate:g}, mode {table.mode}): a rep earns less by selling more. Raise tier "
+                    f"{k + 2}'s rate or use mode 'marginal' if that is not meant."
+                )
+    return out

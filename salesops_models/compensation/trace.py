@@ -24,6 +24,7 @@ class TraceStep:
     formula: str
     amount: float
     note: str = ""
+    unit: str = "currency"  # or "fraction" (attainment, share of quota) or "factor" (tier pieces)
 
 
 @dataclass
@@ -55,15 +56,17 @@ class PayoutTrace:
         """Base + variable [currency/yr]."""
         return self.base + self.variable
 
-    def add(self, component: str, formula: str, amount: float, note: str = "") -> float:
-        """Write one step and return its amount."""
-        self.steps.append(TraceStep(component, formula, amount, note))
+    def add(
+        self, component: str, formula: str, amount: float, note: str = "", unit: str = "currency"
+    ) -> float:
+        """Write one step and return its amount (``unit``: currency, fraction or factor)."""
+        self.steps.append(TraceStep(component, formula, amount, note, unit))
         return amount
 
     def to_frame(self) -> pd.DataFrame:
-        """The steps as a table: component, formula, amount [currency or fraction], note."""
+        """The steps as a table: component, formula, amount [``unit``], note, unit."""
         return pd.DataFrame(
-            [s.__dict__ for s in self.steps], columns=["component", "formula", "amount", "note"]
+            [s.__dict__ for s in self.steps], columns=["component", "formula", "amount", "note", "unit"]
         )
 
     def to_text(self) -> str:
@@ -111,7 +114,12 @@ def tier_value(table: RateTable, a: float, trace: PayoutTrace | None = None, lab
                 break
             total += t.rate * width
             if trace is not None:
-                trace.add(label, f"slice {t.from_:g}-{min(upto, hi):g} x rate {t.rate:g}", t.rate * width)
+                trace.add(
+                    label,
+                    f"slice {t.from_:g}-{min(upto, hi):g} x rate {t.rate:g}",
+                    t.rate * width,
+                    unit="factor",
+                )
         return total
 
     if table.mode == "marginal":
@@ -119,13 +127,21 @@ def tier_value(table: RateTable, a: float, trace: PayoutTrace | None = None, lab
     if table.mode == "retroactive":
         value = r_reached * a
         if trace is not None:
-            trace.add(label, f"attainment {a:g} x reached tier {reached + 1} rate {r_reached:g}", value)
+            trace.add(
+                label,
+                f"attainment {a:g} x reached tier {reached + 1} rate {r_reached:g}",
+                value,
+                unit="factor",
+            )
         return value
     value = slices(min(a, 1.0))
     over = max(a - 1.0, 0.0)
     if trace is not None:
         trace.add(
-            label, f"overage {over:g} x reached tier {reached + 1} rate {r_reached:g}", r_reached * over
+            label,
+            f"overage {over:g} x reached tier {reached + 1} rate {r_reached:g}",
+            r_reached * over,
+            unit="factor",
         )
     return value + r_reached * over
 
@@ -151,11 +167,15 @@ def _measure_pay(
     t_m = measure.weight * ti * frac
     if trace is not None:
         trace.add(label, f"credited bookings {bookings:,.2f} x credit factor {credit:g}", credited)
-        trace.add(label, f"attainment {credited:,.2f} / measure quota {mq:,.2f}", a, "fraction of quota")
+        trace.add(
+            label, f"attainment {credited:,.2f} / measure quota {mq:,.2f}", a, "fraction of quota", "fraction"
+        )
     if measure.attainment_decimals is not None:
         a = round(a, measure.attainment_decimals)
         if trace is not None:
-            trace.add(label, f"attainment rounded to {measure.attainment_decimals} decimals", a)
+            trace.add(
+                label, f"attainment rounded to {measure.attainment_decimals} decimals", a, unit="fraction"
+            )
     if a < measure.threshold:
         if trace is not None:
             trace.add(label, f"attainment {a:g} below threshold {measure.threshold:g}: no pay", 0.0)
@@ -163,7 +183,7 @@ def _measure_pay(
     if measure.attainment_cap is not None and a > measure.attainment_cap:
         a = measure.attainment_cap
         if trace is not None:
-            trace.add(label, f"attainment capped at {measure.attainment_cap:g}", a)
+            trace.add(label, f"attainment capped at {measure.attainment_cap:g}", a, unit="fraction")
     g = tier_value(measure.rate_table, a, trace, label)
     if measure.rate_table.rate_unit == "ti_multiple":
         scale, what = t_m, f"measure target incentive {t_m:,.2f}"

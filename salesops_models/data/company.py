@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from salesops_models.data.schema import (
     ACCOUNTS,
     ACTIVITIES,
     BOOKINGS,
+    LINE,
     LOST,
     OPEN,
     OPPORTUNITIES,
@@ -19,8 +21,10 @@ from salesops_models.data.schema import (
     SCHEMAS,
     STAGE_HISTORY,
     WON,
+    where,
 )
-from salesops_models.errors import DataValidationError, format_rows
+from salesops_models.errors import DataValidationError
+from salesops_models.safe_io import PathRule, atomic_path, atomic_write_parquet, atomic_write_text, load_yaml
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class CompanyData:
         if unknown.any():
             labels = sorted(set(opp.loc[unknown, "stage"].astype(str)))
             problems.append(
-                f"opportunities: unknown stage(s) {labels[:6]} at {format_rows(list(opp.index[unknown]))}; "
+                f"opportunities: unknown stage(s) {labels[:6]} at {where(opp, unknown)}; "
                 f"known stages are {list(known)}. Add them to the mapping's 'stages' section."
             )
         reps = set(tables["reps"]["rep_id"])
@@ -93,8 +97,8 @@ class CompanyData:
             if len(df) and bad.any():
                 ids = sorted(set(df.loc[bad, "rep_id"].astype(str)))
                 problems.append(
-                    f"{t}: rep_id(s) {ids[:5]} not in the reps table ({int(bad.sum())} rows); "
-                    "add the reps or fix the ids."
+                    f"{t}: rep_id(s) {ids[:5]} not in the reps table at {where(df, bad)} "
+                    f"({int(bad.sum())} rows); add the reps or fix the ids."
                 )
         sh = tables["stage_history"]
         if len(sh):
@@ -122,45 +126,77 @@ class CompanyData:
             **tables, stages=self.stages, as_of=pd.Timestamp(self.as_of), name=self.name, source=self.source
         )
 
+    def without_line_numbers(self) -> CompanyData:
+        """The same company without the ``_line`` columns the file readers add for error messages."""
+        tables = {t: getattr(self, t).drop(columns=[LINE], errors="ignore") for t in self.TABLES}
+        return dataclasses.replace(self, **tables)
+
     # ---- persistence ---------------------------------------------------------------------
+    def files_written(self, fmt: str = "parquet") -> list[str]:
+        """Names of the files :meth:`to_dir` writes."""
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+        return [*(f"{t}.{fmt}" for t in self.TABLES), "company.json"]
+
     def to_dir(self, path: str | Path, fmt: str = "parquet") -> Path:
-        """Write every table as ``<table>.parquet`` (or ``.csv``) plus ``company.json``."""
+        """Write every table as ``<table>.parquet`` (or ``.csv``) plus ``company.json``.
+
+        Each file is written atomically; ``company.json`` comes last, so a folder with it is whole.
+        """
         path = Path(path)
+        self.files_written(fmt)  # checks fmt
         path.mkdir(parents=True, exist_ok=True)
         for t in self.TABLES:
-            df = getattr(self, t)
+            df = getattr(self, t).drop(columns=[LINE], errors="ignore")
             if fmt == "parquet":
-                df.to_parquet(path / f"{t}.parquet", index=False)
-            elif fmt == "csv":
-                df.to_csv(path / f"{t}.csv", index=False, date_format="%Y-%m-%d")
+                atomic_write_parquet(df, path / f"{t}.parquet", index=False)
             else:
-                raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+                with atomic_path(path / f"{t}.csv") as tmp:
+                    df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
         meta = {
             "name": self.name,
             "as_of": str(pd.Timestamp(self.as_of).date()),
             "stages": self.stages.to_dict(),
         }
-        (path / "company.json").write_text(json.dumps(meta, indent=2))
+        atomic_write_text(path / "company.json", json.dumps(meta, indent=2))
         return path
 
     @classmethod
     def from_dir(cls, path: str | Path) -> CompanyData:
-        """Read a folder written by :meth:`to_dir` (Parquet or CSV) and validate it."""
+        """Read a folder written by :meth:`to_dir` (Parquet or CSV) and validate it.
+
+        Tables are read by ``loaders.read_table`` (size and encoding checks, file lines in errors),
+        and each must be a file inside the folder (a symlink leaving it is refused, as for a mapping).
+        """
+        from salesops_models.data.loaders import read_table
+
         path = Path(path)
         meta_file = path / "company.json"
+        if not path.is_dir():
+            raise DataValidationError(
+                str(path), ["no such folder; data.path must name the folder written by 'salesops data sample'."]
+            )
         if not meta_file.exists():
             raise DataValidationError(
                 str(path),
                 ["no company.json: this folder was not written by CompanyData.to_dir or 'salesops data'."],
             )
-        meta = json.loads(meta_file.read_text())
+        rule = PathRule.from_env()
+        meta = load_yaml(  # JSON is YAML: the same capped, strict reader
+            rule.resolve("company.json", path, path, "company.json", folder_role="the data folder"),
+            "company.json",
+        )
+        if not isinstance(meta, dict) or "stages" not in meta or "as_of" not in meta:
+            raise DataValidationError(
+                str(meta_file), ["not a company description (needs 'stages' and 'as_of'); write the folder again."]
+            )
         tables = {}
         for t in cls.TABLES:
-            pq, csv = path / f"{t}.parquet", path / f"{t}.csv"
-            if pq.exists():
-                tables[t] = pd.read_parquet(pq)
-            elif csv.exists():
-                tables[t] = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            for name in (f"{t}.parquet", f"{t}.csv"):
+                if (path / name).exists():
+                    f = rule.resolve(name, path, path, name, folder_role="the data folder")
+                    tables[t] = read_table(f)
+                    break
             else:
                 tables[t] = pd.DataFrame(columns=SCHEMAS[t].column_names)
         return cls(
@@ -169,7 +205,7 @@ class CompanyData:
             as_of=pd.Timestamp(meta["as_of"]),
             name=meta.get("name", path.name),
             source=str(path),
-        ).validated()
+        ).validated().without_line_numbers()
 
     def summary(self) -> dict[str, object]:
         return {

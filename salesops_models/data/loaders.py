@@ -1,16 +1,18 @@
 """Read CRM exports into canonical tables through a column-mapping file.
 
-A mapping is YAML (data only, read with ``yaml.safe_load``)::
+A mapping is YAML (data only, read by ``safe_io.load_yaml``: no code, no aliases, a size cap)::
 
     name: my-crm
     as_of: 2025-12-31            # snapshot date, or "max" for the latest date in the export
+    date_format: "%d/%m/%Y"      # optional: one format for every date column (default ISO 8601)
     stages:
       open: [Prospecting, Qualification, Proposal]   # in pipeline order
       won: Closed Won
       lost: Closed Lost
     tables:
       opportunities:
-        file: opportunities.csv                     # relative to the export folder
+        file: opportunities.csv                     # inside the export folder (see below)
+        encoding: utf-8                             # optional: cp1252, latin-1, ... (default UTF-8)
         columns: {opportunity_id: Id, rep_id: OwnerId, stage: StageName, created_date: CreatedDate,
                   close_date: CloseDate, amount: Amount, account_id: AccountId}
         values: {stage: {"Closed-Won": "Closed Won"}}  # optional value fixes per canonical column
@@ -24,41 +26,112 @@ A mapping is YAML (data only, read with ``yaml.safe_load``)::
 
 A canonical column mapped to ``null`` is left empty. ``reps`` may be omitted: reps are then the
 distinct ``rep_id`` values of the opportunities. Bookings are derived from won opportunities.
+
+A table's ``file`` is relative to the export folder and must stay inside it (``../``, absolute
+paths and symlinks that leave it are refused) unless the user allows the folder with
+``--allow-dir`` (``safe_io.PathRule``). Data errors name file lines (``_line``, kept from the
+moment a CSV is read).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import yaml
 
 from salesops_models.data.company import CompanyData, StageSet, bookings_from_opportunities
-from salesops_models.data.schema import SCHEMAS
-from salesops_models.errors import DataValidationError, MappingError
+from salesops_models.data.schema import LINE, SCHEMAS, where
+from salesops_models.errors import DataValidationError, InputFileError, MappingError
+from salesops_models.safe_io import PathRule, decode_text, load_yaml, max_table_bytes, read_bytes
 
 SHIPPED_MAPPINGS = ("maven",)
-_TABLE_KEYS = {"file", "columns", "values", "strip_whitespace"}
-_TOP_KEYS = {"name", "description", "as_of", "stages", "tables", "derive_stage_history", "source"}
+_TABLE_KEYS = {"file", "columns", "values", "strip_whitespace", "encoding", "date_format"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "as_of",
+    "date_format",
+    "stages",
+    "tables",
+    "derive_stage_history",
+    "source",
+}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (as text, nothing guessed) or Parquet file, with an error naming the file."""
+def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV (as text, nothing guessed) or Parquet file: the one reader of data tables.
+
+    The file must be a regular file under the size cap (``safe_io.max_table_bytes``), a CSV must
+    decode in ``encoding`` and hold a header line; a CSV table gets a ``_line`` column (the file line
+    each row starts on) so that every later error names file lines. Problems raise
+    :class:`~salesops_models.errors.InputFileError` (a one-line message naming the file and the fix).
+    """
     path = Path(path)
     if not path.exists():
         raise DataValidationError(
             str(path), ["file not found; check the path in the mapping or the command."]
         )
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".tsv"):
+        raise DataValidationError(str(path), [f"unsupported file type '{suffix}'; use .csv or .parquet."])
+    data = read_bytes(path, max_table_bytes(), "data table")
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".csv", ".txt", ".tsv"):
-        sep = "\t" if suffix == ".tsv" else ","
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise InputFileError(
+                f"{path}: not a readable Parquet file ({type(exc).__name__}); it may be truncated. "
+                "Write it again, or export CSV."
+            ) from None
+    text = decode_text(
+        data,
+        path,
+        encoding,
+        "data table",
+        fix="save it as UTF-8 (in Excel: 'CSV UTF-8'), or name its encoding in the mapping "
+        "(tables.<table>.encoding, e.g. cp1252)",
+    )
+    if not text.strip():
+        raise InputFileError(
+            f"{path}: the file is empty ({len(data)} bytes); export the table again with its header line and rows."
+        )
+    sep = "\t" if suffix == ".tsv" else ","
+    try:
         # dtype=str and no NA guessing: the schema decides what a value means.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8-sig")
-    raise DataValidationError(str(path), [f"unsupported file type '{suffix}'; use .csv or .parquet."])
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise InputFileError(
+            f"{path}: not a well-formed CSV ({str(exc).strip()}); check the quoting and the number of "
+            "fields on that line."
+        ) from None
+    df[LINE] = _record_lines(text, sep, len(df))
+    return df
+
+
+def _record_lines(text: str, sep: str, n_rows: int) -> np.ndarray:
+    """File line on which each data record starts (1-based; the header is line 1 when it is first).
+
+    Counted with the ``csv`` module, which knows quoted fields that span lines; blank lines are
+    skipped, as pandas skips them.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    starts: list[int] = []
+    end = 0
+    for record in reader:
+        start, end = end + 1, reader.line_num
+        if record:
+            starts.append(start)
+    lines = np.asarray(starts[1:], dtype="int64")  # the first record is the header
+    if len(lines) != n_rows:  # the two parsers disagree (unusual quoting): fall back to plain counting
+        return np.arange(2, n_rows + 2, dtype="int64")
+    return lines
 
 
 def mapping_path(mapping: str | Path) -> Path:
@@ -74,11 +147,13 @@ def mapping_path(mapping: str | Path) -> Path:
 
 
 def load_mapping(mapping: str | Path) -> tuple[dict[str, Any], Path]:
+    """Read and check a column-mapping file; return it and its path.
+
+    Everything that does not need the export is checked here: keys, stage lists, canonical column
+    names, ``as_of`` and ``date_format``.
+    """
     path = mapping_path(mapping)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML: {exc}") from None
+    doc = load_yaml(path, "mapping file", error=MappingError)
     if not isinstance(doc, dict):
         raise MappingError(f"{path}: the top level must be a mapping with 'stages' and 'tables'.")
     unknown = set(doc) - _TOP_KEYS
@@ -87,11 +162,16 @@ def load_mapping(mapping: str | Path) -> tuple[dict[str, Any], Path]:
     for key in ("stages", "tables"):
         if key not in doc:
             raise MappingError(f"{path}: missing '{key}' section.")
-    if "opportunities" not in doc["tables"]:
+    if not isinstance(doc["tables"], dict) or "opportunities" not in doc["tables"]:
         raise MappingError(f"{path}: tables.opportunities is required.")
     stages = doc["stages"]
     if not isinstance(stages, dict) or not isinstance(stages.get("open"), list) or not stages["open"]:
         raise MappingError(f"{path}: stages.open must list the open stages in pipeline order.")
+    labels = [*map(str, stages["open"]), str(stages.get("won", "Won")), str(stages.get("lost", "Lost"))]
+    if len(set(labels)) != len(labels):
+        raise MappingError(f"{path}: stages: a label appears twice in open/won/lost ({labels}).")
+    _check_as_of(doc.get("as_of", "max"), path)
+    _check_date_format(doc.get("date_format"), path, "date_format")
     for t, spec in doc["tables"].items():
         if t not in SCHEMAS or t == "bookings":
             raise MappingError(
@@ -105,13 +185,54 @@ def load_mapping(mapping: str | Path) -> tuple[dict[str, Any], Path]:
             raise MappingError(
                 f"{path}: tables.{t}: unknown key(s) {sorted(extra)}; allowed: {sorted(_TABLE_KEYS)}."
             )
+        if not isinstance(spec["file"], str) or not spec["file"].strip():
+            raise MappingError(f"{path}: tables.{t}.file must be a file name inside the export folder.")
+        if not isinstance(spec["columns"], dict):
+            raise MappingError(f"{path}: tables.{t}.columns must map canonical columns to your column names.")
         bad_cols = set(spec["columns"]) - set(SCHEMAS[t].column_names)
         if bad_cols:
             raise MappingError(
                 f"{path}: tables.{t}.columns: {sorted(bad_cols)} are not canonical columns; "
                 f"canonical columns are {SCHEMAS[t].column_names}."
             )
+        _check_date_format(spec.get("date_format"), path, f"tables.{t}.date_format")
     return doc, path
+
+
+def _check_as_of(value: object, path: Path) -> None:
+    if value == "max":
+        return
+    try:
+        pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        raise MappingError(
+            f"{path}: as_of {value!r} is not a date; write an ISO date such as 2025-12-31, or 'max' for "
+            "the latest date in the export."
+        ) from None
+
+
+def _check_date_format(value: object, path: Path, key: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or "%" not in value:
+        raise MappingError(f"{path}: {key} {value!r} is not a date format; write e.g. '%d/%m/%Y'.")
+    try:
+        pd.Timestamp("2024-03-31").strftime(value)
+    except ValueError:
+        raise MappingError(f"{path}: {key} {value!r} is not a valid strftime format.") from None
+
+
+def table_files(
+    folder: str | Path, doc: dict[str, Any], mpath: Path, allow_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> dict[str, Path]:
+    """The files a mapping names, each resolved inside the export folder by the path rule."""
+    rule = PathRule.from_env(allow_dirs)
+    return {
+        t: rule.resolve(
+            spec["file"], folder, mpath, f"tables.{t}.file", folder_role="the export folder", error=MappingError
+        )
+        for t, spec in doc["tables"].items()
+    }
 
 
 def _apply_table_mapping(
@@ -130,6 +251,8 @@ def _apply_table_mapping(
     out = pd.DataFrame(index=raw.index)
     for canon, src in columns.items():
         out[canon] = raw[src] if src is not None else pd.NA
+    if LINE in raw.columns:
+        out[LINE] = raw[LINE]
     for canon, replace in (spec.get("values") or {}).items():
         if canon not in out:
             raise MappingError(f"{mpath}: tables.{table}.values.{canon}: column is not mapped.")
@@ -137,7 +260,12 @@ def _apply_table_mapping(
     return out
 
 
-def load_crm_export(folder: str | Path, mapping: str | Path = "maven", validate: bool = True) -> CompanyData:
+def load_crm_export(
+    folder: str | Path,
+    mapping: str | Path = "maven",
+    validate: bool = True,
+    allow_dirs: Sequence[str | os.PathLike[str]] = (),
+) -> CompanyData:
     """Load a CRM export folder into :class:`CompanyData` through a column mapping.
 
     Parameters
@@ -146,11 +274,17 @@ def load_crm_export(folder: str | Path, mapping: str | Path = "maven", validate:
         Folder holding the export's files.
     mapping
         A mapping YAML path, or the name of a shipped mapping (``"maven"``).
+    validate
+        Check the tables together (references between them) before returning.
+    allow_dirs
+        Folders outside the export that the mapping's files may be in (``--allow-dir``), besides
+        those in ``SALESOPS_ALLOW_DIRS``.
 
     Raises
     ------
-    MappingError, DataValidationError
-        With the file, the column, the rows and the fix; nothing is returned half-loaded.
+    MappingError, DataValidationError, InputFileError
+        With the file, the column, the file lines and the fix; nothing is returned half-loaded. Every
+        problem of the opportunities file is listed together (unknown stages, dates, amounts, ids).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -159,24 +293,35 @@ def load_crm_export(folder: str | Path, mapping: str | Path = "maven", validate:
         )
     doc, mpath = load_mapping(mapping)
     stages = StageSet(
-        tuple(doc["stages"]["open"]), doc["stages"].get("won", "Won"), doc["stages"].get("lost", "Lost")
+        tuple(map(str, doc["stages"]["open"])),
+        str(doc["stages"].get("won", "Won")),
+        str(doc["stages"].get("lost", "Lost")),
     )
+    files = table_files(folder, doc, mpath, allow_dirs)
     tables: dict[str, pd.DataFrame] = {}
-    files: dict[str, Path] = {}
+    date_formats: dict[str, str | None] = {}
     for t, spec in doc["tables"].items():
-        file = folder / spec["file"]
-        raw = read_table(file)
+        raw = read_table(files[t], encoding=str(spec.get("encoding") or "utf-8"))
         if spec.get("strip_whitespace", True):
             raw = raw.apply(lambda s: s.str.strip() if s.dtype == object or str(s.dtype) == "string" else s)
-        tables[t] = _apply_table_mapping(raw, spec, t, file, mpath)
-        files[t] = file
+        tables[t] = _apply_table_mapping(raw, spec, t, files[t], mpath)
+        date_formats[t] = spec.get("date_format") or doc.get("date_format")
 
     opp = tables["opportunities"]
+    opp_file = str(files["opportunities"])
+    if len(opp) == 0:
+        raise DataValidationError(
+            opp_file,
+            ["no data rows: the file holds only its header line; export the opportunities with their rows."],
+        )
     opp["status"] = stages.status_of(opp["stage"].astype("string").str.strip())
-    if opp["status"].isna().any():
-        _raise_unknown_stage(opp, stages, files["opportunities"], mpath)
-    # Validate the opportunities alone first so that errors name the right file.
-    opp = SCHEMAS["opportunities"].validate(opp, str(files["opportunities"]))
+    stage_problems = _unknown_stage_problems(opp, stages, mpath)
+    # Rows of unknown stage are checked as open deals for the other rules, so that every problem of
+    # the file is reported in one pass instead of the stage problem alone.
+    opp["status"] = opp["status"].fillna("open")
+    opp = SCHEMAS["opportunities"].validate(
+        opp, opp_file, date_format=date_formats["opportunities"], problems=stage_problems
+    )
     tables["opportunities"] = opp
 
     if "reps" not in tables:
@@ -189,7 +334,9 @@ def load_crm_export(folder: str | Path, mapping: str | Path = "maven", validate:
         tables["stage_history"] = _derive_history(opp, stages, doc.get("derive_stage_history") or {}, mpath)
     for t in ("reps", "accounts", "stage_history", "activities"):
         if t in tables:
-            tables[t] = SCHEMAS[t].validate(tables[t], str(files.get(t, f"{mpath.name}:{t}")))
+            tables[t] = SCHEMAS[t].validate(
+                tables[t], str(files.get(t, f"{mpath.name}:{t}")), date_format=date_formats.get(t)
+            )
 
     as_of_spec = doc.get("as_of", "max")
     if as_of_spec == "max":
@@ -209,21 +356,20 @@ def load_crm_export(folder: str | Path, mapping: str | Path = "maven", validate:
         name=str(doc.get("name", folder.name)),
         source=str(folder),
     )
-    return company.validated() if validate else company
+    company = company.validated() if validate else company
+    return company.without_line_numbers()
 
 
-def _raise_unknown_stage(opp: pd.DataFrame, stages: StageSet, file: Path, mpath: Path) -> None:
+def _unknown_stage_problems(opp: pd.DataFrame, stages: StageSet, mpath: Path) -> list[str]:
     unknown = opp["status"].isna()
+    if not unknown.any():
+        return []
     labels = sorted(set(opp.loc[unknown, "stage"].astype(str)))
-    rows = [int(i) + 2 for i in opp.index[unknown][:5]]
-    raise DataValidationError(
-        str(file),
-        [
-            f"column 'stage': unknown stage label(s) {labels[:8]} at rows {rows}"
-            f"{' ...' if unknown.sum() > 5 else ''} ({int(unknown.sum())} rows); known stages are "
-            f"{list(stages.all_stages)}. Add them to stages.open (in order), or to won/lost, in {mpath.name}."
-        ],
-    )
+    return [
+        f"column 'stage': unknown stage label(s) {labels[:8]} at {where(opp, unknown)} "
+        f"({int(unknown.sum())} rows); known stages are {list(stages.all_stages)}. Add them to "
+        f"stages.open (in order), or to won/lost, in {mpath.name}."
+    ]
 
 
 def _derive_history(opp: pd.DataFrame, stages: StageSet, derive: dict[str, str], mpath: Path) -> pd.DataFrame:

@@ -20,14 +20,30 @@ and cannot show:
 * **Bookings** are the won amounts by close month, so they add up with the opportunities.
 * **Activities**: weekly selling, admin and other hours per rep; ``admin_share`` is the mean admin
   share of working time. A rep's deal creation scales with his selling time.
+
+**The plan year that follows** (:func:`generate_plan_year_actuals`): the same story carried on for
+the year after the snapshot, as a CRM export taken on a chosen date. Deals open at the snapshot
+play out their *true* future, drawn with the history (the history export only hides it); new deals
+come from the same creation process (growth, seasonality, ramp, selling time, rep skill), owned by
+the accounts' plan-year owners. New deals, their stage walks and the new weeks of activity draw
+from streams of their own, ``SeedSequence(seed, spawn_key=(1, k))``, which the history never
+touches: the history up to the snapshot stays bit for bit what :func:`generate_sample_company`
+returns, and an export on a later date extends one on an earlier date.
 """
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from salesops_models.data.company import CompanyData, StageSet, bookings_from_opportunities
+from salesops_models.data.loaders import read_table
+from salesops_models.errors import DataValidationError
 from salesops_models.geo import haversine_km
 
 SAMPLE_STAGES = StageSet(("Prospecting", "Qualification", "Proposal", "Negotiation"), "Won", "Lost")
@@ -212,6 +228,11 @@ _SUFFIXES = (
 )
 
 
+# The history draws from SeedSequence(seed) itself; the plan-year continuation from children
+# (1, k) of it: 0 creation of new deals, 1 their stage walks, 2 new weeks of activity.
+_CONTINUATION_STREAM = 1
+
+
 def generate_sample_company(
     seed: int = 7,
     n_accounts: int = 2000,
@@ -223,6 +244,7 @@ def generate_sample_company(
     growth: float = 0.12,
     ramp_months: int = 6,
     misalignment: float = 0.18,
+    coverage_elasticity: float | None = None,
 ) -> CompanyData:
     """Generate the sample company's canonical tables.
 
@@ -242,12 +264,243 @@ def generate_sample_company(
         Months for a new rep to reach full productivity (linear ramp).
     misalignment
         Share of accounts that today sit with a random rep of their region instead of the nearest.
+    coverage_elasticity
+        How deal creation responds to the owner's coverage. None: an account creates deals in
+        proportion to its potential, its owner's ramp and his selling hours, whatever the size of his
+        territory (a rep's hours stretch over any number of accounts). A number :math:`\beta`: in
+        proportion to its potential times :math:`(u_r c_r / \tilde c)^\beta`, with :math:`c_r` the
+        owner's yearly selling hours over his territory's workload hours, :math:`\tilde c` its median
+        over reps under today's owners and :math:`u_r` his ramp (a ramping rep sells fewer effective
+        hours): diminishing returns to coverage, so that more reps on the same accounts create more
+        deals. A continuation under other owners (:func:`generate_plan_year_actuals`) recomputes
+        each owner's coverage on his new territory.
 
     Returns
     -------
     CompanyData
         Validated canonical tables with ``as_of = end_date``.
     """
+    return _generate_world(
+        seed,
+        n_accounts,
+        n_reps,
+        n_regions,
+        years,
+        end_date,
+        admin_share,
+        growth,
+        ramp_months,
+        misalignment,
+        coverage_elasticity,
+    ).company
+
+
+def generate_plan_year_actuals(
+    through: str | pd.Timestamp, *, owners: pd.Series | None = None, **sample: Any
+) -> CompanyData:
+    """The sample company's CRM export taken on ``through``, a date in the year after the snapshot.
+
+    Parameters
+    ----------
+    through
+        Date of the export (inclusive): after ``end_date``, at most one year after it.
+    owners
+        Owner ``rep_id`` of each ``account_id`` from the day after ``end_date`` (e.g. a plan's
+        territory assignment, as if the company put it in place); default: today's owners.
+        Deals already open at the snapshot keep their rep; accounts not listed keep their owner.
+    sample
+        The arguments of :func:`generate_sample_company` that generate the history (``seed``,
+        ``n_accounts``, ...; the same defaults).
+
+    Returns
+    -------
+    CompanyData
+        Validated canonical tables with ``as_of = through``: every deal created up to ``through``
+        (history included) in its state on that day, the stage history up to it, bookings, and
+        weekly activities. Accounts carry their plan-year owner in ``owner_rep_id``.
+
+    Notes
+    -----
+    Cut back at ``end_date`` (``pipeline.snapshot_at``), the export shows what the history shows,
+    except that open deals there have no amount. Closed deals of the history are unchanged.
+    """
+    args = inspect.signature(generate_sample_company).bind(**sample)
+    args.apply_defaults()
+    seed = args.arguments["seed"]
+    world = _generate_world(*args.args)
+    company, end = world.company, world.end
+    through = pd.Timestamp(through).normalize()
+    last = end + pd.DateOffset(years=1)
+    if not end < through <= last:
+        raise DataValidationError(
+            "sample continuation",
+            [
+                f"through={through.date()}: the continuation covers the year after the snapshot, "
+                f"{(end + pd.Timedelta(days=1)).date()} to {last.date()}; pick a date in it."
+            ],
+        )
+    accounts = company.accounts.copy()
+    if owners is not None:
+        accounts["owner_rep_id"] = _plan_year_owners(accounts, company.reps, owners)
+    owner_pos = world.creation.rep_position(accounts["owner_rep_id"])
+    # History months stop with the snapshot's month (its deals created after the snapshot are
+    # already in world.deals); the continuation starts with the next month.
+    first = (end + pd.offsets.MonthBegin(1)).normalize()
+    months = pd.date_range(first, last, freq="MS")
+
+    def stream(k: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_CONTINUATION_STREAM, k)))
+
+    new = _create_deals(stream(0), world.creation, owner_pos, months, first_id=len(world.deals.ids) + 1)
+    _walk_stages(stream(1), new, world.skill)
+    deals = world.deals.concat(new)
+    opps, history = _export(deals, accounts, company.reps, through, world.start)
+    # the whole year's weeks are drawn, then cut: an earlier export is a prefix of a later one
+    weeks = pd.date_range(end + pd.Timedelta(days=1), last, freq="W-MON")
+    new_weeks = _activities(stream(2), company.reps, weeks, world.rep_admin)
+    activities = pd.concat(
+        [company.activities, new_weeks[new_weeks["week_start"] <= through]], ignore_index=True
+    )
+    out = CompanyData(
+        accounts=accounts,
+        reps=company.reps,
+        opportunities=opps,
+        stage_history=history,
+        bookings=bookings_from_opportunities(opps, company.reps),
+        activities=activities,
+        stages=SAMPLE_STAGES,
+        as_of=through,
+        name=company.name,
+        source=f"generate_plan_year_actuals(seed={seed}, through={through.date()})",
+    )
+    return out.validated()
+
+
+def plan_year_actuals_from(
+    through: str | None, territories: str | Path | None = None, **sample: Any
+) -> CompanyData:
+    """:func:`generate_plan_year_actuals` for the command line: the date as text, the owners from a
+    file with ``account_id`` and ``rep_id`` columns (CSV or Parquet, e.g. a plan's assignments)."""
+    if through is None:
+        raise DataValidationError(
+            "salesops data sample",
+            ["--territories sets the plan year's owners: give the export date with --through."],
+        )
+    try:
+        day = pd.Timestamp(through)
+    except ValueError:
+        raise DataValidationError(
+            "salesops data sample",
+            [f"--through {through!r} is not a date; use ISO dates such as 2026-06-30."],
+        ) from None
+    owners = None
+    if territories is not None:
+        t = read_table(territories)
+        missing = sorted({"account_id", "rep_id"} - set(t.columns))
+        if missing:
+            raise DataValidationError(
+                str(territories), [f"missing column(s) {missing}; the file has {list(t.columns)}."]
+            )
+        owners = pd.Series(t["rep_id"].astype(str).to_numpy(), index=t["account_id"].astype(str))
+    return generate_plan_year_actuals(day, owners=owners, **sample)
+
+
+def _plan_year_owners(accounts: pd.DataFrame, reps: pd.DataFrame, owners: pd.Series) -> pd.Series:
+    """Owner per account for the plan year: ``owners`` where given, else today's owner."""
+    owners = owners.dropna()
+    owners = pd.Series(owners.astype(str).to_numpy(), index=owners.index.astype(str))
+    problems = []
+    unknown_acc = sorted(set(owners.index) - set(accounts["account_id"].astype(str)))
+    if unknown_acc:
+        problems.append(f"account_id(s) {unknown_acc[:5]} are not accounts of the sample company.")
+    unknown_rep = sorted(set(owners) - set(reps["rep_id"].astype(str)))
+    if unknown_rep:
+        problems.append(
+            f"rep_id(s) {unknown_rep[:5]} are not reps of the sample company (planned hires cannot own "
+            "accounts in the generated plan year)."
+        )
+    if problems:
+        raise DataValidationError("sample continuation owners", problems)
+    planned = accounts["account_id"].astype(str).map(owners)
+    return planned.where(planned.notna(), accounts["owner_rep_id"])
+
+
+@dataclass
+class _Creation:
+    """What drives deal creation per account and month (no randomness in it)."""
+
+    rate_per_year: np.ndarray  # deals a year per account at the start of the grid [1/yr]
+    deal_median: np.ndarray  # median deal value per account [currency]
+    seg_idx: np.ndarray  # segment index per account
+    sell_factor: np.ndarray  # selling time relative to the mean, per rep (reps table order)
+    hire: np.ndarray  # hire dates, per rep
+    rep_ids: np.ndarray
+    months0: pd.Timestamp  # origin of the growth trend
+    growth: float
+    ramp_months: int
+    coverage_elasticity: float | None = None  # None: no coverage response (see generate_sample_company)
+    selling: np.ndarray | None = None  # mean weekly selling hours, per rep [h/week]
+    workload: np.ndarray | None = None  # selling workload per account [h/yr]
+    coverage_ref: float = 1.0  # median coverage under the history's owners
+
+    def coverage_effort(self, owner_pos: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+        """Creation multiplier per account and month from its owner's coverage and ramp (with a response)."""
+        assert self.coverage_elasticity is not None and self.selling is not None and self.workload is not None
+        coverage = _coverage(self.selling, self.workload, owner_pos, self.coverage_ref)
+        return (ramp * coverage[owner_pos][:, None] / self.coverage_ref) ** self.coverage_elasticity
+
+    def rep_position(self, owner: pd.Series) -> np.ndarray:
+        pos = {r: i for i, r in enumerate(self.rep_ids)}
+        return np.array([pos[o] for o in owner])
+
+
+@dataclass
+class _Deals:
+    """Every generated deal with its true future (the export decides what is visible when)."""
+
+    ids: np.ndarray
+    acc_i: np.ndarray
+    rep_pos: np.ndarray
+    product_idx: np.ndarray
+    seg: np.ndarray
+    created: np.ndarray  # datetime64
+    amount: np.ndarray
+    stage_dates: np.ndarray = None  # type: ignore[assignment]  # (n, 5) datetime64[D], set by _walk_stages
+    outcome: np.ndarray = None  # type: ignore[assignment]  # 1 won, 0 lost
+    close: np.ndarray = None  # type: ignore[assignment]  # datetime64[D]
+
+    def concat(self, other: _Deals) -> _Deals:
+        names = ("ids", "acc_i", "rep_pos", "product_idx", "seg", "created", "amount")
+        names += ("stage_dates", "outcome", "close")
+        return _Deals(**{k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in names})
+
+
+@dataclass
+class _SampleWorld:
+    """The generated history and the hidden state a continuation needs to carry its story on."""
+
+    company: CompanyData
+    deals: _Deals
+    creation: _Creation
+    skill: np.ndarray  # win-rate multiplier per rep
+    rep_admin: np.ndarray  # mean admin share per rep
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def _generate_world(
+    seed: int,
+    n_accounts: int,
+    n_reps: int,
+    n_regions: int,
+    years: int,
+    end_date: str,
+    admin_share: float,
+    growth: float,
+    ramp_months: int,
+    misalignment: float,
+    coverage_elasticity: float | None = None,
+) -> _SampleWorld:
     if n_reps < 1 or n_accounts < 1:
         raise ValueError("n_reps and n_accounts must be at least 1")
     n_regions = min(n_regions, n_reps)  # every region needs a rep
@@ -263,8 +516,20 @@ def generate_sample_company(
     accounts = _accounts(rng, metros, n_accounts)
     reps = _reps(rng, metros, accounts, n_reps, region_names, end, (end - start).days)
     accounts["owner_rep_id"] = _current_owner(rng, accounts, reps, misalignment)
-    activities = _activities(rng, reps, start, end, admin_share)
-    opps, history = _opportunities(rng, accounts, reps, activities, start, end, growth, ramp_months)
+    rep_admin = np.clip(rng.normal(admin_share, 0.06, len(reps)), 0.05, 0.8)
+    weeks = pd.date_range(start - pd.Timedelta(days=start.weekday()), end, freq="W-MON")
+    activities = _activities(rng, reps, weeks, rep_admin)
+    # Deals are created from six months before the window, so that its first months are not short of
+    # closes (those older deals appear in the history, as they would in a real CRM export).
+    months = pd.date_range(start - pd.DateOffset(months=6), end, freq="MS")
+    creation = _creation_model(
+        accounts, reps, activities, months[0], growth, ramp_months, coverage_elasticity
+    )
+    skill = rng.lognormal(0.0, 0.12, len(reps))  # win-rate multiplier per rep
+    owner_pos = creation.rep_position(accounts["owner_rep_id"])
+    deals = _create_deals(rng, creation, owner_pos, months, first_id=1)
+    _walk_stages(rng, deals, skill)
+    opps, history = _export(deals, accounts, reps, end, start)
 
     # Last year's revenue per account: won bookings in the last 12 months of history.
     last_year = opps[(opps["status"] == "won") & (opps["close_date"] > end - pd.DateOffset(years=1))]
@@ -283,7 +548,7 @@ def generate_sample_company(
         name="sample-company",
         source=f"generate_sample_company(seed={seed})",
     )
-    return company.validated()
+    return _SampleWorld(company.validated(), deals, creation, skill, rep_admin, start, end)
 
 
 def _accounts(rng: np.random.Generator, metros: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -412,11 +677,10 @@ def _current_owner(
 
 
 def _activities(
-    rng: np.random.Generator, reps: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, admin_share: float
+    rng: np.random.Generator, reps: pd.DataFrame, weeks: pd.DatetimeIndex, rep_admin: np.ndarray
 ) -> pd.DataFrame:
-    weeks = pd.date_range(start - pd.Timedelta(days=start.weekday()), end, freq="W-MON")
+    """Weekly hours of each rep employed in ``weeks`` (Mondays); ``rep_admin`` his mean admin share."""
     rows = []
-    rep_admin = np.clip(rng.normal(admin_share, 0.06, len(reps)), 0.05, 0.8)
     for i, rep in enumerate(reps.itertuples()):
         active = weeks[weeks >= rep.hire_date]
         n = len(active)
@@ -436,19 +700,20 @@ def _activities(
                 }
             )
         )
+    if not rows:
+        return pd.DataFrame(columns=["rep_id", "week_start", "selling_hours", "admin_hours", "other_hours"])
     return pd.concat(rows, ignore_index=True)
 
 
-def _opportunities(
-    rng: np.random.Generator,
+def _creation_model(
     accounts: pd.DataFrame,
     reps: pd.DataFrame,
     activities: pd.DataFrame,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
+    months0: pd.Timestamp,
     growth: float,
     ramp_months: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    coverage_elasticity: float | None = None,
+) -> _Creation:
     seg_idx = accounts["segment"].map({s: i for i, s in enumerate(_SEGMENTS)}).to_numpy()
     deal_median = np.array(_SEGMENT_DEAL_MEDIAN)[seg_idx]
     overall_win = np.prod(_ADVANCE)
@@ -456,25 +721,66 @@ def _opportunities(
     rate_per_year = (
         0.30 * accounts["potential"].to_numpy() / (overall_win * deal_median * np.exp(0.5 * 0.6**2))
     )
-
     rep_info = reps.set_index("rep_id")
     selling = activities.groupby("rep_id")["selling_hours"].mean()
     sell_factor = (selling / selling.mean()).reindex(rep_info.index).fillna(1.0).to_numpy()
-    skill = rng.lognormal(0.0, 0.12, len(reps))  # win-rate multiplier per rep
-    rep_pos = {r: i for i, r in enumerate(rep_info.index)}
-    owner_pos = np.array([rep_pos[o] for o in accounts["owner_rep_id"]])
+    hours = selling.reindex(rep_info.index).to_numpy(float)
+    workload = accounts["workload_hours"].to_numpy(float)
+    pos = {r: i for i, r in enumerate(rep_info.index)}
+    owners = np.array([pos[o] for o in accounts["owner_rep_id"]])
+    ref = float(np.nanmedian(_coverage(hours, workload, owners, np.nan)))
+    return _Creation(
+        coverage_elasticity=coverage_elasticity,
+        selling=hours,
+        workload=workload,
+        coverage_ref=ref,
+        rate_per_year=rate_per_year,
+        deal_median=deal_median,
+        seg_idx=seg_idx,
+        sell_factor=sell_factor,
+        hire=rep_info["hire_date"].to_numpy(),
+        rep_ids=rep_info.index.to_numpy(),
+        months0=months0,
+        growth=growth,
+        ramp_months=ramp_months,
+    )
 
-    # Month grid: expected creations per account and month = rate/12 x seasonality x growth x ramp.
-    # Deals are created from six months before the window, so that its first months are not short of
-    # closes (those older deals appear in the history, as they would in a real CRM export).
-    months = pd.date_range(start - pd.DateOffset(months=6), end, freq="MS")
-    t_years = np.asarray((months - months[0]).days) / 365.25
+
+def _coverage(selling: np.ndarray, workload: np.ndarray, owner_pos: np.ndarray, default: float) -> np.ndarray:
+    """Each rep's yearly selling hours over the workload hours of the accounts he owns [-]."""
+    territory = np.bincount(owner_pos, weights=workload, minlength=len(selling))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = 52.0 * selling / territory
+    return np.where(np.isfinite(c) & (c > 0), c, default)
+
+
+def _create_deals(
+    rng: np.random.Generator,
+    creation: _Creation,
+    owner_pos: np.ndarray,
+    months: pd.DatetimeIndex,
+    first_id: int,
+) -> _Deals:
+    """New deals on the month grid ``months``, each owned by its account's owner (``owner_pos``)."""
+    c = creation
+    # Expected creations per account and month = rate/12 x seasonality x growth x ramp x selling time.
+    t_years = np.asarray((months - c.months0).days) / 365.25
     season = _MONTH_SEASONALITY[months.month - 1]
-    trend = (1.0 + growth) ** t_years
-    hire = rep_info["hire_date"].to_numpy()[owner_pos]
+    trend = (1.0 + c.growth) ** t_years
+    hire = c.hire[owner_pos]
     months_employed = (months.to_numpy()[None, :] - hire[:, None]) / np.timedelta64(30, "D")
-    ramp = np.clip(months_employed / max(ramp_months, 1), 0.0, 1.0)
-    lam = (rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * ramp * sell_factor[owner_pos][:, None]
+    ramp = np.clip(months_employed / max(c.ramp_months, 1), 0.0, 1.0)
+    if c.coverage_elasticity is None:  # the original world, its numbers unchanged to the last bit
+        lam = (
+            (c.rate_per_year / 12.0)[:, None]
+            * (season * trend)[None, :]
+            * ramp
+            * c.sell_factor[owner_pos][:, None]
+        )
+    else:
+        lam = (
+            (c.rate_per_year / 12.0)[:, None] * (season * trend)[None, :] * c.coverage_effort(owner_pos, ramp)
+        )
     counts = rng.poisson(lam)
     acc_i, month_i = np.nonzero(counts)
     reps_n = counts[acc_i, month_i]
@@ -484,14 +790,24 @@ def _opportunities(
     month_start = months.to_numpy()[month_i]
     days_in_month = months.days_in_month.to_numpy()[month_i]
     created = month_start + (rng.random(n) * days_in_month).astype("timedelta64[D]")
-
-    seg = seg_idx[acc_i]
     product_idx = rng.choice(len(_PRODUCTS), size=n, p=_PRODUCT_SHARE)
-    amount = deal_median[acc_i] * np.array(_PRODUCT_PRICE)[product_idx] * rng.lognormal(0.0, 0.6, n)
-    amount = np.round(amount, -1)
+    amount = c.deal_median[acc_i] * np.array(_PRODUCT_PRICE)[product_idx] * rng.lognormal(0.0, 0.6, n)
+    return _Deals(
+        ids=np.array([f"O{i:06d}" for i in range(first_id, first_id + n)]),
+        acc_i=acc_i,
+        rep_pos=owner_pos[acc_i],
+        product_idx=product_idx,
+        seg=c.seg_idx[acc_i],
+        created=created,
+        amount=np.round(amount, -1),
+    )
 
-    # Walk the stages.
-    rep_skill = skill[owner_pos[acc_i]]
+
+def _walk_stages(rng: np.random.Generator, deals: _Deals, skill: np.ndarray) -> None:
+    """Walk every deal through the stages to its true outcome (sets stage_dates, outcome, close)."""
+    n = len(deals.ids)
+    created, seg = deals.created, deals.seg
+    rep_skill = skill[deals.rep_pos]
     stage_dates = np.full((n, 5), np.datetime64("NaT"), dtype="datetime64[D]")
     stage_dates[:, 0] = created
     t = created.astype("datetime64[D]")
@@ -528,11 +844,21 @@ def _opportunities(
     # Skipped Qualification: no history row for it.
     skipped_q = stage_dates[:, 1] == stage_dates[:, 2]
     stage_dates[skipped_q, 1] = np.datetime64("NaT")
+    deals.stage_dates, deals.outcome, deals.close = stage_dates, outcome, close
 
-    end64 = np.datetime64(end.date())
+
+def _export(
+    deals: _Deals, accounts: pd.DataFrame, reps: pd.DataFrame, cut: pd.Timestamp, window_start: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Opportunities and stage history as a CRM export taken on ``cut`` shows them.
+
+    Deals created after ``cut`` are not in it, deals closed before ``window_start`` neither.
+    """
+    created, close, outcome, stage_dates = deals.created, deals.close, deals.outcome, deals.stage_dates
+    end64 = np.datetime64(cut.date())
     is_open = close > end64
     # Warm-up deals that closed before the window opened are not part of the export.
-    keep = (created <= end64) & (is_open | (close >= np.datetime64(start.date())))
+    keep = (created <= end64) & (is_open | (close >= np.datetime64(window_start.date())))
     status = np.where(is_open, "open", np.where(outcome == 1, "won", "lost"))
     stages = np.array(["Prospecting", "Qualification", "Proposal", "Negotiation"])
     # Current stage of open deals: the last stage entered on or before the snapshot.
@@ -541,19 +867,19 @@ def _opportunities(
     stage_label = np.where(
         status == "won", "Won", np.where(status == "lost", "Lost", stages[np.maximum(last_stage, 0)])
     )
-    opp_ids = np.array([f"O{i:06d}" for i in range(1, n + 1)])
+    opp_ids = deals.ids
     opps = pd.DataFrame(
         {
             "opportunity_id": opp_ids,
-            "account_id": accounts["account_id"].to_numpy()[acc_i],
-            "rep_id": rep_info.index.to_numpy()[owner_pos[acc_i]],
-            "product": np.array(_PRODUCTS)[product_idx],
-            "segment": np.array(_SEGMENTS)[seg],
+            "account_id": accounts["account_id"].to_numpy()[deals.acc_i],
+            "rep_id": reps["rep_id"].to_numpy()[deals.rep_pos],
+            "product": np.array(_PRODUCTS)[deals.product_idx],
+            "segment": np.array(_SEGMENTS)[deals.seg],
             "created_date": created.astype("datetime64[ns]"),
             "stage": stage_label,
             "status": status,
             "close_date": np.where(is_open, np.datetime64("NaT"), close).astype("datetime64[ns]"),
-            "amount": amount,
+            "amount": deals.amount,
         }
     )[keep]
     opps = opps.sort_values(["created_date", "opportunity_id"]).reset_index(drop=True)

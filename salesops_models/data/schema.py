@@ -6,10 +6,21 @@ coerces a raw DataFrame to the canonical dtypes and collects *every* problem bef
 fixes all problems in one pass.
 
 Units: money in the company's currency, hours in hours, dates as ``datetime64[ns]`` (day precision).
+
+Where a problem is: a table read from a CSV file carries a ``_line`` column (the file line each
+row starts on, set by ``loaders.read_table`` before anything else touches the rows), and messages
+name those lines; a table without it (Parquet, a DataFrame built in code) is named by 1-based row
+position. Positions are never derived from the index after masking: a boolean mask on a
+``RangeIndex`` returns a ``RangeIndex`` only when the hits happen to be evenly spaced.
+
+Dates: a column is parsed with one format for all its values: ISO 8601, or the ``date_format``
+given (a mapping's ``date_format``). A column in another format, or mixing formats, is rejected
+with the format it looks like, never parsed value by value (which swaps day and month silently).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +30,31 @@ import pandas as pd
 from salesops_models.errors import DataValidationError, format_rows
 
 Kind = Literal["str", "float", "int", "date", "bool"]
+
+LINE = "_line"  # file line a row starts on (1-based, the header is line 1); see loaders.read_table
+
+# Formats a non-ISO date column is compared with, to say what it looks like (never to guess it).
+_DATE_FORMATS = {
+    "%d/%m/%Y": "DD/MM/YYYY",
+    "%m/%d/%Y": "MM/DD/YYYY",
+    "%d.%m.%Y": "DD.MM.YYYY",
+    "%d-%m-%Y": "DD-MM-YYYY",
+    "%m-%d-%Y": "MM-DD-YYYY",
+    "%Y/%m/%d": "YYYY/MM/DD",
+    "%d/%m/%y": "DD/MM/YY",
+    "%m/%d/%y": "MM/DD/YY",
+}
+
+
+def where(df: pd.DataFrame, mask: object, limit: int = 5) -> str:
+    """Where the rows selected by ``mask`` are, for an error message: ``lines 4, 8, 30`` when ``df``
+    came from a CSV file (its ``_line`` column), else ``rows 1, 5`` (1-based positions)."""
+    if isinstance(mask, pd.Series):
+        mask = mask.fillna(False).to_numpy()
+    m = np.asarray(mask, dtype=bool)
+    if LINE in df.columns:
+        return format_rows([int(x) for x in df[LINE].to_numpy()[m]], limit, unit="line")
+    return format_rows([int(i) + 1 for i in np.flatnonzero(m)], limit, unit="row")
 
 
 @dataclass(frozen=True)
@@ -55,14 +91,31 @@ class TableSchema:
                 return c
         raise KeyError(name)
 
-    def validate(self, df: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    def validate(
+        self,
+        df: pd.DataFrame,
+        source: str | None = None,
+        date_format: str | None = None,
+        problems: list[str] | None = None,
+    ) -> pd.DataFrame:
         """Return a copy of ``df`` with canonical dtypes; raise on any problem.
 
         Optional columns that are missing are added (filled with their default or NA) so that
         downstream code can rely on every canonical column being present. Extra columns are kept.
+
+        Parameters
+        ----------
+        df
+            The raw table.
+        source
+            The file or table name, for messages.
+        date_format
+            One ``strptime`` format for every date column (e.g. ``%d/%m/%Y``); default ISO 8601.
+        problems
+            Problems the caller found already in the same table (reported together with these).
         """
         source = source or f"table '{self.name}'"
-        problems: list[str] = []
+        problems = list(problems or [])
         out = df.copy()
         missing = [c.name for c in self.columns if c.required and c.name not in out.columns]
         if missing:
@@ -72,12 +125,16 @@ class TableSchema:
                 "Add them, or map them with a column-mapping file (see README, 'Bring your own CRM export')."
             )
             raise DataValidationError(source, problems)
+
+        def at(mask: object) -> str:
+            return where(out, mask)
+
         for col in self.columns:
             if col.name not in out.columns:
                 out[col.name] = col.default if col.default is not None else pd.NA
                 if col.default is None:
                     out[col.name] = _empty_of_kind(col.kind, len(out))
-            out[col.name] = _coerce(out[col.name], col, problems, out.index)
+            out[col.name] = _coerce(out[col.name], col, problems, at, date_format)
             series = out[col.name]
             null = series.isna()
             if not col.nullable and null.any():
@@ -85,7 +142,7 @@ class TableSchema:
                     out.loc[null, col.name] = col.default
                 else:
                     problems.append(
-                        f"column '{col.name}': empty values at {format_rows(_labels(out.index[null]))}; "
+                        f"column '{col.name}': empty values at {at(null)}; "
                         f"{col.description or 'this value'} is required."
                     )
             if col.kind in ("float", "int") and (col.minimum is not None or col.maximum is not None):
@@ -95,7 +152,7 @@ class TableSchema:
                     if bad.any():
                         problems.append(
                             f"column '{col.name}': values below {col.minimum:g} at "
-                            f"{format_rows(_labels(out.index[bad.fillna(False)]))} "
+                            f"{at(bad)} "
                             f"(e.g. {vals[bad].iloc[0]:g}); {col.name} must be >= {col.minimum:g}."
                         )
                 if col.maximum is not None:
@@ -103,7 +160,7 @@ class TableSchema:
                     if bad.any():
                         problems.append(
                             f"column '{col.name}': values above {col.maximum:g} at "
-                            f"{format_rows(_labels(out.index[bad.fillna(False)]))}; "
+                            f"{at(bad)}; "
                             f"{col.name} must be <= {col.maximum:g}."
                         )
             if col.unique:
@@ -112,20 +169,13 @@ class TableSchema:
                     ids = sorted(set(series[dup].astype(str)))
                     problems.append(
                         f"column '{col.name}': duplicate ids {ids[:5]}{' ...' if len(ids) > 5 else ''} at "
-                        f"{format_rows(_labels(out.index[dup]))}; each {col.name} must appear once."
+                        f"{at(dup)}; each {col.name} must appear once."
                     )
         for check in self.extra_checks:
             problems.extend(check(out))
         if problems:
             raise DataValidationError(source, problems)
         return out
-
-
-def _labels(index: pd.Index) -> list[object]:
-    """Row labels as a user sees them in a file: 1-based data rows, header excluded."""
-    if isinstance(index, pd.RangeIndex):
-        return [int(i) + 2 for i in index]  # +1 for 1-based, +1 for the header line
-    return list(index)
 
 
 def _empty_of_kind(kind: Kind, n: int) -> pd.Series:
@@ -138,8 +188,13 @@ def _empty_of_kind(kind: Kind, n: int) -> pd.Series:
     return pd.Series(pd.NA, index=range(n), dtype="string")
 
 
-def _coerce(series: pd.Series, col: Column, problems: list[str], index: pd.Index) -> pd.Series:
-    series = series.set_axis(index)
+def _coerce(
+    series: pd.Series,
+    col: Column,
+    problems: list[str],
+    at: Callable[[object], str],
+    date_format: str | None = None,
+) -> pd.Series:
     if col.kind == "str":
         s = series.astype("string").str.strip()
         return s.mask(s == "")
@@ -153,7 +208,7 @@ def _coerce(series: pd.Series, col: Column, problems: list[str], index: pd.Index
             bad = num.isna() & text.notna()
             if bad.any():
                 problems.append(
-                    f"column '{col.name}': not a number at {format_rows(_labels(index[bad]))} "
+                    f"column '{col.name}': not a number at {at(bad)} "
                     f"(e.g. {text[bad].iloc[0]!r}); write plain numbers such as 1234.5."
                 )
         if col.kind == "int" and not num.isna().any():
@@ -163,21 +218,65 @@ def _coerce(series: pd.Series, col: Column, problems: list[str], index: pd.Index
         if pd.api.types.is_datetime64_any_dtype(series):
             out = series
         else:
-            text = series.astype("string").str.strip()
-            text = text.mask(text == "")
-            out = pd.to_datetime(text, errors="coerce", format="mixed")
-            bad = out.isna() & text.notna()
-            if bad.any():
-                problems.append(
-                    f"column '{col.name}': unparseable dates at {format_rows(_labels(index[bad]))} "
-                    f"(e.g. {text[bad].iloc[0]!r}); use ISO dates such as 2024-03-31."
-                )
+            out = _parse_dates(series, col.name, problems, at, date_format)
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_localize(None)
         return out.astype("datetime64[ns]").dt.normalize()
     if col.kind == "bool":
         return series.astype("boolean")
     raise AssertionError(col.kind)
+
+
+def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
+    try:
+        return pd.to_datetime(text, errors="coerce", format=fmt)
+    except (ValueError, TypeError):  # e.g. time zones that differ between values
+        return pd.to_datetime(text, errors="coerce", format=fmt, utc=True)
+
+
+def _parse_dates(
+    series: pd.Series, name: str, problems: list[str], at: Callable[[object], str], date_format: str | None
+) -> pd.Series:
+    """One format for the whole column: ``date_format`` when given, else ISO 8601."""
+    text = series.astype("string").str.strip()
+    text = text.mask(text == "")
+    given = text.notna()
+    out = _to_datetime(text, date_format or "ISO8601")
+    bad = out.isna() & given
+    if not bad.any():
+        return out
+    example = text[bad].iloc[0]
+    if date_format:
+        problems.append(
+            f"column '{name}': dates not in the date_format {date_format!r} at {at(bad)} (e.g. {example!r}); "
+            "one format per column: fix those values or the mapping's date_format."
+        )
+        return out
+    looks = [label for fmt, label in _DATE_FORMATS.items() if _to_datetime(text[bad], fmt).notna().all()]
+    if not looks:
+        problems.append(
+            f"column '{name}': unparseable dates at {at(bad)} (e.g. {example!r}); use ISO dates such as "
+            "2024-03-31, or set the mapping's date_format."
+        )
+    elif (given & ~bad).any():
+        problems.append(
+            f"column '{name}': mixed date formats: ISO dates (e.g. {text[given & ~bad].iloc[0]!r}) and "
+            f"{' or '.join(looks)} dates at {at(bad)} (e.g. {example!r}); a column must use one format. "
+            "Export the column again in one format."
+        )
+    else:
+        fmts = [fmt for fmt, label in _DATE_FORMATS.items() if label in looks]
+        which = (
+            f"set date_format: '{fmts[0]}' in the mapping"
+            if len(fmts) == 1
+            else f"they could be {' or '.join(looks)}: set the mapping's date_format to the one your CRM "
+            f"writes (e.g. '{fmts[0]}')"
+        )
+        problems.append(
+            f"column '{name}': dates are not ISO 8601 (e.g. {example!r} at {at(bad)}); {which}, "
+            "or export ISO dates such as 2024-03-31."
+        )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,27 +291,27 @@ def _check_opportunity_dates(df: pd.DataFrame) -> list[str]:
     bad = df["close_date"].notna() & df["created_date"].notna() & (df["close_date"] < df["created_date"])
     if bad.any():
         problems.append(
-            f"close_date before created_date at {format_rows(_labels(df.index[bad]))} "
+            f"close_date before created_date at {where(df, bad)} "
             f"(opportunity {df.loc[bad, 'opportunity_id'].iloc[0]}); fix the dates or drop the rows."
         )
     closed = df["status"].isin([WON, LOST])
     no_close = closed & df["close_date"].isna()
     if no_close.any():
         problems.append(
-            f"closed (won/lost) opportunities without close_date at {format_rows(_labels(df.index[no_close]))}; "
+            f"closed (won/lost) opportunities without close_date at {where(df, no_close)}; "
             "every closed deal needs the date it closed."
         )
     won_no_amount = (df["status"] == WON) & df["amount"].isna()
     if won_no_amount.any():
         problems.append(
-            f"won opportunities without amount at {format_rows(_labels(df.index[won_no_amount]))}; "
+            f"won opportunities without amount at {where(df, won_no_amount)}; "
             "a won deal needs its booked value."
         )
     bad_status = ~df["status"].isin([OPEN, WON, LOST])
     if bad_status.any():
         problems.append(
             f"column 'status': values {sorted(set(df.loc[bad_status, 'status'].astype(str)))[:5]} at "
-            f"{format_rows(_labels(df.index[bad_status]))}; status must be one of open, won, lost."
+            f"{where(df, bad_status)}; status must be one of open, won, lost."
         )
     return problems
 
@@ -222,7 +321,7 @@ def _check_activity_hours(df: pd.DataFrame) -> list[str]:
     bad = total > 24 * 7
     if bad.any():
         return [
-            f"more hours than a week has at {format_rows(_labels(df.index[bad]))}; "
+            f"more hours than a week has at {where(df, bad)}; "
             "selling_hours + admin_hours + other_hours must be <= 168 per week."
         ]
     return []

@@ -19,6 +19,7 @@ ModelName = Literal[
     "theta",
     "combination",
     "combination_median",
+    "auto",
     "ets_statsmodels",
     "arima_statsmodels",
     "theta_statsmodels",
@@ -33,9 +34,10 @@ class PipelineBlendConfig(StrictModel):
     """Blend of the time-series forecast with the pipeline Monte Carlo for the first months."""
 
     enabled: bool = Field(
-        False,
-        description="Blend with the pipeline projection (table 'pipeline_by_month') when it exists; the pipeline "
-        "stage runs after this one, so this only acts on a re-run of the forecast stage.",
+        True,
+        description="Reconcile the forecast with the pipeline projection (table 'pipeline_by_month') in the "
+        "reconcile stage, after both have run; the quota target is the reconciled forecast. False: the "
+        "reconciled forecast is the time-series forecast unchanged.",
     )
     months: int = Field(
         3, ge=1, le=12, description="Months from the start of the plan year to blend [months]."

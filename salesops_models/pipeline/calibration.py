@@ -4,26 +4,38 @@ The same function runs on a full stage history (every stage a deal entered, with
 snapshot that only knows when a deal was engaged and when it closed (Maven CRM): the stage history
 then holds one open-stage row and one won/lost row per deal, and stages never observed to exit move
 to the next open stage.
+
+Censoring is part of the default: a deal still open has not exited its stage (right censoring),
+the exits are Aalen-Johansen cumulative incidences, and the mass still undecided after the longest
+observed holding time is an explicit *never decided* outcome (it closes as lost). An export that
+only shows deals closed on or after some date (old cohorts seen only if they closed late) is
+left-truncated; visits that started before that date enter the risk sets late (delayed entry).
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from statsmodels.duration.survfunc import CumIncidenceRight
 
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import LOST, OPEN, WON
 from salesops_models.errors import DataValidationError, ScenarioError, format_rows
+from salesops_models.pipeline.survival import CumulativeIncidence, aalen_johansen, follow_up_check
+from salesops_models.pipeline.uncertainty import ParameterUncertainty, estimate_uncertainty
 
 log = logging.getLogger(__name__)
 
 MIN_GROUP_WON = 5  # fewer won deals than this in a size group: draw from the pooled sizes instead
 POOLED = "*"
+RESIDUAL_MODES = ("no_decision", "redistribute")
+
+
+class CalibrationWarning(UserWarning):
+    """The history cannot identify part of the calibration; the message names the problem and the fix."""
 
 
 @dataclass
@@ -58,7 +70,18 @@ class PipelineCalibration:
     rep_group_mix
         Share of each size group among each rep's won deals of the last year (rows sum to 1).
     diagnostics
-        Headline calibration figures (naive and censoring-aware win rates, stale deal counts...).
+        Headline calibration figures (naive and censoring-aware win rates, the assumption used for
+        the undecided mass, follow-up and truncation checks, stale deal counts...).
+    atom_dest
+        Destination class of each atom: ``atom_state``, or :attr:`never` for the never-decided atom
+        (it ends lost; the class lets the posterior treat it as an outcome of its own).
+    uncertainty
+        Posterior and over-dispersion figures for the calibrated (uncertain) simulation mode.
+    observed_from
+        First day the export can show an exit (left-truncation point), or ``None``.
+    creation_trend, creation_trend_se, rate_reference
+        Growth of creation [log per year], its standard error, and the date the creation rates
+        refer to (the middle of the rate window); a day ``d`` creates at ``exp(g (d - ref))`` times the rate.
     """
 
     states: tuple[str, ...]
@@ -82,6 +105,46 @@ class PipelineCalibration:
     size_count: np.ndarray
     rep_group_mix: np.ndarray
     diagnostics: dict[str, float | int | str] = field(default_factory=dict)
+    atom_dest: np.ndarray | None = None
+    uncertainty: ParameterUncertainty | None = None
+    observed_from: pd.Timestamp | None = None
+    creation_trend: float = 0.0
+    creation_trend_se: float = 0.0
+    rate_reference: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        if self.atom_dest is None:
+            self.atom_dest = np.asarray(self.atom_state, np.int64).copy()
+
+    def for_roster(
+        self, rep_ids: np.ndarray, weekly_rate: np.ndarray, rep_group_mix: np.ndarray
+    ) -> PipelineCalibration:
+        """This calibration for a plan's roster: every per-rep array re-keyed to ``rep_ids``.
+
+        Parameters
+        ----------
+        rep_ids
+            The plan's reps (planned hires included).
+        weekly_rate
+            Their creation rates under the plan [deals/week].
+        rep_group_mix
+            Their size-group mixes (rows sum to 1).
+
+        Notes
+        -----
+        The per-rep uncertainty figures follow their rep (a hire gets the priors, see
+        :meth:`ParameterUncertainty.for_roster`); replacing ``rep_ids`` alone would leave them
+        keyed to the calibrated reps.
+        """
+        ids = np.asarray(rep_ids, dtype=object)
+        unc = None if self.uncertainty is None else self.uncertainty.for_roster(self.rep_ids, ids)
+        return replace(
+            self,
+            rep_ids=ids,
+            weekly_rate=np.asarray(weekly_rate, float),
+            rep_group_mix=np.asarray(rep_group_mix, float),
+            uncertainty=unc,
+        )
 
     @property
     def won(self) -> int:
@@ -93,6 +156,26 @@ class PipelineCalibration:
         """Index of the lost state."""
         return self.n_open + 1
 
+    @property
+    def never(self) -> int:
+        """Destination class of the never-decided atom (its state is :attr:`lost`)."""
+        return self.n_open + 2
+
+    @property
+    def n_dest(self) -> int:
+        """Destination classes: open stages, won, lost, never decided."""
+        return self.n_open + 3
+
+    def dest_prob(self) -> np.ndarray:
+        """Exit probabilities ``(n_open, n_dest)`` by destination class (never decided apart)."""
+        out = np.zeros((self.n_open, self.n_dest))
+        np.add.at(out, (self.atom_stage, self.atom_dest), self.atom_prob)
+        return out
+
+    def never_decided(self) -> np.ndarray:
+        """Share of each open stage's visits that never reach an outcome [0-1]."""
+        return self.dest_prob()[:, self.never]
+
     def stage_index(self, label: str) -> int:
         """Index of a state label; raises ``KeyError`` naming the known states."""
         try:
@@ -101,10 +184,11 @@ class PipelineCalibration:
             raise KeyError(f"unknown stage {label!r}; known stages are {list(self.states)}") from None
 
     def max_holding_days(self) -> np.ndarray:
-        """Longest observed holding time of each open stage [days] (-1 if never exited)."""
+        """Longest observed holding time of each open stage [days] (-1 if never exited); the
+        never-decided atom is not a holding time and does not count."""
         out = np.full(self.n_open, -1, dtype=np.int64)
         for i in range(self.n_open):
-            sel = self.atom_stage == i
+            sel = (self.atom_stage == i) & (self.atom_dest != self.never)
             if sel.any():
                 out[i] = int(self.atom_days[sel].max())
         return out
@@ -133,10 +217,14 @@ class PipelineCalibration:
             "win_rate_from_entry": float(chain.win_probability[self.entry_stage]),
             "entry_stage": self.states[self.entry_stage],
             "creation_per_week": float(self.weekly_rate.sum()),
+            "creation_growth_per_year": float(np.expm1(self.creation_trend)),
+            "creation_growth_se": float(self.creation_trend_se),
             "quarter_end_pull": float(self.quarter_end_pull),
             "mean_won_amount": self.mean_won_amount(),
         }
         out.update(self.diagnostics)
+        if self.uncertainty is not None:
+            out.update(self.uncertainty.summary())
         return out
 
 
@@ -248,6 +336,11 @@ def stage_visits(
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# the calibration
+# --------------------------------------------------------------------------------------------
+
+
 def calibrate_pipeline(
     opportunities: pd.DataFrame,
     stage_history: pd.DataFrame,
@@ -260,7 +353,9 @@ def calibrate_pipeline(
     quarter_end_pull: float | None = None,
     size_by: str = "product",
     history_start: pd.Timestamp | str | None = None,
-    residual: str = "redistribute",
+    residual: str = "no_decision",
+    observed_from: pd.Timestamp | str | None = "auto",
+    creation_trend: str = "auto",
 ) -> PipelineCalibration:
     """Estimate the pipeline model from CRM history known on ``as_of``.
 
@@ -273,9 +368,14 @@ def calibrate_pipeline(
     as_of
         Snapshot date: history after it is ignored; deals open on it are right-censored.
     rate_window_weeks
-        Weeks before ``as_of`` over which creation rates are counted [weeks].
+        Weeks before ``as_of`` over which creation rates are counted [weeks] (never before
+        ``observed_from``: deals created earlier are only partly in the export).
     seasonality
-        'month', 'none' or 'auto' (month when >= 24 months of creation dates exist).
+        'month', 'none' or 'auto' (month when >= 24 full months of creation dates exist).
+    creation_trend
+        'auto' (a growth trend of creation fitted when >= 24 full months exist), 'fit' (always, from
+        >= 6 months) or 'none'; rates are the window's level, moved along the trend from the window's
+        middle.
     quarter_end_pull
         Fixed quarter-end pull [0-1]; ``None`` calibrates it from won close dates.
     size_by
@@ -283,39 +383,56 @@ def calibrate_pipeline(
     history_start
         Only deals created on/after this date inform transitions and holding times.
     residual
-        What happens to the Aalen-Johansen mass still open after the longest observed holding
-        time: 'redistribute' spreads it over the destinations in proportion to :math:`P_{ij}`
-        (outcome odds of closed deals; the chain keeps :math:`P`), 'no_decision' makes it a
-        loss one day after that time (deals that never close); :math:`P` is then rebuilt from
-        the atoms so the Markov oracle still matches the simulation.
+        The mass still undecided after the longest observed holding time (the plateau of the
+        cumulative incidence): 'no_decision' (default) makes it an explicit *never decided*
+        outcome that closes as lost one day after that time; 'redistribute' spreads it over the
+        destinations in the odds of closed deals (win rate = won / (won + lost), which assumes
+        every open deal will be decided; with no explicit losses that is 1.0).
+    observed_from
+        First day the export can show an exit: deals created earlier are in it only if they were
+        still open then (left truncation). 'auto' takes the earliest won/lost date in the history;
+        a date sets it; ``None`` assumes no truncation. Visits that started earlier enter the risk
+        sets late (delayed entry); visits that ended before it are dropped.
 
     Returns
     -------
     PipelineCalibration
+        With ``diagnostics`` stating the assumption used for the undecided mass, the follow-up
+        check, the truncation correction and the censoring-aware win rates, and ``uncertainty``
+        (:class:`~salesops_models.pipeline.uncertainty.ParameterUncertainty`).
+
+    Warns
+    -----
+    CalibrationWarning
+        When the follow-up is too short for the incidence to reach its plateau (the share that
+        never decides is then not identified and the win rate is a lower bound), or when
+        ``residual='redistribute'`` meets an export without explicit losses.
 
     Notes
     -----
-    Transitions: :math:`P_{ij} = n_{ij} / \\sum_k n_{ik}` over observed exits of stage :math:`i`;
-    an open deal has not exited, so it is neither a win nor a loss (right censoring of the outcome).
-    A stage never seen to exit moves to the next open stage with probability 1 (snapshots know only
-    the stage a deal was engaged in).
-
-    Holding times: the Aalen-Johansen cumulative incidence :math:`I_j(t)` of exits to :math:`j`,
-    with open deals censored at their age on ``as_of`` (``statsmodels`` ``CumIncidenceRight``),
-    gives the shape of the holding time of each destination; the atoms are
-    :math:`p_{ijk} = P_{ij}\\, \\Delta I_j(t_k) / I_j(t_{max})`, so the destination probabilities
-    stay exactly :math:`P_{ij}` (the Markov oracle) while long, still-open holding times keep their
-    weight. Left truncation (old cohorts seen only if they closed late) is not corrected: use
-    ``history_start`` to keep only cohorts wholly inside the observed window.
+    Exits of stage :math:`i` are competing risks: with each visit at risk on
+    :math:`(e_v, T_v]` (:math:`e_v` the delayed entry, open visits censored at their age on
+    ``as_of``), the Aalen-Johansen estimator gives the cumulative incidence :math:`I_j(t)` of each
+    destination :math:`j` (:func:`~salesops_models.pipeline.survival.aalen_johansen`). The atoms
+    of the semi-Markov process are its increments :math:`p_{ijk} = \\Delta I_j(t_k)`; the mass
+    :math:`1 - \\sum_j I_j(t_{max})` left when the longest observed holding time has passed is the
+    never-decided atom (residual 'no_decision'), so :math:`P_{ij} = I_j(t_{max})` and the Markov
+    oracle is rebuilt from the atoms. With 'redistribute',
+    :math:`P_{ij} = n_{ij} / \\sum_k n_{ik}` over observed exits and :math:`p_{ijk} = P_{ij}\\,
+    \\Delta I_j(t_k) / I_j(t_{max})`. A stage never seen to exit moves to the next open stage with
+    probability 1 (snapshots know only the stage a deal was engaged in).
 
     Creation: :math:`\\lambda_r = n_r / \\sum_{w \\in window} s_{m(w)}` deals a week, with
     :math:`s_m` the calendar-month multipliers (ratio to a centred 12-month moving average).
     Quarter-end pull: :math:`\\pi = (s_3 - b_3) / (1 - b_3)`, :math:`s_3` the share of won deals
     closing in a quarter's last month, :math:`b_3` that month's share of the quarter's days.
     """
-    if residual not in ("redistribute", "no_decision"):
+    if creation_trend not in ("auto", "fit", "none"):
+        raise ScenarioError(f"pipeline.creation_trend: got {creation_trend!r}; use 'auto', 'fit' or 'none'.")
+    if residual not in RESIDUAL_MODES:
         raise ScenarioError(
-            f"pipeline.residual: got {residual!r}; use 'redistribute' (closed-deal odds) or 'no_decision'."
+            f"pipeline.residual: got {residual!r}; use 'no_decision' (censoring-aware, the default) or "
+            "'redistribute' (closed-deal odds)."
         )
     as_of = pd.Timestamp(as_of)
     states = stages.all_stages
@@ -330,17 +447,19 @@ def calibrate_pipeline(
         raise DataValidationError("opportunities", problems)
 
     visits = stage_visits(opp, stage_history, stages, as_of)
+    window = _observed_from(visits, observed_from, as_of, stages)
     if history_start is not None:
         start = pd.Timestamp(history_start)
         first_entry = visits.groupby("opportunity_id")["entered_date"].transform("min")
         visits = visits[first_entry >= start]
+    visits, n_delayed, n_dropped = _delayed_entry(visits, window)
     if visits.empty:
         raise DataValidationError(
             "opportunities",
             [f"no stage visits with dates on or before {as_of.date()}; check created_date/stage_history."],
         )
 
-    # ---- transitions ------------------------------------------------------------------------
+    # ---- transitions: counts of observed exits ----------------------------------------------------
     exited = visits[visits["next_stage"].notna()]
     counts = np.zeros((len(states), len(states)))
     fi = exited["stage"].map(index).to_numpy()
@@ -361,36 +480,31 @@ def calibrate_pipeline(
             P[i, index[stages.lost]] = 1.0 - w
     P[n_open, n_open] = P[n_open + 1, n_open + 1] = 1.0
 
-    # ---- holding times (Aalen-Johansen shape per destination) ---------------------------------
-    a_stage, a_state, a_days, a_prob = [], [], [], []
+    # ---- holding times and exits: Aalen-Johansen per stage ----------------------------------------
+    never = n_open + 2
+    a_stage, a_state, a_dest, a_days, a_prob = [], [], [], [], []
+    kappa = np.full(n_open, np.inf)  # concentration of the split among decided exits
+    kappa_undecided = np.full(n_open, np.inf)  # ... of the never-decided share
+    unidentified: list[str] = []
     for i, label in enumerate(stages.open_stages):
         v = visits[visits["stage"] == label]
         ex = v[v["next_stage"].notna()]
         if ex.empty:
-            if P[i].max() == 1.0 and P[i, i] == 0:
-                # never seen to exit: an instantaneous pass-through to the next stage
+            for j in np.flatnonzero(P[i] > 0):
+                # never seen to exit: an instantaneous pass-through (snapshots) or the company odds
                 a_stage.append(i)
-                a_state.append(int(np.argmax(P[i])))
+                a_state.append(int(j))
+                a_dest.append(int(j))
                 a_days.append(0)
-                a_prob.append(1.0)
-            else:
-                for j in np.flatnonzero(P[i] > 0):
-                    a_stage.append(i)
-                    a_state.append(int(j))
-                    a_days.append(0)
-                    a_prob.append(float(P[i, j]))
+                a_prob.append(float(P[i, j]))
             continue
         dests = sorted(set(ex["next_stage"].map(index)))
         code = {d: k + 1 for k, d in enumerate(dests)}
         status = v["next_stage"].map(index).map(code).fillna(0).astype(int).to_numpy()
-        time = v["days"].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ci = CumIncidenceRight(time, status)
-        times = np.asarray(ci.times)
+        ci = aalen_johansen(v["days"].to_numpy(float), status, len(dests), v["entry"].to_numpy(float))
         decided = 0.0
         for d in dests:
-            cinc = np.asarray(ci.cinc[code[d] - 1])
+            cinc = ci.incidence[code[d] - 1]
             inc = np.diff(np.concatenate([[0.0], cinc]))
             total = cinc[-1]
             sel = inc > 0
@@ -398,18 +512,28 @@ def calibrate_pipeline(
                 continue
             decided += total
             weight = P[i, d] / total if residual == "redistribute" else 1.0
-            for t, m in zip(times[sel], inc[sel], strict=True):
+            for t, m in zip(ci.times[sel], inc[sel], strict=True):
                 a_stage.append(i)
                 a_state.append(int(d))
+                a_dest.append(int(d))
                 a_days.append(int(round(t)))
                 a_prob.append(float(weight * m))
-        if residual == "no_decision" and decided < 1.0 - 1e-12:
-            a_stage.append(i)
-            a_state.append(index[stages.lost])
-            a_days.append(int(round(ex["days"].max())) + 1)
-            a_prob.append(1.0 - decided)
-    atoms = pd.DataFrame({"stage": a_stage, "state": a_state, "days": a_days, "prob": a_prob})
-    atoms = atoms.groupby(["stage", "days", "state"], as_index=False)["prob"].sum()
+        kappa[i] = counts[i].sum()
+        if residual == "no_decision":
+            # the split among decided exits is as certain as the number of exits seen; the undecided
+            # share as its Greenwood variance (few visits watched past the last decision: wide)
+            kappa_undecided[i] = _concentration(ci)
+            if decided < 1.0 - 1e-12:
+                a_stage.append(i)
+                a_state.append(index[stages.lost])
+                a_dest.append(never)
+                a_days.append(int(round(ex["days"].max())) + 1)
+                a_prob.append(1.0 - decided)
+            check = follow_up_check(ci)
+            if not check.identified and decided < 1.0 - 1e-12:
+                unidentified.append(f"{label} ({check.reason})")
+    atoms = pd.DataFrame({"stage": a_stage, "state": a_state, "dest": a_dest, "days": a_days, "prob": a_prob})
+    atoms = atoms.groupby(["stage", "days", "state", "dest"], as_index=False)["prob"].sum()
     atoms["prob"] = atoms["prob"] / atoms.groupby("stage")["prob"].transform("sum")
     if residual == "no_decision":
         for i in range(n_open):
@@ -424,7 +548,41 @@ def calibrate_pipeline(
     diagnostics["naive_win_rate"] = n_won / max(n_won + n_lost, 1)
     diagnostics["closed_deals"] = n_won + n_lost
     diagnostics["open_deals"] = int((opp["status"] == OPEN).sum())
-    diagnostics.update(_competing_risks_from_entry(visits, stages))
+    diagnostics["explicit_losses"] = int(overall_lost > 0)
+    diagnostics["observed_from"] = "" if window is None else str(window.date())
+    diagnostics["left_truncated_visits"] = n_delayed
+    diagnostics["visits_dropped_before_window"] = n_dropped
+    deals = _deal_outcomes(visits, opp, stages)
+    diagnostics.update(_competing_risks_from_entry(deals))
+    warn: list[str] = []
+    if residual == "no_decision":
+        diagnostics["win_rate_assumption"] = (
+            "cumulative incidence (Aalen-Johansen; open deals censored, late cohorts entered late); "
+            "deals undecided after the longest observed time never close (no_decision)"
+        )
+        diagnostics["follow_up_identified"] = int(not unidentified)
+        if unidentified:
+            warn.append(
+                "follow-up too short to tell deals that never close from deals still to close in "
+                f"stage(s) {', '.join(unidentified)}: the calibrated win rate is a lower bound. Fix: export a "
+                "longer history (follow-up well beyond the longest sales cycle), export lost deals with "
+                "their close dates, or set pipeline.residual: redistribute if every open deal will be decided."
+            )
+    else:
+        diagnostics["win_rate_assumption"] = (
+            "closed-deal odds (redistribute): every open deal is assumed to be decided, won/(won+lost)"
+        )
+        diagnostics["follow_up_identified"] = 1
+        if overall_lost == 0 and diagnostics["open_deals"] > 0:
+            warn.append(
+                "the export has no lost deals: with residual 'redistribute' the win rate of closed deals is "
+                "1.0 and every open deal is forecast to be won. Fix: set pipeline.residual: no_decision (the "
+                "default), or export lost deals with their close dates."
+            )
+    for msg in warn:
+        log.warning("pipeline calibration: %s", msg)
+        warnings.warn(msg, CalibrationWarning, stacklevel=2)
+    diagnostics["calibration_warnings"] = " | ".join(warn)
 
     entry_counts = (
         visits.sort_values("entered_date").groupby("opportunity_id")["stage"].first().value_counts()
@@ -436,8 +594,29 @@ def calibrate_pipeline(
     created = opp.loc[
         opp["created_date"].notna() & (opp["created_date"] <= as_of), ["rep_id", "created_date"]
     ]
-    season = _season(created["created_date"], seasonality)
-    weekly_rate = _creation_rates(created, reps, rep_ids, as_of, rate_window_weeks, season)
+    if window is not None:
+        # deals created before the window are in the export only if still open then: undercounted
+        created = created[created["created_date"] >= window]
+    first_created = window if window is not None else created["created_date"].min()
+    monthly = _monthly_creation(
+        created["created_date"], pd.Timestamp(first_created) if pd.notna(first_created) else as_of, as_of
+    )
+    season = _season(monthly, seasonality)
+    trend, trend_se = _creation_trend(monthly, season, creation_trend)
+    rate_start = as_of - pd.Timedelta(weeks=rate_window_weeks)
+    if window is not None and rate_start < window - pd.Timedelta(days=1):
+        rate_start = window - pd.Timedelta(days=1)
+    rate_reference = rate_start + (as_of - rate_start) / 2
+
+    def exposure(start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+        # with a trend, a block's exposure counts at the creation level of its middle
+        grow = np.exp(trend * ((start + (end - start) / 2) - rate_reference).days / 365.25)
+        return _exposure_weeks(reps, rep_ids, start, end, season) * grow
+
+    rate_counts = _counts_in(created, rep_ids, rate_start, as_of)
+    rate_exposure = _exposure_weeks(reps, rep_ids, rate_start, as_of, season)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weekly_rate = np.where(rate_exposure > 0, rate_counts / rate_exposure, 0.0)
 
     # ---- quarter-end pull ---------------------------------------------------------------------
     won_close = opp.loc[
@@ -447,6 +626,24 @@ def calibrate_pipeline(
 
     # ---- deal sizes ---------------------------------------------------------------------------
     groups, pool, offset, count, mix = _sizes(opp, rep_ids, as_of, size_by, rate_window_weeks)
+
+    # ---- parameter uncertainty and over-dispersion ----------------------------------------------
+    first = window if window is not None else created["created_date"].min()
+    uncertainty = estimate_uncertainty(
+        exit_concentration=kappa,
+        undecided_concentration=kappa_undecided,
+        transition_matrix=P,
+        n_open=n_open,
+        entry_stage=entry_stage,
+        rep_ids=rep_ids,
+        created=created,
+        exposure=exposure,
+        rate_counts=rate_counts,
+        rate_weeks=(as_of - rate_start).days / 7.0,
+        deals=deals,
+        first_date=pd.Timestamp(first) if pd.notna(first) else as_of,
+        as_of=as_of,
+    )
 
     return PipelineCalibration(
         states=tuple(states),
@@ -470,35 +667,112 @@ def calibrate_pipeline(
         size_count=count,
         rep_group_mix=mix,
         diagnostics=diagnostics,
+        atom_dest=atoms["dest"].to_numpy(np.int64),
+        uncertainty=uncertainty,
+        observed_from=window,
+        creation_trend=trend,
+        creation_trend_se=trend_se,
+        rate_reference=rate_reference,
     )
 
 
-def _competing_risks_from_entry(visits: pd.DataFrame, stages: StageSet) -> dict[str, float]:
-    """Cumulative incidence of won and lost from first entry, open deals censored (diagnostic)."""
-    first = visits.sort_values("entered_date").groupby("opportunity_id").agg(start=("entered_date", "first"))
-    last = (
-        visits.sort_values("entered_date")
-        .groupby("opportunity_id")
-        .agg(
-            end_stage=("next_stage", "last"),
-            last_entered=("entered_date", "last"),
-            last_days=("days", "last"),
+def _concentration(ci: CumulativeIncidence) -> float:
+    """Beta concentration of the undecided share :math:`\\nu = S(t_{max})`: :math:`\\nu(1-\\nu)/\\mathrm{se}^2`
+    with the Greenwood standard error (``inf`` when the share is 0 or has no variance)."""
+    if not ci.survival.size:
+        return np.inf
+    nu, se = float(ci.survival[-1]), float(ci.survival_se[-1])
+    return nu * (1 - nu) / se**2 if 0 < nu < 1 and se > 0 else np.inf
+
+
+def _observed_from(
+    visits: pd.DataFrame, observed_from: pd.Timestamp | str | None, as_of: pd.Timestamp, stages: StageSet
+) -> pd.Timestamp | None:
+    """The left-truncation point: the earliest won/lost date ('auto'), a given date, or ``None``.
+
+    Exports select deals by their outcome (a deal that closed before the export's window is missing,
+    whatever stages it passed earlier), so the window starts at the earliest close, not at the earliest
+    stage change: stage changes before it belong to deals that were still open then.
+    """
+    if observed_from is None or (isinstance(observed_from, str) and observed_from.lower() == "none"):
+        return None
+    if isinstance(observed_from, str) and observed_from.lower() == "auto":
+        ex = visits[visits["next_stage"].isin([stages.won, stages.lost])]
+        if ex.empty:
+            return None
+        return pd.Timestamp((ex["entered_date"] + pd.to_timedelta(ex["days"], unit="D")).min()).normalize()
+    try:
+        window = pd.Timestamp(observed_from)
+    except (ValueError, TypeError):
+        raise ScenarioError(
+            f"pipeline.observed_from: got {observed_from!r}; use 'auto', 'none' or an ISO date (YYYY-MM-DD)."
+        ) from None
+    if window > as_of:
+        raise ScenarioError(
+            f"pipeline.observed_from {window.date()} is after the snapshot date {as_of.date()}; use an earlier "
+            "date, 'auto' or 'none'."
         )
+    return window
+
+
+def _delayed_entry(visits: pd.DataFrame, window: pd.Timestamp | None) -> tuple[pd.DataFrame, int, int]:
+    """Add ``entry`` (delayed entry [days], -1 for none) and drop visits that ended before ``window``.
+
+    A visit that started before the window is in the export only because its deal had not closed by
+    the window: it was known to be still running on day ``window - entered - 1`` of the visit.
+    """
+    v = visits.copy()
+    if window is None:
+        v["entry"] = -1
+        return v, 0, 0
+    lead = (window - v["entered_date"]).dt.days
+    end = v["entered_date"] + pd.to_timedelta(v["days"], unit="D")
+    ended_before = v["next_stage"].notna() & (end < window)
+    v = v[~ended_before].copy()
+    lead = lead[~ended_before]
+    v["entry"] = np.where(lead > 0, lead - 1, -1).astype(np.int64)
+    return v, int((lead > 0).sum()), int(ended_before.sum())
+
+
+def _deal_outcomes(visits: pd.DataFrame, opp: pd.DataFrame, stages: StageSet) -> pd.DataFrame:
+    """One row per deal from its first visit: ``start, time, status (1 won, 2 lost, 0 open), entry, rep_id``."""
+    v = visits.sort_values(["opportunity_id", "entered_date"])
+    g = v.groupby("opportunity_id", sort=False)
+    d = pd.DataFrame(
+        {
+            "start": g["entered_date"].first(),
+            "entry": g["entry"].first(),
+            "end_stage": g["next_stage"].last(),
+            "last_entered": g["entered_date"].last(),
+            "last_days": g["days"].last(),
+        }
     )
-    d = first.join(last)
-    time = ((d["last_entered"] - d["start"]).dt.days + d["last_days"]).to_numpy(float)
-    status = d["end_stage"].map({stages.won: 1, stages.lost: 2}).fillna(0).astype(int).to_numpy()
-    if not (status == 1).any() or not (status == 2).any():
+    d["time"] = (d["last_entered"] - d["start"]).dt.days + d["last_days"]
+    d["status"] = d["end_stage"].map({stages.won: 1, stages.lost: 2}).fillna(0).astype(int)
+    # a deal that reached its first visit late has its delayed entry counted from its start
+    d["entry"] = d["entry"].astype(np.int64)
+    rep = opp.set_index(opp["opportunity_id"].astype(str))["rep_id"].astype(str)
+    d["rep_id"] = rep.reindex(d.index.astype(str)).to_numpy()
+    return d[["start", "time", "status", "entry", "rep_id"]].reset_index(drop=True)
+
+
+def _competing_risks_from_entry(deals: pd.DataFrame) -> dict[str, float]:
+    """Cumulative incidence of won and lost from first entry, open deals censored (diagnostic)."""
+    if not (deals["status"] == 1).any():
         return {}
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = CumIncidenceRight(time, status)
-    won, lost = float(ci.cinc[0][-1]), float(ci.cinc[1][-1])
+    ci = aalen_johansen(
+        deals["time"].to_numpy(float), deals["status"].to_numpy(np.int64), 2, deals["entry"].to_numpy(float)
+    )
+    won, lost = float(ci.final[0]), float(ci.final[1])
+    check = follow_up_check(ci)
     return {
         "cif_won_by_max_time": won,
+        "cif_won_se": float(ci.final_se[0]),
         "cif_lost_by_max_time": lost,
         "cif_still_open": max(0.0, 1.0 - won - lost),
-        "cif_max_days": float(np.max(time[status > 0])),
+        "cif_max_days": float(deals.loc[deals["status"] > 0, "time"].max()),
+        "follow_up_days": check.follow_up_days,
+        "late_decision_share": check.late_share,
     }
 
 
@@ -508,16 +782,23 @@ def _rep_ids(reps: pd.DataFrame, opp: pd.DataFrame) -> np.ndarray:
     return np.array(ids + extra, dtype=object)
 
 
-def _season(created: pd.Series, mode: str) -> np.ndarray:
+def _monthly_creation(created: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Deals created in each calendar month lying wholly inside ``[start, end]`` [deals/month]."""
+    if created.empty:
+        return pd.Series(dtype=float)
+    months = pd.period_range(start.to_period("M"), end.to_period("M"), freq="M")
+    full = [
+        m for m in months if m.start_time >= start.normalize() and m.end_time.normalize() <= end.normalize()
+    ]
+    counts = created.dt.to_period("M").value_counts()
+    return counts.reindex(pd.PeriodIndex(full, freq="M"), fill_value=0).astype(float).sort_index()
+
+
+def _season(monthly: pd.Series, mode: str) -> np.ndarray:
     """Calendar-month creation multipliers (mean 1) by ratio to a centred 12-month moving average."""
     flat = np.ones(12)
-    if mode == "none" or created.empty:
+    if mode == "none" or monthly.empty:
         return flat
-    monthly = created.dt.to_period("M").value_counts().sort_index()
-    full = pd.period_range(monthly.index.min(), monthly.index.max(), freq="M")
-    monthly = monthly.reindex(full, fill_value=0).astype(float)
-    # the first and last months are usually partial: drop them
-    monthly = monthly.iloc[1:-1]
     if mode == "auto" and len(monthly) < 24:
         return flat
     if len(monthly) < 13:
@@ -533,19 +814,41 @@ def _season(created: pd.Series, mode: str) -> np.ndarray:
     return s / s.mean()
 
 
-def _creation_rates(
-    created: pd.DataFrame,
-    reps: pd.DataFrame,
-    rep_ids: np.ndarray,
-    as_of: pd.Timestamp,
-    window_weeks: int,
-    season: np.ndarray,
+def _creation_trend(monthly: pd.Series, season: np.ndarray, mode: str) -> tuple[float, float]:
+    """Growth of deal creation [log per year] and its standard error, from de-seasonalised months.
+
+    Notes
+    -----
+    Quasi-Poisson regression :math:`\\log E[n_m] = \\alpha + g\\, t_m + \\log(s_{month(m)} d_m)` over the full
+    months of the observed window (:math:`t_m` in years, :math:`d_m` the month's days); the standard
+    error is scaled by the Pearson dispersion. 'auto' fits it with at least 24 months, like the
+    seasonality, so that one season cannot pass for a trend.
+    """
+    if mode == "none" or (mode == "auto" and len(monthly) < 24) or len(monthly) < 6 or monthly.sum() <= 0:
+        return 0.0, 0.0
+    import statsmodels.api as sm
+
+    t = np.asarray([(m.start_time - monthly.index[0].start_time).days / 365.25 for m in monthly.index])
+    offset = np.log(season[monthly.index.month - 1] * monthly.index.days_in_month.to_numpy(float))
+    X = sm.add_constant(t)
+    fit = sm.GLM(monthly.to_numpy(float), X, family=sm.families.Poisson(), offset=offset).fit(scale="X2")
+    return float(fit.params[1]), float(fit.bse[1])
+
+
+def _counts_in(
+    created: pd.DataFrame, rep_ids: np.ndarray, start: pd.Timestamp, end: pd.Timestamp
 ) -> np.ndarray:
-    start = as_of - pd.Timedelta(weeks=window_weeks)
-    in_win = created[(created["created_date"] > start) & (created["created_date"] <= as_of)]
-    n = in_win["rep_id"].astype(str).value_counts().reindex(rep_ids, fill_value=0).to_numpy(float)
-    days = pd.date_range(start + pd.Timedelta(days=1), as_of, freq="D")
-    # seasonal exposure of the window [weeks], per rep (a rep hired inside the window has less)
+    """Deals created in ``(start, end]`` per rep [deals]."""
+    sel = created[(created["created_date"] > start) & (created["created_date"] <= end)]
+    return sel["rep_id"].astype(str).value_counts().reindex(rep_ids, fill_value=0).to_numpy(float)
+
+
+def _exposure_weeks(
+    reps: pd.DataFrame, rep_ids: np.ndarray, start: pd.Timestamp, end: pd.Timestamp, season: np.ndarray
+) -> np.ndarray:
+    """Seasonal exposure of each rep in ``(start, end]`` [weeks]: days weighted by the month's
+    creation multiplier; a rep hired inside the interval counts from his hire date."""
+    days = pd.date_range(start + pd.Timedelta(days=1), end, freq="D")
     day_weight = season[days.month.to_numpy() - 1] / 7.0
     cum = np.concatenate([[0.0], np.cumsum(day_weight)])
     exposure = np.full(len(rep_ids), cum[-1])
@@ -556,9 +859,7 @@ def _creation_rates(
         if later.any():
             k = np.clip(((hire[later] - start).dt.days - 1).to_numpy(int), 0, len(days))
             exposure[later.to_numpy()] = cum[-1] - cum[k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(exposure > 0, n / exposure, 0.0)
-    return rate
+    return exposure
 
 
 def _quarter_end_pull(won_close: pd.Series) -> float:

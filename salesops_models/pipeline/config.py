@@ -9,13 +9,49 @@ from pydantic import Field
 from salesops_models.config_base import StrictModel
 
 
+class CreationResponseConfig(StrictModel):
+    """How opportunity creation follows selling hours and territory workload (the coverage model)."""
+
+    hours_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Elasticity of creation to a rep's selling hours [-]; empty: calibrated from history "
+        "(rep-quarters of deals created against hours and workload), 1 when history cannot tell.",
+    )
+    workload_elasticity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Elasticity of creation to the workload of the rep's territory, with a minus sign [-]: "
+        "0 means a territory twice the size with the same hours creates twice the deals, 1 that it creates "
+        "the same; empty: calibrated from history, 0 when history cannot tell. Equal elasticities are the "
+        "coverage model: creation ~ potential x (hours / workload)^elasticity.",
+    )
+    quarters: int = Field(
+        8, ge=2, le=40, description="Complete quarters of history the calibration uses [quarters]."
+    )
+    min_rep_quarters: int = Field(
+        24,
+        ge=4,
+        description="Fewer usable rep-quarters than this: no calibration (the elasticities above, or 1 and 0).",
+    )
+    prior_sd: float = Field(
+        0.5,
+        gt=0.0,
+        description="Standard deviation of the prior around hours elasticity 1 and workload elasticity 0 [-]: "
+        "estimates from a short or noisy history are pulled towards them (precision-weighted).",
+    )
+
+
 class CapacityConfig(StrictModel):
-    """Capacity-limited reps (simpy): selling hours, effort per stage and lead routing."""
+    """Capacity-limited reps (simpy): a diagnostic of whether reps have the hours for the pipeline."""
 
     enabled: bool = Field(
         False,
         description="Also run the simpy capacity model (reps with limited selling hours) and report its "
-        "bookings next to the vectorised ones. Slower: it runs `trials` trials of its own.",
+        "utilisation, queueing and bookings next to the vectorised ones, as a diagnostic (it feeds no other "
+        "stage). Slower: it runs `trials` trials of its own.",
     )
     trials: int = Field(
         20, ge=1, le=10_000, description="Trials of the simpy capacity model (each is an event simulation)."
@@ -73,6 +109,12 @@ class PipelineConfig(StrictModel):
         description="Creation seasonality by calendar month: 'month' estimates 12 multipliers from history, "
         "'auto' does so only with at least 24 months of creation dates, 'none' keeps rates flat.",
     )
+    creation_trend: Literal["auto", "fit", "none"] = Field(
+        "auto",
+        description="Growth trend of deal creation: 'auto' fits one (quasi-Poisson on de-seasonalised months) when "
+        ">= 24 full months of creation dates exist, 'fit' from >= 6 months, 'none' keeps the rate window's level. "
+        "With parameter uncertainty each trial draws its own growth from the fit's standard error.",
+    )
     quarter_end_pull: float | None = Field(
         None,
         ge=0.0,
@@ -103,22 +145,37 @@ class PipelineConfig(StrictModel):
         description="ISO date: calibrate transitions and durations only on deals created on/after it "
         "(guards against left truncation of old cohorts); empty: all history.",
     )
-    residual: Literal["redistribute", "no_decision"] = Field(
-        "redistribute",
+    residual: Literal["no_decision", "redistribute"] = Field(
+        "no_decision",
         description="Deals still open after the longest observed time in their stage (the censored tail): "
-        "'redistribute' gives them the won/lost odds of closed deals (win rate = won / (won + lost)); "
-        "'no_decision' counts them lost (deals that never close).",
+        "'no_decision' (default, censoring-aware) reads the win rate as the cumulative incidence of winning "
+        "and counts the rest as deals that never close; 'redistribute' gives them the won/lost odds of closed "
+        "deals (win rate = won / (won + lost); 1.0 for an export without lost deals).",
+    )
+    observed_from: str | None = Field(
+        "auto",
+        description="First day the export can show a close (left truncation: deals engaged earlier appear only "
+        "if still open then). 'auto': the earliest won/lost date in the history; an ISO date; or empty / 'none' for "
+        "no correction. Earlier visits enter the survival risk sets late; creation is counted from this day.",
+    )
+    uncertainty: Literal["calibrated", "point"] = Field(
+        "calibrated",
+        description="'calibrated': every trial draws its own parameters (Dirichlet exits, Gamma creation rates, "
+        "bootstrapped deal sizes) and shocks (company and rep creation, cohort and rep conversion), all "
+        "estimated from history; 'point': every trial uses the point calibration (Monte Carlo noise only).",
     )
     territory_scaling: bool = Field(
         True,
-        description="If the territory stage wrote `assignments`, scale each rep's creation rate by the ratio "
-        "of the potential of his new territory to that of his old one.",
+        description="If the territory stage wrote `assignments`, creation follows the accounts: each rep "
+        "creates what his new accounts created in history, adjusted by the creation response for his hours "
+        "and workload; false keeps each rep's calibrated rate (reps without history then create nothing).",
     )
     new_rep_ramp_months: int = Field(
         6,
         ge=0,
         le=36,
-        description="Months for a rep without history (a planned hire) to reach the company's creation rate "
-        "per unit of potential on the territory the territory stage gave him (linear ramp from his hire date).",
+        description="Months for a rep without history (a planned hire, or a rep placed by territory design) "
+        "to reach the creation his accounts and hours give him (linear ramp from his hire date).",
     )
+    creation_response: CreationResponseConfig = Field(default_factory=CreationResponseConfig)
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)

@@ -1,10 +1,13 @@
 """Vectorised Monte Carlo of the pipeline: trials x deals, in seeded blocks of trials.
 
 Each trial plays today's open pipeline and the deals created during the horizon through the
-calibrated semi-Markov process (next state and holding time drawn together), then sums the won
-values by rep and period. Trials come in fixed-size blocks; block ``b`` draws from its own stream
-``SeedSequence(entropy, spawn_key=(*key, b))``, so the result does not depend on how blocks are
-grouped into chunks, processes or Dask tasks.
+calibrated semi-Markov process (destination class, then holding time, from one uniform), then sums
+the won values by rep and period. In the calibrated mode every trial first draws its own parameters
+(:mod:`~salesops_models.pipeline.uncertainty`); in the point mode all trials share the point
+calibration. Trials come in fixed-size blocks; block ``b`` draws its Monte Carlo from
+``SeedSequence(entropy, spawn_key=(*key, b))`` and its trials' parameters from
+``spawn_key=(*key, b, 1)``, so the result does not depend on how blocks are grouped into chunks,
+processes or Dask tasks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,16 @@ from salesops_models.data.schema import OPEN, WON
 from salesops_models.errors import SalesopsError
 from salesops_models.pipeline import _kernels
 from salesops_models.pipeline.calibration import PipelineCalibration, size_group_of, stage_visits
+from salesops_models.pipeline.uncertainty import (
+    SHOCK_WEEKS,
+    BlockParameters,
+    UncertaintyInputs,
+    bootstrap_position,
+    draw_block_parameters,
+    gamma_shape,
+    point_parameters,
+    progress_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +135,9 @@ def age_aware_win_probability(
 # compiled arrays (picklable, what a Dask task receives)
 # --------------------------------------------------------------------------------------------
 
+UNCERTAINTY_MODES = ("calibrated", "point")
+EXIT_WIDTHS = (2, 4, 8)  # exit tables are padded to the smallest width that holds every stage's exits
+
 
 @dataclass(frozen=True)
 class SimulationInputs:
@@ -129,6 +145,20 @@ class SimulationInputs:
 
     Days are counted from ``as_of`` (day 0); an event on day ``t`` with ``1 <= t <= horizon_days``
     falls in period ``period_of_day[t]`` (-1: before the first period).
+
+    Two layouts of the same holding-time atoms exist. ``atom_*`` (stage ``i``'s cumulative masses
+    in ``[GAP*i, GAP*i + 1]``, ``deal_lo``/``deal_span``) serves the simpy capacity model. The
+    vectorised run draws a destination class first (from per-trial exit probabilities
+    ``dest_prob``, tilted by conversion shocks) and then the holding time from that destination's
+    conditional atoms: segment ``seg_id[i, j]`` has its cumulative masses in
+    ``[GAP*s, GAP*s + 1]`` of ``seg_cum``; ``deal_seg_lo[d, j]`` is the conditional mass already
+    ruled out by deal ``d``'s age and ``deal_seg_surv = 1 - deal_seg_lo`` (0 off the support).
+    The kernels walk each stage's exits with mass, padded to ``exit_width`` per stage:
+    ``pad_dest[i, q]`` (``pad_valid`` false beyond the stage's exits), ``pad_succ``, ``pad_seg``, and
+    per deal ``deal_pad_lo``/``deal_pad_surv`` (zero survival on padding).
+    ``draw`` says which the run uses: 'segment' (per-trial parameters) or 'stage' (the point
+    calibration: one lookup per visit, as fast as before parameter uncertainty existed; same
+    distribution, other numbers).
     """
 
     n_open: int
@@ -162,6 +192,36 @@ class SimulationInputs:
     guide_scale: float = 1.0
     guide_passes: int = 0
     max_steps: int = 200
+    n_dest: int = 0
+    dest_prob: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    success: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    seg_id: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
+    seg_cum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seg_next: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    seg_days: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    seg_guide: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+    seg_guide_scale: float = 1.0
+    seg_guide_passes: int = 0
+    deal_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    deal_seg_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    deal_seg_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    exit_width: int = 1
+    pad_dest: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.int64))
+    pad_valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), bool))
+    pad_succ: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), bool))
+    pad_seg: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.int64))
+    deal_pad_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    deal_pad_surv: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    week_quarter: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    week_years: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_quarters: int = 0
+    uncertainty: UncertaintyInputs | None = None
+    draw: str = "stage"
+
+    @property
+    def n_cohorts(self) -> int:
+        """Conversion cohorts: the open deals, then new deals by horizon quarter."""
+        return 1 + self.n_quarters
 
 
 def compile_inputs(
@@ -174,6 +234,7 @@ def compile_inputs(
     stale_policy: str = "lost",
     new_deals: bool = True,
     max_steps: int = 200,
+    uncertainty: str = "calibrated",
 ) -> SimulationInputs:
     """Turn a calibration, an open pipeline and period edges into :class:`SimulationInputs`.
 
@@ -195,9 +256,15 @@ def compile_inputs(
         'lost' drops deals older than every observed exit of their stage; 'fresh' restarts them.
     new_deals
         Create deals during the horizon at the calibrated rates.
+    uncertainty
+        'calibrated': every trial draws its own parameters and shocks
+        (:mod:`~salesops_models.pipeline.uncertainty`); 'point': every trial uses the point
+        calibration (Monte Carlo noise only; the setting of the Markov oracle tests).
     """
+    if uncertainty not in UNCERTAINTY_MODES:
+        raise SalesopsError(f"pipeline.uncertainty: got {uncertainty!r}; use 'calibrated' or 'point'.")
     cal = calibration
-    # ---- atoms ----------------------------------------------------------------------------------
+    # ---- atoms, by stage (capacity model) and by destination segment (vectorised run) ---------------
     order = np.lexsort((cal.atom_days, cal.atom_stage))
     a_stage, a_days, a_next, a_prob = (
         cal.atom_stage[order],
@@ -214,6 +281,24 @@ def compile_inputs(
         c = c / c[-1]
         c[-1] = 1.0
         cum[sel] = GAP * i + c
+    n_dest = cal.n_dest
+    assert cal.atom_dest is not None
+    dest_prob = cal.dest_prob()
+    dest_prob = dest_prob / dest_prob.sum(axis=1, keepdims=True)
+    seg_order = np.lexsort((cal.atom_days, cal.atom_dest, cal.atom_stage))
+    s_stage, s_dest = cal.atom_stage[seg_order], cal.atom_dest[seg_order]
+    s_days, s_next, s_prob = cal.atom_days[seg_order], cal.atom_state[seg_order], cal.atom_prob[seg_order]
+    seg_key = s_stage * n_dest + s_dest
+    keys = np.unique(seg_key)
+    seg_id = np.full((cal.n_open, n_dest), -1, np.int32)
+    seg_id.ravel()[keys] = np.arange(keys.size, dtype=np.int32)
+    seg_cum = np.empty(len(s_prob))
+    for k, key in enumerate(keys):
+        sel = np.flatnonzero(seg_key == key)
+        c = np.cumsum(s_prob[sel])
+        c = c / c[-1]
+        c[-1] = 1.0
+        seg_cum[sel] = GAP * k + c
     # ---- deals ------------------------------------------------------------------------------------
     ridx = {r: k for k, r in enumerate(cal.rep_ids)}
     missing = sorted(set(deals["rep_id"]) - set(ridx))
@@ -224,6 +309,7 @@ def compile_inputs(
     stage = deals["stage"].map({s: i for i, s in enumerate(cal.states)}).to_numpy(np.int64)
     age = deals["age_days"].to_numpy(np.int64) if age_aware else np.zeros(len(deals), np.int64)
     lo = np.zeros(len(deals))
+    seg_lo = np.ones((len(deals), n_dest))
     for i in range(cal.n_open):
         sel = np.flatnonzero(stage == i)
         if not sel.size:
@@ -234,6 +320,14 @@ def compile_inputs(
         k = np.where(age[sel] > 0, np.searchsorted(a_days[at], age[sel], side="right"), 0)
         base = np.concatenate([[0.0], cum[at] - GAP * i])
         lo[sel] = base[k]
+        for j in range(n_dest):
+            s = seg_id[i, j]
+            if s < 0:
+                continue
+            at_s = np.flatnonzero((s_stage == i) & (s_dest == j))
+            k = np.where(age[sel] > 0, np.searchsorted(s_days[at_s], age[sel], side="right"), 0)
+            base = np.concatenate([[0.0], seg_cum[at_s] - GAP * s])
+            seg_lo[sel, j] = base[k]
     stale = lo >= 1.0 - 1e-12
     if stale.any():
         if stale_policy == "lost":
@@ -242,9 +336,11 @@ def compile_inputs(
             )
         else:
             lo[stale], age[stale] = 0.0, 0
+            seg_lo[stale] = np.where(seg_id[stage[stale]] >= 0, 0.0, 1.0)
     keep = ~stale if stale_policy == "lost" else np.ones(len(deals), bool)
     lo_abs = GAP * stage + lo
     span = 1.0 - lo
+    seg_surv = 1.0 - seg_lo
     # ---- horizon ------------------------------------------------------------------------------
     as_of = pd.Timestamp(cal.as_of).normalize()
     if period_edges is None:
@@ -281,18 +377,46 @@ def compile_inputs(
         if scale.shape != (n_reps,):
             raise SalesopsError(f"creation_scale has shape {scale.shape}; expected ({n_reps},), one per rep.")
         new_rate = (cal.weekly_rate * scale)[:, None] * season[None, :] * (week_len / 7.0)[None, :]
+        ref = cal.rate_reference if cal.rate_reference is not None else as_of
+        week_years = np.asarray((mid - pd.Timestamp(ref)).days, float) / 365.25
+        if cal.creation_trend:
+            new_rate = new_rate * np.exp(cal.creation_trend * week_years)[None, :]
+        week_quarter = ((week_start - 1) // (7 * SHOCK_WEEKS)).astype(np.int64)
+        n_quarters = int(week_quarter.max()) + 1 if week_quarter.size else 0
     else:
         week_start = week_len = np.zeros(0, np.int64)
         new_rate = np.zeros((n_reps, 0))
+        week_years = np.zeros(0)
+        week_quarter = np.zeros(0, np.int64)
+        n_quarters = 0
     g = cal.rep_group_mix.shape[1]
     mix = np.cumsum(cal.rep_group_mix, axis=1)
     mix = mix / mix[:, -1:]
     mix[:, -1] = 1.0
     mix_cum = (mix + GAP * np.arange(n_reps)[:, None]).ravel()
-    guide, scale, passes = _guide_table(cum, cal.n_open)
+    guide, scale_g, passes = _guide_table(cum, cal.n_open)
+    seg_guide, seg_scale, seg_passes = _guide_table(seg_cum, int(keys.size))
+    # each stage's support (destinations with mass), for the kernels' short loops
+    success = progress_mask(cal.n_open, n_dest)
+    widths = (dest_prob > 0).sum(axis=1)
+    k_max = int(widths.max()) if cal.n_open else 1
+    width = next((w for w in EXIT_WIDTHS if w >= k_max), k_max)
+    pad_dest = np.zeros((cal.n_open, width), np.int64)
+    pad_valid = np.zeros((cal.n_open, width), bool)
+    for i in range(cal.n_open):
+        js = np.flatnonzero(dest_prob[i] > 0)
+        pad_dest[i, : js.size] = js
+        pad_valid[i, : js.size] = True
+    pad_seg = np.where(pad_valid, seg_id[np.arange(cal.n_open)[:, None], pad_dest], 0).astype(np.int64)
+    d_stage = stage[keep]
+    rows_lo = seg_lo[keep]
+    pad_lo = np.where(pad_valid[d_stage], rows_lo[np.arange(d_stage.size)[:, None], pad_dest[d_stage]], 1.0)
+    unc = None
+    if uncertainty == "calibrated" and cal.uncertainty is not None:
+        unc = _uncertainty_inputs(cal, dest_prob)
     return SimulationInputs(
         guide=guide,
-        guide_scale=scale,
+        guide_scale=scale_g,
         guide_passes=passes,
         n_open=cal.n_open,
         n_reps=n_reps,
@@ -322,19 +446,95 @@ def compile_inputs(
         n_groups=g,
         entry_stage=cal.entry_stage,
         max_steps=max_steps,
+        n_dest=n_dest,
+        dest_prob=dest_prob,
+        success=success,
+        seg_id=seg_id,
+        seg_cum=seg_cum,
+        seg_next=s_next.astype(np.int32),
+        seg_days=s_days.astype(np.int32),
+        seg_guide=seg_guide,
+        seg_guide_scale=seg_scale,
+        seg_guide_passes=seg_passes,
+        deal_stage=stage[keep],
+        deal_seg_lo=np.ascontiguousarray(seg_lo[keep]),
+        deal_seg_surv=np.ascontiguousarray(seg_surv[keep]),
+        exit_width=width,
+        pad_dest=pad_dest,
+        pad_valid=pad_valid,
+        pad_succ=success[np.arange(cal.n_open)[:, None], pad_dest] & pad_valid,
+        pad_seg=pad_seg,
+        deal_pad_lo=np.ascontiguousarray(pad_lo),
+        deal_pad_surv=np.ascontiguousarray(1.0 - pad_lo),
+        week_quarter=week_quarter,
+        week_years=week_years,
+        n_quarters=n_quarters,
+        uncertainty=unc,
+        draw="segment" if unc is not None else "stage",
     )
 
 
-def _guide_table(cum: np.ndarray, n_open: int, max_passes: int = 2) -> tuple[np.ndarray, float, int]:
+def _uncertainty_inputs(cal: PipelineCalibration, dest_prob: np.ndarray) -> UncertaintyInputs:
+    """The calibration's :class:`ParameterUncertainty` as the arrays a block draws from."""
+    u = cal.uncertainty
+    assert u is not None
+    kappa = np.asarray(u.exit_concentration, float)
+    kappa_nu = (
+        np.asarray(u.undecided_concentration, float)
+        if u.undecided_concentration.size
+        else np.full(cal.n_open, np.inf)
+    )
+    never = cal.never
+    alpha = np.zeros_like(dest_prob)
+    undecided = np.tile([0.0, 1.0], (cal.n_open, 1))
+    for i in range(cal.n_open):
+        nu = dest_prob[i, never]
+        decided = dest_prob[i].copy()
+        decided[never] = 0.0
+        q = decided / decided.sum()
+        support = q > 0
+        if np.isfinite(kappa[i]) and kappa[i] > 0 and support.sum() > 1:
+            alpha[i] = np.where(support, kappa[i] * q, 0.0)
+        else:
+            # a single exit, or no uncertainty: a Dirichlet so concentrated that it is the point
+            alpha[i] = np.where(support, 1e12 * q, 0.0)
+        if nu > 0:
+            k = kappa_nu[i] if np.isfinite(kappa_nu[i]) else 1e12
+            undecided[i] = (k * nu, k * (1.0 - nu))
+    n_reps = len(cal.rep_ids)
+
+    def per_rep(x: np.ndarray, fill: float) -> np.ndarray:
+        x = np.asarray(x, float)
+        return x if x.size == n_reps else np.full(n_reps, fill)
+
+    return UncertaintyInputs(
+        alpha=alpha,
+        undecided=undecided,
+        success=progress_mask(cal.n_open, cal.n_dest),
+        rate_shape=per_rep(u.rate_shape, np.inf),
+        level_shape=float(u.level_shape),
+        company_shape=gamma_shape(u.creation_company_var),
+        rep_shape=gamma_shape(u.creation_rep_var),
+        cohort_sd=float(np.sqrt(u.conversion_cohort_var)),
+        level_sd=float(np.sqrt(u.conversion_level_var)),
+        rep_mean=per_rep(u.rep_logit_mean, 0.0),
+        rep_sd=np.sqrt(per_rep(u.rep_logit_var, 0.0)),
+        tilt_scale=float(u.tilt_scale),
+        trend_sd=float(cal.creation_trend_se),
+    )
+
+
+def _guide_table(cum: np.ndarray, n_bands: int, max_passes: int = 2) -> tuple[np.ndarray, float, int]:
     """Guide table of the inverse CDF (Chen and Asau): ``guide[floor(v*M)]`` is the first atom whose
-    cumulative mass is >= the bucket's lower edge; at most ``passes`` steps reach the exact atom."""
+    cumulative mass is >= the bucket's lower edge; at most ``passes`` steps reach the exact atom.
+    ``M`` doubles until ``passes <= max_passes`` or the table reaches 2^20 entries."""
     M = 1024
     while True:
-        edges = np.arange(int(GAP * n_open * M) + 1) / M
+        edges = np.arange(int(GAP * n_bands * M) + 1) / M
         guide = np.searchsorted(cum, edges, side="left")
         guide = np.minimum(guide, len(cum) - 1)
         passes = int(np.max(np.diff(guide))) if len(guide) > 1 else 0
-        if passes <= max_passes or M >= 2**18:
+        if passes <= max_passes or M >= 2**18 or 2 * edges.size > 2**20:
             return guide[:-1].astype(np.int32), float(M), passes
         M *= 2
 
@@ -346,6 +546,65 @@ def draw_atoms(inp: SimulationInputs, v: np.ndarray) -> np.ndarray:
     for _ in range(inp.guide_passes):
         idx += inp.atom_cum[idx] < v
     return idx
+
+
+def draw_segment_atoms(inp: SimulationInputs, v: np.ndarray) -> np.ndarray:
+    """:func:`draw_atoms` for the destination-segment layout (``seg_cum``)."""
+    idx = inp.seg_guide[(v * inp.seg_guide_scale).astype(np.int32)]
+    for _ in range(inp.seg_guide_passes):
+        idx += inp.seg_cum[idx] < v
+    return idx
+
+
+def choose_destination(m: np.ndarray, x_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column and the uniform left inside it, for rows of unnormalised masses ``m`` (k, K).
+
+    Column ``j`` is the first whose running sum exceeds ``x = x_unit * total``; the uniform inside it
+    is ``(x - sum_{<j}) / m_j``. The numba kernels do the same arithmetic in the same order
+    (sequential sums), so both give the same numbers bit for bit.
+    """
+    acc = np.cumsum(m, axis=1)
+    x = x_unit * acc[:, -1]
+    j = (acc <= x[:, None]).sum(axis=1)
+    last = m.shape[1] - 1 - np.argmax(m[:, ::-1] > 0, axis=1)
+    j = np.minimum(j, last)
+    rows = np.arange(m.shape[0])
+    prev = np.where(j > 0, acc[rows, np.maximum(j - 1, 0)], 0.0)
+    return j, (x - prev) / m[rows, j]
+
+
+def _pick_share(cw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the first running share above ``u`` (rows of ``cw`` end at 1.0) and the uniform left
+    inside it, ``(u - cw[j-1]) / (cw[j] - cw[j-1])``: the arithmetic of the kernels' advance step."""
+    rows = np.arange(u.size)
+    j = (cw <= u[:, None]).sum(axis=1)
+    prev = np.where(j > 0, cw[rows, np.maximum(j - 1, 0)], 0.0)
+    return j, (u - prev) / (cw[rows, j] - prev)
+
+
+def exit_tables(inp: SimulationInputs, params: BlockParameters, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's tilted exit masses and their running shares, padded to ``exit_width`` per stage.
+
+    Returns
+    -------
+    mass, cum
+        ``(n, cohorts, reps, stages, width)``: ``mass[t, c, r, i, q] = P_t[i, dest] * w`` for the
+        stage's ``q``-th exit, ``w`` the progress-odds multiplier ``cohort_odds[t, c] * rep_odds[t, r]``
+        when the exit is progress (else 1), 0 on padding; ``cum`` the running share within the stage,
+        1.0 exactly from the stage's last exit on. Computed once per block in numpy; the numba and numpy
+        paths both read them.
+    """
+    stride = 1 if params.dest_prob.shape[0] > 1 else 0
+    rows = np.arange(n) * stride
+    stages = np.arange(inp.n_open)[:, None]
+    p = np.where(inp.pad_valid, params.dest_prob[rows][:, stages, inp.pad_dest], 0.0)  # (n, S, W)
+    odds = params.cohort_odds[:, :, None] * params.rep_odds[:, None, :]  # (n, C, R)
+    mass = np.where(inp.pad_succ, odds[..., None, None], 1.0) * p[:, None, None, :, :]
+    cum = np.cumsum(mass, axis=-1)
+    cum /= cum[..., -1:]
+    last = inp.pad_valid.sum(axis=1) - 1  # the stage's last exit
+    cum[..., np.arange(inp.exit_width)[None, :] >= last[:, None]] = 1.0
+    return mass, cum
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,6 +633,12 @@ def block_seed(seed: np.random.SeedSequence, block: int) -> np.random.SeedSequen
     return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, block))
 
 
+def parameter_seed(seed: np.random.SeedSequence, block: int) -> np.random.SeedSequence:
+    """The seed of block ``block``'s parameter draws: child ``(block, 1)`` of ``seed``, a stream apart
+    from the block's simulation stream, so the point and calibrated modes share their Monte Carlo draws."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, block, 1))
+
+
 def simulate_blocks(
     inputs: SimulationInputs,
     blocks: Sequence[int],
@@ -390,7 +655,8 @@ def simulate_blocks(
     blocks
         Block indices; block ``b`` holds trials ``[b*block_size, min((b+1)*block_size, trials))``.
     seed
-        The run's seed sequence; block ``b`` uses :func:`block_seed` ``(seed, b)``.
+        The run's seed sequence; block ``b`` uses :func:`block_seed` ``(seed, b)`` for the Monte
+        Carlo and :func:`parameter_seed` ``(seed, b)`` for its trials' parameters.
     trials, block_size
         Total trials of the run and trials per block.
     """
@@ -401,7 +667,21 @@ def simulate_blocks(
             raise SalesopsError(
                 f"block {b} is past the last trial ({trials} trials, {block_size} per block)."
             )
-        parts.append(_simulate_block(inputs, np.random.default_rng(block_seed(seed, b)), n))
+        if inputs.uncertainty is not None:
+            params = draw_block_parameters(
+                inputs.uncertainty,
+                np.random.default_rng(parameter_seed(seed, b)),
+                n,
+                n_cohorts=inputs.n_cohorts,
+                week_quarter=inputs.week_quarter,
+                week_years=inputs.week_years,
+                n_quarters=inputs.n_quarters,
+                size_offset=inputs.size_offset,
+                size_count=inputs.size_count,
+            )
+        else:
+            params = point_parameters(inputs.dest_prob, n, inputs.n_cohorts, inputs.n_reps)
+        parts.append(_simulate_block(inputs, np.random.default_rng(block_seed(seed, b)), n, params))
     return BlockResult(
         bookings=np.concatenate([p.bookings for p in parts]),
         won=np.concatenate([p.won for p in parts]),
@@ -417,6 +697,24 @@ def simulate_blocks(
 
 
 NO_HORIZON = np.iinfo(np.int64).max
+EMPTY = np.zeros(0, np.int64)
+
+
+@dataclass
+class _Tokens:
+    """Who the tokens of one :func:`_advance` call are: open deals (flat ``trial * D + deal``) or new
+    deals (explicit ``trial``, ``cohort`` and ``rep`` per token)."""
+
+    n_deals: int = 0
+    trial: np.ndarray = field(default_factory=lambda: EMPTY)
+    cohort: np.ndarray = field(default_factory=lambda: EMPTY)
+    rep: np.ndarray = field(default_factory=lambda: EMPTY)
+
+    def lookup(self, inp: SimulationInputs, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.n_deals:
+            t, d = np.divmod(j, self.n_deals)
+            return t, np.zeros_like(t), inp.deal_rep[d]
+        return self.trial[j], self.cohort[j], self.rep[j]
 
 
 def _advance(
@@ -424,12 +722,97 @@ def _advance(
     rng: np.random.Generator,
     state: np.ndarray,
     clock: np.ndarray,
+    params: BlockParameters | None = None,
+    tokens: _Tokens | None = None,
     active: np.ndarray | None = None,
+    tables: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[int, int]:
     """Move tokens (in place) through fresh stage visits until won, lost or past the horizon.
 
-    Returns the number of uniforms drawn and the number of tokens still open after ``max_steps``.
+    Each visit draws its destination class from the token's trial, cohort and rep (the cumulative
+    exit shares of :func:`exit_tables`) and then its holding time from the destination's atoms, with
+    one uniform. Returns the number of uniforms drawn and the number of tokens still open after
+    ``max_steps``. Without ``params`` and ``tokens``: the point calibration, every token in trial 0,
+    cohort 0, rep 0.
     """
+    if inp.draw == "stage":
+        return _advance_stage(inp, rng, state, clock, active)
+    if params is None:
+        params = point_parameters(inp.dest_prob, 1, inp.n_cohorts, max(inp.n_reps, 1))
+    if tables is None:
+        tables = exit_tables(inp, params, params.cohort_odds.shape[0])
+    cum = tables[1]
+    if tokens is None:
+        zero = np.zeros(state.size, np.int64)
+        tokens = _Tokens(trial=zero, cohort=zero, rep=zero)
+    draws = 0
+    horizon = inp.horizon_days
+    if active is None:
+        active = (
+            np.flatnonzero(state < inp.n_open)
+            if horizon is None
+            else np.flatnonzero((state < inp.n_open) & (clock <= horizon))
+        )
+    if _kernels.AVAILABLE:
+        h = NO_HORIZON if horizon is None else horizon
+        advance_step = _kernels.exit_kernels(inp.exit_width)[1]
+        for _ in range(inp.max_steps):
+            if not active.size:
+                return draws, 0
+            u = rng.random(active.size)
+            draws += active.size
+            active = advance_step(
+                active,
+                u,
+                state,
+                clock,
+                tokens.n_deals,
+                inp.deal_rep,
+                tokens.trial,
+                tokens.cohort,
+                tokens.rep,
+                cum,
+                inp.pad_seg,
+                GAP,
+                inp.seg_guide,
+                inp.seg_guide_scale,
+                inp.seg_guide_passes,
+                inp.seg_cum,
+                inp.seg_next,
+                inp.seg_days,
+                inp.n_open,
+                h,
+            )
+        return draws, int(active.size)
+    for _ in range(inp.max_steps):
+        if not active.size:
+            return draws, 0
+        u = rng.random(active.size)
+        draws += active.size
+        t, c, r = tokens.lookup(inp, active)
+        s = state[active]
+        j, u2 = _pick_share(cum[t, c, r, s], u)
+        k = draw_segment_atoms(inp, GAP * inp.pad_seg[s, j] + u2)
+        s_new = inp.seg_next[k]
+        c_new = clock[active] + inp.seg_days[k]
+        state[active] = s_new
+        clock[active] = c_new
+        still = s_new < inp.n_open
+        if horizon is not None:
+            still &= c_new <= horizon
+        active = active[still]
+    return draws, int(active.size)
+
+
+def _advance_stage(
+    inp: SimulationInputs,
+    rng: np.random.Generator,
+    state: np.ndarray,
+    clock: np.ndarray,
+    active: np.ndarray | None = None,
+) -> tuple[int, int]:
+    """:func:`_advance` for the point calibration: next state and holding time in one lookup of the
+    stage layout ``atom_cum`` (every token shares the same exit probabilities)."""
     draws = 0
     horizon = inp.horizon_days
     if active is None:
@@ -445,7 +828,7 @@ def _advance(
                 return draws, 0
             u = rng.random(active.size)
             draws += active.size
-            active = _kernels.advance_step(
+            active = _kernels.advance_step_stage(
                 active,
                 u,
                 state,
@@ -489,21 +872,15 @@ def _pull(inp: SimulationInputs, day: np.ndarray, pull_len: np.ndarray, u: np.nd
     day[mc] = inp.pull_start[day[mc]] + (u[move] / inp.pull * length[mc]).astype(np.int64)
 
 
-def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> BlockResult:
-    H = inp.horizon_days
-    won_state = inp.n_open
-    lost_state = inp.n_open + 1
-    D = inp.deal_lo.size
-    R, P = inp.n_reps, inp.n_periods
-    draws = 0
-    # ---- open deals: first step conditional on age, then fresh steps --------------------------
-    u = rng.random((n, D))
-    draws += u.size
-    h = NO_HORIZON if H is None else H
+def _first_step_stage(
+    inp: SimulationInputs, u: np.ndarray, h: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """First exit of every open deal in every trial with the point calibration (stage layout)."""
+    n, D = u.shape
     if _kernels.AVAILABLE:
         state = np.empty((n, D), np.int32)
         clock = np.empty((n, D), np.int32)
-        _kernels.first_step(
+        _kernels.first_step_stage(
             u,
             inp.deal_lo,
             inp.deal_span,
@@ -517,24 +894,111 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
             state,
             clock,
         )
-        del u
-        first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
+        return state, clock, _kernels.active_tokens(state, clock, inp.n_open, h)
+    u = u * inp.deal_span
+    u += inp.deal_lo
+    k = draw_atoms(inp, u)
+    state = inp.atom_next[k]
+    clock = inp.atom_days[k] - inp.deal_age
+    np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
+    return state, clock, None
+
+
+def _size_position(inp: SimulationInputs, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Pool position of a uniform ``u`` in a size group."""
+    return inp.size_offset[group] + (u * inp.size_count[group]).astype(np.int64)
+
+
+def _simulate_block(
+    inp: SimulationInputs, rng: np.random.Generator, n: int, params: BlockParameters
+) -> BlockResult:
+    H = inp.horizon_days
+    won_state = inp.n_open
+    lost_state = inp.n_open + 1
+    D = inp.deal_lo.size
+    R, P = inp.n_reps, inp.n_periods
+    boot = params.size_key is not None
+    size_key = np.uint64(params.size_key if boot else 0)
+    draws = 0
+    # ---- open deals: first step conditional on age, then fresh steps --------------------------
+    u = rng.random((n, D))
+    draws += u.size
+    h = NO_HORIZON if H is None else H
+    tables = None
+    if inp.draw == "stage":
+        state, clock, first_active = _first_step_stage(inp, u, h)
     else:
-        u *= inp.deal_span
-        u += inp.deal_lo
-        k = draw_atoms(inp, u)
-        del u
-        state = inp.atom_next[k]
-        clock = inp.atom_days[k]
-        del k
-        clock -= inp.deal_age
-        np.maximum(clock, 1, out=clock)  # an open deal closes tomorrow at the earliest
-        first_active = None
-    d_more, unresolved_open = _advance(inp, rng, state.reshape(-1), clock.reshape(-1), first_active)
+        tables = exit_tables(inp, params, n)
+        mass = tables[0]
+        state = np.empty((n, D), np.int32)
+        clock = np.empty((n, D), np.int32)
+        if _kernels.AVAILABLE:
+            _kernels.exit_kernels(inp.exit_width)[0](
+                u,
+                inp.deal_stage,
+                inp.deal_rep,
+                inp.deal_pad_lo,
+                inp.deal_pad_surv,
+                inp.deal_age,
+                mass,
+                tables[1],
+                inp.pad_seg,
+                GAP,
+                inp.seg_guide,
+                inp.seg_guide_scale,
+                inp.seg_guide_passes,
+                inp.seg_cum,
+                inp.seg_next,
+                inp.seg_days,
+                state,
+                clock,
+            )
+            del u
+            first_active = _kernels.active_tokens(state, clock, inp.n_open, h)
+        else:
+            t_idx = np.repeat(np.arange(n), D)
+            d_idx = np.tile(np.arange(D), n)
+            uu = u.ravel()
+            del u
+            s0 = inp.deal_stage[d_idx]
+            r0 = inp.deal_rep[d_idx]
+            fresh = inp.deal_age[d_idx] <= 0
+            v = np.empty(d_idx.size)
+            # deals that have just entered their stage: the trial's running exit shares (as a new visit)
+            f = np.flatnonzero(fresh)
+            if f.size:
+                j, u2 = _pick_share(tables[1][t_idx[f], 0, r0[f], s0[f]], uu[f])
+                v[f] = GAP * inp.pad_seg[s0[f], j] + u2
+            # deals with an age: exit masses times the conditional survival beyond it
+            a = np.flatnonzero(~fresh)
+            if a.size:
+                da = d_idx[a]
+                m = mass[t_idx[a], 0, r0[a], s0[a]] * inp.deal_pad_surv[da]
+                j, u2 = choose_destination(m, uu[a])
+                v[a] = GAP * inp.pad_seg[s0[a], j] + inp.deal_pad_lo[da, j] + u2 * inp.deal_pad_surv[da, j]
+            k = draw_segment_atoms(inp, v)
+            del v
+            state.ravel()[:] = inp.seg_next[k]
+            c = inp.seg_days[k] - inp.deal_age[d_idx]
+            np.maximum(c, 1, out=c)  # an open deal closes tomorrow at the earliest
+            clock.ravel()[:] = c
+            del k, c, t_idx, d_idx
+            first_active = None
+    d_more, unresolved_open = _advance(
+        inp,
+        rng,
+        state.reshape(-1),
+        clock.reshape(-1),
+        params,
+        _Tokens(n_deals=max(D, 1)),
+        first_active,
+        tables,
+    )
     draws += d_more
     # ---- new deals ------------------------------------------------------------------------------
     if inp.new_rate.size:
-        counts = rng.poisson(np.broadcast_to(inp.new_rate, (n, *inp.new_rate.shape)))
+        rate = inp.new_rate if params.creation is None else inp.new_rate[None, :, :] * params.creation
+        counts = rng.poisson(np.broadcast_to(rate, (n, *inp.new_rate.shape)))
         draws += counts.size
         flat = counts.ravel()
         where = np.flatnonzero(flat)
@@ -552,7 +1016,8 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
         g = (inp.mix_rows[new_rep] < u[n_new:, None]).sum(axis=1)
         new_state = np.full(n_new, inp.entry_stage, dtype=np.int64)
         new_clock = created.copy()
-        d_more, _ = _advance(inp, rng, new_state, new_clock)
+        tokens = _Tokens(trial=new_trial, cohort=1 + inp.week_quarter[new_week], rep=new_rep)
+        d_more, _ = _advance(inp, rng, new_state, new_clock, params, tokens, None, tables)
         draws += d_more
     else:
         n_new = 0
@@ -591,8 +1056,13 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
             lost_n = np.flatnonzero((new_state == lost_state) & (new_clock <= H))
         uu = rng.random(won_n.size)
         draws += uu.size
-        grp = g[won_n]
-        amt_n = inp.size_pool[inp.size_offset[grp] + (uu * inp.size_count[grp]).astype(np.int64)]
+        grp_n = g[won_n]
+        pos = _size_position(inp, grp_n, uu)
+        if boot:
+            pos = bootstrap_position(
+                int(size_key), new_trial[won_n], pos, inp.size_offset[grp_n], inp.size_count[grp_n]
+            )
+        amt_n = inp.size_pool[pos]
     else:
         won_n = lost_n = np.zeros(0, np.int64)
         amt_n = np.zeros(0)
@@ -615,6 +1085,8 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
             inp.size_pool,
             inp.size_offset,
             inp.size_count,
+            boot,
+            size_key,
             inp.pull,
             inp.pull_start,
             pull_len,
@@ -627,10 +1099,13 @@ def _simulate_block(inp: SimulationInputs, rng: np.random.Generator, n: int) -> 
     else:
         amt_o = inp.deal_amount[deal_o]
         unknown = np.flatnonzero(np.isnan(amt_o))
-        grp = inp.deal_group[deal_o[unknown]]
-        amt_o[unknown] = inp.size_pool[
-            inp.size_offset[grp] + (u_amt_o * inp.size_count[grp]).astype(np.int64)
-        ]
+        grp_o = inp.deal_group[deal_o[unknown]]
+        pos = _size_position(inp, grp_o, u_amt_o)
+        if boot:
+            pos = bootstrap_position(
+                int(size_key), t_o[unknown], pos, inp.size_offset[grp_o], inp.size_count[grp_o]
+            )
+        amt_o[unknown] = inp.size_pool[pos]
         day_o = clock[t_o, deal_o].astype(np.int64)
         if pulling:
             _pull(inp, day_o, pull_len, u_pull[:n_cand_o])

@@ -125,3 +125,70 @@ def synthetic_history(
         {"rep_id": [f"R{r + 1:02d}" for r in range(n_reps)], "region": "North", "weekly_hours": 40.0}
     )
     return SyntheticHistory(opp, sh, reps, stages, end, P, np.asarray(mean_holding_days, float))
+
+
+def synthetic_funnel(
+    *,
+    conversion: float = 0.10,
+    median_days: float = 45.0,
+    sigma: float = 0.8,
+    leads_per_week: float = 60.0,
+    weeks: int = 104,
+    n_reps: int = 4,
+    as_of: str = "2025-12-31",
+    window_start: str | None = None,
+    amount: float = 5_000.0,
+    seed: int = 0,
+) -> SyntheticHistory:
+    """A lead funnel exported with won and still-open leads only (no explicit losses), e.g. MQLs.
+
+    Parameters
+    ----------
+    conversion
+        Share of leads that are ever won [0-1]; the others stay open for ever.
+    median_days, sigma
+        Time from creation to win: lognormal with this median [days] and log-sd.
+    leads_per_week, weeks, n_reps
+        Poisson lead creation [leads/week] over ``weeks`` weeks before ``as_of``, spread over reps.
+    window_start
+        Left truncation: an export that only shows leads open on or created after this date (leads won
+        before it are missing). ``None``: every lead is in the export.
+    amount
+        Value of a won lead [currency].
+
+    Returns
+    -------
+    SyntheticHistory
+        One open stage ``Lead``; leads won after ``as_of`` are open on it (right-censored).
+        ``transition_matrix`` holds the truth (never-converting leads in the lost column).
+    """
+    rng = np.random.default_rng(seed)
+    stages = StageSet(("Lead",))
+    end = pd.Timestamp(as_of)
+    start = end - pd.Timedelta(weeks=weeks)
+    n = int(rng.poisson(leads_per_week * weeks))
+    created = start + pd.to_timedelta(np.sort(rng.integers(1, (end - start).days + 1, n)), unit="D")
+    converts = rng.random(n) < conversion
+    days = np.ceil(median_days * np.exp(sigma * rng.standard_normal(n))).astype(int)
+    won_date = created + pd.to_timedelta(days, unit="D")
+    won = converts & (won_date <= end)
+    keep = np.ones(n, bool)
+    if window_start is not None:
+        keep = ~(won & (won_date < pd.Timestamp(window_start)))
+    opp = pd.DataFrame(
+        {
+            "opportunity_id": [f"L{i:06d}" for i in range(n)],
+            "rep_id": [f"R{r + 1:02d}" for r in rng.integers(0, n_reps, n)],
+            "product": "Core",
+            "created_date": created,
+            "stage": np.where(won, stages.won, "Lead"),
+            "status": np.where(won, WON, OPEN),
+            "close_date": pd.Series(won_date).where(won).to_numpy(),
+            "amount": np.where(won, amount, np.nan),
+        }
+    )[keep].reset_index(drop=True)
+    reps = pd.DataFrame({"rep_id": [f"R{r + 1:02d}" for r in range(n_reps)], "region": "North"})
+    P = np.array([[0.0, conversion, 1.0 - conversion], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    empty = pd.DataFrame(columns=["opportunity_id", "stage", "entered_date"])
+    mean_days = median_days * np.exp(sigma**2 / 2)
+    return SyntheticHistory(opp, empty, reps, stages, end, P, np.array([mean_days]))

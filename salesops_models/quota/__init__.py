@@ -37,6 +37,7 @@ from salesops_models.quota.periods import (
     seasonal_profile_from_history,
     split_by_period,
 )
+from salesops_models.quota.risk import QuarterlyAttainmentRisk, quarterly_attainment_risk
 
 __all__ = [
     "BookingsDistribution",
@@ -44,6 +45,7 @@ __all__ = [
     "LognormalBookings",
     "NormalBookings",
     "QuantileBookings",
+    "QuarterlyAttainmentRisk",
     "QuotaResult",
     "SampleBookings",
     "Subtotal",
@@ -57,6 +59,7 @@ __all__ = [
     "fairness_figures",
     "optimise_quotas",
     "quota_by_equal_attainment_probability",
+    "quarterly_attainment_risk",
     "quota_relief",
     "ramp_by_month",
     "reconcile_bottom_up",

@@ -62,7 +62,9 @@ class CapacityConfig(StrictModel):
     productivity: float | None = Field(
         None,
         gt=0,
-        description="Annual bookings of a fully ramped rep [currency/yr]; default: prior-year bookings per ramped rep.",
+        description="Annual bookings of a fully ramped rep at full productivity [currency/yr]; default: prior-year "
+        "bookings per ramped rep over attainment_factor, so that a ramped rep is expected to book what a "
+        "ramped rep booked last year.",
     )
     hiring_plan: list[int] = Field(
         default_factory=lambda: [0] * 12,

@@ -13,7 +13,9 @@ Params
 ``u``                      rounding unit; ``N = floor(T/u)``, ``e = T - u N`` the sub-unit rest [currency]
 ``L_r, U_r``               bounds: ``G_r (1 + g_min) <= Q_r <= G_r (1 + g_max)`` for reps with prior-year
                            history, ``G_r`` their prior-year bookings at this year's ramp (``growth_reference``);
-                           ``Q_r <= f_r`` for ramping reps (ramp factor < 1); otherwise ``[0, inf)``
+                           ``Q_r >= f_r (1 + g_min)`` for reps without; ``Q_r <= f_r`` for ramping reps
+                           (ramp factor < 1), the cap winning over a floor above it (floors are then set to
+                           the cap's largest multiple of ``u``)
 ``S_g, tol_g``             subtotal target and tolerance of group g
 Variables
 ``n_r`` (integer >= 0)     quota units of rep r
@@ -78,12 +80,18 @@ def quota_bounds(
     Returns
     -------
     (lower, upper, lower_reason, upper_reason)
-        Bounds [currency/yr]; reasons are 'growth_min', 'growth_max', 'ramp_cap' or ''.
+        Bounds [currency/yr]; reasons are 'growth_min' (prior year at this year's ramp x
+        (1 + growth_min)), 'share_min' (fair share x (1 + growth_min), reps without a prior year),
+        'growth_max', 'ramp_cap' or ''.
     """
     py, hist = growth_reference(basis)
-    lower = pd.Series(np.where(hist, py * (1 + growth_min), 0.0), index=basis.index).clip(lower=0.0)
+    # a rep without a prior year to grow from is bounded below by his fair share: otherwise, when
+    # others' growth floors bind, the L1 objective may hand him the whole shortfall (a zero quota)
+    lower = pd.Series(np.where(hist, py, fair) * (1 + growth_min), index=basis.index).clip(lower=0.0)
     upper = pd.Series(np.where(hist, py * (1 + growth_max), np.inf), index=basis.index)
-    lower_reason = pd.Series(np.where(hist & (lower > 0), "growth_min", ""), index=basis.index)
+    lower_reason = pd.Series(
+        np.where(lower > 0, np.where(hist, "growth_min", "share_min"), ""), index=basis.index
+    )
     upper_reason = pd.Series(np.where(hist, "growth_max", ""), index=basis.index)
     ramping = basis["ramp_factor"] < 1.0 - 1e-9
     cap = fair.where(ramping, np.inf)
@@ -108,15 +116,19 @@ def growth_reference(basis: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 def _diagnose_total(basis: pd.DataFrame, fair: pd.Series, target: float, gmin: float, gmax: float) -> None:
     """Raise :class:`InfeasibleError` with the smallest growth-bound relaxation when the total is out of reach."""
     lower, upper, _, _ = quota_bounds(basis, fair, gmin, gmax)
-    ref, hist = growth_reference(basis)
+    _, hist = growth_reference(basis)
     if float(lower.sum()) > target * (1 + 1e-12):
-        py_hist = float(ref[hist].sum())
-        g_needed = target / py_hist - 1.0
+
+        def floors(g: float) -> float:
+            return float(quota_bounds(basis, fair, g, gmax)[0].sum()) - target
+
+        lo = min(gmin, 0.0) - 1.0
+        g_needed = brentq(floors, lo, gmin, xtol=1e-6) if floors(lo) <= 0 else -1.0
         raise InfeasibleError(
-            f"quota: the target {target:,.0f} is below the sum of the growth floors {lower.sum():,.0f} "
-            f"(quota.growth_min = {gmin:+.3f} applied to {int(hist.sum())} reps' prior-year bookings at this year's ramp "
-            f"{py_hist:,.0f}). Smallest relaxation: set quota.growth_min <= {g_needed:+.4f}, "
-            f"or raise the target to {lower.sum():,.0f}.",
+            f"quota: the target {target:,.0f} is below the sum of the quota floors {lower.sum():,.0f} "
+            f"(quota.growth_min = {gmin:+.3f} applied to {int(hist.sum())} reps' prior-year bookings at this year's "
+            f"ramp and to the fair share of {int((~hist).sum())} reps without a prior year). Smallest relaxation: "
+            f"set quota.growth_min <= {g_needed:+.4f}, or raise the target to {lower.sum():,.0f}.",
             diagnosis={"field": "quota.growth_min", "needed": g_needed, "target_needed": float(lower.sum())},
         )
     if float(upper.sum()) < target * (1 - 1e-12):
@@ -135,6 +147,81 @@ def _diagnose_total(basis: pd.DataFrame, fair: pd.Series, target: float, gmin: f
             f"{upper.sum():,.0f}.",
             diagnosis={"field": "quota.growth_max", "needed": g_needed, "target_needed": float(upper.sum())},
         )
+
+
+def _on_grid(
+    lower: pd.Series, upper: pd.Series, lower_reason: pd.Series, unit: float
+) -> tuple[pd.Series, pd.Series]:
+    """Lower bounds that leave each rep a quota on the rounding grid.
+
+    A ramping rep's growth floor can exceed his ramp cap; the cap then wins (``quota_bounds``), and
+    ``lower = upper`` is a single value that is, in general, not a multiple of the unit, so no
+    integer quota meets it. Where ``[lower, upper]`` holds no multiple of ``unit``, the floor drops to
+    the largest multiple below the cap (reason ``<reason>>ramp_cap``).
+    """
+    grid_up = np.floor(upper / unit + 1e-9) * unit
+    grid_lo = np.ceil(lower / unit - 1e-9) * unit
+    empty = np.isfinite(upper) & (grid_lo > upper + 1e-9 * unit)
+    if not empty.any():
+        return lower, lower_reason
+    lower = lower.where(~empty, grid_up.clip(lower=0.0))
+    reason = lower_reason.where(~empty, lower_reason.astype(str) + ">ramp_cap")
+    log.info(
+        "quota: %d rep(s) with a growth floor above the ramp cap: floor set to the cap's grid",
+        int(empty.sum()),
+    )
+    return lower, reason
+
+
+def _relaxation_error(
+    elastic: object,
+    groups: list[tuple[Subtotal, str, float]],
+    unit: float,
+    lower_reason: pd.Series,
+    upper_reason: pd.Series,
+    termination: str,
+) -> InfeasibleError:
+    """What the elastic solve had to relax, as an error that names each constraint, its field and amount."""
+    import pyomo.environ as pyo
+
+    m = elastic
+    rows: list[tuple[float, str, str]] = []
+    for r in m.s_lo:  # type: ignore[attr-defined]
+        v = unit * float(pyo.value(m.s_lo[r]))  # type: ignore[attr-defined]
+        if v > 1e-6 * unit:
+            field = "quota.growth_min" if "growth_min" in str(lower_reason[r]) else "the rep's floor"
+            rows.append((v, f"rep {r}: quota {v:,.0f} below his floor", field))
+    for r in m.s_hi:  # type: ignore[attr-defined]
+        v = unit * float(pyo.value(m.s_hi[r]))  # type: ignore[attr-defined]
+        if v > 1e-6 * unit:
+            why = str(upper_reason[r])
+            field = "quota.growth_max" if why == "growth_max" else "quota.ramp (his ramp cap)"
+            rows.append((v, f"rep {r}: quota {v:,.0f} above his {why.replace('_', ' ') or 'cap'}", field))
+    for k, (st, g, s_g) in enumerate(groups):
+        for side, word in ((0, "below"), (1, "above")):
+            v = unit * float(pyo.value(m.s_sub[k, side]))  # type: ignore[attr-defined]
+            if v > 1e-6 * unit:
+                need = (max(st.tolerance * s_g, unit) + v) / s_g if s_g else float("inf")
+                rows.append(
+                    (
+                        v,
+                        f"{st.column} {g!r}: {v:,.0f} {word} its subtotal band (tolerance >= {need:.4f})",
+                        f"quota.{st.column}_tolerance",
+                    )
+                )
+    rows.sort(key=lambda t: -t[0])
+    total = sum(v for v, _, _ in rows)
+    detail = "; ".join(f"{text} ({field})" for _, text, field in rows)
+    return InfeasibleError(
+        f"quota (optimised): no plan meets every bound and subtotal together ({termination}), although each "
+        f"subtotal and the total are within reach on their own. Smallest relaxation, {total:,.0f} in all: {detail}. "
+        "Widen the named settings by at least these amounts, or drop a subtotal.",
+        diagnosis={
+            "termination": termination,
+            "relaxation": total,
+            "violations": [{"amount": v, "constraint": t, "field": f} for v, t, f in rows],
+        },
+    )
 
 
 def optimise_quotas(
@@ -204,6 +291,7 @@ def optimise_quotas(
     n_units = math.floor(target / u + 1e-9)
     rest = target - n_units * u
     has_rest = rest > 1e-9 * max(1.0, target)
+    lower, lower_reason = _on_grid(lower, upper, lower_reason, u)
 
     for st in subtotals:
         if st.column not in basis:
@@ -229,62 +317,90 @@ def optimise_quotas(
 
     reps = list(basis.index)
     scale = 1.0 / u
-    m = pyo.ConcreteModel(name="quota")
-    m.R = pyo.Set(initialize=reps, ordered=True)
-    ub_units = {r: (math.floor(upper[r] / u) if np.isfinite(upper[r]) else n_units) for r in reps}
-    m.n = pyo.Var(m.R, domain=pyo.NonNegativeIntegers, bounds=lambda _m, r: (0, max(ub_units[r], 0)))
     # Which rep carries the sub-unit rest hardly matters to the objective (< u), but a binary per rep
     # makes thousands of symmetric choices for branch and bound: offer it to the few reps with the
     # largest fair share whose bounds leave room for it (all reps when none qualifies).
     room = (upper - lower) >= u + rest
     candidates = list(fair[room].sort_values(ascending=False).index[:REST_CANDIDATES]) or reps
-    if has_rest:
-        m.C = pyo.Set(initialize=candidates, ordered=True)
-        m.z = pyo.Var(m.C, domain=pyo.Binary)
-    m.dp = pyo.Var(m.R, domain=pyo.NonNegativeReals)
-    m.dm = pyo.Var(m.R, domain=pyo.NonNegativeReals)
+    lo_reps = [r for r in reps if lower[r] > 0]
+    hi_reps = [r for r in reps if np.isfinite(upper[r])]
+    groups = [(st, g, s_g) for st in subtotals for g, s_g in st.targets.items()]
 
-    def q(r: str) -> pyo.Expression:
-        return u * m.n[r] + (rest * m.z[r] if has_rest and r in m.z else 0.0)
+    def build(elastic: bool) -> pyo.ConcreteModel:
+        """The MILP; ``elastic`` adds a non-negative slack to every bound and subtotal and minimises them."""
+        m = pyo.ConcreteModel(name="quota_elastic" if elastic else "quota")
+        m.R = pyo.Set(initialize=reps, ordered=True)
+        ub = {
+            r: (math.floor(upper[r] / u) if np.isfinite(upper[r]) and not elastic else n_units) for r in reps
+        }
+        m.n = pyo.Var(m.R, domain=pyo.NonNegativeIntegers, bounds=lambda _m, r: (0, max(ub[r], 0)))
+        if has_rest:
+            m.C = pyo.Set(initialize=candidates, ordered=True)
+            m.z = pyo.Var(m.C, domain=pyo.Binary)
 
-    m.dev = pyo.Constraint(m.R, rule=lambda _m, r: scale * (q(r) - fair[r]) == m.dp[r] - m.dm[r])
-    m.total = pyo.Constraint(expr=sum(m.n[r] for r in reps) == n_units)
-    if has_rest:
-        m.one_rest = pyo.Constraint(expr=sum(m.z[r] for r in candidates) == 1)
-    m.lo = pyo.Constraint(
-        [r for r in reps if lower[r] > 0], rule=lambda _m, r: scale * q(r) >= scale * float(lower[r])
-    )
-    m.hi = pyo.Constraint(
-        [r for r in reps if np.isfinite(upper[r])], rule=lambda _m, r: scale * q(r) <= scale * float(upper[r])
-    )
-    m.sub = pyo.ConstraintList()
-    for st in subtotals:
-        for g, s_g in st.targets.items():
+        def q(r: str) -> pyo.Expression:
+            return u * m.n[r] + (rest * m.z[r] if has_rest and r in m.z else 0.0)
+
+        m.total = pyo.Constraint(expr=sum(m.n[r] for r in reps) == n_units)
+        if has_rest:
+            m.one_rest = pyo.Constraint(expr=sum(m.z[r] for r in candidates) == 1)
+        if elastic:
+            m.s_lo = pyo.Var(lo_reps, domain=pyo.NonNegativeReals)
+            m.s_hi = pyo.Var(hi_reps, domain=pyo.NonNegativeReals)
+            m.s_sub = pyo.Var(range(len(groups)), [0, 1], domain=pyo.NonNegativeReals)
+        m.lo = pyo.Constraint(
+            lo_reps,
+            rule=lambda _m, r: scale * q(r) + (m.s_lo[r] if elastic else 0.0) >= scale * float(lower[r]),
+        )
+        m.hi = pyo.Constraint(
+            hi_reps,
+            rule=lambda _m, r: scale * q(r) - (m.s_hi[r] if elastic else 0.0) <= scale * float(upper[r]),
+        )
+        m.sub = pyo.ConstraintList()
+        for k, (st, g, s_g) in enumerate(groups):
             members = [r for r in reps if basis.at[r, st.column] == g]
             slack = max(st.tolerance * s_g, u)
             expr = scale * sum(q(r) for r in members)
-            m.sub.add(expr <= scale * (s_g + slack))
-            m.sub.add(expr >= scale * (s_g - slack))
-    m.obj = pyo.Objective(expr=sum(m.dp[r] + m.dm[r] for r in reps), sense=pyo.minimize)
+            m.sub.add(expr - (m.s_sub[k, 1] if elastic else 0.0) <= scale * (s_g + slack))
+            m.sub.add(expr + (m.s_sub[k, 0] if elastic else 0.0) >= scale * (s_g - slack))
+        if elastic:
+            m.obj = pyo.Objective(
+                expr=sum(m.s_lo.values()) + sum(m.s_hi.values()) + sum(m.s_sub.values()), sense=pyo.minimize
+            )
+            return m
+        m.dp = pyo.Var(m.R, domain=pyo.NonNegativeReals)
+        m.dm = pyo.Var(m.R, domain=pyo.NonNegativeReals)
+        m.dev = pyo.Constraint(m.R, rule=lambda _m, r: scale * (q(r) - fair[r]) == m.dp[r] - m.dm[r])
+        m.obj = pyo.Objective(expr=sum(m.dp[r] + m.dm[r] for r in reps), sense=pyo.minimize)
+        return m
 
-    solver = SolverFactory("highs")
-    res = solver.solve(
-        m,
-        time_limit=time_limit,
-        rel_gap=mip_rel_gap,
-        threads=1,
-        tee=False,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        solver_options={"output_flag": False},
-    )
+    def solve(model: pyo.ConcreteModel) -> object:
+        return SolverFactory("highs").solve(
+            model,
+            time_limit=time_limit,
+            rel_gap=mip_rel_gap,
+            threads=1,
+            tee=False,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            solver_options={"output_flag": False},
+        )
+
+    m = build(elastic=False)
+    res = solve(m)
     status = res.solution_status
     if status not in (SolutionStatus.optimal, SolutionStatus.feasible):
-        raise InfeasibleError(
-            f"quota (optimised): HiGHS found no plan ({res.termination_condition.name}). The total is within the "
-            "bounds, so rounding or subtotals conflict: widen quota.region_tolerance / manager_tolerance, "
-            "lower quota.rounding_unit, or raise quota.time_limit.",
-            diagnosis={"termination": res.termination_condition.name},
+        elastic = build(elastic=True)
+        eres = solve(elastic)
+        if eres.solution_status not in (SolutionStatus.optimal, SolutionStatus.feasible):
+            raise InfeasibleError(
+                f"quota (optimised): HiGHS found no plan ({res.termination_condition.name}) and no relaxation "
+                f"within quota.time_limit = {time_limit:g} s; raise quota.time_limit.",
+                diagnosis={"termination": res.termination_condition.name},
+            )
+        eres.solution_loader.load_vars()
+        raise _relaxation_error(
+            elastic, groups, u, lower_reason, upper_reason, res.termination_condition.name
         )
     res.solution_loader.load_vars()
     n_val = np.array([round(pyo.value(m.n[r])) for r in reps], dtype=float)

@@ -28,6 +28,7 @@ from typing import Any
 from salesops_models.errors import SalesopsError
 from salesops_models.scenario import load_scenario
 from salesops_models.workflow.context import STAGE_ORDER, StageContext
+from salesops_models.workflow.contracts import check_run_order
 from salesops_models.workflow.results import write_resolved_scenario
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,9 @@ def notebook_context(
         log.warning("%s exists; parameter seed=%s is ignored (the resolved scenario wins)", resolved, seed)
     _attach_log_file(out, stage or "summary")
     ctx = StageContext.from_paths(resolved, out, stage or "data")
+    from salesops_models.workflow.runner import planned_stages
+
+    check_run_order(planned_stages(ctx.scenario))  # refused before any stage runs, as in a batch
     upstream = STAGE_ORDER[: STAGE_ORDER.index(stage)] if stage else STAGE_ORDER
     for name in upstream:
         if not _stage_done(out, name):

@@ -1,70 +1,89 @@
-"""Reports: the charts the notebooks show, each scenario's code-free ``report.html``, and the
-batch's ``index.html`` for leadership.
+"""Reports: each scenario's ``report.html``, the batch's ``index.html``, and the notebooks' HTML.
 
-``index.html`` is one self-contained file: inline CSS, charts as base64 PNG, no script and no
-external resource, so it opens offline and from an e-mail attachment. Every string that comes from
-data (scenario names and descriptions, rep ids, error messages, log lines) goes through
-:func:`html.escape`.
+Everything is rendered from Jinja2 templates (``workflow/templates/``, autoescaped) and is one
+self-contained file: inline CSS, charts as base64 PNG (drawn in :mod:`.charts`), no script and no
+external resource, so a page opens offline and from an e-mail attachment. The pages read the results
+through :class:`~salesops_models.workflow.collect.ScenarioResults` and build view objects
+(:mod:`.views`, :mod:`.sections`); a table a stage did not write becomes a note saying why.
+
+- :func:`publish_scenario` (end of a scenario run): the exports (:mod:`.exports`), the code-free HTML
+  of the executed notebooks (``notebooks.html``) and ``report.html``.
+- :func:`build_index`: ``index.html`` of a batch.
+
+The chart helpers that notebooks call (``report.show(report.forecast_fan_chart(...))``) are
+available here too.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
 import html
-import io
 import json
 import logging
-import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
-import yaml
 
 from salesops_models.errors import SalesopsError
-from salesops_models.workflow.collect import load_changes, load_metrics, scenario_dirs
+from salesops_models.workflow.charts import (
+    attainment_chart,
+    commission_cost_chart,
+    figure_png,
+    forecast_fan_chart,
+    pipeline_total_chart,
+    png_data_uri,
+    single,
+    territory_balance_chart,
+    territory_map,
+)
+from salesops_models.workflow.collect import (
+    STATUS_NOT_RUN,
+    STATUS_PARTIAL,
+    ScenarioResults,
+    load_changes,
+    load_metrics,
+    scenario_dirs,
+)
+from salesops_models.workflow.templating import TEMPLATES, render, write_text_atomic
+from salesops_models.workflow.views import Block, Column, Section, figure, guarded, note, table, text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = [
+    "account_points",
+    "attainment_chart",
+    "build_index",
+    "build_scenario_report",
+    "commission_cost_chart",
+    "export_notebooks_html",
+    "figure_png",
+    "forecast_fan_chart",
+    "metrics_frame",
+    "pipeline_total_chart",
+    "png_data_uri",
+    "publish_scenario",
+    "show",
+    "single",
+    "territory_balance_chart",
+    "territory_map",
+]
+
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-MAX_PANELS = 6  # small-multiple charts show at most this many scenarios
+REPORT = "report.html"
+NOTEBOOKS_HTML = "notebooks.html"
 
 
 # ------------------------------------------------------------------------------------------------
-# figures
+# notebook helpers
 # ------------------------------------------------------------------------------------------------
-
-
-def _new_figure(n_panels: int = 1, width: float = 9.0, panel_height: float = 3.2) -> tuple[Figure, list[Any]]:
-    from matplotlib.figure import Figure
-
-    ncols = min(3, max(1, n_panels))
-    nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(width, panel_height * nrows), dpi=90, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    return fig, axes[:n_panels]
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The PNG bytes of a matplotlib figure (built with the object API, so no pyplot state leaks)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def png_data_uri(png: bytes) -> str:
-    """``data:image/png;base64,...`` for an ``<img src>``."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def show(fig: Figure | None, note: str = "no data for this chart") -> None:
@@ -75,199 +94,6 @@ def show(fig: Figure | None, note: str = "no data for this chart") -> None:
         display(note)
         return
     display(Image(data=figure_png(fig), format="png"))
-
-
-def single(name: str, df: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """``{name: df}`` when ``df`` is a non-empty table, else ``{}``: the input of the chart functions."""
-    return {name: df} if df is not None and len(df) else {}
-
-
-def by_scenario(stacked: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Split a table from ``collect.load_table`` into ``{scenario: table}``."""
-    if stacked.empty:
-        return {}
-    return {str(k): g.droplevel(0) for k, g in stacked.groupby(level=0, sort=False)}
-
-
-def _limit(tables: Mapping[str, Any]) -> list[str]:
-    names = list(tables)
-    if len(names) > MAX_PANELS:
-        log.info("chart shows the first %d of %d scenarios", MAX_PANELS, len(names))
-    return names[:MAX_PANELS]
-
-
-def _top_series(forecast: pd.DataFrame) -> pd.DataFrame:
-    """The company-level series of a forecast table: level 'total'/'company'/'all', else the level
-    with the fewest series, and its first series."""
-    df = forecast
-    if "level" in df.columns:
-        levels = df["level"].astype(str)
-        preferred = [lv for lv in ("total", "company", "all") if (levels == lv).any()]
-        if preferred:
-            df = df[levels == preferred[0]]
-        else:
-            counts = (
-                df.groupby(levels)["series"].nunique() if "series" in df.columns else levels.value_counts()
-            )
-            df = df[levels == counts.idxmin()]
-    if "series" in df.columns and df["series"].nunique() > 1:
-        df = df[df["series"] == df["series"].iloc[0]]
-    if "model" in df.columns and df["model"].nunique() > 1:
-        df = df[df["model"] == df["model"].iloc[0]]
-    return df.sort_values("month") if "month" in df.columns else df
-
-
-def forecast_fan_chart(forecasts: Mapping[str, pd.DataFrame]) -> Figure | None:
-    """Fan chart of the company-level bookings forecast of each scenario.
-
-    Parameters
-    ----------
-    forecasts
-        Scenario -> ``forecast`` table (``month``, ``q50`` and any of ``q05/q95``, ``q10/q90``,
-        ``q25/q75``) [currency per month].
-    """
-    names = [n for n in _limit(forecasts) if {"month", "q50"} <= set(forecasts[n].columns)]
-    if not names:
-        return None
-    fig, axes = _new_figure(len(names))
-    for ax, name in zip(axes, names, strict=True):
-        df = _top_series(forecasts[name])
-        x = pd.to_datetime(df["month"])
-        for lo, hi, alpha in (("q05", "q95", 0.15), ("q10", "q90", 0.2), ("q25", "q75", 0.3)):
-            if lo in df and hi in df:
-                ax.fill_between(x, df[lo], df[hi], color="tab:blue", alpha=alpha, lw=0, label=f"{lo}-{hi}")
-        ax.plot(x, df["q50"], color="tab:blue", lw=1.5, label="median")
-        ax.set_title(name, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.tick_params(axis="x", rotation=45)
-    axes[0].set_ylabel("bookings per month")
-    axes[0].legend(fontsize=6, loc="upper left")
-    fig.suptitle("Plan-year bookings forecast (company level)", fontsize=10)
-    return fig
-
-
-def attainment_samples(samples: pd.DataFrame, quotas: pd.DataFrame) -> pd.Series:
-    """Attainment of every (trial, rep): simulated plan-year bookings over the rep's quota [ratio].
-
-    Notes
-    -----
-    :math:`a_{t,r} = B_{t,r} / Q_r` for trial :math:`t` and rep :math:`r`; reps without a positive
-    quota are left out.
-    """
-    q = quotas.set_index("rep_id")["quota"] if "rep_id" in quotas.columns else quotas["quota"]
-    q = q[q > 0]
-    merged = samples[samples["rep_id"].isin(q.index)]
-    return merged["bookings"].to_numpy(float) / merged["rep_id"].map(q).to_numpy(float)
-
-
-def attainment_chart(
-    samples: Mapping[str, pd.DataFrame], quotas: Mapping[str, pd.DataFrame]
-) -> Figure | None:
-    """Distribution of rep attainment (all trials x reps) per scenario, with the quota line at 100%."""
-    names = [n for n in _limit(samples) if n in quotas]
-    if not names:
-        return None
-    fig, (ax,) = _new_figure(1, width=7.5, panel_height=3.6)
-    bins = np.linspace(0, 3, 61)
-    for name in names:
-        a = np.asarray(attainment_samples(samples[name], quotas[name]))
-        if a.size == 0:
-            continue
-        ax.hist(np.clip(a, 0, 3), bins=bins, density=True, histtype="step", lw=1.4,
-                label=f"{name}: {np.mean(a >= 1):.0%} at quota")  # fmt: skip
-    ax.axvline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_xlabel("attainment (bookings / quota), clipped at 300%")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=7)
-    ax.set_title("Rep attainment distribution (all trials and reps)", fontsize=10)
-    return fig
-
-
-def commission_cost_chart(costs: Mapping[str, pd.DataFrame]) -> Figure | None:
-    """Distribution of the total commission cost per trial, per scenario [currency]."""
-    names = [n for n in _limit(costs) if "total_cost" in costs[n].columns]
-    if not names:
-        return None
-    fig, (ax,) = _new_figure(1, width=7.5, panel_height=3.6)
-    values = {n: costs[n]["total_cost"].to_numpy(float) for n in names}
-    lo = min(v.min() for v in values.values())
-    hi = max(v.max() for v in values.values())
-    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
-    for name, v in values.items():
-        ax.hist(v, bins=bins, density=True, histtype="step", lw=1.4,
-                label=f"{name}: P50 {np.quantile(v, 0.5):,.0f}, P90 {np.quantile(v, 0.9):,.0f}")  # fmt: skip
-    ax.set_xlabel("total commission cost per trial")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=7)
-    ax.set_title("Commission cost distribution", fontsize=10)
-    return fig
-
-
-def _deviation_column(territories: pd.DataFrame) -> str | None:
-    cols = [c for c in territories.columns if str(c).endswith("_deviation")]
-    return cols[0] if cols else None
-
-
-def territory_balance_chart(territories: Mapping[str, pd.DataFrame]) -> Figure | None:
-    """Box plot per scenario of each territory's deviation from its target on the headline metric [%]."""
-    names = [n for n in territories if _deviation_column(territories[n]) is not None][: 3 * MAX_PANELS]
-    if not names:
-        return None
-    fig, (ax,) = _new_figure(1, width=7.5, panel_height=3.6)
-    data = [100 * territories[n][_deviation_column(territories[n])].to_numpy(float) for n in names]
-    ax.boxplot(data, tick_labels=names, showmeans=True)
-    ax.axhline(0, color="black", lw=0.8)
-    metric = str(_deviation_column(territories[names[0]])).removesuffix("_deviation")
-    ax.set_ylabel(f"{metric}: deviation from target [%]")
-    ax.tick_params(axis="x", labelsize=7, rotation=20)
-    ax.set_title("Territory balance (one point per territory)", fontsize=10)
-    return fig
-
-
-def territory_map(points: Mapping[str, pd.DataFrame]) -> Figure | None:
-    """Accounts on a lon/lat map coloured by their assigned rep, one panel per scenario.
-
-    Parameters
-    ----------
-    points
-        Scenario -> table with ``lat``, ``lon`` [degrees] and ``rep_id`` (and optionally ``moved``).
-    """
-    names = [n for n in _limit(points) if {"lat", "lon", "rep_id"} <= set(points[n].columns)]
-    if not names:
-        return None
-    fig, axes = _new_figure(len(names), panel_height=3.0)
-    for ax, name in zip(axes, names, strict=True):
-        df = points[name]
-        codes = pd.Categorical(df["rep_id"].astype(str)).codes
-        ax.scatter(df["lon"], df["lat"], c=codes % 20, cmap="tab20", s=4, lw=0)
-        if "moved" in df.columns:
-            moved = df[df["moved"].astype(bool)]
-            ax.scatter(
-                moved["lon"], moved["lat"], facecolors="none", edgecolors="black", s=14, lw=0.3, alpha=0.5
-            )
-        ax.set_title(f"{name} ({df['rep_id'].nunique()} territories)", fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.set_aspect("equal", adjustable="datalim")
-    fig.suptitle("Territory map (circled: accounts that change owner)", fontsize=10)
-    return fig
-
-
-def pipeline_total_chart(samples: Mapping[str, pd.DataFrame]) -> Figure | None:
-    """Distribution of the simulated plan-year bookings of the whole team (sum over reps per trial)."""
-    names = [n for n in _limit(samples) if {"trial", "bookings"} <= set(samples[n].columns)]
-    if not names:
-        return None
-    fig, (ax,) = _new_figure(1, width=7.5, panel_height=3.6)
-    for name in names:
-        total = samples[name].groupby("trial")["bookings"].sum().to_numpy(float)
-        p10, p50, p90 = np.quantile(total, [0.1, 0.5, 0.9])
-        ax.hist(total, bins=40, density=True, histtype="step", lw=1.4,
-                label=f"{name}: P10 {p10:,.0f} / P50 {p50:,.0f} / P90 {p90:,.0f}")  # fmt: skip
-    ax.set_xlabel("simulated plan-year bookings, all reps")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=7)
-    ax.set_title("Pipeline Monte Carlo: team bookings", fontsize=10)
-    return fig
 
 
 def metrics_frame(metrics: Mapping[str, Any], prefix: str | None = None) -> pd.DataFrame:
@@ -281,25 +107,21 @@ def account_points(
 ) -> pd.DataFrame | None:
     """Assignments joined with the accounts' coordinates, or None when none are found.
 
-    Coordinates come from ``assignments`` itself, else ``accounts``, else an ``accounts*.parquet``
-    in the scenario's data cache (``out_dir/data``).
+    Coordinates come from ``assignments`` itself, else ``accounts``, else the scenario's data cache
+    (``out_dir/data/accounts.parquet``).
     """
     if {"lat", "lon"} <= set(assignments.columns):
         return assignments
-    if accounts is not None and {"account_id", "lat", "lon"} <= set(accounts.columns):
-        acc = accounts[["account_id", "lat", "lon"]]
-        return assignments.merge(acc, on="account_id", how="left").dropna(subset=["lat", "lon"])
-    for f in sorted(Path(out_dir, "data").rglob("accounts*.parquet")):
-        try:
-            acc = pd.read_parquet(f, columns=["account_id", "lat", "lon"])
-        except (KeyError, ValueError, OSError):
-            continue
-        return assignments.merge(acc, on="account_id", how="left").dropna(subset=["lat", "lon"])
-    return None
+    if accounts is None or not {"account_id", "lat", "lon"} <= set(accounts.columns):
+        accounts = ScenarioResults(out_dir).company("accounts")
+    if accounts is None or not {"account_id", "lat", "lon"} <= set(accounts.columns):
+        return None
+    acc = accounts[["account_id", "lat", "lon"]]
+    return assignments.merge(acc, on="account_id", how="left").dropna(subset=["lat", "lon"])
 
 
 # ------------------------------------------------------------------------------------------------
-# per-scenario report.html (nbconvert, no code)
+# notebooks.html (nbconvert, no code)
 # ------------------------------------------------------------------------------------------------
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
@@ -356,10 +178,19 @@ def notebook_html(nb: Any) -> str:
     return body
 
 
-def export_scenario_report(
+def executed_notebooks(out_dir: Path) -> list[Path]:
+    """The executed notebooks of a scenario, in the batch's notebook order."""
+    from salesops_models.workflow.notebooks import NOTEBOOKS
+
+    order = {spec.name: i for i, spec in enumerate(NOTEBOOKS)}
+    found = list((out_dir / "notebooks").glob("*.ipynb"))
+    return sorted(found, key=lambda p: (order.get(p.stem, len(order)), p.stem))
+
+
+def export_notebooks_html(
     out_dir: str | os.PathLike[str], notebooks: Sequence[Path] | None = None, intro: str = ""
 ) -> Path | None:
-    """Write ``out_dir/report.html`` from the executed notebooks under ``out_dir/notebooks/``.
+    """Write ``out_dir/notebooks.html``: the executed notebooks combined, without code.
 
     Parameters
     ----------
@@ -373,189 +204,271 @@ def export_scenario_report(
     Returns
     -------
     pathlib.Path or None
-        The report, or None when there is no executed notebook.
+        The page, or None when there is no executed notebook.
     """
-    from salesops_models.workflow.notebooks import NOTEBOOKS
-
     out = Path(out_dir)
-    if notebooks is None:
-        order = {spec.name: i for i, spec in enumerate(NOTEBOOKS)}
-        found = list((out / "notebooks").glob("*.ipynb"))
-        notebooks = sorted(found, key=lambda p: (order.get(p.stem, len(order)), p.stem))
+    notebooks = executed_notebooks(out) if notebooks is None else list(notebooks)
     if not notebooks:
         return None
-    nb = combine_notebooks(notebooks, f"Scenario {out.name}", intro)
-    path = out / "report.html"
-    path.write_text(notebook_html(nb), encoding="utf-8")
+    nb = combine_notebooks(notebooks, f"Scenario {out.name}: notebooks", intro)
+    return write_text_atomic(out / NOTEBOOKS_HTML, notebook_html(nb))
+
+
+# ------------------------------------------------------------------------------------------------
+# report.html
+# ------------------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _downloads(out: Path) -> list[tuple[str, str]]:
+    from salesops_models.workflow.exports import CRM_FILE, PLAN_WORKBOOK, STATEMENTS
+
+    candidates = [
+        (PLAN_WORKBOOK, "plan.xlsx: quotas, commission cost by month, territories, assumptions (finance)"),
+        (CRM_FILE, "assignments_crm.csv: account owners before and after (CRM import)"),
+        (f"{STATEMENTS}/index.html", "Payout statements, one per rep"),
+        (NOTEBOOKS_HTML, "The analysis notebooks, without code"),
+        ("scenario.resolved.yaml", "The resolved scenario (YAML)"),
+    ]
+    links = [(label, quote(name)) for name, label in candidates if (out / name).exists()]
+    for log_file in sorted((out / "logs").glob("*.log")) if (out / "logs").is_dir() else []:
+        links.append((f"Log: {log_file.name}", quote(f"logs/{log_file.name}")))
+    return links
+
+
+def build_scenario_report(
+    out_dir: str | os.PathLike[str],
+    status: str | None = None,
+    error: str | None = None,
+    link_index: bool = False,
+) -> Path:
+    """Write ``out_dir/report.html`` from the scenario's tables and return its path.
+
+    Parameters
+    ----------
+    out_dir
+        The scenario's results folder.
+    status, error
+        The run's outcome when ``metrics.json`` is not merged yet (default: from ``metrics.json``).
+    link_index
+        Link to the batch's ``../index.html`` even though it is not written yet (a batch writes it
+        after its scenarios); without it the link appears only when the page exists.
+
+    Notes
+    -----
+    Sections: overview (headline figures, files, stage states), territories, revenue forecast,
+    pipeline Monte Carlo, quotas, commission cost, sales KPIs and how the figures were computed
+    (see :mod:`.sections`). Links to ``plan.xlsx``, ``assignments_crm.csv``, the statements and the
+    notebooks appear when those files exist, so write the exports first (:func:`publish_scenario`).
+    """
+    from salesops_models.workflow import derived
+    from salesops_models.workflow.sections import SECTIONS, overview_section
+
+    out = Path(out_dir)
+    results = ScenarioResults(out, status, error)
+    sections = [guarded(build, results, title) for title, build in SECTIONS]
+    # the overview comes first but is built last: it lists the damaged tables the sections met
+    sections.insert(0, overview_section(results, _downloads(out)))
+    page = render(
+        "scenario.html.j2",
+        name=results.name,
+        description=str(results.resolved.get("description") or ""),
+        status=results.status,
+        error=results.metrics.get("error") or "",
+        plan_year=derived.plan_year(results) or "",
+        generated=_now(),
+        index_href="../index.html" if link_index or (out.parent / "index.html").exists() else "",
+        sections=sections,
+    )
+    path = write_text_atomic(out / REPORT, page)
+    log.info("wrote %s", path)
     return path
+
+
+@dataclass
+class Published:
+    """What :func:`publish_scenario` wrote (output name -> path) and the problems it logged."""
+
+    written: dict[str, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def publish_scenario(
+    out_dir: str | os.PathLike[str],
+    notebooks: Sequence[Path] | None = None,
+    status: str | None = None,
+    error: str | None = None,
+    link_index: bool = False,
+) -> Published:
+    """Everything a finished scenario hands on: the exports, ``notebooks.html`` and ``report.html``.
+
+    Parameters
+    ----------
+    out_dir
+        The scenario's results folder.
+    notebooks
+        Executed notebooks for ``notebooks.html`` (default: those in ``out_dir/notebooks``; an empty
+        list writes none).
+    status, error
+        The run's outcome when ``metrics.json`` is not merged yet.
+    link_index
+        Link the report to the batch's ``index.html`` (see :func:`build_scenario_report`).
+
+    Returns
+    -------
+    Published
+        Never raises: a problem with one output is logged with its traceback, listed in
+        ``problems``, and the other outputs are still written (a report problem must not hide the
+        scenario's results).
+    """
+    from salesops_models.workflow.exports import write_scenario_exports
+
+    out = Path(out_dir)
+    done = Published()
+
+    def attempt(name: str, build: Any) -> Any:
+        try:
+            return build()
+        except Exception as exc:
+            log.exception("%s: %s not written", out, name)
+            done.problems.append(f"{name} not written: {type(exc).__name__}: {exc}")
+            return None
+
+    exports = attempt("exports", lambda: write_scenario_exports(ScenarioResults(out, status, error)))
+    if exports is not None:
+        done.written.update(exports.files)
+        done.problems += [f"{name} not written: {why}" for name, why in exports.failed.items()]
+    if notebooks is None or notebooks:
+        intro = str(ScenarioResults(out).resolved.get("description") or "")
+        page = attempt(NOTEBOOKS_HTML, lambda: export_notebooks_html(out, notebooks, intro))
+        if page is not None:
+            done.written[NOTEBOOKS_HTML] = page
+    page = attempt(REPORT, lambda: build_scenario_report(out, status, error, link_index))
+    if page is not None:
+        done.written[REPORT] = page
+    return done
 
 
 # ------------------------------------------------------------------------------------------------
 # index.html
 # ------------------------------------------------------------------------------------------------
 
-
-def e(value: Any) -> str:
-    """Escape any value for HTML text and attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _money(v: Any) -> str:
-    return f"{float(v):,.0f}"
-
-
-def _share(v: Any) -> str:
-    return f"{100 * float(v):.1f}%"
-
-
-def _ratio(v: Any) -> str:
-    return f"{float(v):.3f}"
-
-
-def _text(v: Any) -> str:
-    return str(v)
-
-
-# (header, unit/explanation, metric names tried in order, formatter)
-COMPARISON: tuple[tuple[str, str, tuple[str, ...], Callable[[Any], str]], ...] = (
-    ("Total quota", "currency", ("quota_total",), _money),
-    ("Bookings P10", "simulated, currency", ("pipeline_bookings_p10",), _money),
-    ("Bookings P50", "simulated, currency", ("pipeline_bookings_p50",), _money),
-    ("Bookings P90", "simulated, currency", ("pipeline_bookings_p90",), _money),
-    ("Reps at quota", "share of reps", ("comp_share_at_quota",), _share),
-    ("Commission cost P50", "currency", ("comp_cost_p50",), _money),
-    ("Commission cost P90", "currency", ("comp_cost_p90",), _money),
-    ("Cost of sales", "commission / bookings", ("comp_cost_of_sales",), _share),
-    ("Balance max/min", "1 = perfectly balanced", ("territory_balance_max_min",), _ratio),
-    ("Balance CV", "0 = perfectly balanced", ("territory_balance_cv",), _ratio),
-    ("Disruption", "share of value moved", ("territory_disruption_share",), _share),
-    ("Forecast MAPE", "backtest", ("forecast_backtest_mape",), _share),
-    ("Solver status", "territory MILP", ("territory_status",), _text),
-    ("MIP gap", "territory MILP", ("territory_mip_gap",), _share),
+# (metric, header, unit/explanation, format)
+COMPARISON: tuple[Column, ...] = (
+    Column("quota_total", "Total quota", "money", "currency"),
+    Column("pipeline_bookings_p10", "Bookings P10", "money", "simulated, currency"),
+    Column("pipeline_bookings_p50", "Bookings P50", "money", "simulated, currency"),
+    Column("pipeline_bookings_p90", "Bookings P90", "money", "simulated, currency"),
+    Column("comp_share_at_quota", "Reps at quota", "share", "share of reps"),
+    Column("comp_cost_p50", "Commission cost P50", "money", "currency"),
+    Column("comp_cost_p90", "Commission cost P90", "money", "currency"),
+    Column("comp_cost_of_sales", "Cost of sales", "share", "commission / bookings"),
+    Column("territory_balance_max_min", "Balance max/min", "ratio", "1 = perfectly balanced"),
+    Column("territory_balance_cv", "Balance CV", "ratio", "0 = perfectly balanced"),
+    Column("territory_disruption_share", "Disruption", "share", "share of value moved"),
+    Column("forecast_backtest_mape", "Forecast MAPE", "share", "backtest"),
+    Column("territory_status", "Solver status", "text", "territory MILP"),
+    Column("territory_mip_gap", "MIP gap", "share", "territory MILP"),
 )
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
-color:#1d2430;padding:0 1rem;line-height:1.4}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;
-padding-bottom:.2rem}h3{font-size:1rem}
-.meta{color:#57606a;font-size:.85rem}
-table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0}
-th,td{border:1px solid #d0d7de;padding:.25rem .5rem;vertical-align:top}
-th{background:#f6f8fa;text-align:left}th small{display:block;font-weight:normal;color:#57606a}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.failed td{background:#fff1f0}
-.status-ok{color:#1a7f37;font-weight:600}.status-failed{color:#cf222e;font-weight:600}
-.na{color:#8c959f}
-pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.75rem;max-height:20rem}
-img{max-width:100%;height:auto;border:1px solid #eaeef2}
-.note{color:#57606a;font-style:italic}
-.scroll{overflow-x:auto}
-"""
+
+def _scenario_link(name: str, dirs: Mapping[str, Path], target: str) -> str | None:
+    d = dirs.get(name)
+    return f"{quote(name)}/{quote(target)}" if d is not None and (d / target).exists() else None
 
 
-def _cell(metrics: Mapping[str, Any], keys: Sequence[str], fmt: Callable[[Any], str]) -> str:
-    for k in keys:
-        v = metrics.get(k)
-        if not _is_missing(v):
-            try:
-                return f'<td class="num">{e(fmt(v))}</td>'
-            except (TypeError, ValueError):
-                return f'<td class="num">{e(v)}</td>'
-    return '<td class="num na">n/a</td>'
+def _row_class(rec: Mapping[str, Any]) -> str:
+    status = rec.get("status")
+    if status == "ok":
+        return ""
+    return "incomplete" if status in (STATUS_PARTIAL, STATUS_NOT_RUN) else "failed"
 
 
-def comparison_table(metrics: pd.DataFrame, links: Mapping[str, str]) -> str:
-    """The comparison table: one row per scenario, the headline metrics as columns (HTML)."""
-    head = "".join(f"<th>{e(h)}<small>{e(u)}</small></th>" for h, u, _, _ in COMPARISON)
-    rows = []
-    for name, row in metrics.iterrows():
-        m = {k: v for k, v in row.items()}
-        status = str(m.get("status") or "unknown")
-        link = links.get(str(name))
-        label = f'<a href="{e(link)}">{e(name)}</a>' if link else e(name)
-        cls = ' class="failed"' if status != "ok" else ""
-        cells = "".join(_cell(m, keys, fmt) for _, _, keys, fmt in COMPARISON)
-        rows.append(
-            f'<tr{cls} data-scenario="{e(name)}"><td>{label}</td>'
-            f'<td class="status-{e(status)}">{e(status)}</td>{cells}</tr>'
-        )
-    return (
-        '<div class="scroll"><table id="comparison"><thead><tr><th>Scenario</th><th>Status</th>'
-        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+def _comparison_section(metrics: pd.DataFrame, dirs: Mapping[str, Path]) -> Section:
+    frame = metrics.reset_index(names="scenario")
+    frame["status"] = frame["status"].fillna("unknown").astype(str)
+    block = table(
+        frame,
+        [Column("scenario", "Scenario"), Column("status", "Status"), *COMPARISON],
+        id="comparison",
+        key="scenario",
+        links={"scenario": lambda rec: _scenario_link(str(rec["scenario"]), dirs, REPORT)},
+        row_class=_row_class,
+        cell_class=lambda k, v: f"status-{str(v).replace(' ', '-')}" if k == "status" else "",
+    )
+    return Section("summary", "Comparison").add(
+        block,
+        note(
+            "Bookings percentiles come from the pipeline Monte Carlo; cost of sales is commission cost over "
+            "bookings; balance is the headline metric of the territory plan (every metric is in each "
+            "scenario's report)."
+        ),  # fmt: skip
     )
 
 
 def _tail(path: Path, lines: int = 25) -> str:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        content = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n".join(text[-lines:])
+    return "\n".join(content[-lines:])
 
 
-def _failure_section(metrics: pd.DataFrame, dirs: Mapping[str, Path], batch_dir: Path) -> str:
-    failed = [n for n, s in metrics.get("status", pd.Series(dtype=str)).items() if s != "ok"]
+def _failures_section(metrics: pd.DataFrame, dirs: Mapping[str, Path], batch: Path) -> Section:
+    s = Section("failures", "Failures")
+    failed = [str(n) for n, st in metrics["status"].items() if st != "ok"]
     if not failed:
-        return "<p>None: every scenario completed.</p>"
-    parts = []
+        return s.add(text("None: every scenario completed."))
     for name in failed:
         err = metrics.at[name, "error"] if "error" in metrics.columns else None
-        parts.append(f"<h3>{e(name)}</h3><p><strong>Error:</strong> {e(err or 'unknown error')}</p>")
-        d = dirs.get(str(name))
+        s.add(Block("heading", title=name), text(f"Error: {err or 'unknown error'}"))
+        d = dirs.get(name)
         if d is None:
             continue
         logs = sorted((d / "logs").glob("*.log")) if (d / "logs").is_dir() else []
+        executed = sorted((d / "notebooks").glob("*.ipynb")) if (d / "notebooks").is_dir() else []
+        links = [(f"log {p.name}", quote(p.relative_to(batch).as_posix())) for p in logs]
+        links += [(f"notebook {p.name}", quote(p.relative_to(batch).as_posix())) for p in executed]
+        if (d / REPORT).exists():
+            links.append(("what the scenario computed before it failed", f"{quote(name)}/{REPORT}"))
+        if links:
+            s.add(Block("links", links=links))
         if logs:
-            links = ", ".join(
-                f'<a href="{e(p.relative_to(batch_dir).as_posix())}">{e(p.name)}</a>' for p in logs
-            )
-            parts.append(f"<p>Logs: {links}</p>")
             main = d / "logs" / "batch.log"
             tail = _tail(main if main.exists() else logs[0])
             if tail:
-                parts.append(f"<pre>{e(tail)}</pre>")
-        executed = sorted((d / "notebooks").glob("*.ipynb")) if (d / "notebooks").is_dir() else []
-        if executed:
-            links = ", ".join(
-                f'<a href="{e(p.relative_to(batch_dir).as_posix())}">{e(p.name)}</a>' for p in executed
-            )
-            parts.append(f"<p>Executed notebooks: {links}</p>")
-    return "".join(parts)
+                s.add(Block("pre", title="Last lines of the log", text=tail))
+    return s
 
 
-def _changes_section(changes: Mapping[str, Mapping[str, Any]]) -> str:
-    parts = []
-    for name, info in changes.items():
-        base = info.get("base")
-        items = info.get("changes") or []
-        if not base:
-            parts.append(f"<h3>{e(name)}</h3><p class='note'>No base scenario (extends nothing).</p>")
-            continue
-        if not items:
-            parts.append(
-                f"<h3>{e(name)} <small>vs {e(base)}</small></h3><p class='note'>No setting differs.</p>"
-            )
-            continue
-        rows = "".join(
-            f"<tr><td><code>{e(c.get('key'))}</code></td><td>{e(_yaml_value(c.get('base')))}</td>"
-            f"<td>{e(_yaml_value(c.get('value')))}</td></tr>"
-            for c in items
-        )
-        parts.append(
-            f"<h3>{e(name)} <small>vs {e(base)}</small></h3><table class='changes'><thead><tr><th>Setting</th>"
-            f"<th>Base</th><th>This scenario</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
-    return "".join(parts) or "<p class='note'>No scenario information.</p>"
+def _charts_section(dirs: Mapping[str, Path]) -> Section:
+    results = {n: ScenarioResults(d) for n, d in dirs.items()}
+
+    def tables(key: str) -> dict[str, pd.DataFrame]:
+        out = {}
+        for n, r in results.items():
+            df = r.table(key)
+            if df is not None and len(df):
+                out[n] = df
+        return out
+
+    points = {}
+    for name, df in tables("assignments").items():
+        p = account_points(dirs[name], df, results[name].company("accounts"))
+        if p is not None and len(p):
+            points[name] = p
+    return Section("charts", "Charts").add(
+        figure("Forecast fan chart", forecast_fan_chart(tables("forecast")), "no scenario wrote a forecast table."),
+        figure("Attainment distribution", attainment_chart(tables("bookings_samples"), tables("quotas")),
+               "needs the rep_bookings_samples and quotas tables; no scenario wrote both."),
+        figure("Commission cost distribution", commission_cost_chart(tables("cost_samples")),
+               "no scenario wrote comp_cost_samples."),
+        figure("Territory balance", territory_balance_chart(tables("territories")), "no scenario wrote territories."),
+        figure("Territory map", territory_map(points), "no scenario wrote assignments with account coordinates."),
+    )  # fmt: skip
 
 
 def _yaml_value(v: Any) -> str:
@@ -564,106 +477,95 @@ def _yaml_value(v: Any) -> str:
     return "null" if v is None else str(v)
 
 
-def _read_tables(dirs: Mapping[str, Path], table: str) -> dict[str, pd.DataFrame]:
-    out = {}
+def _changes_section(changes: Mapping[str, Mapping[str, Any]]) -> Section:
+    s = Section("changes", "What each scenario changes versus its base")
+    for name, info in changes.items():
+        base = info.get("base")
+        items = info.get("changes") or []
+        s.add(Block("heading", title=f"{name} vs {base}" if base else name))
+        if not base:
+            s.add(note("No base scenario (extends nothing)."))
+        elif not items:
+            s.add(note("No setting differs."))
+        else:
+            frame = pd.DataFrame(
+                [{"key": c.get("key"), "base": _yaml_value(c.get("base")), "value": _yaml_value(c.get("value"))}
+                 for c in items]
+            )  # fmt: skip
+            s.add(table(frame, [Column("key", "Setting"), Column("base", "Base"), Column("value", "This scenario")],
+                        id=f"changes-{name}"))  # fmt: skip
+    return s if s.blocks else s.add(note("No scenario information."))
+
+
+def _scenarios_section(metrics: pd.DataFrame, dirs: Mapping[str, Path]) -> Section:
+    from salesops_models.workflow.exports import CRM_FILE, PLAN_WORKBOOK, STATEMENTS
+
+    rows = []
+    for name in metrics.index:
+        name = str(name)
+        r = ScenarioResults(dirs[name]) if name in dirs else None
+        rows.append(
+            {
+                "scenario": name,
+                "description": str(r.resolved.get("description") or "") if r else "",
+                "report": "report" if _scenario_link(name, dirs, REPORT) else "none",
+                "plan": "plan.xlsx" if _scenario_link(name, dirs, PLAN_WORKBOOK) else "none",
+                "crm": "CSV" if _scenario_link(name, dirs, CRM_FILE) else "none",
+                "statements": "statements"
+                if _scenario_link(name, dirs, f"{STATEMENTS}/index.html")
+                else "none",
+            }
+        )
+
+    def link(target: str) -> Any:
+        return lambda rec: _scenario_link(str(rec["scenario"]), dirs, target)
+
+    block = table(
+        pd.DataFrame(rows),
+        [Column("scenario", "Scenario"), Column("description", "Description"), Column("report", "Report"),
+         Column("plan", "Finance"), Column("crm", "CRM assignments"), Column("statements", "Payout statements")],
+        id="scenarios",
+        key="scenario",
+        links={"report": link(REPORT), "plan": link(PLAN_WORKBOOK), "crm": link(CRM_FILE),
+               "statements": link(f"{STATEMENTS}/index.html")},
+    )  # fmt: skip
+    return Section("files", "Scenarios and their files").add(block)
+
+
+def _watchlist_section(dirs: Mapping[str, Path], n: int = 5) -> Section:
+    """Per scenario, the reps least likely to reach quota (and, with quarterly samples, the quarter
+    that is hardest for them)."""
+    from salesops_models.workflow import derived
+    from salesops_models.workflow.sections import p_class
+
+    s = Section("watchlist", "Reps least likely to reach quota")
     for name, d in dirs.items():
-        f = d / f"{table}.parquet"
-        if f.exists():
-            try:
-                df = pd.read_parquet(f)
-            except (OSError, ValueError) as exc:
-                log.warning("%s: cannot read table %s: %s", f, table, exc)
+        r = ScenarioResults(d)
+        risk = derived.attainment_risk(r)
+        if risk is not None:
+            frame = risk.by_rep.head(n)
+            cols = [Column("rep_id", "Rep"), Column("quota_year", "Annual quota", "money"),
+                    Column("p_attain_year", "P(make the year)", "pct0"), Column("worst_quarter", "Hardest quarter"),
+                    Column("worst_p_attain", "P(make that quarter)", "pct0")]  # fmt: skip
+        else:
+            q = r.table("quotas")
+            if q is None or not {"p_attain", "rep_id"} <= set(q.columns):
                 continue
-            if len(df):
-                out[name] = df
-    return out
-
-
-def _figure_block(title: str, fig: Figure | None, missing: str) -> str:
-    if fig is None:
-        return f"<h3>{e(title)}</h3><p class='note'>{e(missing)}</p>"
-    uri = png_data_uri(figure_png(fig))
-    return f'<h3>{e(title)}</h3><img class="chart" src="{uri}" alt="{e(title)}">'
-
-
-def _charts_section(dirs: Mapping[str, Path]) -> str:
-    forecasts = _read_tables(dirs, "forecast")
-    samples = _read_tables(dirs, "rep_bookings_samples")
-    quotas = _read_tables(dirs, "quotas")
-    costs = _read_tables(dirs, "comp_cost_samples")
-    territories = _read_tables(dirs, "territories")
-    points = {}
-    for name, df in _read_tables(dirs, "assignments").items():
-        p = account_points(dirs[name], df)
-        if p is not None and len(p):
-            points[name] = p
-    blocks = [
-        _figure_block(
-            "Forecast fan chart", forecast_fan_chart(forecasts), "No scenario wrote a forecast table."
-        ),
-        _figure_block(
-            "Attainment distribution",
-            attainment_chart(samples, quotas),
-            "Needs the rep_bookings_samples and quotas tables; no scenario wrote both.",
-        ),
-        _figure_block(
-            "Commission cost distribution",
-            commission_cost_chart(costs),
-            "No scenario wrote comp_cost_samples.",
-        ),
-        _figure_block(
-            "Territory balance", territory_balance_chart(territories), "No scenario wrote territories."
-        ),
-        _figure_block(
-            "Territory map", territory_map(points), "No scenario wrote assignments with account coordinates."
-        ),
-    ]
-    return "".join(blocks)
-
-
-def _rep_watchlist(dirs: Mapping[str, Path], n: int = 5) -> str:
-    """Per scenario, the reps least likely to reach quota (rep ids are data: escaped)."""
-    parts = []
-    for name, q in _read_tables(dirs, "quotas").items():
-        if "p_attain" not in q.columns or "rep_id" not in q.columns:
-            continue
-        low = q.nsmallest(n, "p_attain")
-        rows = "".join(
-            f"<tr><td>{e(r.rep_id)}</td><td class='num'>{e(_money(r.quota) if 'quota' in q.columns else '')}</td>"
-            f"<td class='num'>{e(_share(r.p_attain))}</td></tr>"
-            for r in low.itertuples()
-        )
-        parts.append(
-            f"<h3>{e(name)}</h3><table class='watchlist'><thead><tr><th>Rep</th><th>Quota</th>"
-            f"<th>P(reach quota)</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
-    return "".join(parts) or "<p class='note'>No scenario wrote quotas with p_attain.</p>"
+            frame = q.nsmallest(n, "p_attain")
+            cols = [Column("rep_id", "Rep"), Column("quota", "Quota", "money"),
+                    Column("p_attain", "P(reach quota)", "share")]  # fmt: skip
+        s.add(Block("heading", title=name))
+        s.add(table(frame, cols, id=f"watchlist-{name}", key="rep_id",
+                    cell_class=lambda k, v: p_class(k, v) if k.startswith(("p_", "worst_p")) else ""))  # fmt: skip
+    return s if s.blocks else s.add(note("No scenario wrote quotas with p_attain."))
 
 
 def _provenance(dirs: Mapping[str, Path]) -> dict[str, Any]:
     for d in dirs.values():
-        f = d / "scenario.resolved.yaml"
-        if f.exists():
-            try:
-                doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
-                continue
-            return dict(doc.get("_provenance") or {})
+        prov = ScenarioResults(d).resolved.get("_provenance")
+        if prov:
+            return dict(prov)
     return {}
-
-
-def _descriptions(dirs: Mapping[str, Path]) -> dict[str, str]:
-    out = {}
-    for name, d in dirs.items():
-        f = d / "scenario.resolved.yaml"
-        if f.exists():
-            try:
-                out[name] = str(
-                    (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("description") or ""
-                )
-            except yaml.YAMLError:
-                out[name] = ""
-    return out
 
 
 def build_index(batch_dir: str | os.PathLike[str]) -> Path:
@@ -671,54 +573,45 @@ def build_index(batch_dir: str | os.PathLike[str]) -> Path:
 
     Sections: the comparison table (one row per scenario), the failures with their errors and log
     tails, charts (forecast fan chart, attainment distribution, commission cost distribution,
-    territory balance, territory map), what each scenario changed versus its base, and each
-    scenario's description, report link and reps least likely to reach quota.
+    territory balance of every balanced metric, territory map), what each scenario changed versus
+    its base, each scenario's description and files (report, plan.xlsx, CRM assignments, payout
+    statements), and the reps least likely to reach quota.
     """
     batch = Path(batch_dir).resolve()
     dirs = scenario_dirs(batch)
-    metrics = load_metrics(batch)
+    metrics = load_metrics(batch)  # a row for every scenario, also after a kill (collect.read_metrics_file)
     if metrics.empty and not dirs:
-        raise SalesopsError(f"{batch}: no scenario results found; run 'salesops batch' first.")
-    for name in dirs:  # a scenario without a summary row still gets one
-        if name not in metrics.index:
-            metrics.loc[name, "status"] = "unknown"
+        raise SalesopsError(
+            f"{batch}: no scenario results here (no sub-folder with a scenario.resolved.yaml); give the "
+            "folder of one batch, results/<batch-id>, as printed by 'salesops batch'."
+        )
     if "status" not in metrics.columns:
         metrics["status"] = "unknown"
-    links = {n: f"{n}/report.html" for n, d in dirs.items() if (d / "report.html").exists()}
+    metrics["status"] = metrics["status"].fillna("unknown")
     prov = _provenance(dirs)
-    descriptions = _descriptions(dirs)
-    n_failed = int((metrics["status"] != "ok").sum())
-    desc_rows = "".join(
-        f"<tr><td>{e(n)}</td><td>{e(descriptions.get(str(n), ''))}</td><td>"
-        + (f'<a href="{e(links[str(n)])}">report</a>' if str(n) in links else "<span class='na'>none</span>")
-        + "</td></tr>"
-        for n in metrics.index
+    status = metrics["status"].astype(str)
+    n_unfinished = {st: int((status == st).sum()) for st in (STATUS_PARTIAL, STATUS_NOT_RUN)}
+    n_failed = int((status != "ok").sum()) - sum(n_unfinished.values())
+    sections = [
+        _comparison_section(metrics, dirs),
+        _failures_section(metrics, dirs, batch),
+        _charts_section(dirs),
+        _changes_section(load_changes(batch)),
+        _scenarios_section(metrics, dirs),
+        _watchlist_section(dirs),
+    ]
+    page = render(
+        "index.html.j2",
+        batch=batch.name,
+        n_scenarios=len(metrics),
+        n_ok=int((status == "ok").sum()),
+        n_failed=n_failed,
+        unfinished="".join(f", {n} {st}" for st, n in n_unfinished.items() if n),
+        generated=_now(),
+        version=prov.get("package_version", "?"),
+        commit=prov.get("git_commit") or "unknown",
+        sections=sections,
     )
-    now = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Scenario batch {e(batch.name)}</title><style>{CSS}</style></head>
-<body>
-<h1>Scenario batch {e(batch.name)}</h1>
-<p class="meta">{len(metrics)} scenario(s), {len(metrics) - n_failed} completed, {n_failed} failed.
-Generated {e(now)}; package {e(prov.get("package_version", "?"))}, commit {e(prov.get("git_commit") or "unknown")}.</p>
-<h2>Comparison</h2>
-{comparison_table(metrics, links)}
-<p class="note">Bookings percentiles come from the pipeline Monte Carlo; cost of sales is commission cost over
-bookings; balance is the headline workload metric of the territory plan.</p>
-<h2 id="failures">Failures</h2>
-{_failure_section(metrics, dirs, batch)}
-<h2>Charts</h2>
-{_charts_section(dirs)}
-<h2>What each scenario changes versus its base</h2>
-{_changes_section(load_changes(batch))}
-<h2>Scenarios</h2>
-<table><thead><tr><th>Scenario</th><th>Description</th><th>Report</th></tr></thead><tbody>{desc_rows}</tbody></table>
-<h2>Reps least likely to reach quota</h2>
-{_rep_watchlist(dirs)}
-</body></html>
-"""
-    path = batch / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path = write_text_atomic(batch / "index.html", page)
     log.info("wrote %s", path)
     return path

@@ -11,7 +11,9 @@ results/<batch-id>/
 ```
 
 A batch folder is created exclusively (``mkdir`` without ``exist_ok``), so a new batch never
-overwrites an older one; a scenario name is checked to stay inside its batch folder.
+overwrites an older one; a scenario name is checked to stay inside its batch folder. Every file
+here is written atomically (``safe_io``: temp file in the same folder, then ``os.replace``), so a
+batch killed at any moment leaves whole files or none.
 """
 
 from __future__ import annotations
@@ -29,8 +31,13 @@ import yaml
 
 from salesops_models import __version__
 from salesops_models.errors import SalesopsError
+from salesops_models.safe_io import atomic_write_parquet, atomic_write_text
 from salesops_models.scenario import NAME_PATTERN, Scenario
-from salesops_models.workflow.context import STAGE_ORDER, _jsonable, stage_seed
+from salesops_models.workflow.context import _jsonable, stage_seed
+from salesops_models.workflow.contracts import STAGE_ORDER
+
+#: libraries whose versions can move a number; recorded in every run's provenance
+PROVENANCE_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "pyomo", "highspy", "simpy", "numba")
 
 
 def new_batch_dir(root: str | Path, batch_id: str | None = None) -> Path:
@@ -88,11 +95,26 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
     return sha + ("+dirty" if dirty else "")
 
 
+def library_versions() -> dict[str, str | None]:
+    """Python and the installed versions of :data:`PROVENANCE_LIBRARIES` (None: not installed)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PROVENANCE_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def provenance(scenario: Scenario) -> dict[str, Any]:
-    """Version, commit, time and every stage seed of a run."""
+    """Version, commit, library versions, time and every stage seed of a run."""
     return {
         "package_version": __version__,
         "git_commit": git_commit(),
+        "libraries": library_versions(),
         "created_utc": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
         "master_seed": scenario.seed,
         "stage_seeds": {s: list(stage_seed(scenario.seed, s).spawn_key) for s in STAGE_ORDER},
@@ -103,7 +125,8 @@ def provenance(scenario: Scenario) -> dict[str, Any]:
 def write_resolved_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     """Write ``scenario.resolved.yaml``: the merged scenario, then its provenance under ``_provenance``.
 
-    The file loads back as the same scenario (the ``_provenance`` key is dropped when loading).
+    The file loads back as the same scenario (the ``_provenance`` key is dropped when loading). Its
+    paths (``data.path``, ``data.mapping``, plan files) are absolute, so it runs from any folder.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,23 +135,41 @@ def write_resolved_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     path = out_dir / "scenario.resolved.yaml"
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     text += yaml.safe_dump({"_provenance": provenance(scenario)}, sort_keys=False)
-    path.write_text(text)
-    return path
+    return atomic_write_text(path, text)
+
+
+def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Split a stage's return value into its metrics and its timings (keys ending in ``_seconds``).
+
+    Wall times differ from run to run; everything else a stage reports must not.
+    """
+    timings = {k: v for k, v in metrics.items() if k.endswith("_seconds")}
+    return {k: v for k, v in metrics.items() if k not in timings}, timings
 
 
 def collect_metrics(out_dir: str | Path, status: str, error: str | None = None) -> dict[str, Any]:
-    """Merge ``stages/*.metrics.json`` (in stage order) into ``metrics.json`` and return it."""
+    """Merge ``stages/*.metrics.json`` (in stage order) into ``metrics.json`` and return it.
+
+    The stages' ``*.timings.json`` are merged into ``timings.json`` beside it; ``metrics.json``
+    itself holds no wall times, so the same scenario writes the same file byte for byte.
+    """
     out_dir = Path(out_dir)
     metrics: dict[str, Any] = {"scenario": out_dir.name, "status": status, "error": error}
+    timings: dict[str, Any] = {}
     stage_dir = out_dir / "stages"
     ran = []
     for stage in STAGE_ORDER:
         f = stage_dir / f"{stage}.metrics.json"
         if f.exists():
-            metrics.update(json.loads(f.read_text()))
+            metrics.update(json.loads(f.read_text(encoding="utf-8")))
             ran.append(stage)
+        t = stage_dir / f"{stage}.timings.json"
+        if t.exists():
+            timings.update(json.loads(t.read_text(encoding="utf-8")))
     metrics["stages_run"] = ",".join(ran)
-    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
+    if timings:
+        atomic_write_text(out_dir / "timings.json", json.dumps(_jsonable(timings), indent=2, sort_keys=True))
     return metrics
 
 
@@ -145,6 +186,4 @@ def write_summary(batch_dir: str | Path, records: list[dict[str, Any]]) -> Path:
                     df[col] = pd.to_numeric(df[col], errors="coerce")
                 else:
                     df[col] = df[col].map(lambda v: None if v is None else str(v))
-    path = Path(batch_dir) / "summary.parquet"
-    df.to_parquet(path)
-    return path
+    return atomic_write_parquet(df, Path(batch_dir) / "summary.parquet")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from salesops_models.scenario import Scenario
-from salesops_models.workflow.context import STAGE_ORDER, StageContext
-from salesops_models.workflow.results import collect_metrics, write_resolved_scenario
+from salesops_models.workflow.context import StageContext
+from salesops_models.workflow.contracts import STAGE_ORDER, check_run_order, stage_contract
+from salesops_models.workflow.results import collect_metrics, split_timings, write_resolved_scenario
 from salesops_models.workflow.stages import stage_function
 
 log = logging.getLogger(__name__)
@@ -37,20 +38,36 @@ def available_stages() -> list[str]:
     ]
 
 
-def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
-    """Run stage ``name`` for ``ctx``'s scenario, write its metrics file, return the metrics.
+def planned_stages(scenario: Scenario, stages: Sequence[str] | None = None) -> list[str]:
+    """The stages that will run, in order: ``stages`` (default all) without the disabled ones."""
+    wanted = list(stages) if stages is not None else available_stages()
+    unknown = [s for s in wanted if s not in STAGE_ORDER]
+    if unknown:
+        raise KeyError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGE_ORDER)}")
+    ordered = [s for s in STAGE_ORDER if s in wanted]
+    if ordered != wanted:
+        log.warning("stages %s reordered to the run order %s", wanted, ordered)
+    return [s for s in ordered if stage_enabled(scenario, s)]
 
-    A stage disabled in the scenario returns ``{"<name>_skipped": True}`` and writes nothing else.
+
+def run_stage(ctx: StageContext, name: str) -> dict[str, Any]:
+    """Run stage ``name`` for ``ctx``'s scenario under its contract, write its metrics, return them.
+
+    The stage's context enforces its contract (:mod:`~salesops_models.workflow.contracts`). Metrics
+    whose name ends in ``_seconds`` are timings: they go to ``stages/<name>.timings.json``, not to
+    the metrics, so that the same scenario gives the same ``metrics.json`` byte for byte. A stage
+    disabled in the scenario returns ``{"<name>_skipped": True}`` and writes nothing else.
     """
-    ctx = ctx.for_stage(name)
-    if not stage_enabled(ctx.scenario, name):
+    ctx = ctx.for_stage(name, stage_contract(name))
+    if not stage_enabled(ctx._raw_scenario, name):
         log.info("stage %s disabled in scenario %s", name, ctx.scenario.name)
         metrics: dict[str, Any] = {f"{name}_skipped": True}
+        timings: dict[str, float] = {}
     else:
         t0 = time.perf_counter()
-        metrics = dict(stage_function(name)(ctx))
-        metrics[f"{name}_stage_seconds"] = round(time.perf_counter() - t0, 3)
-    ctx.write_metrics(metrics)
+        metrics, timings = split_timings(dict(stage_function(name)(ctx)))
+        timings[f"{name}_stage_seconds"] = round(time.perf_counter() - t0, 3)
+    ctx.write_metrics(metrics, timings)
     return metrics
 
 
@@ -77,9 +94,14 @@ def run_scenario(
 ) -> ScenarioOutcome:
     """Run every (available, enabled) stage of ``scenario`` into ``out_dir``; never raises for a model failure.
 
-    A failing stage stops the scenario (later stages depend on it); the error and traceback go to
-    ``logs/run.log`` and ``metrics.json``.
+    The stage order is checked against the stage contracts first
+    (:func:`~salesops_models.workflow.contracts.check_run_order`): a stage that would read a table
+    no earlier stage writes refuses the run before anything runs
+    (:class:`~salesops_models.errors.StageOrderError`, raised). A failing stage stops the scenario
+    (later stages depend on it); the error and traceback go to ``logs/run.log`` and ``metrics.json``.
     """
+    plan = planned_stages(scenario, stages)
+    check_run_order(plan)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_scenario(scenario, out_dir)
@@ -93,7 +115,7 @@ def run_scenario(
     ctx = StageContext(scenario, out_dir)
     status, error = "ok", None
     try:
-        for name in stages or available_stages():
+        for name in plan:
             log.info("scenario %s: stage %s", scenario.name, name)
             try:
                 run_stage(ctx, name)
@@ -107,4 +129,9 @@ def run_scenario(
         pkg_logger.setLevel(old_level)
         handler.close()
     metrics = collect_metrics(out_dir, status, error)
+    # the outputs that travel (plan.xlsx, CRM file, statements) and report.html; never raises
+    from salesops_models.workflow.report import publish_scenario
+
+    for problem in publish_scenario(out_dir, notebooks=[]).problems:
+        log.error("scenario %s: %s", scenario.name, problem)
     return ScenarioOutcome(scenario.name, out_dir, status, metrics, error, time.perf_counter() - t0)

@@ -6,7 +6,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from salesops_models.workflow.context import STAGE_ORDER, StageContext
+from salesops_models.workflow.context import StageContext
+from salesops_models.workflow.contracts import STAGE_ORDER
 
 StageFn = Callable[[StageContext], dict[str, Any]]
 

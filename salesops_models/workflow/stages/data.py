@@ -8,6 +8,17 @@ import pandas as pd
 
 from salesops_models.kpi import company_kpis
 from salesops_models.workflow.context import StageContext
+from salesops_models.workflow.contracts import COMPANY, StageContract
+
+CONTRACT = StageContract(
+    "data",
+    summary="loads (or generates) the company named by the scenario's `data:` section, caches it under "
+    "`data/` for the later stages (the `company` pseudo-table) and computes the sales KPIs.",
+    config=("data", "plan_year"),
+    writes=(COMPANY, "kpi_by_rep", "kpi_overall"),
+    may_write=("kpi_by_quarter",),
+    metrics=("kpi_win_rate", "kpi_median_cycle_days", "kpi_revenue_per_rep", "kpi_selling_time_share"),
+)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:

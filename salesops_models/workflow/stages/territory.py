@@ -26,8 +26,26 @@ from salesops_models.territory import (
 from salesops_models.territory.config import TerritoryConfig
 from salesops_models.territory.plots import plot_balance_bars, plot_territory_map, plot_tradeoff
 from salesops_models.workflow.context import StageContext
+from salesops_models.workflow.contracts import COMPANY, StageContract
 
 log = logging.getLogger(__name__)
+
+CONTRACT = StageContract(
+    "territory",
+    summary="aligns accounts to reps (balance bands, travel, disruption) and, for growth scenarios, places "
+    "new reps first (`territory.new_reps`).",
+    config=("territory",),
+    reads=(COMPANY,),
+    writes=("assignments", "territories"),
+    may_write=("territory_new_reps", "territory_diagnosis", "territory_relaxation", "territory_tradeoff"),
+    metrics=(
+        "territory_status",
+        "territory_mip_gap",
+        "territory_balance_max_min",
+        "territory_balance_cv",
+        "territory_disruption_share",
+    ),
+)
 
 
 def alignment_arguments(cfg: TerritoryConfig, accounts: pd.DataFrame) -> dict[str, Any]:

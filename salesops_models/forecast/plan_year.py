@@ -1,0 +1,218 @@
+"""The plan year's bookings forecast at every level of the hierarchy, reconciled, with its backtest.
+
+:func:`forecast_plan_year` is what the ``forecast`` stage runs: monthly panel
+(:mod:`~salesops_models.forecast.panel`) -> hierarchy -> base forecasts and reconciliation
+(:func:`~salesops_models.forecast.hierarchy.forecast_hierarchy`) -> the plan year's 12 months in the
+forecast table schema -> rolling-origin backtest (:mod:`~salesops_models.forecast.rolling`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesops_models.errors import DataValidationError
+from salesops_models.forecast.config import ForecastConfig
+from salesops_models.forecast.hierarchy import build_hierarchy, coherence_error, forecast_hierarchy
+from salesops_models.forecast.panel import hierarchy_levels, monthly_panel
+from salesops_models.forecast.rolling import accuracy_by_level, backtest_hierarchy
+from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_columns
+
+log = logging.getLogger(__name__)
+
+QCOLS = quantile_columns(QUANTILE_LEVELS)
+#: columns of the ``forecast`` table
+FORECAST_COLUMNS = (
+    "level",
+    "series",
+    "month",
+    "model",
+    "mean",
+    *QCOLS,
+    "fitted_model",
+    "reconciliation",
+    "clipped",
+)
+
+
+@dataclass
+class PlanYearForecast:
+    """A plan-year forecast and its backtest.
+
+    Attributes
+    ----------
+    table
+        The ``forecast`` table: every level and series, the plan year's 12 months [currency/month].
+    fits
+        One row per node: the fitted model, fallbacks, clipping.
+    panel
+        The history the forecast was fitted on (months x bottom series) [currency/month].
+    backtest, accuracy
+        Rolling-origin forecasts against actuals, and the mean accuracy per level (empty without folds).
+    """
+
+    table: pd.DataFrame
+    fits: pd.DataFrame
+    panel: pd.DataFrame
+    backtest: pd.DataFrame
+    accuracy: pd.DataFrame
+    model: str
+    reconciliation: str
+    n_series: int
+    coherence: float
+    folds: int
+
+    def metrics(self) -> dict[str, Any]:
+        """Headline figures (the ``forecast_*`` metrics without the prefix); shares as 0-1."""
+        out: dict[str, Any] = {"backtest_mape": None, "backtest_smape": None, "coverage90": None}
+        if len(self.accuracy):
+            by = self.accuracy.set_index("level")
+            top = by.loc["company"]
+            out.update(
+                {
+                    "backtest_mape": float(top["mape"]) / 100.0,
+                    "backtest_smape": float(top["smape"]) / 100.0,
+                    "backtest_mase": float(top["mase"]),
+                    "backtest_bias": float(top["percent_bias"]) / 100.0,
+                    "backtest_within_5pct": float(top["within_5pct"]),
+                    "backtest_within_10pct": float(top["within_10pct"]),
+                    "coverage90": float(top.get("coverage90", np.nan)),
+                    "coverage80": float(top.get("coverage80", np.nan)),
+                    "backtest_folds": self.folds,
+                }
+            )
+            for lv in by.index[1:]:
+                out[f"backtest_mase_{lv}"] = float(by.loc[lv, "mase"])
+                out[f"coverage90_{lv}"] = float(by.loc[lv].get("coverage90", np.nan))
+        comp = self.table[self.table["level"] == "company"]
+        out.update(
+            {
+                "plan_year_total": float(comp["mean"].sum()),
+                "model": self.model,
+                "reconciliation": self.reconciliation,
+                "series": self.n_series,
+                "fallbacks": int((self.fits["fallbacks"] > 0).sum()),
+                "clipped": bool(self.table["clipped"].any()),
+                "coherence_error": self.coherence,
+                "history_months": len(self.panel),
+            }
+        )
+        return out
+
+
+def model_spec(cfg: ForecastConfig, levels: list[str]) -> Any:
+    """The model argument of :func:`forecast_hierarchy`: one name, or one per level with ``company_model``."""
+    if cfg.company_model is None:
+        return cfg.model
+    return {lv: (cfg.company_model if lv in ("company", "region") else cfg.model) for lv in levels}
+
+
+def forecast_plan_year(
+    bookings: pd.DataFrame,
+    reps: pd.DataFrame,
+    cfg: ForecastConfig,
+    plan_year: int,
+    as_of: pd.Timestamp,
+    seed: int,
+) -> PlanYearForecast:
+    """Forecast the 12 months of ``plan_year`` at every level, reconcile, backtest.
+
+    Parameters
+    ----------
+    bookings, reps
+        Canonical tables; under a territory plan, the realigned ones (history follows accounts, so
+        each rep's series is the history of his new territory).
+    cfg
+        The scenario's ``forecast:`` section.
+    plan_year
+        The year forecast; its first month must come after the last complete month of history.
+    as_of
+        Snapshot date of the data.
+    seed
+        Seed of the models that simulate (integer).
+
+    Raises
+    ------
+    DataValidationError
+        Too short a history, or a history that runs into the plan year.
+    """
+    panel, keys = monthly_panel(bookings, reps, cfg.levels, as_of, cfg.min_history_months)
+    last = panel.index[-1]
+    plan_start = pd.Period(f"{plan_year}-01", freq="M")
+    horizon = (plan_start.ordinal + 11) - last.ordinal
+    if horizon < 12:
+        raise DataValidationError(
+            "bookings",
+            [
+                f"history runs to {last}, inside or past plan year {plan_year}; set the scenario's plan_year after "
+                "the last complete month of bookings."
+            ],
+        )
+    spec, names = hierarchy_levels(cfg.levels)
+    try:
+        hierarchy = build_hierarchy(keys, spec, names, label="last", top_label="company")
+    except DataValidationError:  # e.g. segment names repeat across regions: label by path
+        hierarchy = build_hierarchy(keys, spec, names, label="path", top_label="company")
+    model = model_spec(cfg, names)
+    method = cfg.reconciliation
+    fc = forecast_hierarchy(
+        panel,
+        hierarchy,
+        horizon,
+        model=model,
+        season_length=cfg.season_length,
+        methods=[] if method == "none" else [method],
+        nonnegative=cfg.nonnegative,
+        n_jobs=cfg.n_jobs,
+        seed=seed,
+    )
+    long = fc.base if method == "none" else fc.reconciled[method]
+    coherence = coherence_error(hierarchy, long)
+    long = long[long["period"] >= plan_start]
+    label = cfg.model if cfg.company_model is None else f"{cfg.company_model}/{cfg.model}"
+    table = long.copy()
+    table["month"] = table["period"].map(lambda p: p.to_timestamp())
+    fitted = fc.fits.set_index(["level", "series"])["model"]
+    table["fitted_model"] = [
+        fitted.get((lv, s), "") for lv, s in zip(table["level"], table["series"], strict=True)
+    ]
+    table["model"] = label
+    table["reconciliation"] = method
+    table["clipped"] = bool(fc.clipped.get(method, False)) or bool(fc.fits["clipped"].any())
+    table = table[list(FORECAST_COLUMNS)].reset_index(drop=True)
+
+    backtest = accuracy = pd.DataFrame()
+    folds = 0
+    if cfg.backtest_folds > 0:
+        backtest, per_node = backtest_hierarchy(
+            panel,
+            hierarchy,
+            horizon=cfg.backtest_horizon,
+            folds=cfg.backtest_folds,
+            step=cfg.backtest_step,
+            season_length=cfg.season_length,
+            method=method,
+            model=model,
+            nonnegative=cfg.nonnegative,
+            n_jobs=cfg.n_jobs,
+            seed=seed,
+        )
+        if len(per_node):
+            accuracy = accuracy_by_level(per_node)
+            folds = int(per_node["origin"].nunique())
+    return PlanYearForecast(
+        table,
+        fc.fits.copy(),
+        panel,
+        backtest,
+        accuracy,
+        cfg.model,
+        method,
+        int(hierarchy.n),
+        coherence,
+        folds,
+    )
