@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesops_models.forecast.arima import difference_polynomial
 from salesops_models.forecast.base import FittedForecast, ForecastFitError, ForecastModel
 from salesops_models.forecast.ets import ETSSpec, ets_candidates
 from salesops_models.forecast.schema import normal_quantiles, quantile_column
@@ -194,16 +195,6 @@ def _ndiffs_kpss(x: np.ndarray, max_d: int = 2, alpha: float = 0.05) -> int:
     return d
 
 
-def _difference_polynomial(d: int, D: int, m: int) -> np.ndarray:
-    """Coefficients of :math:`\\delta(B) = (1-B)^d (1-B^m)^D`, lowest power first."""
-    delta = np.array([1.0])
-    for _ in range(d):
-        delta = np.convolve(delta, [1.0, -1.0])
-    for _ in range(D):
-        delta = np.convolve(delta, np.r_[1.0, np.zeros(m - 1), -1.0])
-    return delta
-
-
 def _integrate(x: np.ndarray, z: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Undo the differencing: :math:`y_t = z_t - \\sum_{k \\ge 1} \\delta_k y_{t-k}`."""
     k = len(delta) - 1
@@ -348,7 +339,7 @@ class StatsmodelsARIMA(ForecastModel):
             name += f"{sorder}{m}".replace(" ", "")
         if trend == "c":
             name += " with drift" if order[1] + sorder[1] == 1 else " with constant"
-        delta = _difference_polynomial(order[1], sorder[1], m)
+        delta = difference_polynomial(order[1], sorder[1], m)
 
         def predict(h: int, levels: tuple[float, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             with _Quiet():
