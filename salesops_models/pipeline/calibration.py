@@ -88,7 +88,7 @@ class PipelineCalibration:
         Growth of creation [log per year], its standard error, and the date the creation rates
         refer to (the middle of the rate window); a day ``d`` creates at ``exp(g (d - ref))`` times the rate.
     cycle_edges, cell_offset, cell_count
-        Won deal values by size group *and* created-to-won cycle (:func:`size_cycle_cells`; empty
+        Won deal values by size group *and* created-to-won cycle (:func:`size_cycle_cells`; no cells
         with ``size_by_cycle`` off): row ``g`` of ``cycle_edges`` holds the interior edges of group
         ``g``'s cycle bins [days] (quantiles of its won cycles, padded with +inf), and cell
         ``(g, b)`` of the size pool holds group ``g``'s won values with a cycle in bin ``b``
