@@ -48,6 +48,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
+
 from salesops_models.backtest import BacktestSettings, run_backtest  # noqa: E402
 from salesops_models.testing import benchmarks_dir  # noqa: E402
 
@@ -314,13 +316,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument(
         "--artefacts", type=Path, default=None, help="also write the backtest artefact folders here"
     )
-    ap.add_argument(
-        "--size-by-cycle",
-        choices=["default", "on", "off", "both"],
-        default="default",
-        help="pipeline.size_by_cycle of the Maven backtest: the default, on, off, or both in this run "
-        "(two pairs of Maven rows, off first)",
-    )
+    add_size_by_cycle(ap, "the Maven backtest (two pairs of Maven rows with 'both')")
     ap.add_argument(
         "--maven-only", action="store_true", help="only the Maven rows (no funnel, sample company or speed)"
     )
@@ -337,12 +333,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"[{step}: {time.perf_counter() - tick:.0f} s, load {os.getloadavg()[0]:.1f}]", flush=True)
         return out
 
-    variants: dict[str, bool | None] = {
-        "default": {"": None},
-        "on": {"[size_by_cycle on] ": True},
-        "off": {"[size_by_cycle off] ": False},
-        "both": {"[size_by_cycle off] ": False, "[size_by_cycle on] ": True},
-    }[args.size_by_cycle]
+    variants = {
+        ("" if setting is None else f"[size_by_cycle {name}] "): setting
+        for name, setting in size_by_cycle_variants(args.size_by_cycle).items()
+    }
     if (benchmarks_dir() / "crm").is_dir():
         for label, setting in variants.items():
             maven = run(

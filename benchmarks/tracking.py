@@ -17,7 +17,7 @@ plan date. The 31 December row is trivial (everything is booked: the band is one
 reported apart from the pooled January-November figure. A calibrated 80 % band holds 80 % of
 reps; the target is 70-90 %.
 
-    .venv/bin/python benchmarks/tracking.py [--seeds 7 11] [--trials 500] [--size-by-cycle both]
+    .venv/bin/python benchmarks/tracking.py [--seeds 7 11] [--trials 500] [--size-by-cycle default|on|off|both]
         [--json results/bench_tracking.json]
 """
 
@@ -38,6 +38,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
 
 from salesops_models.data.sample import generate_plan_year_actuals, generate_sample_company  # noqa: E402
 from salesops_models.scenario import load_scenario  # noqa: E402
@@ -135,13 +138,7 @@ def main() -> None:
         "--trials", type=int, default=None, help="Monte Carlo trials per run (default: the plan's, 500)."
     )
     ap.add_argument("--months", type=int, nargs="+", default=list(range(1, 13)))
-    ap.add_argument(
-        "--size-by-cycle",
-        choices=["scenario", "on", "off", "both"],
-        default="scenario",
-        help="pipeline.size_by_cycle of the plan: the baseline scenario's, on, off, or both in this run "
-        "(off first: the independent-draw model is the baseline of the comparison).",
-    )
+    add_size_by_cycle(ap, "the plan (the baseline scenario's by default)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -149,17 +146,12 @@ def main() -> None:
     print(
         f"# load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)"
     )
-    variants: list[bool | None] = {
-        "scenario": [None],
-        "on": [True],
-        "off": [False],
-        "both": [False, True],
-    }[args.size_by_cycle]
+    variants = size_by_cycle_variants(args.size_by_cycle)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for variant in variants:
-                rows += track_seed(seed, variant, args.trials, args.months, Path(tmp))
+            for name, variant in variants.items():
+                rows += track_seed(seed, name, variant, args.trials, args.months, Path(tmp))
     df = pd.DataFrame(rows)
     print("\n# pooled over as-of dates (reps x dates)")
     for variant, by_variant in df.groupby("size_by_cycle", sort=False):
@@ -180,7 +172,7 @@ def main() -> None:
 
 
 def track_seed(
-    seed: int, variant: bool | None, trials: int | None, months: list[int], tmp: Path
+    seed: int, name: str, variant: bool | None, trials: int | None, months: list[int], tmp: Path
 ) -> list[dict]:
     """The plan and the month-end tracking runs of one seed with one ``size_by_cycle`` setting."""
     t0 = time.perf_counter()
@@ -190,7 +182,6 @@ def track_seed(
     s = plan.tables["rep_bookings_samples"]
     wide = s.pivot_table(index="trial", columns=s["rep_id"].astype(str), values="bookings", aggfunc="sum")
     r = rank(wide, truth)
-    name = "scenario" if variant is None else ("on" if variant else "off")
     print(
         f"# seed {seed}, size_by_cycle {name}: plan built in {time.perf_counter() - t0:.1f} s; "
         f"realised {year} bookings {truth.sum():,.0f}"
