@@ -48,6 +48,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
+
 from salesops_models.backtest import BacktestSettings, run_backtest  # noqa: E402
 from salesops_models.testing import benchmarks_dir  # noqa: E402
 
@@ -76,9 +78,13 @@ def record(check: str, value: Any, target: str, met: bool | None, **details: Any
 # --------------------------------------------------------------------------------------------
 
 
-def maven_backtest(trials: int, artefacts: Path | None) -> Any:
-    """The Maven pipeline backtest with default settings (run once, read by two rows)."""
+def maven_backtest(trials: int, artefacts: Path | None, size_by_cycle: bool | None = None) -> Any:
+    """The Maven pipeline backtest with default settings (run once, read by two rows).
+
+    ``size_by_cycle``: the ``pipeline.size_by_cycle`` setting; ``None`` keeps the default.
+    """
     from salesops_models.data import load_crm_export
+    from salesops_models.pipeline.config import PipelineConfig
 
     company = load_crm_export(benchmarks_dir() / "crm" / "maven_crm_sales_opportunities", "maven")
     settings = BacktestSettings(
@@ -87,6 +93,7 @@ def maven_backtest(trials: int, artefacts: Path | None) -> Any:
         models=("pipeline",),
         trials=trials,
         label="maven-pipeline",
+        pipeline=PipelineConfig() if size_by_cycle is None else PipelineConfig(size_by_cycle=size_by_cycle),
     )
     report = run_backtest(company, settings)
     if artefacts is not None:
@@ -94,26 +101,28 @@ def maven_backtest(trials: int, artefacts: Path | None) -> Any:
     return report
 
 
-def row_maven_coverage(report: Any) -> dict[str, Any]:
+def row_maven_coverage(report: Any, variant: str = "") -> dict[str, Any]:
     s = report.scores
     s = s[(s["model"] == "pipeline") & ~s["naive"]]
     cov = float(s["inside_p10_p90"].mean())
     table = s[["cutoff", "actual", "q10", "q50", "q90", "pit"]].round(3).to_dict("records")
     return record(
-        "Maven pipeline, next-quarter won revenue, monthly cutoffs 2017-04-30..2017-09-30: share inside P10-P90",
+        variant
+        + "Maven pipeline, next-quarter won revenue, monthly cutoffs 2017-04-30..2017-09-30: share inside P10-P90",
         cov,
         "0.6-0.95",
         bool(0.6 <= cov <= 0.95),
         cutoffs=table,
         warnings=report.summary["warnings"],
+        mean_pit=float(s["pit"].mean()),
     )
 
 
-def row_maven_crps_skill(report: Any) -> dict[str, Any]:
+def row_maven_crps_skill(report: Any, variant: str = "") -> dict[str, Any]:
     m = report.summary["models"]["pipeline"]
     skill = m["crps_skill"]
     return record(
-        "Maven pipeline: CRPS skill vs naive (last three months) in the same run",
+        variant + "Maven pipeline: CRPS skill vs naive (last three months) in the same run",
         skill,
         "> 0",
         bool(skill is not None and skill > 0),
@@ -307,6 +316,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument(
         "--artefacts", type=Path, default=None, help="also write the backtest artefact folders here"
     )
+    add_size_by_cycle(ap, "the Maven backtest (two pairs of Maven rows with 'both')")
+    ap.add_argument(
+        "--maven-only", action="store_true", help="only the Maven rows (no funnel, sample company or speed)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore", UserWarning)  # calibration warnings are kept in the backtest summaries
@@ -320,15 +333,43 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"[{step}: {time.perf_counter() - tick:.0f} s, load {os.getloadavg()[0]:.1f}]", flush=True)
         return out
 
+    variants = {
+        ("" if setting is None else f"[size_by_cycle {name}] "): setting
+        for name, setting in size_by_cycle_variants(args.size_by_cycle).items()
+    }
     if (benchmarks_dir() / "crm").is_dir():
-        maven = run("Maven backtest", lambda: maven_backtest(trials, args.artefacts))
-        records += [row_maven_coverage(maven), row_maven_crps_skill(maven)]
+        for label, setting in variants.items():
+            maven = run(
+                f"{label}Maven backtest",
+                lambda setting=setting: maven_backtest(trials, args.artefacts, setting),
+            )
+            records += [row_maven_coverage(maven, label), row_maven_crps_skill(maven, label)]
+            for c in records[-2]["details"]["cutoffs"]:
+                print(f"  {label}{c}")
     else:
         why = f"benchmark data not found at {benchmarks_dir()}"
         records += [
             skipped("Maven pipeline coverage", "0.6-0.95", why),
             skipped("Maven CRPS skill", "> 0", why),
         ]
+    if not args.maven_only:
+        records += other_rows(args, trials, run)
+    show_records(records)
+    print(
+        f"\nwall time {time.perf_counter() - t0:.0f} s; machine load average (1 min) {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (timings are inflated when others share the machine)"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records, indent=2, default=float))
+    return records
+
+
+def other_rows(
+    args: argparse.Namespace, trials: int, run: Callable[[str, Callable[[], Any]], Any]
+) -> list[dict[str, Any]]:
+    """The rows after the Maven backtest: funnel, forecast, sample company, speed."""
+    records: list[dict[str, Any]] = []
     records.append(run("synthetic funnel", row_synthetic_funnel))
     forecast_targets = ("0.93-0.97 on each", "lower than today's on each", ">= 0.85")
     if args.skip_forecast:
@@ -349,7 +390,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     records += [row_attainment_spread(sample), row_commission_inside(sample)]
     records.append(run("speed", lambda: row_speed(args.quick)))
+    return records
 
+
+def show_records(records: list[dict[str, Any]]) -> None:
+    """The table of records on stdout."""
     print(f"\n{'check':<100} {'value':>14}  {'target':<26} met")
     for r in records:
         v = r["value"]
@@ -368,14 +413,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 print(f"    {k:<24} {x:.3f}")
         if r.get("skipped"):
             print(f"    skipped: {r['skipped']}")
-    print(
-        f"\nwall time {time.perf_counter() - t0:.0f} s; machine load average (1 min) {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} cores (timings are inflated when others share the machine)"
-    )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records, indent=2, default=float))
-    return records
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ plan date. The 31 December row is trivial (everything is booked: the band is one
 reported apart from the pooled January-November figure. A calibrated 80 % band holds 80 % of
 reps; the target is 70-90 %.
 
-    .venv/bin/python benchmarks/tracking.py [--seeds 7 11] [--trials 500] [--json results/bench_tracking.json]
+    .venv/bin/python benchmarks/tracking.py [--seeds 7 11] [--trials 500] [--size-by-cycle default|on|off|both]
+        [--json results/bench_tracking.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -36,8 +38,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from salesops_models.data.sample import generate_plan_year_actuals  # noqa: E402
+from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
+
+from salesops_models.data.sample import generate_plan_year_actuals, generate_sample_company  # noqa: E402
 from salesops_models.scenario import load_scenario  # noqa: E402
 from salesops_models.tracking import load_saved_plan, track  # noqa: E402
 from salesops_models.workflow.runner import run_scenario  # noqa: E402
@@ -45,24 +50,33 @@ from salesops_models.workflow.runner import run_scenario  # noqa: E402
 PLAN_STAGES = ["data", "pipeline", "quota", "compensation"]
 
 
-def sample_settings(seed: int) -> dict:
-    """The baseline scenario's sample-company settings with another seed: the plan and the truth are
-    the same generated world."""
-    return {**load_scenario(ROOT / "scenarios" / "baseline.yaml").data.sample.model_dump(), "seed": seed}
-
-
-def make_plan(seed: int, folder: Path):
+def make_plan(seed: int, folder: Path, size_by_cycle: bool | None = None):
     scenario = load_scenario(ROOT / "scenarios" / "baseline.yaml")
-    scenario = scenario.model_copy(update={"data": scenario.data.model_copy(deep=True)})
+    scenario = scenario.model_copy(
+        update={
+            "data": scenario.data.model_copy(deep=True),
+            "pipeline": scenario.pipeline.model_copy(deep=True),
+        }
+    )
     scenario.data.sample.seed = seed
-    outcome = run_scenario(scenario, folder / f"plan-seed{seed}", stages=PLAN_STAGES)
+    if size_by_cycle is not None:
+        scenario.pipeline.size_by_cycle = size_by_cycle
+    variant = "" if size_by_cycle is None else f"-cycle{int(size_by_cycle)}"
+    outcome = run_scenario(scenario, folder / f"plan-seed{seed}{variant}", stages=PLAN_STAGES)
     if outcome.status != "ok":
         raise SystemExit(f"plan for seed {seed} failed: {outcome.error}")
-    return load_saved_plan(outcome.out_dir)
+    return load_saved_plan(outcome.out_dir), sample_options(scenario)
 
 
-def realised(seed: int, year: int) -> pd.Series:
-    truth = generate_plan_year_actuals(f"{year}-12-31", **sample_settings(seed))
+def sample_options(scenario) -> dict:
+    """The arguments of ``generate_sample_company`` the scenario's data section sets (seed included),
+    so the actuals continue the very company the plan was made on (e.g. its coverage elasticity)."""
+    params = inspect.signature(generate_sample_company).parameters
+    return {k: v for k, v in scenario.data.sample.model_dump().items() if k in params and v is not None}
+
+
+def realised(sample: dict, year: int) -> pd.Series:
+    truth = generate_plan_year_actuals(f"{year}-12-31", **sample)
     o = truth.opportunities
     won = o[(o["status"] == "won") & (o["close_date"].dt.year == year)]
     return (
@@ -124,6 +138,7 @@ def main() -> None:
         "--trials", type=int, default=None, help="Monte Carlo trials per run (default: the plan's, 500)."
     )
     ap.add_argument("--months", type=int, nargs="+", default=list(range(1, 13)))
+    add_size_by_cycle(ap, "the plan (the baseline scenario's by default)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -131,50 +146,60 @@ def main() -> None:
     print(
         f"# load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)"
     )
+    variants = size_by_cycle_variants(args.size_by_cycle)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            t0 = time.perf_counter()
-            plan = make_plan(seed, Path(tmp))
-            year = plan.plan_year
-            truth = realised(seed, year)
-            s = plan.tables["rep_bookings_samples"]
-            wide = s.pivot_table(
-                index="trial", columns=s["rep_id"].astype(str), values="bookings", aggfunc="sum"
-            )
-            r = rank(wide, truth)
-            print(
-                f"# seed {seed}: plan built in {time.perf_counter() - t0:.1f} s; realised {year} bookings {truth.sum():,.0f}"
-            )
-            header = f"{'seed':>4} {'as of':>10} {'reps':>4} {'in P10-P90':>10} {'<P10':>6} {'>P90':>6} {'mean PIT':>8} {'company P10 / P50 / P90 vs realised':>48} {'s':>5}"
-            print(header)
-
-            rows.append(show(seed, "plan", r, wide.sum(axis=1).to_numpy(), truth, 0.0))
-            for m in args.months:
-                day = pd.Timestamp(year=year, month=m, day=1) + pd.offsets.MonthEnd(0)
-                t1 = time.perf_counter()
-                actuals = generate_plan_year_actuals(day, **sample_settings(seed))
-                res = track(plan, actuals, trials=args.trials)
-                t = res.tables["reforecast_samples"]
-                wide_t = t.pivot_table(index="trial", columns="rep_id", values="bookings", aggfunc="sum")
-                ranked = rank(wide_t, truth)
-                total = wide_t.sum(axis=1).to_numpy()
-                rows.append(show(seed, str(day.date()), ranked, total, truth, time.perf_counter() - t1))
+            for name, variant in variants.items():
+                rows += track_seed(seed, name, variant, args.trials, args.months, Path(tmp))
     df = pd.DataFrame(rows)
-    dated = df[df["as_of"] != "plan"]
-    pooled = dated[~dated["as_of"].str.endswith("-12-31")]
     print("\n# pooled over as-of dates (reps x dates)")
-    for label, part in (("Jan-Nov month ends", pooled), ("all 12 month ends", dated)):
-        n = int((part["reps"]).sum())
-        inside = float(part["inside_n"].sum() / n) if n else float("nan")
-        pit = float((part["mean_pit"] * part["reps"]).sum() / n) if n else float("nan")
-        print(
-            f"{label:>20}: inside P10-P90 {inside:.1%} of {n} rep-dates (target 70-90%); mean PIT {pit:.3f} (0.5 = unbiased)"
-        )
+    for variant, by_variant in df.groupby("size_by_cycle", sort=False):
+        dated = by_variant[by_variant["as_of"] != "plan"]
+        pooled = dated[~dated["as_of"].str.endswith("-12-31")]
+        for label, part in (("Jan-Nov month ends", pooled), ("all 12 month ends", dated)):
+            n = int((part["reps"]).sum())
+            inside = float(part["inside_n"].sum() / n) if n else float("nan")
+            pit = float((part["mean_pit"] * part["reps"]).sum() / n) if n else float("nan")
+            print(
+                f"size_by_cycle {variant:>8} {label:>20}: inside P10-P90 {inside:.1%} of {n} rep-dates "
+                f"(target 70-90%); mean PIT {pit:.3f} (0.5 = unbiased)"
+            )
     print(f"# load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2, default=float))
+
+
+def track_seed(
+    seed: int, name: str, variant: bool | None, trials: int | None, months: list[int], tmp: Path
+) -> list[dict]:
+    """The plan and the month-end tracking runs of one seed with one ``size_by_cycle`` setting."""
+    t0 = time.perf_counter()
+    plan, sample = make_plan(seed, tmp, variant)
+    year = plan.plan_year
+    truth = realised(sample, year)
+    s = plan.tables["rep_bookings_samples"]
+    wide = s.pivot_table(index="trial", columns=s["rep_id"].astype(str), values="bookings", aggfunc="sum")
+    r = rank(wide, truth)
+    print(
+        f"# seed {seed}, size_by_cycle {name}: plan built in {time.perf_counter() - t0:.1f} s; "
+        f"realised {year} bookings {truth.sum():,.0f}"
+    )
+    header = f"{'seed':>4} {'as of':>10} {'reps':>4} {'in P10-P90':>10} {'<P10':>6} {'>P90':>6} {'mean PIT':>8} {'company P10 / P50 / P90 vs realised':>48} {'s':>5}"
+    print(header)
+    rows = [show(seed, "plan", r, wide.sum(axis=1).to_numpy(), truth, 0.0)]
+    for m in months:
+        day = pd.Timestamp(year=year, month=m, day=1) + pd.offsets.MonthEnd(0)
+        t1 = time.perf_counter()
+        actuals = generate_plan_year_actuals(day, **sample)
+        res = track(plan, actuals, trials=trials)
+        t = res.tables["reforecast_samples"]
+        wide_t = t.pivot_table(index="trial", columns="rep_id", values="bookings", aggfunc="sum")
+        ranked = rank(wide_t, truth)
+        total = wide_t.sum(axis=1).to_numpy()
+        rows.append(show(seed, str(day.date()), ranked, total, truth, time.perf_counter() - t1))
+    return [{**row, "size_by_cycle": name} for row in rows]
 
 
 if __name__ == "__main__":

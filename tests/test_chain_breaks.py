@@ -31,6 +31,9 @@ SMALL = {
     "territory": {"time_limit": 60, "mip_gap": 0.0, "heuristic_seconds": 0.2, "new_reps": 1},
     "forecast": {"backtest_folds": 1},
     "pipeline": {"trials": 100, "block_size": 50},
+    # the toy company's reconciled target lies ~30 % below its prior-year bookings, on the edge of
+    # the default floor (-0.30): a floor with room keeps these chain tests about the chain
+    "quota": {"growth_min": -0.5},
     "compensation": {"n_trials": 200},
 }
 

@@ -184,3 +184,24 @@ def test_daemonic_process_forces_in_process_fits(monkeypatch):
     assert effective_jobs(1) == 1 and effective_jobs(3) == 3
     monkeypatch.setattr(multiprocessing, "current_process", lambda: _Daemon())
     assert effective_jobs(4) == 1  # Dask workers are daemonic: no process pool there
+
+
+@pytest.mark.parametrize("method", ["ols", "wls_struct", "wls_var", "mint_shrink"])
+def test_large_hierarchy_reconciler_equals_the_dense_matrix(method):
+    # Woodbury solves (used above DENSE_LIMIT nodes) against the explicit G on a medium hierarchy
+    from salesops_models.forecast.hierarchy import Reconciler, reconciliation_matrix, shrinkage_intensity
+
+    rng = np.random.default_rng(3)
+    keys = pd.DataFrame({"region": np.repeat(["a", "b", "c"], 20), "rep": [f"r{i}" for i in range(60)]})
+    h = build_hierarchy(keys, [(), ("region",), ("region", "rep")])
+    bottom = rng.normal(size=(30, 1)) * 2 + rng.normal(size=(30, 60))
+    resid = h.aggregate(bottom) + rng.normal(size=(30, h.n)) * 0.3
+    dense = reconciliation_matrix(h.S, method, residuals=resid)
+    structured = Reconciler(h.S, method, residuals=resid, dense_limit=10)
+    assert structured.g is None
+    np.testing.assert_allclose(structured.matrix(), dense, atol=1e-10)
+    if method == "mint_shrink":
+        from salesops_models.forecast.hierarchy import shrunk_covariance
+
+        lam = shrinkage_intensity(resid)
+        assert 0.0 < lam < 1.0 and lam == pytest.approx(shrunk_covariance(resid)[1], rel=1e-12)

@@ -58,6 +58,7 @@ def calibration_options(cfg: PipelineConfig) -> dict[str, Any]:
         "seasonality": cfg.seasonality,
         "quarter_end_pull": cfg.quarter_end_pull,
         "size_by": cfg.size_by,
+        "size_by_cycle": cfg.size_by_cycle,
         "history_start": cfg.history_start,
         "residual": cfg.residual,
         "observed_from": cfg.observed_from,

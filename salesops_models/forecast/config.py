@@ -20,7 +20,13 @@ ModelName = Literal[
     "combination",
     "combination_median",
     "auto",
+    "ets_statsmodels",
+    "arima_statsmodels",
+    "theta_statsmodels",
+    "combination_statsmodels",
 ]
+IntervalMethod = Literal["calibrated", "gaussian"]
+CalibrationSource = Literal["refit", "refilter"]
 ReconciliationName = Literal["bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink", "none"]
 
 
@@ -49,8 +55,9 @@ class ForecastConfig(StrictModel):
         "theta",
         description="Forecasting model for every series: 'theta' (fast, strong on short sales series), "
         "'ets_damped', 'ets' (automatic ETS by AICc), 'arima' (automatic SARIMA), 'combination' (mean of "
-        "ets, arima and theta; slow: minutes on 46 series), 'auto' (per series, the best of theta, ets, arima "
-        "and snaive in a backtest; slowest), 'snaive', 'naive2', ...",
+        "ets, arima and theta), 'auto' (per series, the best of theta, ets, arima and snaive in a backtest; "
+        "slowest), 'snaive', 'naive2', ...; ets, arima and theta are compiled (numba), the statsmodels "
+        "versions stay as 'ets_statsmodels', 'arima_statsmodels', 'theta_statsmodels'.",
     )
     company_model: ModelName | None = Field(
         None, description="Model for the company and region levels only (None: same as 'model')."
@@ -79,6 +86,25 @@ class ForecastConfig(StrictModel):
     )
     n_jobs: int = Field(
         1, description="Worker processes for the fits (1: in-process, required inside Dask workers)."
+    )
+    interval_method: IntervalMethod = Field(
+        "calibrated",
+        description="How quantiles are made: 'calibrated' (empirical quantiles of the model's own errors from "
+        "earlier forecast origins, standardised by its predictive sd and pooled per hierarchy level; they cover "
+        "what really happened) or 'gaussian' (the model's own normal/simulated quantiles, too narrow on real data).",
+    )
+    calibration_source: CalibrationSource = Field(
+        "refit",
+        description="Forecasts from earlier origins for 'calibrated' intervals: 'refit' re-estimates each model "
+        "on the shorter history (out-of-sample errors, warm-started), 'refilter' keeps the parameters and re-runs "
+        "the filter (cheaper, optimistic on short histories).",
+    )
+    calibration_origins: int = Field(
+        12,
+        ge=3,
+        le=60,
+        description="Earlier origins per series whose forecast errors calibrate the intervals (spread over the "
+        "last two horizons) [-].",
     )
     pipeline_blend: PipelineBlendConfig = Field(default_factory=PipelineBlendConfig)
 

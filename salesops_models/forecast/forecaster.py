@@ -1,16 +1,22 @@
-"""Guarded forecasting of one series, rolling-origin backtests and automatic model choice.
+"""Guarded forecasting of one series, calibrated intervals, rolling-origin backtests and automatic model choice.
 
 :func:`forecast_series` is what the rest of the package calls: it prepares the series (complete
 ``PeriodIndex``), fits the requested model, checks that the forecast is finite and bounded, walks a
-fallback chain when it is not (damped ETS -> SES -> seasonal naive, FIELD-NOTES 2.3), optionally
-clips at zero, and records every step in a :class:`SeriesForecast`.
+fallback chain when it is not (damped ETS -> SES -> seasonal naive, FIELD-NOTES 2.3), calibrates
+the intervals from the model's own rolling-origin errors (``interval_method="calibrated"``,
+:mod:`~salesops_models.forecast.intervals`) or keeps the model's Gaussian ones (``"gaussian"``),
+optionally clips at zero, and records every step in a :class:`SeriesForecast`.
+
+Many series are forecast in two steps so that their errors can be pooled: :func:`fit_series` on
+each series (in any order, on any worker), then :func:`finish_forecasts` on all of them in input
+order (:func:`~salesops_models.forecast.parallel.forecast_many` does both).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,13 +24,23 @@ import pandas as pd
 
 from salesops_models.errors import DataValidationError
 from salesops_models.forecast import metrics as fm
+from salesops_models.forecast.intervals import (
+    CALIBRATION_ORIGINS,
+    CALIBRATION_SOURCES,
+    INTERVAL_METHODS,
+    RollingErrors,
+    calibrated_quantiles,
+    calibration_origins,
+    errors_at_origins,
+    pooled_quantiles,
+)
 from salesops_models.forecast.models import (
     Combination,
     FittedForecast,
     ForecastFitError,
     make_model,
 )
-from salesops_models.forecast.schema import QUANTILE_LEVELS, complete_series, quantile_columns
+from salesops_models.forecast.schema import QUANTILE_LEVELS, complete_series, future_index, quantile_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +82,10 @@ class SeriesForecast:
         Periods missing from the input and filled with zero.
     clipped
         Whether negative values were clipped to 0 (non-negative series such as bookings).
+    interval_method
+        ``"calibrated"`` (quantiles from rolling-origin errors) or ``"gaussian"`` (the model's own).
+    rolling_errors
+        The rolling-origin errors the calibration used (kept only when asked for).
     """
 
     series: str
@@ -78,6 +98,8 @@ class SeriesForecast:
     clipped: bool = False
     residuals: np.ndarray = field(default_factory=lambda: np.array([]), repr=False)
     fitted: FittedForecast | None = field(default=None, repr=False)
+    interval_method: str = "gaussian"
+    rolling_errors: RollingErrors | None = field(default=None, repr=False)
 
     @property
     def used_fallback(self) -> bool:
@@ -92,8 +114,53 @@ class SeriesForecast:
             "fallbacks": len(self.fallbacks),
             "clipped": self.clipped,
             "filled_periods": self.filled_periods,
+            "interval_method": self.interval_method,
             "total_mean": float(self.forecast["mean"].sum()),
         }
+
+
+@dataclass
+class FittedSeries:
+    """First step of a forecast: the fitted model, its point forecast and raw quantiles, its errors.
+
+    :func:`finish_forecasts` turns a list of these into :class:`SeriesForecast` objects; the
+    ``rolling_errors`` of all of them form the calibration pool.
+    """
+
+    name: str
+    index: pd.Index
+    mean: np.ndarray
+    quantiles: np.ndarray
+    levels: tuple[float, ...]
+    model: str
+    requested: str
+    params: dict[str, float]
+    fallbacks: list[str]
+    filled_periods: int
+    residuals: np.ndarray
+    fitted: FittedForecast | None
+    rolling_errors: RollingErrors | None
+    nonnegative: bool
+    quantile_bound: float = float("inf")
+    """Largest absolute quantile accepted [unit] (:func:`check_bounded`: 10 c max|history|)."""
+
+
+def bounded_reason(
+    mean: np.ndarray, quantiles: np.ndarray, history: np.ndarray, bound_factor: float = 10.0
+) -> str | None:
+    """Why a forecast (arrays) is unusable, or ``None`` when it is fine (see :func:`check_bounded`)."""
+    if not (np.isfinite(mean).all() and np.isfinite(quantiles).all()):
+        return "non-finite forecast"
+    scale = float(np.max(np.abs(history))) if len(history) else 1.0
+    scale = scale if scale > 0 else 1.0
+    peak = float(np.max(np.abs(mean))) if mean.size else 0.0
+    if peak > bound_factor * scale:
+        return f"mean forecast {peak:.4g} exceeds {bound_factor:g} x history max {scale:.4g}"
+    if quantiles.size:
+        qpeak = float(np.max(np.abs(quantiles)))
+        if qpeak > 10 * bound_factor * scale:
+            return f"quantile {qpeak:.4g} exceeds {10 * bound_factor:g} x history max {scale:.4g}"
+    return None
 
 
 def check_bounded(frame: pd.DataFrame, history: np.ndarray, bound_factor: float = 10.0) -> str | None:
@@ -106,24 +173,17 @@ def check_bounded(frame: pd.DataFrame, history: np.ndarray, bound_factor: float 
     (:math:`c` = ``bound_factor``). Exploding multiplicative ETS fits (statsmodels #7331, #8551)
     fail this test.
     """
-    values = frame.to_numpy(float)
-    if not np.isfinite(values).all():
-        return "non-finite forecast"
-    scale = float(np.max(np.abs(history))) if len(history) else 1.0
-    scale = scale if scale > 0 else 1.0
-    peak = float(np.max(np.abs(frame["mean"].to_numpy(float))))
-    if peak > bound_factor * scale:
-        return f"mean forecast {peak:.4g} exceeds {bound_factor:g} x history max {scale:.4g}"
     qcols = [c for c in frame.columns if c != "mean"]
-    if qcols:
-        qpeak = float(np.max(np.abs(frame[qcols].to_numpy(float))))
-        if qpeak > 10 * bound_factor * scale:
-            return f"quantile {qpeak:.4g} exceeds {10 * bound_factor:g} x history max {scale:.4g}"
-    return None
+    return bounded_reason(
+        frame["mean"].to_numpy(float), frame[qcols].to_numpy(float), np.asarray(history, float), bound_factor
+    )
 
 
 class _GuardedCombination(Combination):
-    """A combination that leaves out members whose forecast fails :func:`check_bounded`."""
+    """A combination that leaves out members whose forecast fails :func:`check_bounded`.
+
+    The members left out at the forecast are left out of the rolling forecasts too.
+    """
 
     def __init__(self, base: Combination, bound_factor: float, notes: list[str]) -> None:
         super().__init__(base.season_length, base.members, how=base.how, seed=base.seed)
@@ -136,24 +196,242 @@ class _GuardedCombination(Combination):
         members = fitted.components
         agg = np.mean if self.how == "mean" else np.median
         notes = self.notes
+        kept: list[FittedForecast] = list(members)
 
         def predict(h: int, levels: tuple[float, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            frames = []
+            means, quants = [], []
+            kept.clear()
             for f in members:
-                fr = f.forecast(h, levels)
-                reason = check_bounded(fr, history, self.bound_factor)
+                mean, q = f.predict(h, levels)
+                reason = bounded_reason(mean, q, history, self.bound_factor)
                 if reason:
                     notes.append(f"combination member {f.model} left out: {reason}")
                     continue
-                frames.append(fr)
-            if not frames:
+                kept.append(f)
+                means.append(mean)
+                quants.append(q)
+            if not means:
                 raise ForecastFitError("combination: every member gave an unbounded forecast")
-            mean = agg(np.vstack([fr["mean"].to_numpy() for fr in frames]), axis=0)
+            q = agg(np.stack(quants), axis=0)
             cols = quantile_columns(levels)
-            return mean, {c: agg(np.vstack([fr[c].to_numpy() for fr in frames]), axis=0) for c in cols}
+            return agg(np.vstack(means), axis=0), {c: q[:, j] for j, c in enumerate(cols)}
+
+        def rolling(first: int, h: int) -> np.ndarray:
+            return agg(np.stack([f.rolling_forecasts(h, first) for f in kept]), axis=0)
+
+        def sd(h: int) -> np.ndarray:
+            return agg(np.vstack([f.predictive_sd(h) for f in kept]), axis=0)
+
+        def refit(origins: np.ndarray, h: int) -> np.ndarray:
+            return agg(np.stack([f.origin_forecasts(h, origins) for f in kept]), axis=0)
 
         fitted.predict_fn = predict
+        fitted.rolling_fn = rolling
+        fitted.sd_fn = sd
+        fitted.refit_fn = refit
         return fitted
+
+
+def fit_series(
+    y: pd.Series | np.ndarray,
+    horizon: int,
+    model: str = "combination",
+    season_length: int = 12,
+    *,
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+    nonnegative: bool = False,
+    bound_factor: float = 10.0,
+    fallback: Sequence[str] = FALLBACK_CHAIN,
+    seed: int | None = None,
+    name: str = "series",
+    auto_candidates: Sequence[str] = AUTO_CANDIDATES,
+    interval_method: str = "calibrated",
+    calibration_source: str = "refit",
+    calibration_origins_count: int = CALIBRATION_ORIGINS,
+    keep_fitted: bool = True,
+) -> FittedSeries:
+    """First step of :func:`forecast_series`: fit with guards and fallbacks, and the rolling-origin errors.
+
+    Parameters are those of :func:`forecast_series`; ``keep_fitted=False`` drops the fitted model
+    (closures over compiled states do not cross process boundaries).
+    """
+    if horizon < 1:
+        raise DataValidationError(name, [f"horizon must be >= 1 period, got {horizon}."])
+    if interval_method not in INTERVAL_METHODS:
+        raise DataValidationError(
+            name, [f"interval_method {interval_method!r} is unknown; use one of {', '.join(INTERVAL_METHODS)}."]
+        )
+    if calibration_source not in CALIBRATION_SOURCES:
+        raise DataValidationError(
+            name,
+            [f"calibration_source {calibration_source!r} is unknown; use one of {', '.join(CALIBRATION_SOURCES)}."],
+        )
+    series, filled = complete_series(y, name=name)
+    if len(series) < 2:
+        raise DataValidationError(name, [f"needs at least 2 periods of history, got {len(series)}."])
+    history = series.to_numpy(float)
+    selection: list[str] = []
+    if model == "auto":
+        # choice by rolling-origin backtest (MASE) among AUTO_CANDIDATES, on the history only
+        bt_h = max(1, min(horizon, len(series) // 4))
+        model, table = select_by_backtest(
+            series, list(auto_candidates), bt_h, 2, season_length, seed=seed, name=name
+        )
+        selection = [
+            f"auto: chose {model} by backtest MASE "
+            + ", ".join(f"{r.model}={r.mase:.3g}" for r in table.itertuples())
+        ]
+    attempts = [model, *[f for f in fallback if f != model]]
+    fallbacks: list[str] = []
+    calibrate = interval_method == "calibrated"
+    for family in attempts:
+        notes: list[str] = []
+        try:
+            est = make_model(family, season_length, seed=seed)
+            if isinstance(est, Combination):
+                est = _GuardedCombination(est, bound_factor, notes)
+            fitted = est.fit_prepared(series)
+            # calibrated intervals need only the point forecast (no simulated paths)
+            mean, quantiles = fitted.predict(horizon, () if calibrate else levels)
+        except _FIT_ERRORS as exc:
+            fallbacks.append(f"{family}: {type(exc).__name__}: {exc}")
+            log.info("%s: %s failed (%s); falling back", name, family, exc)
+            continue
+        reason = bounded_reason(mean, quantiles, history, bound_factor)
+        if reason:
+            fallbacks.append(f"{family} ({fitted.model}): {reason}")
+            log.info("%s: %s rejected (%s); falling back", name, fitted.model, reason)
+            continue
+        errors = None
+        if calibrate:
+            origins = calibration_origins(
+                len(history), season_length, horizon, calibration_source, calibration_origins_count
+            )
+            try:
+                past = fitted.origin_forecasts(horizon, origins, calibration_source)
+                missing = np.isnan(past).all(axis=1)
+                if calibration_source == "refit" and missing.any():
+                    # origins too short to refit this specification (e.g. a seasonal model before
+                    # two seasons): the parameters of the full history, states re-filtered
+                    past[missing] = fitted.origin_forecasts(horizon, origins[missing], "refilter")
+            except _FIT_ERRORS as exc:
+                log.info("%s: no forecasts from earlier origins by %s (%s)", name, fitted.model, exc)
+                past = None
+            if past is not None:
+                if nonnegative:
+                    past = np.clip(past, 0.0, None)
+                errors = errors_at_origins(
+                    history,
+                    origins,
+                    past,
+                    np.clip(mean, 0.0, None) if nonnegative else mean,
+                    fitted.predictive_sd(horizon),
+                )
+            if errors is None or np.isfinite(errors.errors[:, 0]).sum() < 3:
+                # too few errors to calibrate alone: keep the model's own quantiles as the fallback
+                try:
+                    mean, quantiles = fitted.predict(horizon, levels)
+                except _FIT_ERRORS as exc:
+                    fallbacks.append(f"{family}: {type(exc).__name__}: {exc}")
+                    continue
+                reason = bounded_reason(mean, quantiles, history, bound_factor)
+                if reason:
+                    fallbacks.append(f"{family} ({fitted.model}): {reason}")
+                    continue
+            else:
+                quantiles = np.full((horizon, len(levels)), np.nan)
+        fallbacks.extend(sorted(set(notes)))
+        params = {**fitted.params}
+        if selection:
+            log.debug("%s: %s", name, selection[0])
+            params["selected_by_backtest"] = 1.0
+        return FittedSeries(
+            name,
+            future_index(series.index, horizon),
+            mean,
+            quantiles,
+            tuple(levels),
+            fitted.model,
+            model,
+            params,
+            fallbacks,
+            filled,
+            fitted.residuals,
+            fitted if keep_fitted else None,
+            errors,
+            nonnegative,
+            10 * bound_factor * max(float(np.max(np.abs(history))), 1e-300),
+        )
+    raise ForecastFitError(f"{name}: every model failed: {' | '.join(fallbacks)}")
+
+
+def finish_forecasts(
+    drafts: Sequence[FittedSeries], *, keep_errors: bool = False, pool: Sequence[FittedSeries] | None = None
+) -> list[SeriesForecast]:
+    """Second step: calibrate the quantiles from the pooled rolling-origin errors, clip, build the frames.
+
+    Parameters
+    ----------
+    drafts
+        From :func:`fit_series`, in input order.
+    keep_errors
+        Keep each series' rolling errors in the result.
+    pool
+        Series whose errors form the calibration pool (default: ``drafts``).
+
+    Notes
+    -----
+    Series without rolling errors (``interval_method="gaussian"``, or a model without rolling
+    forecasts) keep the model's own quantiles.
+    """
+    pool = drafts if pool is None else pool
+    samples = [d.rolling_errors for d in pool if d.rolling_errors is not None]
+    offsets: dict[tuple[int, tuple[float, ...]], np.ndarray] = {}
+    out = []
+    for d in drafts:
+        quantiles = d.quantiles
+        method = "gaussian"
+        if d.rolling_errors is not None and samples:
+            key = (len(d.mean), d.levels)
+            if key not in offsets:
+                offsets[key] = pooled_quantiles(samples, len(d.mean), d.levels)
+            off = offsets[key]
+            if np.isfinite(off).all():
+                quantiles = calibrated_quantiles(d.mean, d.rolling_errors.sd, off)
+                method = "calibrated"
+                if np.abs(quantiles).max() > d.quantile_bound:
+                    # past errors of an explosive series extrapolate explosively: hold the guard
+                    quantiles = np.clip(quantiles, -d.quantile_bound, d.quantile_bound)
+                    notes = [*d.fallbacks, f"calibrated quantiles clipped at +-{d.quantile_bound:.4g}"]
+                    d = replace(d, fallbacks=notes)
+        if not np.isfinite(quantiles).all():
+            raise ForecastFitError(f"{d.name}: intervals could not be calibrated and no model quantiles were kept")
+        mean = d.mean
+        clipped = False
+        if d.nonnegative and ((mean < 0).any() or (quantiles < 0).any()):
+            mean = np.clip(mean, 0.0, None)
+            quantiles = np.clip(quantiles, 0.0, None)
+            clipped = True
+        frame = pd.DataFrame(
+            np.column_stack([mean, quantiles]), index=d.index, columns=["mean", *quantile_columns(d.levels)]
+        )
+        out.append(
+            SeriesForecast(
+                d.name,
+                frame,
+                d.model,
+                d.requested,
+                d.params,
+                d.fallbacks,
+                d.filled_periods,
+                clipped,
+                d.residuals,
+                d.fitted,
+                method,
+                d.rolling_errors if keep_errors else None,
+            )
+        )
+    return out
 
 
 def forecast_series(
@@ -169,6 +447,9 @@ def forecast_series(
     seed: int | None = None,
     name: str = "series",
     auto_candidates: Sequence[str] = AUTO_CANDIDATES,
+    interval_method: str = "calibrated",
+    calibration_source: str = "refit",
+    calibration_origins_count: int = CALIBRATION_ORIGINS,
 ) -> SeriesForecast:
     """Fit ``model`` to one series and forecast ``horizon`` periods, with guards and fallbacks.
 
@@ -195,65 +476,33 @@ def forecast_series(
         chain, seasonal naive, always gives a finite forecast.
     seed
         Seed of simulated quantiles.
+    interval_method
+        ``"calibrated"``: quantiles from this series' own rolling-origin errors
+        (:mod:`~salesops_models.forecast.intervals`; pooled over many series in
+        :func:`~salesops_models.forecast.parallel.forecast_many`); ``"gaussian"``: the model's own.
+    calibration_source
+        ``"refit"``: forecasts from earlier origins re-estimate the model on the shorter history
+        (out-of-sample errors); ``"refilter"``: parameters fixed, states re-filtered (cheaper).
+    calibration_origins_count
+        Origins of the calibration (see :func:`~salesops_models.forecast.intervals.calibration_origins`).
     """
-    if horizon < 1:
-        raise DataValidationError(name, [f"horizon must be >= 1 period, got {horizon}."])
-    series, filled = complete_series(y, name=name)
-    if len(series) < 2:
-        raise DataValidationError(name, [f"needs at least 2 periods of history, got {len(series)}."])
-    history = series.to_numpy(float)
-    selection: list[str] = []
-    if model == "auto":
-        # choice by rolling-origin backtest (MASE) among AUTO_CANDIDATES, on the history only
-        bt_h = max(1, min(horizon, len(series) // 4))
-        model, table = select_by_backtest(
-            series, list(auto_candidates), bt_h, 2, season_length, seed=seed, name=name
-        )
-        selection = [
-            f"auto: chose {model} by backtest MASE "
-            + ", ".join(f"{r.model}={r.mase:.3g}" for r in table.itertuples())
-        ]
-    attempts = [model, *[f for f in fallback if f != model]]
-    fallbacks: list[str] = []
-    for family in attempts:
-        notes: list[str] = []
-        try:
-            est = make_model(family, season_length, seed=seed)
-            if isinstance(est, Combination):
-                est = _GuardedCombination(est, bound_factor, notes)
-            fitted = est.fit(series)
-            frame = fitted.forecast(horizon, levels)
-        except _FIT_ERRORS as exc:
-            fallbacks.append(f"{family}: {type(exc).__name__}: {exc}")
-            log.info("%s: %s failed (%s); falling back", name, family, exc)
-            continue
-        reason = check_bounded(frame, history, bound_factor)
-        if reason:
-            fallbacks.append(f"{family} ({fitted.model}): {reason}")
-            log.info("%s: %s rejected (%s); falling back", name, fitted.model, reason)
-            continue
-        fallbacks.extend(sorted(set(notes)))
-        params = {**fitted.params}
-        if selection:
-            log.debug("%s: %s", name, selection[0])
-            params["selected_by_backtest"] = 1.0
-        clipped = False
-        if nonnegative and (frame.to_numpy() < 0).any():
-            frame = frame.clip(lower=0.0)
-            clipped = True
-        return SeriesForecast(
-            name,
-            frame,
-            fitted.model,
-            model,
-            params,
-            fallbacks,
-            filled,
-            clipped,
-            fitted.residuals,
-            fitted,
-        )
-    raise ForecastFitError(f"{name}: every model failed: {' | '.join(fallbacks)}")
+    draft = fit_series(
+        y,
+        horizon,
+        model,
+        season_length,
+        levels=levels,
+        nonnegative=nonnegative,
+        bound_factor=bound_factor,
+        fallback=fallback,
+        seed=seed,
+        name=name,
+        auto_candidates=auto_candidates,
+        interval_method=interval_method,
+        calibration_source=calibration_source,
+        calibration_origins_count=calibration_origins_count,
+    )
+    return finish_forecasts([draft])[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -312,6 +561,7 @@ def rolling_origin(
     nonnegative: bool = False,
     seed: int | None = None,
     name: str = "series",
+    interval_method: str = "calibrated",
 ) -> BacktestResult:
     """Backtest one series: refit at each origin, forecast ``horizon`` ahead, score against actuals.
 
@@ -323,6 +573,8 @@ def rolling_origin(
         Forecast horizon, number of origins and periods between origins.
     min_train
         Shortest training window [periods] (default: ``max(2 * season_length, 6)`` capped by the data).
+    interval_method
+        See :func:`forecast_series`; each origin is calibrated on its own training part only.
     """
     series, _ = complete_series(y, name=name)
     n = len(series)
@@ -349,6 +601,7 @@ def rolling_origin(
             nonnegative=nonnegative,
             seed=seed,
             name=name,
+            interval_method=interval_method,
         )
         frame = fc.forecast.copy()
         frame.insert(0, "y", test.to_numpy(float))
@@ -387,7 +640,10 @@ def select_by_backtest(
     table = []
     for family in candidates:
         try:
-            bt = rolling_origin(y, horizon, folds, family, season_length, seed=seed, name=name)
+            # the choice looks at point accuracy only: the model's own quantiles suffice
+            bt = rolling_origin(
+                y, horizon, folds, family, season_length, seed=seed, name=name, interval_method="gaussian"
+            )
             s = bt.summary()
             table.append(
                 {

@@ -39,6 +39,14 @@ errors have covariance :math:`S G \\Sigma_h G^\\top S^\\top` and the quantiles a
 :math:`\\tilde y_{i,h} + z_p \\tilde\\sigma_{i,h}` (Panagiotelis et al. 2023 show reconciling a
 Gaussian keeps it Gaussian). The reconciled means add up exactly; quantiles do not, and should not.
 
+Calibrated quantiles (``interval_method="calibrated"``, the default of :func:`forecast_hierarchy`):
+the forecasts every node's model made from the calibration origins
+(:mod:`~salesops_models.forecast.intervals`) are reconciled with the same :math:`G`, and the
+reconciled forecasts' errors, standardised by the Gaussian :math:`\\tilde\\sigma_{i,h}` above, give
+empirical quantiles per step, pooled over the nodes of each level (over all nodes for a level of
+fewer than :data:`MIN_LEVEL_POOL` series). The intervals are thus calibrated on the product that
+is reported, reconciliation included.
+
 Non-negativity: when requested and a reconciled bottom forecast is negative, the bottom level is
 clipped at 0 and re-aggregated with :math:`S` (coherence is kept), and ``clipped`` is set.
 """
@@ -48,20 +56,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtri
 
 from salesops_models.errors import DataValidationError
 from salesops_models.forecast.forecaster import SeriesForecast
+from salesops_models.forecast.intervals import (
+    CALIBRATION_ORIGINS,
+    calibrated_quantiles,
+    errors_at_origins,
+    pooled_quantiles,
+)
 from salesops_models.forecast.parallel import forecast_many
 from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_column, quantile_columns
 
 log = logging.getLogger(__name__)
 
 METHODS = ("bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink")
+
+#: A level with fewer series than this is calibrated on the errors of every node of the hierarchy.
+MIN_LEVEL_POOL = 10
 
 
 @dataclass
@@ -99,7 +117,14 @@ class Hierarchy:
 
     def aggregate(self, bottom_values: np.ndarray) -> np.ndarray:
         """All nodes from bottom values: :math:`Y = Y_b S^\\top` (rows: periods)."""
-        return np.asarray(bottom_values, float) @ self.S.T
+        return np.asarray(self.sparse @ np.asarray(bottom_values, float).T).T
+
+    @cached_property
+    def sparse(self) -> Any:
+        """:math:`S` as a ``scipy.sparse`` CSR matrix (one non-zero per bottom series and level)."""
+        from scipy import sparse
+
+        return sparse.csr_matrix(self.S)
 
 
 def build_hierarchy(
@@ -177,6 +202,23 @@ def build_hierarchy(
     if nodes.duplicated(subset=["level", "series"]).any():
         raise DataValidationError("hierarchy", ["series labels repeat within a level; use label='path'."])
     return Hierarchy(nodes, S, bottom, names, tuple(last))
+
+
+def shrinkage_intensity(residuals: np.ndarray) -> float:
+    """Schäfer-Strimmer :math:`\\lambda` of :func:`shrunk_covariance`, computed without forming any n x n matrix."""
+    x = np.asarray(residuals, float)
+    t = x.shape[0]
+    sd = np.sqrt(np.maximum(np.mean(x**2, axis=0), 0))
+    xs = x / np.where(sd > 0, sd, 1.0)
+    # sums over i != j of r_ij^2 and of Var(r_ij), with r = Xs'Xs / t, through t x t matrices:
+    # sum_ij (Xs'Xs)_ij^2 = ||Xs Xs'||_F^2 and sum_ij (X2'X2)_ij = sum_t (row sum of X2)_t^2
+    g = xs @ xs.T
+    sum_r2 = (np.sum(g * g) - np.sum(np.sum(xs**2, axis=0) ** 2)) / t**2
+    x2 = xs**2
+    sum_w2 = np.sum(x2.sum(axis=1) ** 2) - np.sum(x2**2)
+    # Var(r_ij) = (sum_t w_tij^2 - t rbar_ij^2) / (t (t - 1)) with w_tij = x_ti x_tj, rbar = r
+    var_sum = (sum_w2 - t * sum_r2) / (t * (t - 1))
+    return float(np.clip(var_sum / sum_r2, 0.0, 1.0)) if sum_r2 > 0 else 1.0
 
 
 def shrunk_covariance(residuals: np.ndarray) -> tuple[np.ndarray, float]:
@@ -286,6 +328,119 @@ def reconciliation_matrix(
     return np.linalg.solve(a, S.T @ w_inv)
 
 
+#: Hierarchies with more nodes than this reconcile without forming G (Woodbury solves, see
+#: :class:`Reconciler`), and their reconciled Gaussian quantiles use each node's base standard deviation.
+DENSE_LIMIT = 1500
+
+
+class Reconciler:
+    """Maps base forecasts of all nodes to reconciled bottom forecasts, :math:`G \\hat y`.
+
+    Up to :data:`DENSE_LIMIT` nodes :math:`G` is formed (:func:`reconciliation_matrix`). Above, the
+    GLS methods never form it: with :math:`W = D + LL^\\top` (diagonal :math:`D`; for MinT-shrink
+    :math:`D = \\lambda\\,\\mathrm{diag}\\hat\\Sigma` floored and :math:`LL^\\top = (1-\\lambda)E^\\top E/T`
+    from the :math:`T \\times n` residuals :math:`E`) and the summing matrix split into the identity
+    (bottom) and the aggregate rows :math:`A`,
+
+    .. math::
+        S^\\top W^{-1} S = D_b^{-1} + V Q V^\\top, \\quad V = [A^\\top D_a^{-1/2}\\!\\cdot, P],\\;
+        P = S^\\top D^{-1} L, \\; Q = \\mathrm{diag}(D_a^{-1}, -(I + L^\\top D^{-1} L)^{-1})
+
+    and both :math:`W^{-1}` and :math:`(S^\\top W^{-1} S)^{-1}` are applied by the Woodbury identity,
+    with inner systems of size (aggregate nodes + residual periods). Cost
+    :math:`O(b\\,(n_a + T)^2)` instead of :math:`O(n^3)`; tests check it against the dense :math:`G`.
+    """
+
+    def __init__(
+        self,
+        S: np.ndarray,
+        method: str,
+        *,
+        residuals: np.ndarray | None = None,
+        history: np.ndarray | None = None,
+        dense_limit: int = DENSE_LIMIT,
+    ) -> None:
+        n, b = S.shape
+        self.n, self.b, self.method = n, b, method
+        self.shrinkage = float("nan")
+        self.g: np.ndarray | None = None
+        if method == "bottom_up":
+            return
+        if method == "top_down" or n <= dense_limit:
+            self.g = reconciliation_matrix(S, method, residuals=residuals, history=history)
+            return
+        if method not in METHODS:
+            raise DataValidationError(
+                "reconciliation", [f"unknown method {method!r}; choose one of {', '.join(METHODS)}."]
+            )
+        from scipy import sparse
+
+        low = np.zeros((n, 0))
+        if method == "ols":
+            d = np.ones(n)
+        elif method == "wls_struct":
+            d = S.sum(axis=1).astype(float)
+        else:
+            if residuals is None or len(residuals) < 3:
+                raise DataValidationError(
+                    "reconciliation", [f"{method} needs in-sample residuals of every node (at least 3 periods)."]
+                )
+            e = np.asarray(residuals, float)
+            t = e.shape[0]
+            var = np.mean(e**2, axis=0)
+            floor = max(float(var.max()) * 1e-8, 1e-12)
+            if method == "wls_var":
+                d = np.maximum(var, floor)
+            else:
+                lam = shrinkage_intensity(e)
+                self.shrinkage = lam
+                # W = lam diag(S) + (1 - lam) E'E/T; the diagonal floor lifts W_ii to at least `floor`
+                d = lam * var + np.maximum(floor - var, 0.0)
+                d = np.maximum(d, floor * 1e-6)
+                low = np.sqrt((1.0 - lam) / t) * e.T
+        self.d = d
+        self.low = low
+        a = sparse.csr_matrix(S[: n - b])
+        self.a = a
+        self.db = d[n - b :]
+        # W^{-1} = D^{-1} - D^{-1} L K^{-1} L' D^{-1}, K = I + L' D^{-1} L
+        dl = low / d[:, None]
+        self.dl = dl
+        self.k_inv = np.linalg.inv(np.eye(low.shape[1]) + low.T @ dl) if low.shape[1] else np.zeros((0, 0))
+        # S' W^{-1} S = D_b^{-1} + A' D_a^{-1} A - P K^{-1} P',  P = S' D^{-1} L
+        p = dl[n - b :] + a.T @ dl[: n - b]
+        v = np.hstack([a.T.toarray(), p])
+        q_inv = np.zeros((v.shape[1], v.shape[1]))
+        na = n - b
+        q_inv[:na, :na] = np.diag(d[:na])
+        q_inv[na:, na:] = -(np.eye(low.shape[1]) + low.T @ dl) if low.shape[1] else np.zeros((0, 0))
+        inner = q_inv + v.T @ (self.db[:, None] * v)
+        self.v = v
+        self.inner = np.linalg.inv(inner)
+
+    def bottom(self, yhat: np.ndarray) -> np.ndarray:
+        """Reconciled bottom forecasts ``(b, K)`` from base forecasts ``(n, K)`` of every node."""
+        y = np.asarray(yhat, float)
+        if self.method == "bottom_up":
+            return y[self.n - self.b :].copy()
+        if self.g is not None:
+            return self.g @ y
+        # rhs = S' W^{-1} y
+        w_inv_y = y / self.d[:, None]
+        if self.low.shape[1]:
+            w_inv_y -= self.dl @ (self.k_inv @ (self.dl.T @ y))
+        rhs = w_inv_y[self.n - self.b :] + self.a.T @ w_inv_y[: self.n - self.b]
+        # (S' W^{-1} S)^{-1} rhs by Woodbury around D_b^{-1}
+        db_rhs = self.db[:, None] * rhs
+        return db_rhs - self.db[:, None] * (self.v @ (self.inner @ (self.v.T @ db_rhs)))
+
+    def matrix(self) -> np.ndarray:
+        """:math:`G` (``b x n``), formed on request (dense; large hierarchies only for tests)."""
+        if self.g is not None:
+            return self.g
+        return self.bottom(np.eye(self.n))
+
+
 def _residual_matrix(forecasts: Sequence[SeriesForecast]) -> np.ndarray | None:
     lengths = [len(f.residuals) for f in forecasts]
     k = min(lengths) if lengths else 0
@@ -315,16 +470,16 @@ def reconcile(
     if len(base) != hierarchy.n:
         raise DataValidationError("reconciliation", [f"{len(base)} base forecasts for {hierarchy.n} nodes."])
     S = hierarchy.S
-    g = reconciliation_matrix(S, method, residuals=residuals, history=history)
+    rec = Reconciler(S, method, residuals=residuals, history=history)
     yhat = np.column_stack([fr["mean"].to_numpy(float) for fr in base])  # h x n
-    bottom = yhat @ g.T  # h x b
+    bottom = rec.bottom(yhat.T).T  # h x b
     clipped = False
     if nonnegative and (bottom < 0).any():
         bottom = np.clip(bottom, 0.0, None)
         clipped = True
-    mean = bottom @ S.T  # h x n
+    mean = hierarchy.aggregate(bottom)  # h x n
     # Gaussian quantiles: base sd per node and step from the 90% band, correlation from residuals
-    z95 = stats.norm.ppf(0.95)
+    z95 = float(ndtri(0.95))
     lo, hi = quantile_column(0.05), quantile_column(0.95)
     sd = np.column_stack(
         [
@@ -334,37 +489,122 @@ def reconcile(
             for fr in base
         ]
     )
-    corr = np.eye(hierarchy.n)
-    lam = float("nan")
-    if residuals is not None and len(residuals) >= 3:
-        cov, lam = shrunk_covariance(np.asarray(residuals, float))
-        d = np.sqrt(np.maximum(np.diag(cov), 0))
-        d = np.where(d > 0, d, 1.0)
-        corr = cov / np.outer(d, d)
-        np.fill_diagonal(corr, 1.0)
-    sgm = S @ g
-    frames = []
-    rec_sd = np.empty_like(mean)
-    for step in range(mean.shape[0]):
-        sigma = corr * np.outer(sd[step], sd[step])
-        rec_sd[step] = np.sqrt(np.maximum(np.sum((sgm @ sigma) * sgm, axis=1), 0.0))
-    for i in range(hierarchy.n):
-        fr = pd.DataFrame({"mean": mean[:, i]}, index=base[i].index)
-        for p in levels:
-            fr[quantile_column(p)] = mean[:, i] + stats.norm.ppf(p) * rec_sd[:, i]
-        if nonnegative:
-            qc = quantile_columns(levels)
-            if (fr[qc].to_numpy() < 0).any():
-                fr[qc] = fr[qc].clip(lower=0.0)
-                clipped = True
-        frames.append(fr)
+    lam = rec.shrinkage
+    if hierarchy.n <= DENSE_LIMIT:
+        g = rec.matrix()
+        corr = np.eye(hierarchy.n)
+        if residuals is not None and len(residuals) >= 3:
+            cov, lam = shrunk_covariance(np.asarray(residuals, float))
+            d = np.sqrt(np.maximum(np.diag(cov), 0))
+            d = np.where(d > 0, d, 1.0)
+            corr = cov / np.outer(d, d)
+            np.fill_diagonal(corr, 1.0)
+        sgm = S @ g
+        rec_sd = np.empty_like(mean)
+        for step in range(mean.shape[0]):
+            sigma = corr * np.outer(sd[step], sd[step])
+            rec_sd[step] = np.sqrt(np.maximum(np.sum((sgm @ sigma) * sgm, axis=1), 0.0))
+        quantile_method = "gaussian: S G (D R D) G' S', R = shrunk residual correlation"
+    else:
+        # n x n products are out of reach: each node keeps its base standard deviation
+        rec_sd = sd
+        quantile_method = f"gaussian: base standard deviations (more than {DENSE_LIMIT} nodes)"
+    z = ndtri(np.asarray(levels, float))
+    qs = mean[:, :, None] + rec_sd[:, :, None] * z[None, None, :]  # h x n x levels
+    if nonnegative and (qs < 0).any():
+        qs = np.clip(qs, 0.0, None)
+        clipped = True
+    cols = ["mean", *quantile_columns(levels)]
+    frames = [
+        pd.DataFrame(np.column_stack([mean[:, i], qs[:, i, :]]), index=base[i].index, columns=cols)
+        for i in range(hierarchy.n)
+    ]
     info = {
-        "G": g,
+        "G": rec.g,
+        "reconciler": rec,
         "clipped": clipped,
         "shrinkage": lam,
-        "quantile_method": "gaussian: S G (D R D) G' S', R = shrunk residual correlation",
+        "sd": rec_sd,
+        "quantile_method": quantile_method,
     }
     return frames, info
+
+
+def calibrate_reconciled(
+    hierarchy: Hierarchy,
+    fits: Sequence[SeriesForecast],
+    frames: Sequence[pd.DataFrame],
+    reconciler: Reconciler,
+    sd: np.ndarray,
+    history: np.ndarray,
+    *,
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+    nonnegative: bool = False,
+) -> tuple[list[pd.DataFrame], bool]:
+    """Quantiles of reconciled forecasts from the reconciled forecasts of the calibration origins.
+
+    Parameters
+    ----------
+    hierarchy
+        The structure.
+    fits
+        Base forecasts per node (node order) with their ``rolling_errors`` (same origins for all).
+    frames
+        Reconciled frames per node (``mean`` is kept; quantiles are replaced).
+    reconciler
+        The :class:`Reconciler` of the reconciled frames.
+    sd
+        Reconciled Gaussian standard deviations, ``horizon x n`` [unit].
+    history
+        ``T x n`` history of every node [unit].
+
+    Returns
+    -------
+    (list of DataFrame, bool)
+        Frames with calibrated quantiles (unchanged when a node has no origin forecasts) and whether
+        quantiles were clipped at 0.
+    """
+    errs = [f.rolling_errors for f in fits]
+    if any(e is None for e in errs) or len({tuple(e.origins) for e in errs}) != 1:  # type: ignore[union-attr]
+        log.info("calibrated reconciliation skipped: not every node has forecasts from the same origins")
+        return list(frames), False
+    origins = errs[0].origins  # type: ignore[union-attr]
+    base = np.stack([e.forecasts for e in errs])  # type: ignore[union-attr]  # n x k x h
+    n, k, hh = base.shape
+    # a node without a forecast at some origin and step leaves that cell out (NaN) everywhere
+    flat = base.reshape(n, k * hh)
+    missing = np.isnan(flat).any(axis=0)
+    bottom = reconciler.bottom(np.where(missing[None, :], 0.0, flat))
+    bottom[:, missing] = np.nan
+    if nonnegative:
+        bottom = np.clip(bottom, 0.0, None)
+    rec = np.asarray(hierarchy.sparse @ bottom).reshape(n, k, hh)
+    h = len(frames[0])
+    samples = []
+    for i in range(hierarchy.n):
+        mean = frames[i]["mean"].to_numpy(float)
+        samples.append(errors_at_origins(history[:, i], origins, rec[i, :, :h], mean, sd[:, i]))
+    node_level = hierarchy.nodes["level"].to_numpy()
+    everything = pooled_quantiles(samples, h, levels)
+    clipped = False
+    out = []
+    cols = quantile_columns(levels)
+    offsets: dict[str, np.ndarray] = {}
+    for i in range(hierarchy.n):
+        lv = node_level[i]
+        if lv not in offsets:
+            members = [samples[j] for j in np.where(node_level == lv)[0]]
+            offsets[lv] = pooled_quantiles(members, h, levels) if len(members) >= MIN_LEVEL_POOL else everything
+        off = offsets[lv] if np.isfinite(offsets[lv]).all() else everything
+        fr = frames[i].copy()
+        if np.isfinite(off).all():
+            q = calibrated_quantiles(fr["mean"].to_numpy(float), samples[i].sd, off)
+            if nonnegative and (q < 0).any():
+                q = np.clip(q, 0.0, None)
+                clipped = True
+            fr[cols] = q
+        out.append(fr)
+    return out, clipped
 
 
 @dataclass
@@ -431,6 +671,10 @@ def forecast_hierarchy(
     n_jobs: int = 1,
     progress: bool = False,
     seed: int | None = None,
+    interval_method: str = "calibrated",
+    calibration_source: str = "refit",
+    calibration_origins_count: int = CALIBRATION_ORIGINS,
+    client: Any = None,
 ) -> HierarchyForecast:
     """Base forecasts for every node, reconciled by each of ``methods``.
 
@@ -449,8 +693,12 @@ def forecast_hierarchy(
         Reconciliation methods (:data:`METHODS`).
     nonnegative
         Clip at 0 (flagged) in base and reconciled forecasts.
-    n_jobs, progress, seed
+    n_jobs, progress, seed, client
         See :func:`~salesops_models.forecast.parallel.forecast_many`.
+    interval_method, calibration_source, calibration_origins_count
+        See :func:`~salesops_models.forecast.forecaster.forecast_series`. With ``"calibrated"`` the
+        reconciled quantiles are calibrated on reconciled forecasts from the calibration origins
+        (:func:`calibrate_reconciled`); with ``"gaussian"`` they are the Gaussian ones.
     """
     labels = hierarchy.bottom_labels
     if list(bottom_history.columns) != labels:
@@ -485,6 +733,11 @@ def forecast_hierarchy(
                 seed=None if seed is None else seed + len(fits),
                 levels=levels,
                 nonnegative=nonnegative,
+                client=client,
+                keep_errors=True,
+                interval_method=interval_method,
+                calibration_source=calibration_source,
+                calibration_origins_count=calibration_origins_count,
             )
             fits.update(part)
         fits = {nid: fits[nid] for nid in node_ids}
@@ -499,6 +752,11 @@ def forecast_hierarchy(
             seed=seed,
             levels=levels,
             nonnegative=nonnegative,
+            client=client,
+            keep_errors=True,
+            interval_method=interval_method,
+            calibration_source=calibration_source,
+            calibration_origins_count=calibration_origins_count,
         )
     base_frames = [fits[nid].forecast for nid in node_ids]
     resid = _residual_matrix([fits[nid] for nid in node_ids])
@@ -524,6 +782,18 @@ def forecast_hierarchy(
             else:
                 raise
         lam = info["shrinkage"]
+        if interval_method == "calibrated":
+            frames, q_clipped = calibrate_reconciled(
+                hierarchy,
+                [fits[nid] for nid in node_ids],
+                frames,
+                info["reconciler"],
+                info["sd"],
+                all_hist,
+                levels=levels,
+                nonnegative=nonnegative,
+            )
+            info["clipped"] = info["clipped"] or q_clipped
         df = _long(hierarchy, frames)
         df["method"] = method
         reconciled[method] = df

@@ -1,8 +1,15 @@
-"""Forecast many series in parallel over processes, with a progress bar.
+"""Forecast many series: in-process, over a process pool or on a Dask cluster, with the same results.
+
+Two steps (:mod:`~salesops_models.forecast.forecaster`): every series is fitted independently
+(:func:`~salesops_models.forecast.forecaster.fit_series`, the expensive part, spread over workers in
+chunks), then the intervals are calibrated from the pooled rolling-origin errors in input order in
+the calling process (:func:`~salesops_models.forecast.forecaster.finish_forecasts`). Seeds derive
+from each series' position (:func:`series_seed`), the compiled kernels are deterministic, and the
+pool is assembled in input order, so the numbers are identical for any number of workers or chunks.
 
 ``n_jobs=1`` runs in the calling process: use it inside Dask workers, whose daemonic processes cannot
-start a process pool (dask/distributed#2142). A daemonic caller is detected and falls back to it.
-Seeds are derived from the series' position, so results do not depend on ``n_jobs``.
+start a process pool (dask/distributed#2142); a daemonic caller is detected and falls back to it.
+With a Dask ``client`` the fits run as Dask tasks (one per chunk) on that cluster instead.
 """
 
 from __future__ import annotations
@@ -10,30 +17,37 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from salesops_models.forecast.forecaster import SeriesForecast, forecast_series
+from salesops_models.forecast.base import DEFAULT_SEED
+from salesops_models.forecast.forecaster import FittedSeries, SeriesForecast, finish_forecasts, fit_series
 
 log = logging.getLogger(__name__)
 
+#: Series per task when work is spread over processes or Dask workers (results do not depend on it).
+DEFAULT_CHUNK = 64
 
-def series_seed(seed: int | None, position: int) -> int | None:
-    """Seed of the series at ``position``: child ``position`` of ``seed`` (independent of workers)."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence(seed, spawn_key=(position,)).generate_state(1)[0])
+Task = tuple[str, Any, int, dict[str, Any]]
 
 
-def _one(args: tuple[str, pd.Series, int, dict[str, Any]]) -> SeriesForecast:
-    name, y, horizon, kwargs = args
-    out = forecast_series(y, horizon, name=name, **kwargs)
-    out.fitted = None  # closures over statsmodels results do not cross process boundaries
-    return out
+def series_seed(seed: int | None, position: int) -> int:
+    """Seed of the series at ``position``: child ``position`` of ``seed`` (independent of workers).
+
+    ``seed=None`` uses :data:`~salesops_models.forecast.base.DEFAULT_SEED`, so that an unseeded
+    call still gives the same numbers on every run.
+    """
+    master = DEFAULT_SEED if seed is None else seed
+    return int(np.random.SeedSequence(master, spawn_key=(position,)).generate_state(1)[0])
+
+
+def _fit_chunk(tasks: Sequence[Task]) -> list[FittedSeries]:
+    """Fit a chunk of series (runs in a worker); fitted models are dropped (closures do not pickle)."""
+    return [fit_series(y, h, name=name, keep_fitted=False, **kw) for name, y, h, kw in tasks]
 
 
 def effective_jobs(n_jobs: int) -> int:
@@ -48,6 +62,10 @@ def effective_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
+    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
+
+
 def forecast_many(
     histories: Mapping[str, pd.Series | np.ndarray],
     horizon: int | Mapping[str, int],
@@ -55,13 +73,15 @@ def forecast_many(
     model: str = "combination",
     season_length: int | Mapping[str, int] = 12,
     n_jobs: int = 1,
+    client: Any = None,
     progress: bool = False,
     seed: int | None = None,
     keep_fitted: bool = False,
+    keep_errors: bool = False,
     chunksize: int | None = None,
     **kwargs: Any,
 ) -> dict[str, SeriesForecast]:
-    """Run :func:`~salesops_models.forecast.forecaster.forecast_series` on every series.
+    """Run :func:`~salesops_models.forecast.forecaster.forecast_series` on every series, errors pooled.
 
     Parameters
     ----------
@@ -71,46 +91,70 @@ def forecast_many(
         One value for all series or one per series [periods].
     n_jobs
         Worker processes (``-1``: all cores; ``1``: in-process, for Dask workers and notebooks).
+    client
+        A ``dask.distributed.Client``: fit the chunks as tasks on its cluster (``n_jobs`` is then
+        ignored).
     progress
         Show a tqdm progress bar.
     seed
         Master seed; series ``i`` gets child ``i`` (:func:`series_seed`).
     keep_fitted
-        Keep the fitted model objects (only with ``n_jobs=1``; they cannot be pickled).
+        Keep the fitted model objects (only in-process, ``n_jobs=1`` without a client).
+    keep_errors
+        Keep each series' rolling-origin errors (``SeriesForecast.rolling_errors``).
+    chunksize
+        Series per task for processes and Dask (default :data:`DEFAULT_CHUNK`).
     kwargs
-        Passed to ``forecast_series`` (``levels``, ``nonnegative``, ``bound_factor``, ``fallback``).
+        Passed to ``forecast_series`` (``levels``, ``nonnegative``, ``bound_factor``, ``fallback``,
+        ``interval_method``, ``calibration_source``, ``calibration_origins_count``).
 
     Returns
     -------
     dict
         :class:`~salesops_models.forecast.forecaster.SeriesForecast` by series name, in input order.
+        With ``interval_method="calibrated"`` (default) the quantiles of every series come from the
+        rolling-origin errors of all of them (:mod:`~salesops_models.forecast.intervals`).
     """
     from tqdm.auto import tqdm
 
     names = list(histories)
-    tasks = []
+    tasks: list[Task] = []
     for i, name in enumerate(names):
         h = horizon[name] if isinstance(horizon, Mapping) else horizon
         m = season_length[name] if isinstance(season_length, Mapping) else season_length
         kw = {"model": model, "season_length": m, "seed": series_seed(seed, i), **kwargs}
         tasks.append((name, histories[name], int(h), kw))
-    jobs = min(effective_jobs(n_jobs), max(len(tasks), 1))
+    jobs = 1 if client is not None else min(effective_jobs(n_jobs), max(len(tasks), 1))
     bar = tqdm(total=len(tasks), desc=f"forecast ({model})", disable=not progress, unit="series")
-    out: dict[str, SeriesForecast] = {}
+    drafts: list[FittedSeries] = []
     try:
-        if jobs == 1:
-            for task in tasks:
-                res = forecast_series(task[1], task[2], name=task[0], **task[3])
-                if not keep_fitted:
-                    res.fitted = None
-                out[task[0]] = res
+        if client is not None:
+            from dask.base import tokenize
+            from distributed import as_completed
+
+            chunks = _chunks(tasks, chunksize or DEFAULT_CHUNK)
+            token = tokenize(model, seed, len(tasks), kwargs)
+            futures = [
+                client.submit(_fit_chunk, chunk, key=f"forecast-fit-{token}-{i}") for i, chunk in enumerate(chunks)
+            ]
+            done: dict[int, list[FittedSeries]] = {}
+            position = {f.key: i for i, f in enumerate(futures)}
+            for fut in as_completed(futures):
+                done[position[fut.key]] = fut.result()
+                bar.update(len(done[position[fut.key]]))
+            for i in range(len(chunks)):
+                drafts.extend(done[i])
+        elif jobs == 1:
+            for name, y, h, kw in tasks:
+                drafts.append(fit_series(y, h, name=name, keep_fitted=keep_fitted, **kw))
                 bar.update()
         else:
-            size = chunksize or max(1, min(32, len(tasks) // (jobs * 8) or 1))
+            size = chunksize or max(1, min(DEFAULT_CHUNK, len(tasks) // (jobs * 4) or 1))
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                for task, res in zip(tasks, pool.map(_one, tasks, chunksize=size), strict=True):
-                    out[task[0]] = res
-                    bar.update()
+                for part in pool.map(_fit_chunk, _chunks(tasks, size)):
+                    drafts.extend(part)
+                    bar.update(len(part))
     finally:
         bar.close()
-    return out
+    results = finish_forecasts(drafts, keep_errors=keep_errors)
+    return {r.series: r for r in results}

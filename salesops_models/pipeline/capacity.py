@@ -19,7 +19,13 @@ import simpy
 
 from salesops_models.errors import SalesopsError
 from salesops_models.pipeline.calibration import PipelineCalibration
-from salesops_models.pipeline.simulation import GAP, SimulationInputs, block_seed, draw_atoms
+from salesops_models.pipeline.simulation import (
+    GAP,
+    SimulationInputs,
+    block_seed,
+    draw_atoms,
+    new_deal_size_cells,
+)
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +270,12 @@ def _one_trial(
             return
         stats["won"] += 1
         if np.isnan(amount):
-            amount = inp.size_pool[inp.size_offset[group] + int(amount_u[token] * inp.size_count[group])]
+            # a new deal's value follows its cycle, queueing included, as in the vectorised model
+            if token >= D:
+                off, cnt = new_deal_size_cells(inp, np.array([group]), np.array([day - created[token - D]]))
+            else:
+                off, cnt = inp.size_offset[[group]], inp.size_count[[group]]
+            amount = inp.size_pool[int(off[0]) + int(amount_u[token] * int(cnt[0]))]
         length = inp.pull_len[day]
         if inp.pull > 0 and length > 0 and pull_u[token] < inp.pull:
             day = int(inp.pull_start[day] + int(pull_u[token] / inp.pull * length))

@@ -126,6 +126,13 @@ class PipelineConfig(StrictModel):
         "product",
         description="Group won deal values by this column when drawing sizes of deals without an amount.",
     )
+    size_by_cycle: bool = Field(
+        True,
+        description="Draw a new deal's value from the won deals of its size group whose created-to-won cycle "
+        "fell in the same quantile bin as its simulated cycle (a group of n won deals gets floor(n^(1/3)) bins, "
+        "each holding >= 20 won deals; a group that cannot have two: its whole pool), so big deals take longer "
+        "as in history; false draws the value independent of the cycle.",
+    )
     use_open_amounts: bool = Field(
         True,
         description="Use the amount recorded on an open deal as its value when won; otherwise draw one.",

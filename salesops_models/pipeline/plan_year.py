@@ -196,6 +196,7 @@ def simulate_plan_year(
         seasonality=cfg.seasonality,
         quarter_end_pull=cfg.quarter_end_pull,
         size_by=cfg.size_by,
+        size_by_cycle=cfg.size_by_cycle,
         history_start=cfg.history_start,
         residual=cfg.residual,
         observed_from=cfg.observed_from,
@@ -269,7 +270,15 @@ def simulate_plan_year(
         )
     closed_by_period = closed_to_date_by_period(plan.opportunities, ids, edges, as_of)
     return PlanYearPipeline(
-        sim, plan_cal, response, creation, deals, summary, cfg.admin_time_reduction, closed_by_period, capacity
+        sim,
+        plan_cal,
+        response,
+        creation,
+        deals,
+        summary,
+        cfg.admin_time_reduction,
+        closed_by_period,
+        capacity,
     )
 
 

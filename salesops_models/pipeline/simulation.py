@@ -217,6 +217,9 @@ class SimulationInputs:
     n_quarters: int = 0
     uncertainty: UncertaintyInputs | None = None
     draw: str = "stage"
+    cycle_edges: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    cell_offset: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    cell_count: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     @property
     def n_cohorts(self) -> int:
@@ -471,6 +474,9 @@ def compile_inputs(
         n_quarters=n_quarters,
         uncertainty=unc,
         draw="segment" if unc is not None else "stage",
+        cycle_edges=np.asarray(cal.cycle_edges, float).reshape(len(cal.size_count), -1),
+        cell_offset=np.asarray(cal.cell_offset, np.int64).reshape(len(cal.size_count), -1),
+        cell_count=np.asarray(cal.cell_count, np.int64).reshape(len(cal.size_count), -1),
     )
 
 
@@ -909,6 +915,37 @@ def _size_position(inp: SimulationInputs, group: np.ndarray, u: np.ndarray) -> n
     return inp.size_offset[group] + (u * inp.size_count[group]).astype(np.int64)
 
 
+def new_deal_size_cells(
+    inp: SimulationInputs, group: np.ndarray, cycle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offset and count in the size pool of the values won new deals draw from [positions].
+
+    Parameters
+    ----------
+    inp
+        Compiled inputs (``cycle_edges``, ``cell_offset``, ``cell_count`` from the calibration).
+    group
+        Size group of each won deal.
+    cycle
+        Its simulated created-to-won cycle [days].
+
+    Returns
+    -------
+    tuple
+        ``(offset, count)``: the cell of the deal's group and cycle bin when the calibration has
+        cells for the group (so a deal that needed long to close is drawn from the values of deals
+        that needed long in history), else the group's whole pool.
+    """
+    off, cnt = inp.size_offset[group], inp.size_count[group]
+    if not inp.cell_count.any() or not group.size:
+        return off, cnt
+    # bin = number of the group's interior edges <= cycle (searchsorted 'right'; +inf pads)
+    b = (inp.cycle_edges[group] <= cycle[:, None]).sum(axis=1)
+    c_off, c_cnt = inp.cell_offset[group, b], inp.cell_count[group, b]
+    use = c_cnt > 0
+    return np.where(use, c_off, off), np.where(use, c_cnt, cnt)
+
+
 def _simulate_block(
     inp: SimulationInputs, rng: np.random.Generator, n: int, params: BlockParameters
 ) -> BlockResult:
@@ -1057,11 +1094,10 @@ def _simulate_block(
         uu = rng.random(won_n.size)
         draws += uu.size
         grp_n = g[won_n]
-        pos = _size_position(inp, grp_n, uu)
+        off_n, cnt_n = new_deal_size_cells(inp, grp_n, new_clock[won_n] - created[won_n])
+        pos = off_n + (uu * cnt_n).astype(np.int64)
         if boot:
-            pos = bootstrap_position(
-                int(size_key), new_trial[won_n], pos, inp.size_offset[grp_n], inp.size_count[grp_n]
-            )
+            pos = bootstrap_position(int(size_key), new_trial[won_n], pos, off_n, cnt_n)
         amt_n = inp.size_pool[pos]
     else:
         won_n = lost_n = np.zeros(0, np.int64)

@@ -23,6 +23,7 @@ EXAMPLE_TRANSITIONS = np.array(
     ]
 )
 EXAMPLE_HOLDING_DAYS = np.array([10.0, 20.0, 15.0])  # mean days in each open stage
+CYCLE_REFERENCE_DAYS = 30.0  # cycle at which a cycle-dependent value has the median amount [days]
 
 
 @dataclass
@@ -49,6 +50,7 @@ def synthetic_history(
     as_of: str = "2025-12-31",
     amount_median: float = 10_000.0,
     amount_sigma: float = 0.8,
+    amount_cycle_elasticity: float = 0.0,
     seed: int = 0,
 ) -> SyntheticHistory:
     """Draw a CRM history (full stage history, right-censored at ``as_of``) from a known process.
@@ -63,6 +65,11 @@ def synthetic_history(
         Creation: Poisson arrivals per rep [deals/week] over ``weeks`` weeks before ``as_of``.
     amount_median, amount_sigma
         Lognormal deal values [currency], known on every deal (open ones included).
+    amount_cycle_elasticity
+        Elasticity :math:`\\beta` of the value to the deal's created-to-close cycle :math:`c`
+        [-]: the median value is ``amount_median * (c / CYCLE_REFERENCE_DAYS) ** beta`` (big deals
+        take longer). A deal open on ``as_of`` runs on (unrecorded) to learn its cycle. 0: values
+        independent of the cycle, and the same draws as before the parameter existed.
     """
     rng = np.random.default_rng(seed)
     P = np.asarray(transition_matrix, float)
@@ -77,6 +84,7 @@ def synthetic_history(
     created_off = np.sort(rng.integers(1, total_days + 1, n))
     rows_id, rows_stage, rows_day = [], [], []
     status, final_stage, close_off = [], [], []
+    cycle = np.zeros(n)
     cum = np.cumsum(P, axis=1)
     for d in range(n):
         s, t = 0, int(created_off[d])
@@ -96,8 +104,13 @@ def synthetic_history(
                 status.append(OPEN)  # still in stage s on as_of: right-censored
                 final_stage.append(labels[s])
                 close_off.append(-1)
+                if amount_cycle_elasticity:
+                    cycle[d] = (
+                        _run_to_close(rng, cum, mean_holding_days, n_open, nxt, t + hold) - created_off[d]
+                    )
                 break
             s, t = nxt, t + hold
+            cycle[d] = t - created_off[d]
     sh = pd.DataFrame(
         {
             "opportunity_id": rows_id,
@@ -107,7 +120,10 @@ def synthetic_history(
     )
     close = pd.Series(start + pd.to_timedelta(np.maximum(close_off, 0), unit="D"))
     close[np.asarray(close_off) < 0] = pd.NaT
-    amount = np.round(amount_median * np.exp(amount_sigma * rng.standard_normal(n)), 0)
+    scale = amount_median
+    if amount_cycle_elasticity:
+        scale = amount_median * (np.maximum(cycle, 1.0) / CYCLE_REFERENCE_DAYS) ** amount_cycle_elasticity
+    amount = np.round(scale * np.exp(amount_sigma * rng.standard_normal(n)), 0)
     products = np.array(["Core", "Plus"])[rng.integers(0, 2, n)]
     opp = pd.DataFrame(
         {
@@ -125,6 +141,63 @@ def synthetic_history(
         {"rep_id": [f"R{r + 1:02d}" for r in range(n_reps)], "region": "North", "weekly_hours": 40.0}
     )
     return SyntheticHistory(opp, sh, reps, stages, end, P, np.asarray(mean_holding_days, float))
+
+
+def _run_to_close(
+    rng: np.random.Generator, cum: np.ndarray, mean_holding_days: np.ndarray, n_open: int, s: int, t: int
+) -> int:
+    """Day a deal entering state ``s`` on day ``t`` is won or lost, after the snapshot [day]."""
+    while s < n_open:
+        t += int(rng.geometric(1.0 / mean_holding_days[s]))
+        s = int(np.searchsorted(cum[s], rng.random(), side="right"))
+    return t
+
+
+def true_value_closed(
+    transition_matrix: np.ndarray,
+    mean_holding_days: np.ndarray,
+    horizon_days: int,
+    *,
+    amount_median: float,
+    amount_sigma: float,
+    amount_cycle_elasticity: float,
+    deals: int = 200_000,
+    seed: int = 1,
+) -> tuple[float, float]:
+    """Mean value of a won deal created in a horizon and won inside it, in the true process.
+
+    Deals are created uniformly over the ``horizon_days`` days and run through the jump chain with
+    geometric holding times (vectorised over deals); the expected value given the cycle is exact
+    (lognormal mean), so only the cycles are Monte Carlo.
+
+    Returns
+    -------
+    tuple
+        ``(mean value [currency], won share)``: of deals created in the horizon, the mean expected
+        value of those won by its end, and the share won by then [0-1].
+    """
+    rng = np.random.default_rng(seed)
+    cum = np.cumsum(np.asarray(transition_matrix, float), axis=1)
+    n_open = len(mean_holding_days)
+    created = rng.integers(1, horizon_days + 1, deals)
+    state = np.zeros(deals, np.int64)
+    t = created.copy()
+    active = np.ones(deals, bool)
+    while active.any():
+        i = np.flatnonzero(active)
+        hold = rng.geometric(1.0 / np.asarray(mean_holding_days, float)[state[i]])
+        u = rng.random(i.size)
+        t[i] += hold
+        state[i] = (cum[state[i]] <= u[:, None]).sum(axis=1)  # searchsorted "right", row-wise
+        active[i] = (state[i] < n_open) & (t[i] <= horizon_days)
+    won = (state == n_open) & (t <= horizon_days)
+    cycle = np.maximum(t[won] - created[won], 1).astype(float)
+    value = (
+        amount_median
+        * np.exp(amount_sigma**2 / 2)
+        * (cycle / CYCLE_REFERENCE_DAYS) ** amount_cycle_elasticity
+    )
+    return float(value.mean()), float(won.mean())
 
 
 def synthetic_funnel(

@@ -1,0 +1,213 @@
+"""Small compiled optimisers for the fast forecasters: Nelder-Mead in a box, and Brent on an interval.
+
+Why not ``scipy.optimize``: an ETS or ARIMA likelihood on a sales or competition series costs a few
+microseconds once compiled, so scipy's Python loop around it (tens of microseconds per call) would
+dominate the fit. Both optimisers here run inside numba together with the objective; each stops on a
+tolerance or on a fixed number of function evaluations (a work limit, never the wall clock), so the
+same input gives the same parameters bit for bit.
+
+The objective is any ``numba.njit`` function ``fun(x, *args) -> float`` (``args`` a tuple; ``inf`` or
+``nan`` marks an inadmissible point). :func:`make_nelder_mead` and :func:`make_brent` compile one
+optimiser per objective: numba keeps such closures in its on-disk cache, whereas a compiled function
+passed as an argument is recompiled in every process (tens of seconds on a busy 2-core machine).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+JIT = {"cache": True, "nogil": True}
+
+
+@nb.njit(**JIT)
+def _clip(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    for i in range(x.size):
+        if x[i] < lower[i]:
+            x[i] = lower[i]
+        elif x[i] > upper[i]:
+            x[i] = upper[i]
+    return x
+
+
+@nb.njit(**JIT)
+def _safe(v: float) -> float:
+    return v if np.isfinite(v) else np.inf
+
+
+def make_nelder_mead(fun):  # type: ignore[no-untyped-def]
+    """A compiled Nelder-Mead minimiser of ``fun(x, *args)`` over a box.
+
+    The returned function is ``nelder_mead(x0, step, lower, upper, args, max_evals, ftol, restarts)``.
+
+    Parameters
+    ----------
+    x0, step
+        Start point and the initial simplex edge per coordinate (same units as ``x0``).
+    lower, upper
+        Box bounds; trial points are projected into the box (clipping, as in R's ``ets``
+        implementations), so every evaluated point is admissible for the bounds.
+    args
+        Extra arguments of ``fun`` (a tuple).
+    max_evals
+        Work limit: the largest number of evaluations [-].
+    ftol
+        Stop when :math:`f_{worst} - f_{best} \\le \\mathrm{ftol}\\,(|f_{best}| + \\mathrm{ftol})`.
+    restarts
+        Fresh simplices around the optimum after convergence, as long as each improves on the
+        previous one by more than ``ftol`` (Nelder-Mead can stall on a degenerate simplex).
+
+    Returns
+    -------
+    (ndarray, float, int)
+        Best point, its value and the number of evaluations used.
+
+    Notes
+    -----
+    Standard coefficients: reflection 1, expansion 2, contraction 0.5, shrink 0.5 (Lagarias et al.
+    1998). Points are ordered by value with ties broken by position, so runs are deterministic.
+    """
+
+    @nb.njit(**JIT)
+    def nelder_mead(x0, step, lower, upper, args, max_evals, ftol, restarts):  # type: ignore[no-untyped-def]
+        k = x0.size
+        best_x = _clip(x0.copy(), lower, upper)
+        best_f = np.inf
+        evals = 0
+        cen = np.empty(k)
+        for _attempt in range(restarts + 1):
+            # (re)start: a fresh simplex around the best point so far (Nelder-Mead can stall on a
+            # degenerate simplex; one restart from the optimum costs little when it has converged)
+            sim = np.empty((k + 1, k))
+            fs = np.empty(k + 1)
+            sim[0] = best_x
+            for i in range(k):
+                x = best_x.copy()
+                x[i] = x[i] + step[i]
+                if x[i] > upper[i]:
+                    x[i] = best_x[i] - step[i]
+                sim[i + 1] = _clip(x, lower, upper)
+            for i in range(k + 1):
+                fs[i] = _safe(fun(sim[i], *args))
+            evals += k + 1
+            while evals < max_evals:
+                order = np.argsort(fs, kind="mergesort")
+                sim = sim[order]
+                fs = fs[order]
+                if np.isfinite(fs[k]) and fs[k] - fs[0] <= ftol * (abs(fs[0]) + ftol):
+                    break
+                cen[:] = 0.0
+                for i in range(k):
+                    cen += sim[i]
+                cen /= k
+                xr = _clip(cen + (cen - sim[k]), lower, upper)
+                fr = _safe(fun(xr, *args))
+                evals += 1
+                if fr < fs[0]:
+                    xe = _clip(cen + 2.0 * (cen - sim[k]), lower, upper)
+                    fe = _safe(fun(xe, *args))
+                    evals += 1
+                    if fe < fr:
+                        sim[k] = xe
+                        fs[k] = fe
+                    else:
+                        sim[k] = xr
+                        fs[k] = fr
+                elif fr < fs[k - 1]:
+                    sim[k] = xr
+                    fs[k] = fr
+                else:
+                    if fr < fs[k]:
+                        xc = _clip(cen + 0.5 * (xr - cen), lower, upper)
+                    else:
+                        xc = _clip(cen + 0.5 * (sim[k] - cen), lower, upper)
+                    fc = _safe(fun(xc, *args))
+                    evals += 1
+                    if fc < min(fr, fs[k]):
+                        sim[k] = xc
+                        fs[k] = fc
+                    else:
+                        for i in range(1, k + 1):
+                            sim[i] = _clip(sim[0] + 0.5 * (sim[i] - sim[0]), lower, upper)
+                            fs[i] = _safe(fun(sim[i], *args))
+                        evals += k
+            j = 0
+            for i in range(1, k + 1):
+                if fs[i] < fs[j]:
+                    j = i
+            improved = fs[j] < best_f - ftol * (abs(best_f) + ftol) if np.isfinite(best_f) else True
+            if fs[j] < best_f:
+                best_f = fs[j]
+                best_x = sim[j].copy()
+            if not improved or evals >= max_evals:
+                break
+        return best_x, best_f, evals
+
+    return nelder_mead
+
+
+def make_brent(fun):  # type: ignore[no-untyped-def]
+    """A compiled Brent minimiser (golden section + parabolas) of a scalar ``fun(x, *args)``.
+
+    The returned function is ``brent_min(a, b, args, xtol, max_iter)``, minimising on ``[a, b]``
+    to the tolerance ``xtol`` (relative, plus 1e-12 absolute) in at most ``max_iter`` iterations
+    (a work limit). It returns the minimiser and its value.
+    """
+
+    @nb.njit(**JIT)
+    def brent_min(a, b, args, xtol, max_iter):  # type: ignore[no-untyped-def]
+
+        golden = 0.3819660112501051
+        x = w = v = a + golden * (b - a)
+        fx = fw = fv = _safe(fun(x, *args))
+        d = 0.0
+        e = 0.0
+        for _ in range(max_iter):
+            xm = 0.5 * (a + b)
+            tol1 = xtol * abs(x) + 1e-12
+            tol2 = 2.0 * tol1
+            if abs(x - xm) <= tol2 - 0.5 * (b - a):
+                break
+            use_golden = True
+            if abs(e) > tol1:
+                r = (x - w) * (fx - fv)
+                q = (x - v) * (fx - fw)
+                p = (x - v) * q - (x - w) * r
+                q = 2.0 * (q - r)
+                if q > 0.0:
+                    p = -p
+                q = abs(q)
+                etemp = e
+                e = d
+                if abs(p) < abs(0.5 * q * etemp) and p > q * (a - x) and p < q * (b - x):
+                    d = p / q
+                    u = x + d
+                    if u - a < tol2 or b - u < tol2:
+                        d = tol1 if xm >= x else -tol1
+                    use_golden = False
+            if use_golden:
+                e = (a - x) if x >= xm else (b - x)
+                d = golden * e
+            u = x + d if abs(d) >= tol1 else x + (tol1 if d >= 0 else -tol1)
+            fu = _safe(fun(u, *args))
+            if fu <= fx:
+                if u >= x:
+                    a = x
+                else:
+                    b = x
+                v, w, x = w, x, u
+                fv, fw, fx = fw, fx, fu
+            else:
+                if u < x:
+                    a = u
+                else:
+                    b = u
+                if fu <= fw or w == x:
+                    v, w = w, u
+                    fv, fw = fw, fu
+                elif fu <= fv or v == x or v == w:
+                    v = u
+                    fv = fu
+        return x, fx
+
+    return brent_min
