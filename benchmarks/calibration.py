@@ -48,7 +48,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
+from switches import add_conversion_drift, add_size_by_cycle, pipeline_variants  # noqa: E402
 
 from salesops_models.backtest import BacktestSettings, run_backtest  # noqa: E402
 from salesops_models.testing import benchmarks_dir  # noqa: E402
@@ -78,10 +78,10 @@ def record(check: str, value: Any, target: str, met: bool | None, **details: Any
 # --------------------------------------------------------------------------------------------
 
 
-def maven_backtest(trials: int, artefacts: Path | None, size_by_cycle: bool | None = None) -> Any:
+def maven_backtest(trials: int, artefacts: Path | None, overrides: dict[str, Any] | None = None) -> Any:
     """The Maven pipeline backtest with default settings (run once, read by two rows).
 
-    ``size_by_cycle``: the ``pipeline.size_by_cycle`` setting; ``None`` keeps the default.
+    ``overrides``: ``pipeline:`` settings that differ from the defaults (the benchmark's switches).
     """
     from salesops_models.data import load_crm_export
     from salesops_models.pipeline.config import PipelineConfig
@@ -93,7 +93,7 @@ def maven_backtest(trials: int, artefacts: Path | None, size_by_cycle: bool | No
         models=("pipeline",),
         trials=trials,
         label="maven-pipeline",
-        pipeline=PipelineConfig() if size_by_cycle is None else PipelineConfig(size_by_cycle=size_by_cycle),
+        pipeline=PipelineConfig(**(overrides or {})),
     )
     report = run_backtest(company, settings)
     if artefacts is not None:
@@ -151,9 +151,13 @@ def row_synthetic_funnel() -> dict[str, Any]:
     )
 
 
-def sample_company_2025(trials: int, artefacts: Path | None) -> Any:
-    """Plan 2025 from data known on 2024-12-31 (the generated company cut there), score on 2025."""
+def sample_company_2025(trials: int, artefacts: Path | None, overrides: dict[str, Any] | None = None) -> Any:
+    """Plan 2025 from data known on 2024-12-31 (the generated company cut there), score on 2025.
+
+    ``overrides``: ``pipeline:`` settings that differ from the defaults (the benchmark's switches).
+    """
     from salesops_models.data import generate_sample_company
+    from salesops_models.pipeline.config import PipelineConfig
 
     company = generate_sample_company(seed=7)
     settings = BacktestSettings(
@@ -162,6 +166,7 @@ def sample_company_2025(trials: int, artefacts: Path | None) -> Any:
         models=("pipeline", "rep_attainment", "commission"),
         trials=trials,
         label="sample-company-2025",
+        pipeline=PipelineConfig(**(overrides or {})),
     )
     report = run_backtest(company, settings)
     if artefacts is not None:
@@ -169,11 +174,11 @@ def sample_company_2025(trials: int, artefacts: Path | None) -> Any:
     return report
 
 
-def row_attainment_spread(report: Any) -> dict[str, Any]:
+def row_attainment_spread(report: Any, variant: str = "") -> dict[str, Any]:
     r = report.summary["rep_attainment_spread"][0]
     ratio = r["spread_ratio"]
     return record(
-        "sample company 2025 backtest: simulated rep attainment p90-p10 / realised p90-p10",
+        variant + "sample company 2025 backtest: simulated rep attainment p90-p10 / realised p90-p10",
         ratio,
         "0.8-1.25",
         bool(0.8 <= ratio <= 1.25),
@@ -181,12 +186,12 @@ def row_attainment_spread(report: Any) -> dict[str, Any]:
     )
 
 
-def row_commission_inside(report: Any) -> dict[str, Any]:
+def row_commission_inside(report: Any, variant: str = "") -> dict[str, Any]:
     c = report.summary["commission"][0]
     s = report.scores
     pipe = s[(s["model"] == "pipeline") & ~s["naive"]].iloc[0]
     return record(
-        "sample company 2025 backtest: realised total commission inside simulated P10-P90",
+        variant + "sample company 2025 backtest: realised total commission inside simulated P10-P90",
         bool(c["inside_p10_p90"]),
         "yes",
         bool(c["inside_p10_p90"]),
@@ -317,6 +322,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "--artefacts", type=Path, default=None, help="also write the backtest artefact folders here"
     )
     add_size_by_cycle(ap, "the Maven backtest (two pairs of Maven rows with 'both')")
+    add_conversion_drift(ap, "the Maven and sample-company backtests (two sets of their rows with 'both')")
     ap.add_argument(
         "--maven-only", action="store_true", help="only the Maven rows (no funnel, sample company or speed)"
     )
@@ -333,10 +339,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"[{step}: {time.perf_counter() - tick:.0f} s, load {os.getloadavg()[0]:.1f}]", flush=True)
         return out
 
-    variants = {
-        ("" if setting is None else f"[size_by_cycle {name}] "): setting
-        for name, setting in size_by_cycle_variants(args.size_by_cycle).items()
-    }
+    variants = pipeline_variants(args.size_by_cycle, args.conversion_drift)
     if (benchmarks_dir() / "crm").is_dir():
         for label, setting in variants.items():
             maven = run(
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             skipped("Maven CRPS skill", "> 0", why),
         ]
     if not args.maven_only:
-        records += other_rows(args, trials, run)
+        records += other_rows(args, trials, run, pipeline_variants("default", args.conversion_drift))
     show_records(records)
     print(
         f"\nwall time {time.perf_counter() - t0:.0f} s; machine load average (1 min) {os.getloadavg()[0]:.1f} on "
@@ -366,9 +369,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def other_rows(
-    args: argparse.Namespace, trials: int, run: Callable[[str, Callable[[], Any]], Any]
+    args: argparse.Namespace,
+    trials: int,
+    run: Callable[[str, Callable[[], Any]], Any],
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows after the Maven backtest: funnel, forecast, sample company, speed."""
+    """The rows after the Maven backtest: funnel, forecast, sample company (once per variant of the
+    ``pipeline:`` settings, label -> overrides), speed."""
     records: list[dict[str, Any]] = []
     records.append(run("synthetic funnel", row_synthetic_funnel))
     forecast_targets = ("0.93-0.97 on each", "lower than today's on each", ">= 0.85")
@@ -385,10 +392,12 @@ def other_rows(
             results[name] = run(f"forecast {name}", lambda name=name: forecast_set(name, args.series_limit))
         records += [row_forecast_coverage(results), row_forecast_msis(results)]
         records.append(run("rep-level forecast coverage", row_rep_coverage))
-    sample = run(
-        "sample company 2025 backtest", lambda: sample_company_2025(max(trials // 2, 200), args.artefacts)
-    )
-    records += [row_attainment_spread(sample), row_commission_inside(sample)]
+    for label, overrides in (variants or {"": {}}).items():
+        sample = run(
+            f"{label}sample company 2025 backtest",
+            lambda overrides=overrides: sample_company_2025(max(trials // 2, 200), args.artefacts, overrides),
+        )
+        records += [row_attainment_spread(sample, label), row_commission_inside(sample, label)]
     records.append(run("speed", lambda: row_speed(args.quick)))
     return records
 

@@ -63,6 +63,7 @@ def calibration_options(cfg: PipelineConfig) -> dict[str, Any]:
         "residual": cfg.residual,
         "observed_from": cfg.observed_from,
         "creation_trend": cfg.creation_trend,
+        "conversion_drift": cfg.conversion_drift,
     }
 
 

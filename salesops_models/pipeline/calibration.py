@@ -24,6 +24,7 @@ import pandas as pd
 from salesops_models.data.company import StageSet
 from salesops_models.data.schema import LOST, OPEN, WON
 from salesops_models.errors import DataValidationError, ScenarioError, format_rows
+from salesops_models.pipeline.drift import DRIFT_MODES, ConversionDrift, estimate_conversion_drift
 from salesops_models.pipeline.survival import CumulativeIncidence, aalen_johansen, follow_up_check
 from salesops_models.pipeline.uncertainty import ParameterUncertainty, estimate_uncertainty
 
@@ -95,6 +96,10 @@ class PipelineCalibration:
         (a row of ``cell_count`` all 0: too few won deals, the group's whole pool is used). A new
         deal's value is drawn from the cell of its simulated cycle, so size and cycle length come
         together as in history (big deals take longer).
+    drift, open_created
+        The trend of conversion over creation cohorts (:mod:`~salesops_models.pipeline.drift`;
+        not used unless ``conversion_drift`` asks and the data identify it) and the mean creation
+        date of the deals open on ``as_of`` (the cohort the open pipeline is shifted as).
     """
 
     states: tuple[str, ...]
@@ -127,6 +132,8 @@ class PipelineCalibration:
     cycle_edges: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     cell_offset: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     cell_count: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    drift: ConversionDrift = field(default_factory=ConversionDrift)
+    open_created: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         if self.atom_dest is None:
@@ -223,6 +230,18 @@ class PipelineCalibration:
         g = len(self.size_groups) - 1 if group is None else group
         o, c = int(self.size_offset[g]), int(self.size_count[g])
         return float(self.size_pool[o : o + c].mean()) if c else 0.0
+
+    def win_rate_created(self, date: pd.Timestamp | str) -> float:
+        """Win probability from entry of a deal created on ``date`` [0-1]: the point chain, moved along
+        the conversion drift when one is used (up to ``as_of``, as the simulation does)."""
+        from salesops_models.pipeline.markov import absorbing_chain
+        from salesops_models.pipeline.uncertainty import tilt_scale, tilted_matrix
+
+        P = self.transition_matrix
+        if self.drift.used:
+            x = self.drift.shift(min(pd.Timestamp(date), self.as_of))
+            P = tilted_matrix(P, self.n_open, tilt_scale(P, self.n_open, self.entry_stage) * x)
+        return float(absorbing_chain(P, self.n_open).win_probability[self.entry_stage])
 
     def summary(self) -> dict[str, float | int | str]:
         """Headline figures of the calibration."""
@@ -373,6 +392,7 @@ def calibrate_pipeline(
     observed_from: pd.Timestamp | str | None = "auto",
     creation_trend: str = "auto",
     size_by_cycle: bool = True,
+    conversion_drift: str = "none",
 ) -> PipelineCalibration:
     """Estimate the pipeline model from CRM history known on ``as_of``.
 
@@ -414,6 +434,11 @@ def calibrate_pipeline(
         still open then (left truncation). 'auto' takes the earliest won/lost date in the history;
         a date sets it; ``None`` assumes no truncation. Visits that started earlier enter the risk
         sets late (delayed entry); visits that ended before it are dropped.
+    conversion_drift
+        'none' (default): conversion is constant over creation cohorts. 'auto': fit a trend of the
+        logit win probability in creation date (:func:`~salesops_models.pipeline.drift.estimate_conversion_drift`)
+        and use it when the data identify it; 'fit': use it whenever it can be fitted
+        (``diagnostics['conversion_drift']`` says what was used).
 
     Returns
     -------
@@ -450,6 +475,8 @@ def calibrate_pipeline(
     """
     if creation_trend not in ("auto", "fit", "none"):
         raise ScenarioError(f"pipeline.creation_trend: got {creation_trend!r}; use 'auto', 'fit' or 'none'.")
+    if conversion_drift not in DRIFT_MODES:
+        raise ScenarioError(f"pipeline.conversion_drift: got {conversion_drift!r}; use 'auto', 'fit' or 'none'.")
     if residual not in RESIDUAL_MODES:
         raise ScenarioError(
             f"pipeline.residual: got {residual!r}; use 'no_decision' (censoring-aware, the default) or "
@@ -575,6 +602,14 @@ def calibrate_pipeline(
     diagnostics["visits_dropped_before_window"] = n_dropped
     deals = _deal_outcomes(visits, opp, stages)
     diagnostics.update(_competing_risks_from_entry(deals))
+    drift = estimate_conversion_drift(deals, as_of, conversion_drift)
+    diagnostics.update(drift.summary())
+    open_start = deals.loc[deals["status"] == 0, "start"]
+    open_created = (
+        pd.Timestamp(open_start.min() + (open_start - open_start.min()).mean()).normalize()
+        if len(open_start)
+        else None
+    )
     warn: list[str] = []
     if residual == "no_decision":
         diagnostics["win_rate_assumption"] = (
@@ -705,6 +740,8 @@ def calibrate_pipeline(
         cycle_edges=cycle_edges,
         cell_offset=cell_offset,
         cell_count=cell_count,
+        drift=drift,
+        open_created=open_created,
     )
 
 

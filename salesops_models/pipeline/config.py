@@ -115,6 +115,15 @@ class PipelineConfig(StrictModel):
         ">= 24 full months of creation dates exist, 'fit' from >= 6 months, 'none' keeps the rate window's level. "
         "With parameter uncertainty each trial draws its own growth from the fit's standard error.",
     )
+    conversion_drift: Literal["auto", "fit", "none"] = Field(
+        "none",
+        description="Trend of conversion over creation cohorts: 'auto' fits a Cox model of the hazard of winning "
+        "in creation date (censoring and delayed entry respected, cluster-robust standard error over monthly "
+        "cohorts) and uses it when won deals come from >= 4 monthly cohorts and the slope is significant at 5%: "
+        "each cohort's win odds move along it up to the snapshot, the slope drawn per trial from its standard "
+        "error; 'fit' uses it whenever it can be fitted; 'none' keeps conversion constant. The calibration "
+        "diagnostic 'conversion_drift' says what was used.",
+    )
     quarter_end_pull: float | None = Field(
         None,
         ge=0.0,

@@ -201,6 +201,7 @@ def simulate_plan_year(
         residual=cfg.residual,
         observed_from=cfg.observed_from,
         creation_trend=cfg.creation_trend,
+        conversion_drift=cfg.conversion_drift,
     )
     roster = plan.reps
     ids = roster["rep_id"].astype(str).to_numpy(dtype=object)

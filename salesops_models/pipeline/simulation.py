@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from salesops_models.pipeline.uncertainty import (
     gamma_shape,
     point_parameters,
     progress_mask,
+    tilt_scale,
 )
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ class SimulationInputs:
     cycle_edges: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     cell_offset: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     cell_count: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    cohort_odds: np.ndarray | None = None
 
     @property
     def n_cohorts(self) -> int:
@@ -414,9 +416,26 @@ def compile_inputs(
     d_stage = stage[keep]
     rows_lo = seg_lo[keep]
     pad_lo = np.where(pad_valid[d_stage], rows_lo[np.arange(d_stage.size)[:, None], pad_dest[d_stage]], 1.0)
+    # ---- conversion drift: each cohort's years from the drift's reference ------------------------
+    cohort_years = np.zeros(1 + n_quarters)
+    cohort_odds = None
+    if cal.drift.used:
+        open_date = as_of if cal.open_created is None else min(pd.Timestamp(cal.open_created), as_of)
+        cohort_years[0] = cal.drift.years(open_date)
+        cohort_years[1:] = cal.drift.years(as_of)  # carried to the snapshot, not extrapolated
+        scale_c = (
+            cal.uncertainty.tilt_scale
+            if cal.uncertainty is not None
+            else tilt_scale(cal.transition_matrix, cal.n_open, cal.entry_stage)
+        )
+        cohort_odds = np.exp(scale_c * cal.drift.slope * cohort_years)
     unc = None
     if uncertainty == "calibrated" and cal.uncertainty is not None:
         unc = _uncertainty_inputs(cal, dest_prob)
+        if cal.drift.used:
+            unc = replace(
+                unc, drift_slope=cal.drift.slope, drift_sd=cal.drift.slope_se, cohort_years=cohort_years
+            )
     return SimulationInputs(
         guide=guide,
         guide_scale=scale_g,
@@ -473,10 +492,12 @@ def compile_inputs(
         week_years=week_years,
         n_quarters=n_quarters,
         uncertainty=unc,
-        draw="segment" if unc is not None else "stage",
+        # the per-stage draw has no cohorts: a drift needs the segment draw in the point mode too
+        draw="segment" if unc is not None or cohort_odds is not None else "stage",
         cycle_edges=np.asarray(cal.cycle_edges, float).reshape(len(cal.size_count), -1),
         cell_offset=np.asarray(cal.cell_offset, np.int64).reshape(len(cal.size_count), -1),
         cell_count=np.asarray(cal.cell_count, np.int64).reshape(len(cal.size_count), -1),
+        cohort_odds=cohort_odds,
     )
 
 
@@ -686,7 +707,9 @@ def simulate_blocks(
                 size_count=inputs.size_count,
             )
         else:
-            params = point_parameters(inputs.dest_prob, n, inputs.n_cohorts, inputs.n_reps)
+            params = point_parameters(
+                inputs.dest_prob, n, inputs.n_cohorts, inputs.n_reps, inputs.cohort_odds
+            )
         parts.append(_simulate_block(inputs, np.random.default_rng(block_seed(seed, b)), n, params))
     return BlockResult(
         bookings=np.concatenate([p.bookings for p in parts]),
@@ -744,7 +767,7 @@ def _advance(
     if inp.draw == "stage":
         return _advance_stage(inp, rng, state, clock, active)
     if params is None:
-        params = point_parameters(inp.dest_prob, 1, inp.n_cohorts, max(inp.n_reps, 1))
+        params = point_parameters(inp.dest_prob, 1, inp.n_cohorts, max(inp.n_reps, 1), inp.cohort_odds)
     if tables is None:
         tables = exit_tables(inp, params, params.cohort_odds.shape[0])
     cum = tables[1]

@@ -212,6 +212,7 @@ def synthetic_funnel(
     window_start: str | None = None,
     amount: float = 5_000.0,
     seed: int = 0,
+    conversion_drift: float = 0.0,
 ) -> SyntheticHistory:
     """A lead funnel exported with won and still-open leads only (no explicit losses), e.g. MQLs.
 
@@ -228,6 +229,10 @@ def synthetic_funnel(
         before it are missing). ``None``: every lead is in the export.
     amount
         Value of a won lead [currency].
+    conversion_drift
+        Trend of the logit conversion in creation date [logit per year]: a lead created ``y`` years
+        before ``as_of`` converts with ``expit(logit(conversion) - conversion_drift * y)``, so
+        ``conversion`` is the rate of leads created on ``as_of``. 0: constant (the same draws).
 
     Returns
     -------
@@ -241,7 +246,9 @@ def synthetic_funnel(
     start = end - pd.Timedelta(weeks=weeks)
     n = int(rng.poisson(leads_per_week * weeks))
     created = start + pd.to_timedelta(np.sort(rng.integers(1, (end - start).days + 1, n)), unit="D")
-    converts = rng.random(n) < conversion
+    years_before = ((end - created).days / 365.25).to_numpy(float)
+    logit = np.log(conversion / (1.0 - conversion)) - conversion_drift * years_before
+    converts = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
     days = np.ceil(median_days * np.exp(sigma * rng.standard_normal(n))).astype(int)
     won_date = created + pd.to_timedelta(days, unit="D")
     won = converts & (won_date <= end)

@@ -323,6 +323,9 @@ class UncertaintyInputs:
     tilt_scale: float
     bootstrap_sizes: bool = True
     trend_sd: float = 0.0
+    drift_slope: float = 0.0
+    drift_sd: float = 0.0
+    cohort_years: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -351,11 +354,15 @@ class BlockParameters:
     draws: int = 0
 
 
-def point_parameters(dest_prob: np.ndarray, n: int, n_cohorts: int, n_reps: int) -> BlockParameters:
-    """The point calibration in :class:`BlockParameters` form (every trial shares it)."""
+def point_parameters(
+    dest_prob: np.ndarray, n: int, n_cohorts: int, n_reps: int, cohort_odds: np.ndarray | None = None
+) -> BlockParameters:
+    """The point calibration in :class:`BlockParameters` form (every trial shares it); ``cohort_odds``:
+    each cohort's progress-odds multiplier (the point conversion drift; ``None``: 1)."""
+    odds = np.ones((n, n_cohorts)) if cohort_odds is None else np.broadcast_to(cohort_odds, (n, n_cohorts))
     return BlockParameters(
         dest_prob=dest_prob[None, :, :],
-        cohort_odds=np.ones((n, n_cohorts)),
+        cohort_odds=odds,
         rep_odds=np.ones((n, n_reps)),
         creation=None,
         size_key=None,
@@ -437,6 +444,11 @@ def draw_block_parameters(
         creation = None
     # conversion: cohort shocks and their common level, rep effects (progress odds multipliers)
     cohort = rng.standard_normal((n, n_cohorts)) * unc.cohort_sd + rng.standard_normal((n, 1)) * unc.level_sd
+    if unc.drift_slope or unc.drift_sd:
+        # conversion drift: the trial's slope [logit/year] times each cohort's years from the
+        # reference (drawn only when a drift is used, so runs without one keep their streams)
+        slope = unc.drift_slope + unc.drift_sd * rng.standard_normal((n, 1))
+        cohort = cohort + slope * unc.cohort_years[None, :n_cohorts]
     rep = unc.rep_mean[None, :] + rng.standard_normal((n, R)) * unc.rep_sd[None, :]
     cohort_odds = np.exp(unc.tilt_scale * cohort)
     rep_odds = np.exp(unc.tilt_scale * rep)
@@ -482,6 +494,15 @@ def progress_mask(n_open: int, n_dest: int) -> np.ndarray:
     return mask
 
 
+def tilted_matrix(transition_matrix: np.ndarray, n_open: int, x: float) -> np.ndarray:
+    """The jump chain with every open stage's progress odds multiplied by ``exp(x)`` (rows renormalised)."""
+    P = np.asarray(transition_matrix, float)
+    Q = P.copy()
+    Q[:n_open] = np.where(progress_mask(n_open, P.shape[1]), P[:n_open] * np.exp(x), P[:n_open])
+    Q[:n_open] /= Q[:n_open].sum(axis=1, keepdims=True)
+    return Q
+
+
 def tilt_scale(transition_matrix: np.ndarray, n_open: int, entry_stage: int) -> float:
     """Exponent ``c`` with ``d logit B(entry, won) / d(c x) = 1`` when progress odds are multiplied
     by ``exp(c x)``: a conversion shock of ``x`` logits moves the win probability from entry by ``x``.
@@ -489,13 +510,9 @@ def tilt_scale(transition_matrix: np.ndarray, n_open: int, entry_stage: int) -> 
     from salesops_models.pipeline.markov import absorbing_chain
 
     P = np.asarray(transition_matrix, float)
-    mask = progress_mask(n_open, n_open + 2)
 
     def logit_win(x: float) -> float:
-        Q = P.copy()
-        Q[:n_open] = np.where(mask, P[:n_open] * np.exp(x), P[:n_open])
-        Q[:n_open] /= Q[:n_open].sum(axis=1, keepdims=True)
-        p = float(absorbing_chain(Q, n_open).win_probability[entry_stage])
+        p = float(absorbing_chain(tilted_matrix(P, n_open, x), n_open).win_probability[entry_stage])
         return float(np.log(p / (1 - p))) if 0 < p < 1 else float("nan")
 
     h = 1e-4
