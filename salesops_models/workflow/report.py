@@ -249,6 +249,7 @@ def build_scenario_report(
     error: str | None = None,
     link_index: bool = False,
     cache: StageCache | None = None,
+    results: ScenarioResults | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` from the scenario's tables and return its path.
 
@@ -265,6 +266,10 @@ def build_scenario_report(
         The stage cache whose folder also keeps the drawn charts
         (:mod:`~salesops_models.workflow.chart_cache`; default: the one the scenario folder's
         ``cache.json`` names, if any). Without one every chart is drawn; the page is the same.
+    results
+        The scenario's tables already read for ``out_dir`` with the same ``status`` and ``error``
+        (:func:`publish_scenario` shares one with the exports, so tables are read and derived
+        figures computed once); default: read here.
 
     Notes
     -----
@@ -277,7 +282,7 @@ def build_scenario_report(
     from salesops_models.workflow.sections import SECTIONS, overview_section
 
     out = Path(out_dir)
-    results = ScenarioResults(out, status, error)
+    results = results if results is not None else ScenarioResults(out, status, error)
     stage_cache = cache if cache is not None else read_pointer(out)
     with chart_cache.using(ChartCache.beside(stage_cache) if stage_cache is not None else None):
         sections = [guarded(build, results, title) for title, build in SECTIONS]
@@ -351,7 +356,10 @@ def publish_scenario(
             done.problems.append(f"{name} not written: {type(exc).__name__}: {exc}")
             return None
 
-    exports = attempt("exports", lambda: write_scenario_exports(ScenarioResults(out, status, error)))
+    # one results object for the exports and the report: each table is read, and each derived
+    # figure (the quarterly attainment risk) computed, once
+    results = attempt("results", lambda: ScenarioResults(out, status, error))
+    exports = attempt("exports", lambda: write_scenario_exports(results)) if results is not None else None
     if exports is not None:
         done.written.update(exports.files)
         done.problems += [f"{name} not written: {why}" for name, why in exports.failed.items()]
@@ -360,7 +368,7 @@ def publish_scenario(
         page = attempt(NOTEBOOKS_HTML, lambda: export_notebooks_html(out, notebooks, intro))
         if page is not None:
             done.written[NOTEBOOKS_HTML] = page
-    page = attempt(REPORT, lambda: build_scenario_report(out, status, error, link_index, cache))
+    page = attempt(REPORT, lambda: build_scenario_report(out, status, error, link_index, cache, results))
     if page is not None:
         done.written[REPORT] = page
     return done
