@@ -404,3 +404,28 @@ def test_report_of_disabled_stages_and_damaged_tables(full_run, tmp_path):
     assert "Damaged result: pipeline_by_month: cannot read" in page
     assert "Set territory.tradeoff_budgets to draw the curve." in page
     assert '<table id="risk">' in page and '<table id="payouts">' in page, "the other sections still show"
+
+
+@pytest.mark.slow
+def test_report_is_the_same_with_and_without_the_chart_cache(full_run, tmp_path, monkeypatch):
+    from salesops_models.workflow import chart_cache
+    from salesops_models.workflow.cache import StageCache
+
+    out = degraded_copy(full_run, tmp_path)
+    (out / "cache.json").unlink(missing_ok=True)
+    stamp = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+
+    def page(cache: StageCache | None) -> str:
+        return stamp.sub("", build_scenario_report(out, cache=cache).read_text())
+
+    plain = page(None)
+    cache = StageCache(tmp_path / "cache")
+    assert page(cache) == plain, "first run through the cache (every chart drawn and saved)"
+    entries = list((cache.root / chart_cache.CHARTS_DIR).rglob("*.chart"))
+    assert len(entries) == len(assert_self_contained(plain)), "every chart of the report is cached"
+
+    def no_drawing(fig):
+        raise AssertionError("a chart was drawn although its inputs are unchanged")
+
+    monkeypatch.setattr(chart_cache, "figure_png", no_drawing)
+    assert page(cache) == plain, "second run: every chart from the cache, the same page"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,7 @@ class ScenarioResults:
         self.out_dir = Path(out_dir)
         self.problems: list[str] = []
         self._tables: dict[str, pd.DataFrame | None] = {}
+        self._derived: dict[str, Any] = {}
         self.metrics = self._read_metrics()
         self.timings = self._read_timings()
         if status is not None:
@@ -342,6 +344,13 @@ class ScenarioResults:
         if key not in self._tables:
             self._tables[key] = self._read(self.out_dir / f"{TABLES[key]}.parquet", TABLES[key])
         return self._tables[key]
+
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per results object (the report and the statements both show
+        e.g. the quarterly attainment risk; the tables it is built from are read once too)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def company(self, name: str) -> pd.DataFrame | None:
         """A company table the scenario ran on (``data/<name>.parquet``: accounts, reps, ...), or None."""

@@ -35,11 +35,15 @@ def plan_year(results: ScenarioResults) -> int | None:
 
 def attainment_risk(results: ScenarioResults) -> QuarterlyAttainmentRisk | None:
     """P(attain) per rep and quarter (quota package), or None without quarterly samples and quotas."""
-    samples = results.table("bookings_by_quarter_samples")
-    quotas = results.table("quotas_by_period")
-    if samples is None or quotas is None:
-        return None
-    return quarterly_attainment_risk(samples, quotas)
+
+    def build() -> QuarterlyAttainmentRisk | None:
+        samples = results.table("bookings_by_quarter_samples")
+        quotas = results.table("quotas_by_period")
+        if samples is None or quotas is None:
+            return None
+        return quarterly_attainment_risk(samples, quotas)
+
+    return results.derived("attainment_risk", build)
 
 
 def quotas_by_rep_quarter(results: ScenarioResults) -> pd.DataFrame | None:

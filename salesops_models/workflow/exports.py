@@ -426,6 +426,10 @@ def statement_views(results: ScenarioResults) -> list[dict[str, Any]]:
     if traces is None or traces.empty:
         return []
     traces = traces.assign(rep_id=traces["rep_id"].astype(str))
+    # the lines are read record by record below; pandas string cells are slow to iterate one by one
+    # (most of this function's time), plain Python strings are not: convert each column once
+    text_cols = [c for c in traces.columns if traces[c].dtype != object and pd.api.types.is_string_dtype(traces[c])]
+    traces = traces.astype(dict.fromkeys(text_cols, object))
     payouts = r.table("payouts")
     pay = (
         payouts.assign(rep_id=payouts["rep_id"].astype(str)).set_index("rep_id")

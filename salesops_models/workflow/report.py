@@ -31,6 +31,9 @@ from urllib.parse import quote
 import pandas as pd
 
 from salesops_models.errors import SalesopsError
+from salesops_models.workflow import chart_cache
+from salesops_models.workflow.cache import StageCache, read_pointer
+from salesops_models.workflow.chart_cache import ChartCache
 from salesops_models.workflow.charts import (
     attainment_chart,
     commission_cost_chart,
@@ -245,6 +248,8 @@ def build_scenario_report(
     status: str | None = None,
     error: str | None = None,
     link_index: bool = False,
+    cache: StageCache | None = None,
+    results: ScenarioResults | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` from the scenario's tables and return its path.
 
@@ -257,6 +262,14 @@ def build_scenario_report(
     link_index
         Link to the batch's ``../index.html`` even though it is not written yet (a batch writes it
         after its scenarios); without it the link appears only when the page exists.
+    cache
+        The stage cache whose folder also keeps the drawn charts
+        (:mod:`~salesops_models.workflow.chart_cache`; default: the one the scenario folder's
+        ``cache.json`` names, if any). Without one every chart is drawn; the page is the same.
+    results
+        The scenario's tables already read for ``out_dir`` with the same ``status`` and ``error``
+        (:func:`publish_scenario` shares one with the exports, so tables are read and derived
+        figures computed once); default: read here.
 
     Notes
     -----
@@ -269,8 +282,10 @@ def build_scenario_report(
     from salesops_models.workflow.sections import SECTIONS, overview_section
 
     out = Path(out_dir)
-    results = ScenarioResults(out, status, error)
-    sections = [guarded(build, results, title) for title, build in SECTIONS]
+    results = results if results is not None else ScenarioResults(out, status, error)
+    stage_cache = cache if cache is not None else read_pointer(out)
+    with chart_cache.using(ChartCache.beside(stage_cache) if stage_cache is not None else None):
+        sections = [guarded(build, results, title) for title, build in SECTIONS]
     # the overview comes first but is built last: it lists the damaged tables the sections met
     sections.insert(0, overview_section(results, _downloads(out)))
     page = render(
@@ -303,6 +318,7 @@ def publish_scenario(
     status: str | None = None,
     error: str | None = None,
     link_index: bool = False,
+    cache: StageCache | None = None,
 ) -> Published:
     """Everything a finished scenario hands on: the exports, ``notebooks.html`` and ``report.html``.
 
@@ -317,6 +333,8 @@ def publish_scenario(
         The run's outcome when ``metrics.json`` is not merged yet.
     link_index
         Link the report to the batch's ``index.html`` (see :func:`build_scenario_report`).
+    cache
+        The stage cache that also keeps the report's charts (see :func:`build_scenario_report`).
 
     Returns
     -------
@@ -338,7 +356,10 @@ def publish_scenario(
             done.problems.append(f"{name} not written: {type(exc).__name__}: {exc}")
             return None
 
-    exports = attempt("exports", lambda: write_scenario_exports(ScenarioResults(out, status, error)))
+    # one results object for the exports and the report: each table is read, and each derived
+    # figure (the quarterly attainment risk) computed, once
+    results = attempt("results", lambda: ScenarioResults(out, status, error))
+    exports = attempt("exports", lambda: write_scenario_exports(results)) if results is not None else None
     if exports is not None:
         done.written.update(exports.files)
         done.problems += [f"{name} not written: {why}" for name, why in exports.failed.items()]
@@ -347,7 +368,7 @@ def publish_scenario(
         page = attempt(NOTEBOOKS_HTML, lambda: export_notebooks_html(out, notebooks, intro))
         if page is not None:
             done.written[NOTEBOOKS_HTML] = page
-    page = attempt(REPORT, lambda: build_scenario_report(out, status, error, link_index))
+    page = attempt(REPORT, lambda: build_scenario_report(out, status, error, link_index, cache, results))
     if page is not None:
         done.written[REPORT] = page
     return done

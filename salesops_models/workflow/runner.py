@@ -169,6 +169,6 @@ def run_scenario(
     # the outputs that travel (plan.xlsx, CRM file, statements) and report.html; never raises
     from salesops_models.workflow.report import publish_scenario
 
-    for problem in publish_scenario(out_dir, notebooks=[]).problems:
+    for problem in publish_scenario(out_dir, notebooks=[], cache=cache).problems:
         log.error("scenario %s: %s", scenario.name, problem)
     return ScenarioOutcome(scenario.name, out_dir, status, metrics, error, time.perf_counter() - t0)

@@ -23,8 +23,8 @@ from salesops_models.workflow.views import (
     Block,
     Column,
     Section,
+    chart,
     facts,
-    figure,
     missing_note,
     note,
     table,
@@ -150,7 +150,7 @@ def territory_section(r: ScenarioResults) -> Section:
             "territories",
         )
     )
-    s.add(figure("Balance by metric", charts.territory_deviation_chart(territories)))
+    s.add(chart("Balance by metric", charts.territory_deviation_chart, territories))
     metric_cols = []
     for metric in charts.balance_metrics(territories):
         metric_cols += [C(metric, metric, "num1"), C(f"{metric}_deviation", f"{metric} vs target", "share")]
@@ -175,8 +175,8 @@ def territory_section(r: ScenarioResults) -> Section:
         from salesops_models.workflow.report import account_points
 
         points = account_points(r.out_dir, assignments, r.company("accounts"))
-        s.add(figure("Territory map", charts.territory_map(charts.single(r.name, points)),
-                     "no account coordinates"))  # fmt: skip
+        s.add(chart("Territory map", charts.territory_map, charts.single(r.name, points),
+                    missing="no account coordinates"))  # fmt: skip
     s.add(Block("heading", title="Diagnosis of the balance bands"))
     diagnosis, relaxation = r.table("territory_diagnosis"), r.table("territory_relaxation")
     if diagnosis is None and relaxation is None:
@@ -195,7 +195,7 @@ def territory_section(r: ScenarioResults) -> Section:
     if curve is None:
         s.add(missing_note(r, "territory_tradeoff", "Set territory.tradeoff_budgets to draw the curve."))
     else:
-        s.add(figure("Travel versus disruption", charts.tradeoff_chart(curve)))
+        s.add(chart("Travel versus disruption", charts.tradeoff_chart, curve))
         s.add(table(curve, [C("budget", "Disruption budget", "pct0"), C("status", "Status"),
                             C("travel", "Travel", "money"), C("disruption_share", "Value moved", "share"),
                             C("moved", "Accounts moved", "int"), C("mip_gap", "MIP gap", "share")],
@@ -229,15 +229,15 @@ def forecast_section(r: ScenarioResults) -> Section:
             r.metrics,
         )
     )
-    s.add(figure("Company forecast", charts.fan_chart({r.name: charts.top_series(forecast)},
-                                                      "Plan-year bookings forecast (company level)")))  # fmt: skip
+    s.add(chart("Company forecast", charts.fan_chart, {r.name: charts.top_series(forecast)},
+                    "Plan-year bookings forecast (company level)"))  # fmt: skip
     regions = charts.level_series(forecast, "region")
     s.add(Block("heading", title="Forecast by region"))
     if not regions:
         s.add(note("No region level in this forecast (forecast.levels has no 'region')."))
     else:
         s.add(
-            figure("Forecast by region", charts.fan_chart(regions, "Plan-year bookings forecast by region"))
+            chart("Forecast by region", charts.fan_chart, regions, "Plan-year bookings forecast by region")
         )
         by_region = derived.forecast_by_region(forecast)
         if by_region is not None:
@@ -284,16 +284,16 @@ def pipeline_section(r: ScenarioResults) -> Section:
     samples = r.table("bookings_samples")
     if samples is None:
         return s.add(missing_note(r, "bookings_samples"))
-    s.add(figure("Team bookings", charts.pipeline_total_chart(charts.single(r.name, samples))))
+    s.add(chart("Team bookings", charts.pipeline_total_chart, charts.single(r.name, samples)))
     s.add(Block("heading", title="Bookings by month"))
     by_month = r.table("pipeline_by_month")
     if by_month is None:
         s.add(missing_note(r, "pipeline_by_month"))
     else:
         quota_line = _company_monthly_quota(r, by_month)
-        s.add(figure("Bookings by month", charts.band_by_month_chart(
+        s.add(chart("Bookings by month", charts.band_by_month_chart,
             by_month, "Simulated company bookings by month", "bookings per month",
-            quota_line, "company quota")))  # fmt: skip
+            quota_line, "company quota"))  # fmt: skip
         frame = by_month.assign(quota=quota_line.to_numpy() if quota_line is not None else np.nan)
         s.add(table(frame, [C("period", "Month"), C("p10", "P10", "money"), C("p50", "P50", "money"),
                             C("p90", "P90", "money"), C("mean", "Mean", "money"),
@@ -490,7 +490,7 @@ def compensation_section(r: ScenarioResults) -> Section:
         by_plan = r.table("cost_samples_by_plan")
         if by_plan is not None and "plan" in by_plan.columns:
             groups = {str(k): g for k, g in by_plan.groupby("plan", sort=False)}
-            s.add(figure("Cost by plan", charts.commission_cost_chart(groups, "Commission cost by plan")))
+            s.add(chart("Cost by plan", charts.commission_cost_chart, groups, "Commission cost by plan"))
         s.add(Block("heading", title="The primary plan across attainment scenarios (costing mode)"))
         s.add(table(comparison[comparison["mode"] == "costing"], plan_cols, id="plan-costing",
                     key="attainment_set"))  # fmt: skip
@@ -499,9 +499,9 @@ def compensation_section(r: ScenarioResults) -> Section:
     if quartiles is None:
         s.add(missing_note(r, "cost_by_quartile"))
     else:
-        s.add(figure("Cost of sales by quartile", charts.grouped_bars(
+        s.add(chart("Cost of sales by quartile", charts.grouped_bars,
             quartiles, "cost_of_sales", "plan", "quartile", "Cost of sales by attainment quartile (1 = lowest)",
-            "cost of sales", share=True)))  # fmt: skip
+            "cost of sales", share=True))  # fmt: skip
         s.add(table(quartiles, [C("plan", "Plan"), C("quartile", "Quartile", "int", "1 = lowest"),
                                 C("mean_attainment", "Mean attainment", "share"),
                                 C("cost", "Cost", "money", "all trials"), C("revenue", "Revenue", "money", "all trials"),
@@ -514,8 +514,8 @@ def compensation_section(r: ScenarioResults) -> Section:
         by_month, basis = monthly
         s.add(text(f"How: {basis}. Monthly percentiles do not add up to the annual ones."))
         band = by_month.rename(columns={"total_p10": "p10", "total_p50": "p50", "total_p90": "p90"})
-        s.add(figure("Cost by month", charts.band_by_month_chart(band, "Commission cost by month (base + variable)",
-                                                                 "cost per month")))  # fmt: skip
+        s.add(chart("Cost by month", charts.band_by_month_chart, band,
+                             "Commission cost by month (base + variable)", "cost per month"))  # fmt: skip
         s.add(table(by_month, [C("month", "Month"), C("base", "Base", "money"),
                                C("variable_p10", "Variable P10", "money"), C("variable_p50", "Variable P50", "money"),
                                C("variable_p90", "Variable P90", "money"), C("total_p10", "Total P10", "money"),

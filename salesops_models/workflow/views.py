@@ -161,6 +161,22 @@ def figure(title: str, fig: Figure | None, missing: str = "Nothing to draw.") ->
     return Block("figure", title=title, uri=png_data_uri(figure_png(fig)))
 
 
+def chart(title: str, draw: Callable[..., Figure | None], *args: Any, missing: str = "Nothing to draw.",
+          **kwargs: Any) -> Block:  # fmt: skip
+    """``figure(title, draw(*args, **kwargs), missing)`` through the active chart cache.
+
+    A chart whose inputs (tables, labels) and code are unchanged is not drawn again: its verified
+    PNG comes from :mod:`~salesops_models.workflow.chart_cache` (the same bytes a fresh drawing
+    gives).
+    """
+    from salesops_models.workflow.chart_cache import chart_png
+
+    png = chart_png(draw, *args, **kwargs)
+    if png is None:
+        return note(f"{title}: {missing}")
+    return Block("figure", title=title, uri=png_data_uri(png))
+
+
 def table(
     df: pd.DataFrame | None,
     columns: Sequence[Column],
