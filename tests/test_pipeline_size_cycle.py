@@ -158,7 +158,7 @@ def test_value_closed_by_the_horizon_follows_the_cycle(dependent_world):
 
 def test_values_are_reproducible_bit_for_bit_across_block_groupings(dependent_world):
     h, _ = dependent_world
-    cal = calibrate_pipeline(h.opportunities, h.stage_history, h.reps, h.stages, h.as_of, size_by="none")
+    cal = calibrate_pipeline(h.opportunities, h.stage_history, h.reps, h.stages, h.as_of, size_by="none", size_by_cycle=True)
     deals = open_pipeline(cal, h.opportunities, h.stage_history, h.stages)
     edges = pd.date_range("2026-01-01", "2026-04-01", freq="MS")
     inp = compile_inputs(cal, deals, edges)
@@ -173,7 +173,7 @@ def test_values_are_reproducible_bit_for_bit_across_block_groupings(dependent_wo
 
 
 def test_the_switch_reaches_every_caller_of_the_calibration():
-    cfg = PipelineConfig(size_by_cycle=False)
-    assert PipelineConfig().size_by_cycle is True
-    assert calibration_options(cfg)["size_by_cycle"] is False
-    assert config_options(calibrate_pipeline, cfg)["size_by_cycle"] is False
+    cfg = PipelineConfig(size_by_cycle=True)
+    assert PipelineConfig().size_by_cycle is False
+    assert calibration_options(cfg)["size_by_cycle"] is True
+    assert config_options(calibrate_pipeline, cfg)["size_by_cycle"] is True

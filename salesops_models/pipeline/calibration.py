@@ -391,7 +391,7 @@ def calibrate_pipeline(
     residual: str = "no_decision",
     observed_from: pd.Timestamp | str | None = "auto",
     creation_trend: str = "auto",
-    size_by_cycle: bool = True,
+    size_by_cycle: bool = False,
     conversion_drift: str = "none",
 ) -> PipelineCalibration:
     """Estimate the pipeline model from CRM history known on ``as_of``.
