@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint benchmarks clean-venv
+.PHONY: install run test lint lab benchmarks clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ run: install
 
 test: install
 	MPLBACKEND=agg $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
+
+# `make lab`: JupyterLab on the project's kernel (the .venv interpreter), in notebooks/; the what-if
+# is notebooks/whatif.ipynb. JUPYTER_PATH puts the .venv's kernelspecs ahead of a user-level
+# `python3` that could run another interpreter; new notebooks get project_kernel_name(), which
+# installs a salesops-<hash> kernelspec when `python3` is not this interpreter. LAB_ARGS=--no-browser
+# on a remote machine.
+LAB_ARGS ?=
+lab: install
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+		--MappingKernelManager.default_kernel_name=$$($(PY) -c "from salesops_models.workflow.notebooks import project_kernel_name; print(project_kernel_name())") \
+		$(LAB_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check salesops_models tests benchmarks notebooks

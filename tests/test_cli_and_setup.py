@@ -92,3 +92,14 @@ def test_environment_yml_matches_pyproject():
     assert conda - wanted == set(), "in environment.yml but not pyproject.toml"
     pip_part = next(d for d in env["dependencies"] if isinstance(d, dict))
     assert pip_part["pip"] == ["-e ."]
+
+
+def test_make_lab_installs_opens_the_notebooks_on_the_project_kernel_and_is_documented():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    rule = re.search(r"^lab: (.*)\n((?:\t.*\n?)+)", makefile, re.M)
+    assert rule, "Makefile: no `lab:` target"
+    assert "install" in rule.group(1).split(), "`make lab` must install first, like the other targets"
+    recipe = rule.group(2)
+    assert "jupyter lab" in recipe and "--notebook-dir=notebooks" in recipe
+    assert "project_kernel_name()" in recipe and "JUPYTER_PATH=" in recipe
+    assert "make lab" in (REPO_ROOT / "README.md").read_text()

@@ -14,6 +14,7 @@ import pytest
 
 from salesops_models.errors import SalesopsError
 from salesops_models.workflow.notebooks import (
+    INTERACTIVE_NOTEBOOKS,
     NOTEBOOKS,
     KernelSession,
     NotebookFailedError,
@@ -26,6 +27,8 @@ from salesops_models.workflow.runner import available_stages
 
 NB_DIR = notebooks_dir()
 NAMES = [spec.name for spec in NOTEBOOKS]
+#: every shipped notebook: the batch's and the interactive ones (never run by the batch)
+ALL_NAMES = [*NAMES, *INTERACTIVE_NOTEBOOKS]
 
 
 def _nb(name: str) -> nbformat.NotebookNode:
@@ -39,10 +42,11 @@ def _nb(name: str) -> nbformat.NotebookNode:
 
 def test_every_notebook_is_shipped_and_listed():
     shipped = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
-    assert shipped == sorted(NAMES)
+    assert shipped == sorted(ALL_NAMES)
+    assert not set(NAMES) & set(INTERACTIVE_NOTEBOOKS), "an interactive notebook must not run in the batch"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_committed_without_outputs(name):
     raw = json.loads((NB_DIR / f"{name}.ipynb").read_text())
     for cell in raw["cells"]:
@@ -54,7 +58,7 @@ def test_committed_without_outputs(name):
     nbformat.validate(nbformat.reads(json.dumps(raw), as_version=4))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_parameters_cell_holds_plain_values_only(name):
     nb = _nb(name)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -80,6 +84,19 @@ def test_notebooks_are_thin(name):
         assert forbidden not in code, f"{name}: {forbidden!r} belongs in the package"
     plumbing = [c for c in nb.cells if "notebook_context(" in c.source]
     assert len(plumbing) == 1 and "remove-cell" in plumbing[0].metadata.get("tags", [])
+    assert sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code") < 60
+
+
+@pytest.mark.parametrize("name", INTERACTIVE_NOTEBOOKS)
+def test_interactive_notebooks_only_build_widgets(name):
+    """Widgets and their wiring only: the runs, the figures and the checks are the package's
+    (``workflow.whatif``, tested without a browser in tests/test_whatif.py)."""
+    nb = _nb(name)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for forbidden in ("import numpy", "import pandas", "pyomo", "run_scenario", "model_dump", "read_parquet"):
+        assert forbidden not in code, f"{name}: {forbidden!r} belongs in the package"
+    assert "notebook_context(" not in code, f"{name}: an interactive notebook runs no stage of its own"
+    assert "ipywidgets" in code and ".observe(" in code
     assert sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code") < 60
 
 

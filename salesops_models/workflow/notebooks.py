@@ -54,6 +54,11 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("scenario_summary", None, 300),
 )
 
+#: Interactive notebooks: opened by an analyst (``make lab``), never run by the scenario batch. They
+#: keep the batch notebooks' rules (committed clean, plain ``parameters`` cell, thin) and run under
+#: papermill too (their tests do so), but run no stage of their own through ``notebook_context``.
+INTERACTIVE_NOTEBOOKS: tuple[str, ...] = ("whatif",)
+
 PLAIN_TYPES = (str, int, float, bool, type(None))
 
 # Kernel command-line options: an in-memory IPython history (no sqlite lock between parallel
