@@ -95,7 +95,9 @@ def notebook_overhead(tmp: Path, repeats: int) -> tuple[float, float]:
 
 def timed_batch(paths: list[Path], out: Path, workers: int) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    result = run_batch(paths, out, workers=workers, quiet=True)
+    # no stage cache: the speedup measures parallel work, and a cache the 1-worker run filled (or one
+    # scenario filled for the others) would hand the 2-worker run finished stages
+    result = run_batch(paths, out, workers=workers, quiet=True, cache=False)
     seconds = time.perf_counter() - t0
     if result.failed:
         raise SystemExit(f"benchmark batch failed for {result.failed}; see {result.batch_dir}")
