@@ -24,7 +24,6 @@ reps; the target is 70-90 %.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from switches import add_size_by_cycle, size_by_cycle_variants  # noqa: E402
 
-from salesops_models.data.sample import generate_plan_year_actuals, generate_sample_company  # noqa: E402
+from salesops_models.data.sample import generate_plan_year_actuals  # noqa: E402
 from salesops_models.scenario import load_scenario  # noqa: E402
 from salesops_models.tracking import load_saved_plan, track  # noqa: E402
 from salesops_models.workflow.runner import run_scenario  # noqa: E402
@@ -69,10 +68,10 @@ def make_plan(seed: int, folder: Path, size_by_cycle: bool | None = None):
 
 
 def sample_options(scenario) -> dict:
-    """The arguments of ``generate_sample_company`` the scenario's data section sets (seed included),
-    so the actuals continue the very company the plan was made on (e.g. its coverage elasticity)."""
-    params = inspect.signature(generate_sample_company).parameters
-    return {k: v for k, v in scenario.data.sample.model_dump().items() if k in params and v is not None}
+    """The generator settings of the scenario's data section (seed included), as the data stage and
+    ``salesops data sample --like`` pass them, so the actuals continue the very company the plan was
+    made on (e.g. its coverage elasticity)."""
+    return scenario.data.sample.model_dump()
 
 
 def realised(sample: dict, year: int) -> pd.Series:
