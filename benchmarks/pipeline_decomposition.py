@@ -1,7 +1,7 @@
 """Where the Maven pipeline backtest errs: next-quarter wins from open deals and from new deals.
 
     nice -n 10 .venv/bin/python benchmarks/pipeline_decomposition.py [--trials 1000] [--json PATH]
-        [--no-age] [--conversion-drift none|auto|fit]
+        [--no-age] [--set KEY=VALUE ...]
 
 At each monthly cutoff of ``benchmarks/calibration.py`` (2017-04-30 ... 2017-09-30, horizon the three
 calendar months after the cutoff) the pipeline model is calibrated on what was known then, and the
@@ -9,13 +9,15 @@ won revenue of the horizon is split into wins from the deals open on the cutoff 
 created after it (:func:`salesops_models.backtest.decompose.decompose_horizon`), each beside what
 really happened: deals, deals won, won value, mean won size, conversion inside the horizon and the
 created-to-won cycle of new wins. The open part is split further by the deals' age on the cutoff.
-Default pipeline settings unless a switch says otherwise; seeds as the backtest harness
+Default pipeline settings unless ``--set`` changes a key of the scenario's ``pipeline:`` section
+(e.g. ``--set conversion_drift=fit --set observed_from=none``; values are read as YAML); seeds as the backtest harness
 (``SeedSequence(2017, spawn_key=(k,))`` at the k-th cutoff). Prints measured figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -39,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--json", type=Path, default=None, help="write the tables as JSON records here")
     ap.add_argument("--no-age", action="store_true", help="skip the open pipeline's age bands")
-    ap.add_argument("--conversion-drift", choices=("none", "auto", "fit"), default=None)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline setting other than its default (repeatable), e.g. conversion_drift=fit",
+    )
     args = ap.parse_args(argv)
 
     import warnings
@@ -49,8 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     from salesops_models.pipeline.config import PipelineConfig
 
     warnings.simplefilter("ignore", CalibrationWarning)
-    overrides = {} if args.conversion_drift is None else {"conversion_drift": args.conversion_drift}
-    cfg = PipelineConfig(**overrides)
+    import yaml
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item!r}: write KEY=VALUE, e.g. conversion_drift=fit")
+        parsed = yaml.safe_load(value)
+        # a date stays the ISO string the config expects
+        overrides[key.strip()] = parsed.isoformat() if isinstance(parsed, datetime.date) else parsed
+    try:
+        cfg = PipelineConfig(**overrides)
+    except ValueError as exc:
+        ap.error(f"--set: {exc}")
     company = load_crm_export(benchmarks_dir() / "crm" / "maven_crm_sales_opportunities", "maven")
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
