@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 from statsmodels.duration.survfunc import CumIncidenceRight
 
-from salesops_models.pipeline.calibration import CalibrationWarning, _concentration, calibrate_pipeline
+from salesops_models.pipeline.calibration import (
+    PLATEAU_LATE_ENTRY_LIMIT,
+    CalibrationWarning,
+    _concentration,
+    calibrate_pipeline,
+)
 from salesops_models.pipeline.simulation import compile_inputs, open_pipeline, simulate_pipeline
 from salesops_models.pipeline.survival import aalen_johansen, follow_up_check
 from salesops_models.pipeline.synthetic import EXAMPLE_TRANSITIONS, synthetic_funnel, synthetic_history
@@ -323,3 +328,25 @@ def test_a_plan_roster_keeps_each_reps_own_uncertainty_and_gives_a_hire_the_prio
     assert inp.uncertainty is not None
     np.testing.assert_array_equal(inp.uncertainty.rate_shape, pu.rate_shape)
     np.testing.assert_array_equal(inp.uncertainty.rep_mean, pu.rep_logit_mean)
+
+
+def test_never_decided_share_read_from_late_entrants_warns():
+    """The Maven mechanism (docs/pipeline.md §7): the export's window starts less than the longest
+    cycle before the snapshot, so every lead followed past the longest win time was created before
+    the window and entered late. Here older leads also converted better (drift), so the pooled
+    conversion over-states that of today's leads, and the calibration must say on whom it rests."""
+    h = synthetic_funnel(seed=4, weeks=104, window_start="2025-06-01", leads_per_week=30, conversion_drift=-1.0)
+    with pytest.warns(CalibrationWarning, match="read mostly from deals engaged before the export's window"):
+        cal = _calibrate(h)
+    assert cal.diagnostics["plateau_late_entry_share"] == 1.0 and cal.diagnostics["plateau_deals"] > 0
+    # today's leads convert at 0.10; the pooled estimate leans on the older, better cohorts
+    z = (cal.summary()["win_rate_from_entry"] - 0.10) / cal.diagnostics["cif_won_se"]
+    assert z > 3, z
+    # the whole history in the export: the plateau is read from leads seen from their creation
+    full = synthetic_funnel(seed=4, weeks=104, leads_per_week=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        cal_full = _calibrate(full)
+    # (the export's first win opens its window, so the first weeks' leads still count as entered late)
+    assert cal_full.diagnostics["plateau_late_entry_share"] < PLATEAU_LATE_ENTRY_LIMIT
+    assert not any("before the export's window" in str(w.message) for w in caught)

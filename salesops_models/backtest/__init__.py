@@ -7,9 +7,12 @@
 - :func:`company_at`, :func:`snapshot_at`: what the CRM showed on a past date.
 - :func:`backtest_pipeline`: one cutoff, several periods, the pipeline alone
   (:class:`PipelineBacktestResult`).
+- :func:`decompose_horizon`: where a pipeline backtest errs, the horizon's wins from the deals open
+  on the cutoff and from deals created after it, model against actual (:class:`HorizonDecomposition`).
 - :mod:`.scoring`: CRPS, pinball loss, PIT, coverage.
 """
 
+from salesops_models.backtest.decompose import HorizonDecomposition, decompose_horizon
 from salesops_models.backtest.harness import (
     MODELS,
     BacktestError,
@@ -33,10 +36,12 @@ __all__ = [
     "BacktestError",
     "BacktestReport",
     "BacktestSettings",
+    "HorizonDecomposition",
     "HorizonSimulation",
     "PipelineBacktestResult",
     "backtest_pipeline",
     "company_at",
+    "decompose_horizon",
     "default_cutoffs",
     "horizon_of",
     "load_latest_backtest",

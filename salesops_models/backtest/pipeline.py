@@ -17,7 +17,11 @@ import pandas as pd
 
 from salesops_models.backtest.snapshot import snapshot_at, won_in
 from salesops_models.data.company import CompanyData, StageSet
-from salesops_models.pipeline.calibration import CalibrationWarning, calibrate_pipeline
+from salesops_models.pipeline.calibration import (
+    CalibrationWarning,
+    PipelineCalibration,
+    calibrate_pipeline,
+)
 from salesops_models.pipeline.config import PipelineConfig
 from salesops_models.pipeline.simulation import compile_inputs, open_pipeline, simulate_pipeline
 
@@ -67,6 +71,38 @@ def calibration_options(cfg: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def calibrate_at_cutoff(
+    company: CompanyData, cfg: PipelineConfig
+) -> tuple[PipelineCalibration, pd.DataFrame, list[str]]:
+    """Calibrate on ``company`` (already cut at its ``as_of``) and list its open pipeline.
+
+    Returns
+    -------
+    tuple
+        The calibration, the open deals (:func:`~salesops_models.pipeline.simulation.open_pipeline`)
+        and the calibration warnings raised (what the data could not identify).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        cal = calibrate_pipeline(
+            company.opportunities,
+            company.stage_history,
+            company.reps,
+            company.stages,
+            company.as_of,
+            **calibration_options(cfg),
+        )
+    notes = [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+    deals = open_pipeline(
+        cal,
+        company.opportunities,
+        company.stage_history,
+        company.stages,
+        use_open_amounts=cfg.use_open_amounts,
+    )
+    return cal, deals, notes
+
+
 def simulate_horizon(
     company: CompanyData,
     start: pd.Timestamp,
@@ -89,24 +125,7 @@ def simulate_horizon(
     trials, seed
         Monte Carlo trials and seed sequence.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CalibrationWarning)
-        cal = calibrate_pipeline(
-            company.opportunities,
-            company.stage_history,
-            company.reps,
-            company.stages,
-            company.as_of,
-            **calibration_options(cfg),
-        )
-    notes = [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
-    deals = open_pipeline(
-        cal,
-        company.opportunities,
-        company.stage_history,
-        company.stages,
-        use_open_amounts=cfg.use_open_amounts,
-    )
+    cal, deals, notes = calibrate_at_cutoff(company, cfg)
     inputs = compile_inputs(
         cal,
         deals,

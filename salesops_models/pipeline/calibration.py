@@ -40,6 +40,12 @@ POOLED = "*"
 RESIDUAL_MODES = ("no_decision", "redistribute")
 
 
+# Above this share of late entrants among the deals followed past the longest decision, the
+# never-decided share rests mostly on cohorts engaged before the export's window: warn (a majority,
+# not a fitted threshold).
+PLATEAU_LATE_ENTRY_LIMIT = 0.5
+
+
 class CalibrationWarning(UserWarning):
     """The history cannot identify part of the calibration; the message names the problem and the fix."""
 
@@ -451,8 +457,9 @@ def calibrate_pipeline(
     -----
     CalibrationWarning
         When the follow-up is too short for the incidence to reach its plateau (the share that
-        never decides is then not identified and the win rate is a lower bound), or when
-        ``residual='redistribute'`` meets an export without explicit losses.
+        never decides is then not identified and the win rate is a lower bound), when that share
+        rests mostly on deals engaged before the export's window (``plateau_late_entry_share``
+        above one half), or when ``residual='redistribute'`` meets an export without explicit losses.
 
     Notes
     -----
@@ -617,6 +624,17 @@ def calibrate_pipeline(
             "deals undecided after the longest observed time never close (no_decision)"
         )
         diagnostics["follow_up_identified"] = int(not unidentified)
+        late_share = float(diagnostics.get("plateau_late_entry_share", 0.0))
+        if late_share > PLATEAU_LATE_ENTRY_LIMIT and diagnostics.get("cif_still_open", 0.0) > 0:
+            warn.append(
+                f"the share of deals that never close ({diagnostics['cif_still_open']:.3f}) is read mostly from "
+                f"deals engaged before the export's window ({late_share:.0%} of the "
+                f"{diagnostics['plateau_deals']} deals followed past the longest cycle entered late): it holds "
+                "only if those deals behave like today's, and the open pipeline may convert worse than "
+                "calibrated. Fix: check the open pipeline's conversion in a backtest "
+                "(salesops_models.backtest.decompose_horizon, benchmarks/pipeline_decomposition.py), or "
+                "export a history that starts at least one sales cycle before the deals to forecast."
+            )
         if unidentified:
             warn.append(
                 "follow-up too short to tell deals that never close from deals still to close in "
@@ -834,14 +852,20 @@ def _competing_risks_from_entry(deals: pd.DataFrame) -> dict[str, float]:
     )
     won, lost = float(ci.final[0]), float(ci.final[1])
     check = follow_up_check(ci)
+    longest = float(deals.loc[deals["status"] > 0, "time"].max())
+    # the never-decided share is read off the deals followed past the longest decision; which of
+    # them entered late (engaged before the export's window) says on whose behaviour it rests
+    watched = deals["time"] >= longest
     return {
         "cif_won_by_max_time": won,
         "cif_won_se": float(ci.final_se[0]),
         "cif_lost_by_max_time": lost,
         "cif_still_open": max(0.0, 1.0 - won - lost),
-        "cif_max_days": float(deals.loc[deals["status"] > 0, "time"].max()),
+        "cif_max_days": longest,
         "follow_up_days": check.follow_up_days,
         "late_decision_share": check.late_share,
+        "plateau_deals": int(watched.sum()),
+        "plateau_late_entry_share": float((deals.loc[watched, "entry"] >= 0).mean()) if watched.any() else 0.0,
     }
 
 
