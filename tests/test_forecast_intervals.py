@@ -83,18 +83,23 @@ def _random_walks(n_series: int, n: int, seed: int, df: float = 3.0) -> dict[str
 
 @pytest.mark.slow
 def test_calibrated_intervals_cover_heavy_tailed_random_walks():
-    hist = _random_walks(150, 50, seed=2)
-    rng = np.random.default_rng(3)
-    future = {k: v[-1] + np.cumsum(rng.standard_t(3.0, 4)) for k, v in hist.items()}
-    cover = {}
-    for method in ("calibrated", "gaussian"):
-        fc = forecast_many(hist, 4, model="naive", season_length=1, levels=(0.025, 0.975), interval_method=method)
-        inside = [
-            np.mean((future[k] >= f.forecast["q025"]) & (future[k] <= f.forecast["q975"])) for k, f in fc.items()
-        ]
-        cover[method] = float(np.mean(inside))
-    # 600 forecasts: the standard error of a 0.95 coverage is about 0.009 (plus dependence within a path)
-    assert 0.92 <= cover["calibrated"] <= 0.98
+    inside: dict[str, list[float]] = {"calibrated": [], "gaussian": []}
+    for seed in (2, 4, 6, 8):
+        hist = _random_walks(150, 50, seed=seed)
+        rng = np.random.default_rng(seed + 1)
+        future = {k: v[-1] + np.cumsum(rng.standard_t(3.0, 4)) for k, v in hist.items()}
+        for method in inside:
+            fc = forecast_many(
+                hist, 4, model="naive", season_length=1, levels=(0.025, 0.975), interval_method=method
+            )
+            inside[method] += [
+                np.mean((future[k] >= f.forecast["q025"]) & (future[k] <= f.forecast["q975"])) for k, f in fc.items()
+            ]
+    cover = {k: float(np.mean(v)) for k, v in inside.items()}
+    # 4 batches of 150 paths, 2,400 forecasts: one batch of 150 scattered with sd about 0.017 over
+    # these seeds (the steps of a path and the batch's shared calibration are dependent), so about
+    # 0.009 for the mean of four; 0.925-0.975 is about +-2.5 of them
+    assert 0.925 <= cover["calibrated"] <= 0.975, cover
     assert cover["calibrated"] > cover["gaussian"] - 0.01
 
 
@@ -192,7 +197,7 @@ def test_single_series_is_calibrated_the_same_by_both_methods():
     a = calibrate([_sample(u)], 3, [0.05, 0.5, 0.95], "shrunk_scale")
     b = calibrate([_sample(u)], 3, [0.05, 0.5, 0.95], "pooled")
     np.testing.assert_array_equal(a.offsets, b.offsets)
-    assert a.scales is not None and a.scales.shrinkage == 0.0
+    assert a.scales is None  # fewer than MIN_SCALE_SERIES series: the pooled method itself
 
 
 def _gaussian_walks(n_series: int, n: int, h: int, seed: int) -> tuple[dict, dict]:
@@ -231,3 +236,15 @@ def test_calibration_method_reaches_the_drafts_and_unknown_ones_are_clear_errors
         pd.testing.assert_frame_equal(a[k].forecast, b[k].forecast, check_exact=True)
     with pytest.raises(DataValidationError, match="calibration_method"):
         forecast_series(np.arange(20.0), 3, "naive", 1, calibration_method="bootstrap")
+
+
+def test_isotonic_offsets_are_monotone_and_not_biased_up_like_a_running_maximum():
+    # every step has the same N(0, 1) errors: the true offsets are flat, z_0.975 at every step
+    rng = np.random.default_rng(15)
+    samples = [_sample(rng.standard_normal((8, 24))) for _ in range(40)]
+    running = pooled_quantiles(samples, 24, [0.025, 0.975])
+    isotonic = pooled_quantiles(samples, 24, [0.025, 0.975], monotone="isotonic")
+    assert (np.diff(isotonic[:, 1]) >= -1e-12).all() and (np.diff(isotonic[:, 0]) <= 1e-12).all()
+    assert (isotonic[:, 1] <= running[:, 1] + 1e-12).all() and (isotonic[:, 0] >= running[:, 0] - 1e-12).all()
+    # the running maximum of 24 noisy estimates drifts above 1.96; the isotonic fit is closer on average
+    assert np.mean(running[:, 1]) - 1.96 > 2 * abs(np.mean(isotonic[:, 1]) - 1.96)

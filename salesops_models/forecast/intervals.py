@@ -41,6 +41,31 @@ of a dozen errors is their minimum). Steps with fewer errors (horizons longer th
 allows) extend the last estimated step's quantiles by :math:`\\sqrt{s / s_{last}}`. Offsets of
 levels above the median are made non-decreasing over the horizon and those below non-increasing.
 
+Per-series scales (``calibration_method="shrunk_scale"``, the default)
+-----------------------------------------------------------------------
+With :math:`q_s(p)` alone, every series of a batch gets the same standardised quantile, and the
+model's :math:`\\sigma_{i,s}` is the only thing that tells series apart. Series whose model is more
+wrong than the others' (short, noisy yearly series) then under-cover and the others over-cover.
+:func:`calibrate` gives each series a relative scale :math:`c_i` learnt from its own errors and
+shrunk towards the batch (empirical Bayes, :func:`series_scales`):
+
+.. math:: c_i = \\exp\\big(b\\,(\\ell_i - \\bar\\ell)\\big), \\qquad
+   \\ell_i = \\log \\overline{|u_{i,t,s}| / g_s}
+
+(:math:`g_s` the batch's typical :math:`|u|` at step :math:`s`, so the mix of steps does not
+matter), where :math:`b \\in [0, 1]` is the least-squares slope, across series, of :math:`\\ell` on
+the later half of each series' origins on :math:`\\ell` on the earlier half: how much of a series'
+error size carries over to its next errors, estimated from the batch itself (no tuning constant).
+The quantiles are those of :math:`u_{i,t,s}/c_i^{(-)}`, where :math:`c_i^{(-)}` comes from the
+*other* half of the series' origins (cross-fitting: a scale estimated on the errors it
+standardises makes them look smaller than new errors will be), at the split-conformal level
+:math:`p(N+1)/N` (:func:`finite_sample_levels`, :math:`N` errors at the step). Over the horizon
+the offsets are made monotone by the least-squares (isotonic) fit rather than a running maximum,
+which is biased upwards on long horizons. The series' quantiles are
+:math:`\\hat y_{i,n+s|n} + \\sigma_{i,s}\\, c_i\\, q_s(p)` with :math:`c_i` from all its origins.
+Fewer than :data:`MIN_SCALE_SERIES` series in a batch use the pooled method unchanged; the point
+forecasts never depend on the method.
+
 Pooling makes the intervals of one series depend on the other series of the call (a batch of
 sales series shares its error distribution); a single series is calibrated on its own errors.
 The results do not depend on the number of workers: errors are collected in input order.
@@ -53,6 +78,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from scipy.optimize import isotonic_regression
 
 #: Fewer pooled errors than this at a horizon step switch that step to the small-sample normal guard.
 MIN_ERRORS = 60
@@ -63,6 +89,9 @@ INTERVAL_METHODS = ("calibrated", "gaussian")
 #: How a batch is calibrated (:func:`calibrate`): ``shrunk_scale`` (default: per-series scales shrunk
 #: towards the pool, cross-fitted, finite-sample corrected) or ``pooled`` (one pooled quantile per step).
 CALIBRATION_METHODS = ("shrunk_scale", "pooled")
+
+#: Monotone fit over the horizon of the ``shrunk_scale`` offsets (see :func:`pooled_quantiles`).
+MONOTONE = "isotonic"
 
 #: Fewer series with errors in both halves of their origins than this: no per-series scale (``b = 0``).
 MIN_SCALE_SERIES = 10
@@ -192,6 +221,7 @@ def pooled_quantiles(
     min_errors: int = MIN_ERRORS,
     row_scales: Sequence[np.ndarray] | None = None,
     finite_sample: bool = False,
+    monotone: str = "running",
 ) -> np.ndarray:
     """Scaled-error quantiles :math:`q_s(p)`, shape ``(horizon, len(levels))`` (see the module notes).
 
@@ -199,9 +229,14 @@ def pooled_quantiles(
     (:func:`series_scales`). ``finite_sample``: move the levels outward by
     :func:`finite_sample_levels` with the number of errors at the step as the units (the
     split-conformal count of calibration scores; it matters only for small pools).
+    ``monotone``: how offsets are made not to narrow over the horizon: ``"running"`` (running
+    maximum of the upper offsets, minimum of the lower ones) or ``"isotonic"`` (the least-squares
+    monotone fit over the steps, weighted by their errors: a running maximum of noisy estimates is
+    biased upwards, the more so the longer the horizon).
     """
     lv = np.asarray(levels, float)
     out = np.full((horizon, len(lv)), np.nan)
+    counts = np.zeros(horizon)
     for s in range(horizon):
         vals, wts = [], []
         for j, smp in enumerate(samples):
@@ -217,6 +252,7 @@ def pooled_quantiles(
         if not vals:
             continue
         v = np.concatenate(vals)
+        counts[s] = v.size
         if v.size >= min_errors:
             at = finite_sample_levels(lv, v.size) if finite_sample else lv
             out[s] = _weighted_quantiles(v, np.concatenate(wts), at)
@@ -233,6 +269,12 @@ def pooled_quantiles(
             base = int(ref[-1]) if ref.size else int(filled[0])
             out[s] = out[base] * np.sqrt((s + 1) / (base + 1))
     # intervals do not narrow further out: upper offsets non-decreasing, lower non-increasing
+    if monotone == "isotonic":
+        weight = np.maximum(counts, 1.0)  # extrapolated steps (no errors) weigh as one error
+        for j, p in enumerate(lv):
+            if p != 0.5:
+                out[:, j] = isotonic_regression(out[:, j], weights=weight, increasing=bool(p > 0.5)).x
+        return out
     for j, p in enumerate(lv):
         if p > 0.5:
             out[:, j] = np.maximum.accumulate(out[:, j])
@@ -372,12 +414,19 @@ def calibrate(
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method {method!r} is unknown; use one of {', '.join(CALIBRATION_METHODS)}")
-    if method == "pooled":
+    if method == "pooled" or len(samples) < MIN_SCALE_SERIES:
+        # a lone series (or a handful) has no batch to learn per-series scales from
         return Calibration(pooled_quantiles(samples, horizon, levels, min_errors=min_errors))
     model = series_scales(samples, horizon)
     divisors = [model.row_scales(smp) for smp in samples]
     offsets = pooled_quantiles(
-        samples, horizon, levels, min_errors=min_errors, row_scales=divisors, finite_sample=True
+        samples,
+        horizon,
+        levels,
+        min_errors=min_errors,
+        row_scales=divisors,
+        finite_sample=True,
+        monotone=MONOTONE,
     )
     return Calibration(offsets, model)
 
