@@ -134,15 +134,7 @@ def forecast_many(
     histories: Mapping[str, pd.Series | np.ndarray],
     horizon: int | Mapping[str, int],
     *,
-    model: str = "combination",
-    season_length: int | Mapping[str, int] = 12,
-    n_jobs: int = 1,
-    client: Any = None,
-    progress: bool = False,
-    seed: int | None = None,
-    keep_fitted: bool = False,
     keep_errors: bool = False,
-    chunksize: int | None = None,
     **kwargs: Any,
 ) -> dict[str, SeriesForecast]:
     """Run :func:`~salesops_models.forecast.forecaster.forecast_series` on every series, errors pooled.
@@ -169,9 +161,11 @@ def forecast_many(
     chunksize
         Series per task for processes and Dask (default :data:`DEFAULT_CHUNK`).
     kwargs
-        Passed to ``forecast_series`` (``levels``, ``nonnegative``, ``bound_factor``, ``fallback``,
-        ``interval_method``, ``calibration_source``, ``calibration_origins_count``,
-        ``calibration_method``).
+        The other parameters of :func:`fit_many` (``model``, ``season_length`` (default 12),
+        ``n_jobs``, ``client``, ``progress``, ``seed``, ``keep_fitted``, ``chunksize``; defaults as
+        there), and those passed on to ``forecast_series`` (``levels``, ``nonnegative``,
+        ``bound_factor``, ``fallback``, ``interval_method``, ``calibration_source``,
+        ``calibration_origins_count``, ``calibration_method``).
 
     Returns
     -------
@@ -180,18 +174,6 @@ def forecast_many(
         With ``interval_method="calibrated"`` (default) the quantiles of every series come from the
         rolling-origin errors of all of them (:mod:`~salesops_models.forecast.intervals`).
     """
-    drafts = fit_many(
-        histories,
-        horizon,
-        model=model,
-        season_length=season_length,
-        n_jobs=n_jobs,
-        client=client,
-        progress=progress,
-        seed=seed,
-        keep_fitted=keep_fitted,
-        chunksize=chunksize,
-        **kwargs,
-    )
+    drafts = fit_many(histories, horizon, **kwargs)
     results = finish_forecasts(drafts, keep_errors=keep_errors)
     return {r.series: r for r in results}
