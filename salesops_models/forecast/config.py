@@ -26,6 +26,7 @@ ModelName = Literal[
     "combination_statsmodels",
 ]
 IntervalMethod = Literal["calibrated", "gaussian"]
+CalibrationMethod = Literal["shrunk_scale", "pooled"]
 CalibrationSource = Literal["refit", "refilter"]
 ReconciliationName = Literal["bottom_up", "top_down", "ols", "wls_struct", "wls_var", "mint_shrink", "none"]
 
@@ -98,6 +99,13 @@ class ForecastConfig(StrictModel):
         description="Forecasts from earlier origins for 'calibrated' intervals: 'refit' re-estimates each model "
         "on the shorter history (out-of-sample errors, warm-started), 'refilter' keeps the parameters and re-runs "
         "the filter (cheaper, optimistic on short histories).",
+    )
+    calibration_method: CalibrationMethod = Field(
+        "shrunk_scale",
+        description="How 'calibrated' intervals turn the pooled errors into quantiles: 'shrunk_scale' gives each "
+        "series its own error scale, estimated from its earlier origins and shrunk towards the level's pool by "
+        "how well a series' past error size predicts its next (estimated from the data), with the conformal "
+        "finite-sample correction; 'pooled' uses one pooled quantile per step for every series of a level.",
     )
     calibration_origins: int = Field(
         12,

@@ -25,14 +25,15 @@ import pandas as pd
 from salesops_models.errors import DataValidationError
 from salesops_models.forecast import metrics as fm
 from salesops_models.forecast.intervals import (
+    CALIBRATION_METHODS,
     CALIBRATION_ORIGINS,
     CALIBRATION_SOURCES,
     INTERVAL_METHODS,
+    Calibration,
     RollingErrors,
-    calibrated_quantiles,
+    calibrate,
     calibration_origins,
     errors_at_origins,
-    pooled_quantiles,
 )
 from salesops_models.forecast.models import (
     Combination,
@@ -143,6 +144,8 @@ class FittedSeries:
     nonnegative: bool
     quantile_bound: float = float("inf")
     """Largest absolute quantile accepted [unit] (:func:`check_bounded`: 10 c max|history|)."""
+    calibration_method: str = "shrunk_scale"
+    """How the batch's errors become quantiles (:func:`~salesops_models.forecast.intervals.calibrate`)."""
 
 
 def bounded_reason(
@@ -248,6 +251,7 @@ def fit_series(
     interval_method: str = "calibrated",
     calibration_source: str = "refit",
     calibration_origins_count: int = CALIBRATION_ORIGINS,
+    calibration_method: str = "shrunk_scale",
     keep_fitted: bool = True,
 ) -> FittedSeries:
     """First step of :func:`forecast_series`: fit with guards and fallbacks, and the rolling-origin errors.
@@ -265,6 +269,11 @@ def fit_series(
         raise DataValidationError(
             name,
             [f"calibration_source {calibration_source!r} is unknown; use one of {', '.join(CALIBRATION_SOURCES)}."],
+        )
+    if calibration_method not in CALIBRATION_METHODS:
+        raise DataValidationError(
+            name,
+            [f"calibration_method {calibration_method!r} is unknown; use one of {', '.join(CALIBRATION_METHODS)}."],
         )
     series, filled = complete_series(y, name=name)
     if len(series) < 2:
@@ -361,12 +370,17 @@ def fit_series(
             errors,
             nonnegative,
             10 * bound_factor * max(float(np.max(np.abs(history))), 1e-300),
+            calibration_method,
         )
     raise ForecastFitError(f"{name}: every model failed: {' | '.join(fallbacks)}")
 
 
 def finish_forecasts(
-    drafts: Sequence[FittedSeries], *, keep_errors: bool = False, pool: Sequence[FittedSeries] | None = None
+    drafts: Sequence[FittedSeries],
+    *,
+    keep_errors: bool = False,
+    pool: Sequence[FittedSeries] | None = None,
+    calibration_method: str | None = None,
 ) -> list[SeriesForecast]:
     """Second step: calibrate the quantiles from the pooled rolling-origin errors, clip, build the frames.
 
@@ -378,6 +392,9 @@ def finish_forecasts(
         Keep each series' rolling errors in the result.
     pool
         Series whose errors form the calibration pool (default: ``drafts``).
+    calibration_method
+        Overrides the drafts' own ``calibration_method`` (e.g. to compare methods on one set of fits;
+        the point forecasts do not depend on it).
 
     Notes
     -----
@@ -386,18 +403,19 @@ def finish_forecasts(
     """
     pool = drafts if pool is None else pool
     samples = [d.rolling_errors for d in pool if d.rolling_errors is not None]
-    offsets: dict[tuple[int, tuple[float, ...]], np.ndarray] = {}
+    batches: dict[tuple[int, tuple[float, ...], str], Calibration] = {}
     out = []
     for d in drafts:
         quantiles = d.quantiles
         method = "gaussian"
         if d.rolling_errors is not None and samples:
-            key = (len(d.mean), d.levels)
-            if key not in offsets:
-                offsets[key] = pooled_quantiles(samples, len(d.mean), d.levels)
-            off = offsets[key]
-            if np.isfinite(off).all():
-                quantiles = calibrated_quantiles(d.mean, d.rolling_errors.sd, off)
+            how = calibration_method or d.calibration_method
+            key = (len(d.mean), d.levels, how)
+            if key not in batches:
+                batches[key] = calibrate(samples, len(d.mean), d.levels, how)
+            cal = batches[key]
+            if np.isfinite(cal.offsets).all():
+                quantiles = cal.quantiles(d.mean, d.rolling_errors)
                 method = "calibrated"
                 if np.abs(quantiles).max() > d.quantile_bound:
                     # past errors of an explosive series extrapolate explosively: hold the guard
@@ -450,6 +468,7 @@ def forecast_series(
     interval_method: str = "calibrated",
     calibration_source: str = "refit",
     calibration_origins_count: int = CALIBRATION_ORIGINS,
+    calibration_method: str = "shrunk_scale",
 ) -> SeriesForecast:
     """Fit ``model`` to one series and forecast ``horizon`` periods, with guards and fallbacks.
 
@@ -485,6 +504,9 @@ def forecast_series(
         (out-of-sample errors); ``"refilter"``: parameters fixed, states re-filtered (cheaper).
     calibration_origins_count
         Origins of the calibration (see :func:`~salesops_models.forecast.intervals.calibration_origins`).
+    calibration_method
+        ``"shrunk_scale"`` or ``"pooled"`` (:func:`~salesops_models.forecast.intervals.calibrate`; on a
+        single series both use its own errors alone).
     """
     draft = fit_series(
         y,
@@ -501,6 +523,7 @@ def forecast_series(
         interval_method=interval_method,
         calibration_source=calibration_source,
         calibration_origins_count=calibration_origins_count,
+        calibration_method=calibration_method,
     )
     return finish_forecasts([draft])[0]
 

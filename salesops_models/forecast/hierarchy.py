@@ -67,9 +67,9 @@ from salesops_models.errors import DataValidationError
 from salesops_models.forecast.forecaster import SeriesForecast
 from salesops_models.forecast.intervals import (
     CALIBRATION_ORIGINS,
-    calibrated_quantiles,
+    Calibration,
+    calibrate,
     errors_at_origins,
-    pooled_quantiles,
 )
 from salesops_models.forecast.parallel import forecast_many
 from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_column, quantile_columns
@@ -540,6 +540,7 @@ def calibrate_reconciled(
     *,
     levels: tuple[float, ...] = QUANTILE_LEVELS,
     nonnegative: bool = False,
+    calibration_method: str = "shrunk_scale",
 ) -> tuple[list[pd.DataFrame], bool]:
     """Quantiles of reconciled forecasts from the reconciled forecasts of the calibration origins.
 
@@ -557,6 +558,8 @@ def calibrate_reconciled(
         Reconciled Gaussian standard deviations, ``horizon x n`` [unit].
     history
         ``T x n`` history of every node [unit].
+    calibration_method
+        :func:`~salesops_models.forecast.intervals.calibrate`, per level (or over every node).
 
     Returns
     -------
@@ -585,20 +588,22 @@ def calibrate_reconciled(
         mean = frames[i]["mean"].to_numpy(float)
         samples.append(errors_at_origins(history[:, i], origins, rec[i, :, :h], mean, sd[:, i]))
     node_level = hierarchy.nodes["level"].to_numpy()
-    everything = pooled_quantiles(samples, h, levels)
+    everything = calibrate(samples, h, levels, calibration_method)
     clipped = False
     out = []
     cols = quantile_columns(levels)
-    offsets: dict[str, np.ndarray] = {}
+    by_level: dict[str, Calibration] = {}
     for i in range(hierarchy.n):
         lv = node_level[i]
-        if lv not in offsets:
+        if lv not in by_level:
             members = [samples[j] for j in np.where(node_level == lv)[0]]
-            offsets[lv] = pooled_quantiles(members, h, levels) if len(members) >= MIN_LEVEL_POOL else everything
-        off = offsets[lv] if np.isfinite(offsets[lv]).all() else everything
+            by_level[lv] = (
+                calibrate(members, h, levels, calibration_method) if len(members) >= MIN_LEVEL_POOL else everything
+            )
+        cal = by_level[lv] if np.isfinite(by_level[lv].offsets).all() else everything
         fr = frames[i].copy()
-        if np.isfinite(off).all():
-            q = calibrated_quantiles(fr["mean"].to_numpy(float), samples[i].sd, off)
+        if np.isfinite(cal.offsets).all():
+            q = cal.quantiles(fr["mean"].to_numpy(float), samples[i])
             if nonnegative and (q < 0).any():
                 q = np.clip(q, 0.0, None)
                 clipped = True
@@ -674,6 +679,7 @@ def forecast_hierarchy(
     interval_method: str = "calibrated",
     calibration_source: str = "refit",
     calibration_origins_count: int = CALIBRATION_ORIGINS,
+    calibration_method: str = "shrunk_scale",
     client: Any = None,
 ) -> HierarchyForecast:
     """Base forecasts for every node, reconciled by each of ``methods``.
@@ -695,7 +701,7 @@ def forecast_hierarchy(
         Clip at 0 (flagged) in base and reconciled forecasts.
     n_jobs, progress, seed, client
         See :func:`~salesops_models.forecast.parallel.forecast_many`.
-    interval_method, calibration_source, calibration_origins_count
+    interval_method, calibration_source, calibration_origins_count, calibration_method
         See :func:`~salesops_models.forecast.forecaster.forecast_series`. With ``"calibrated"`` the
         reconciled quantiles are calibrated on reconciled forecasts from the calibration origins
         (:func:`calibrate_reconciled`); with ``"gaussian"`` they are the Gaussian ones.
@@ -738,6 +744,7 @@ def forecast_hierarchy(
                 interval_method=interval_method,
                 calibration_source=calibration_source,
                 calibration_origins_count=calibration_origins_count,
+                calibration_method=calibration_method,
             )
             fits.update(part)
         fits = {nid: fits[nid] for nid in node_ids}
@@ -757,6 +764,7 @@ def forecast_hierarchy(
             interval_method=interval_method,
             calibration_source=calibration_source,
             calibration_origins_count=calibration_origins_count,
+            calibration_method=calibration_method,
         )
     base_frames = [fits[nid].forecast for nid in node_ids]
     resid = _residual_matrix([fits[nid] for nid in node_ids])
@@ -792,6 +800,7 @@ def forecast_hierarchy(
                 all_hist,
                 levels=levels,
                 nonnegative=nonnegative,
+                calibration_method=calibration_method,
             )
             info["clipped"] = info["clipped"] or q_clipped
         df = _long(hierarchy, frames)

@@ -66,7 +66,7 @@ def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
     return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
-def forecast_many(
+def fit_many(
     histories: Mapping[str, pd.Series | np.ndarray],
     horizon: int | Mapping[str, int],
     *,
@@ -77,43 +77,14 @@ def forecast_many(
     progress: bool = False,
     seed: int | None = None,
     keep_fitted: bool = False,
-    keep_errors: bool = False,
     chunksize: int | None = None,
     **kwargs: Any,
-) -> dict[str, SeriesForecast]:
-    """Run :func:`~salesops_models.forecast.forecaster.forecast_series` on every series, errors pooled.
+) -> list[FittedSeries]:
+    """The first step of :func:`forecast_many`: every series fitted, with its rolling-origin errors.
 
-    Parameters
-    ----------
-    histories
-        Series by name [unit/period].
-    horizon, season_length
-        One value for all series or one per series [periods].
-    n_jobs
-        Worker processes (``-1``: all cores; ``1``: in-process, for Dask workers and notebooks).
-    client
-        A ``dask.distributed.Client``: fit the chunks as tasks on its cluster (``n_jobs`` is then
-        ignored).
-    progress
-        Show a tqdm progress bar.
-    seed
-        Master seed; series ``i`` gets child ``i`` (:func:`series_seed`).
-    keep_fitted
-        Keep the fitted model objects (only in-process, ``n_jobs=1`` without a client).
-    keep_errors
-        Keep each series' rolling-origin errors (``SeriesForecast.rolling_errors``).
-    chunksize
-        Series per task for processes and Dask (default :data:`DEFAULT_CHUNK`).
-    kwargs
-        Passed to ``forecast_series`` (``levels``, ``nonnegative``, ``bound_factor``, ``fallback``,
-        ``interval_method``, ``calibration_source``, ``calibration_origins_count``).
-
-    Returns
-    -------
-    dict
-        :class:`~salesops_models.forecast.forecaster.SeriesForecast` by series name, in input order.
-        With ``interval_method="calibrated"`` (default) the quantiles of every series come from the
-        rolling-origin errors of all of them (:mod:`~salesops_models.forecast.intervals`).
+    Parameters and seeds as in :func:`forecast_many`; the drafts come back in input order, for
+    :func:`~salesops_models.forecast.forecaster.finish_forecasts` (which may be called more than once,
+    e.g. with different ``calibration_method``: the point forecasts stay the same).
     """
     from tqdm.auto import tqdm
 
@@ -156,5 +127,53 @@ def forecast_many(
                     bar.update(len(part))
     finally:
         bar.close()
+    return drafts
+
+
+def forecast_many(
+    histories: Mapping[str, pd.Series | np.ndarray],
+    horizon: int | Mapping[str, int],
+    *,
+    keep_errors: bool = False,
+    **kwargs: Any,
+) -> dict[str, SeriesForecast]:
+    """Run :func:`~salesops_models.forecast.forecaster.forecast_series` on every series, errors pooled.
+
+    Parameters
+    ----------
+    histories
+        Series by name [unit/period].
+    horizon, season_length
+        One value for all series or one per series [periods].
+    n_jobs
+        Worker processes (``-1``: all cores; ``1``: in-process, for Dask workers and notebooks).
+    client
+        A ``dask.distributed.Client``: fit the chunks as tasks on its cluster (``n_jobs`` is then
+        ignored).
+    progress
+        Show a tqdm progress bar.
+    seed
+        Master seed; series ``i`` gets child ``i`` (:func:`series_seed`).
+    keep_fitted
+        Keep the fitted model objects (only in-process, ``n_jobs=1`` without a client).
+    keep_errors
+        Keep each series' rolling-origin errors (``SeriesForecast.rolling_errors``).
+    chunksize
+        Series per task for processes and Dask (default :data:`DEFAULT_CHUNK`).
+    kwargs
+        The other parameters of :func:`fit_many` (``model``, ``season_length`` (default 12),
+        ``n_jobs``, ``client``, ``progress``, ``seed``, ``keep_fitted``, ``chunksize``; defaults as
+        there), and those passed on to ``forecast_series`` (``levels``, ``nonnegative``,
+        ``bound_factor``, ``fallback``, ``interval_method``, ``calibration_source``,
+        ``calibration_origins_count``, ``calibration_method``).
+
+    Returns
+    -------
+    dict
+        :class:`~salesops_models.forecast.forecaster.SeriesForecast` by series name, in input order.
+        With ``interval_method="calibrated"`` (default) the quantiles of every series come from the
+        rolling-origin errors of all of them (:mod:`~salesops_models.forecast.intervals`).
+    """
+    drafts = fit_many(histories, horizon, **kwargs)
     results = finish_forecasts(drafts, keep_errors=keep_errors)
     return {r.series: r for r in results}

@@ -159,6 +159,12 @@ def forecast_plan_year(
         hierarchy = build_hierarchy(keys, spec, names, label="path", top_label="company")
     model = model_spec(cfg, names)
     method = cfg.reconciliation
+    intervals = {
+        "interval_method": cfg.interval_method,
+        "calibration_source": cfg.calibration_source,
+        "calibration_origins_count": cfg.calibration_origins,
+        "calibration_method": cfg.calibration_method,
+    }
     fc = forecast_hierarchy(
         panel,
         hierarchy,
@@ -169,6 +175,7 @@ def forecast_plan_year(
         nonnegative=cfg.nonnegative,
         n_jobs=cfg.n_jobs,
         seed=seed,
+        **intervals,
     )
     long = fc.base if method == "none" else fc.reconciled[method]
     coherence = coherence_error(hierarchy, long)
@@ -200,6 +207,7 @@ def forecast_plan_year(
             nonnegative=cfg.nonnegative,
             n_jobs=cfg.n_jobs,
             seed=seed,
+            interval_options=intervals,
         )
         if len(per_node):
             accuracy = accuracy_by_level(per_node)

@@ -8,6 +8,7 @@ scores per level: the figures a planner reads next to the forecast.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -42,6 +43,7 @@ def backtest_hierarchy(
     nonnegative: bool = True,
     n_jobs: int = 1,
     seed: int = 0,
+    interval_options: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forecasts of every node at rolling origins, against the actuals, with accuracy per node and fold.
 
@@ -59,6 +61,11 @@ def backtest_hierarchy(
         Reconciliation method, or ``"none"`` for base forecasts.
     model
         Model name, or a mapping level -> model name.
+    interval_options
+        How intervals are made at each origin (``interval_method``, ``calibration_source``,
+        ``calibration_origins_count``, ``calibration_method`` of
+        :func:`~salesops_models.forecast.hierarchy.forecast_hierarchy`); each origin calibrates on
+        its own training part only.
 
     Returns
     -------
@@ -86,6 +93,7 @@ def backtest_hierarchy(
             nonnegative=nonnegative,
             n_jobs=n_jobs,
             seed=seed,
+            **(interval_options or {}),
         )
         rec = (res.reconciled[method] if method != "none" else res.base).copy()
         actual = pd.DataFrame(all_hist[t : t + h], index=panel.index[t : t + h])
