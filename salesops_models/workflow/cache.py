@@ -231,10 +231,15 @@ class StageCache:
         return None
 
     def restore(self, manifest: dict[str, Any], stage: str, key: str, out_dir: Path) -> list[str]:
-        """Copy a loaded entry's files into ``out_dir`` (each file atomically); return them."""
+        """Copy a loaded entry's files into ``out_dir`` (each file atomically); return them.
+
+        Copies, not hard links: a results file edited in place must not change the cache entry or
+        another run's results. Not flushed to disk one by one (an fsync per file was a third of a
+        what-if's time): the entry itself is durable and verified.
+        """
         entry = self.entry_dir(stage, key) / "files"
         for rel in manifest["files"]:
-            with atomic_path(out_dir / rel) as tmp:
+            with atomic_path(out_dir / rel, durable=False) as tmp:
                 shutil.copyfile(entry / rel, tmp)
         return list(manifest["files"])
 
