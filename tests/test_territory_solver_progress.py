@@ -65,3 +65,30 @@ def test_a_highspy_mip_logs_progress_too(caplog, monkeypatch):
     h.run()
     assert any(line.startswith("HiGHS direct: ") for line in _progress(caplog))
 
+
+def test_a_batch_writes_a_scenarios_solver_lines_to_progress_log(tmp_path, monkeypatch):
+    """Inside a worker the lines go to the driver as ``progress`` events: a line in progress.log,
+    not a finished step."""
+    from salesops_models.workflow import progress
+
+    events = []
+
+    class Worker:
+        def log_event(self, topic, msg):
+            events.append((topic, msg))
+
+    monkeypatch.setattr(progress, "_worker", lambda: Worker())
+    logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)
+    with progress.forward_solver_progress("north"):
+        logging.getLogger(PROGRESS_LOGGER).info("HiGHS assignment: new incumbent: incumbent 12, bound 10")
+    logging.getLogger(PROGRESS_LOGGER).info("after the run: not forwarded")
+    assert [m["detail"] for _, m in events] == ["HiGHS assignment: new incumbent: incumbent 12, bound 10"]
+    driver = progress.BatchProgress(tmp_path)
+    for topic, msg in events:
+        assert topic == progress.TOPIC
+        driver((0.0, msg))
+    driver((0.0, {"scenario": "north", "step": "territory", "status": "computed", "seconds": 3.0}))
+    lines = (tmp_path / progress.PROGRESS_LOG).read_text().splitlines()
+    assert lines[0].endswith("north: HiGHS assignment: new incumbent: incumbent 12, bound 10")
+    assert lines[1].endswith("north: territory computed in 3.0 s")
+    assert driver.steps == 1
