@@ -28,6 +28,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -200,6 +201,8 @@ class ChartCache:
         ):
             log.warning("chart cache: entry %s ignored (corrupt or foreign); the chart is drawn again", path)
             return None
+        with contextlib.suppress(OSError):  # last use, for StageCache.prune()
+            os.utime(path)
         return png
 
     def store(self, key: str, png: bytes) -> None:
