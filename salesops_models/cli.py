@@ -56,15 +56,29 @@ def allow_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def cache_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--no-cache`` and ``--cache-dir DIR``: the stage cache of ``run`` and ``batch``."""
-    f = click.option(
+def out_root_option(help: str) -> Callable[..., Any]:
+    """``--out DIR``: the results root (default ``results``)."""
+    return click.option(
+        "--out", "out_root", default="results", show_default=True, type=click.Path(path_type=Path), help=help
+    )
+
+
+def cache_dir_option(more: str = "") -> Callable[..., Any]:
+    """``--cache-dir DIR`` (or ``SALESOPS_CACHE_DIR``): the stage cache's folder."""
+    return click.option(
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         envvar="SALESOPS_CACHE_DIR",
-        help="Folder of the stage cache (default: <results root>/.cache, or SALESOPS_CACHE_DIR). A stage whose "
-        "settings, upstream tables, code and seed are unchanged is restored from it instead of computed.",
+        help="Folder of the stage cache (default: <results root>/.cache, or SALESOPS_CACHE_DIR)." + more,
+    )
+
+
+def cache_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-cache`` and ``--cache-dir DIR``: the stage cache of ``run`` and ``batch``."""
+    f = cache_dir_option(
+        " A stage whose settings, upstream tables, code and seed are unchanged is restored from it instead of "
+        "computed."
     )(f)
     return click.option(
         "--no-cache", is_flag=True, help="Compute every stage; neither read nor write the stage cache."
@@ -142,14 +156,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_root",
-    default="results",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Results root; a new batch folder is created inside it.",
-)
+@out_root_option("Results root; a new batch folder is created inside it.")
 @click.option("--batch-id", default=None, help="Name of the new batch folder (default: time-stamped).")
 @cache_options
 @allow_dir_option
@@ -262,6 +269,54 @@ def batch(
     if outcome.failed:
         click.echo(f"FAILED scenarios: {', '.join(outcome.failed)} (see their logs/ folders)", err=True)
         sys.exit(1)
+
+
+_DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def _duration_seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or a plain number of days, in seconds."""
+    text = value.strip().lower()
+    unit = text[-1:] if text[-1:] in _DURATION_UNITS else "d"
+    number = text[:-1] if text[-1:] in _DURATION_UNITS else text
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0 or seconds == float("inf"):
+        raise click.BadParameter(
+            f"{value!r} is not a duration; give a number and a unit, e.g. 30d, 12h, 90m (a plain number: days)."
+        )
+    return seconds
+
+
+@main.group()
+def cache() -> None:
+    """The stage cache (restored stages and drawn charts)."""
+
+
+@cache.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    callback=_duration_seconds,
+    help="Remove entries not used for this long: 30d, 12h, 90m (a plain number: days).",
+)
+@out_root_option("Results root whose .cache is pruned (unless --cache-dir or SALESOPS_CACHE_DIR names it).")
+@cache_dir_option()
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+def cache_prune(older_than: float, out_root: Path, cache_dir: Path | None, dry_run: bool) -> None:
+    """Remove stage and chart cache entries not used for a while (a run that needs one computes it again)."""
+    cache = _stage_cache(False, cache_dir, out_root)
+    if not cache.root.is_dir():
+        raise click.ClickException(f"{cache.root}: no stage cache there; name it with --cache-dir or --out.")
+    result = cache.prune(older_than, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{cache.root}: {verb} {result.removed} entries ({result.removed_bytes / 1e6:.1f} MB); "
+        f"kept {result.kept} ({result.kept_bytes / 1e6:.1f} MB)"
+    )
 
 
 @main.command()

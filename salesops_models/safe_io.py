@@ -289,11 +289,14 @@ def load_yaml(
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success it replaces ``path`` in one step.
 
     The temporary name starts with a dot and ends ``.tmp``, so readers that look for ``*.parquet``
-    or ``metrics.json`` never pick it up; it is removed when the writer raises.
+    or ``metrics.json`` never pick it up; it is removed when the writer raises. With ``durable``
+    the file is flushed to disk before the rename; without, the rename still makes it appear whole
+    to every reader (a killed writer leaves the old file or none), only a power loss may lose it:
+    for copies of files kept durably elsewhere (a verified stage-cache entry).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -302,8 +305,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
-        with open(tmp, "rb") as fh:  # flush to disk before the rename makes it visible
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb") as fh:  # flush to disk before the rename makes it visible
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -311,16 +315,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, encoding: str = "utf-8", durable: bool = True
+) -> Path:
     """Write ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode(encoding))
+    return atomic_write_bytes(path, text.encode(encoding), durable=durable)
 
 
 def atomic_write_parquet(df: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:

@@ -85,3 +85,35 @@ def test_inputs_the_key_cannot_describe_are_drawn_uncached(cache):
     with pytest.raises(chart_cache.UnhashableChartInput):
         chart_key(lambda t: None, (points(),), {})
     assert not list(cache.root.rglob("*.chart"))
+
+
+def test_a_renamed_scenario_with_the_same_tables_draws_no_chart_again(tmp_path, monkeypatch):
+    """The one-scenario panels carry what they show, not the scenario's name (the page gives it),
+    so a sweep child or a renamed what-if finds its shared charts in the cache."""
+    from salesops_models.workflow import sections
+    from salesops_models.workflow.collect import ScenarioResults
+
+    samples = pd.DataFrame({"trial": [0, 0, 1, 1, 2, 2], "rep_id": ["R1", "R2"] * 3,
+                            "bookings": [1.0e5, 2.0e5, 1.5e5, 2.5e5, 0.5e5, 1.0e5]})  # fmt: skip
+    drawn = []
+    real = charts.pipeline_total_chart
+
+    def counted(tables):
+        drawn.append(list(tables))
+        return real(tables)
+
+    monkeypatch.setattr(charts, "pipeline_total_chart", counted)
+    counted.__qualname__ = "pipeline_total_chart"  # the key's function identity, as the real one's
+    counted.__module__ = real.__module__
+    store = ChartCache.beside(StageCache(tmp_path / "cache"))
+    pngs = []
+    for name in ("baseline", "baseline_plan_b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        samples.to_parquet(folder / "rep_bookings_samples.parquet", index=False)
+        (folder / "scenario.resolved.yaml").write_text(f"name: {name}\n")
+        with chart_cache.using(store):
+            section = sections.pipeline_section(ScenarioResults(folder))
+        pngs.append([b.uri for b in section.blocks if b.kind == "figure"])
+    assert drawn == [[sections.PANEL_TEAM]], "drawn once, under a label that is not the scenario's name"
+    assert pngs[0] == pngs[1] and pngs[0]

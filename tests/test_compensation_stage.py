@@ -135,3 +135,51 @@ def test_after_the_quota_stage_uses_its_quarterly_quotas(company, tmp_path):
     ps = StageContext(sc, tmp_path, "compensation", shared).read_table("payouts_summary")
     quotas = StageContext(sc, tmp_path, "quota", shared).read_table("quotas").set_index("rep_id")["quota"]
     assert ps["quota"].to_numpy() == pytest.approx(quotas.reindex(ps["rep_id"]).to_numpy())
+
+
+def test_company_history_is_loaded_only_when_a_fallback_or_a_product_plan_needs_it(company):
+    """Over the quota and pipeline stages' tables a plan without product weights or SPIFs needs no
+    history: a what-if on the plan then never loads (and re-aligns) the company, and its numbers
+    are those of an eager call."""
+    from salesops_models.compensation.config import CompensationConfig
+    from salesops_models.compensation.costing import CompanyHistory, cost_scenario_plans
+
+    samples, quotas = pipeline_tables(company)
+    by_quarter = pd.DataFrame(
+        [
+            {"rep_id": r, "period": f"2026-Q{k}", "period_type": "quarter", "quota": q * s}
+            for r, q in zip(quotas["rep_id"], quotas["quota"], strict=True)
+            for k, s in zip((1, 2, 3, 4), (0.2, 0.25, 0.25, 0.3), strict=True)
+        ]
+    )
+    history = CompanyHistory(
+        [str(r) for r in company.reps["rep_id"]], company.bookings, company.opportunities, company.as_of
+    )
+    calls = []
+
+    def load() -> CompanyHistory:
+        calls.append(1)
+        return history
+
+    def cost(plans, source):
+        cfg = CompensationConfig(n_trials=200, plans=plans, costing_sets=[])
+        return cost_scenario_plans(
+            cfg, history=source, seed=np.random.SeedSequence(5), quotas=quotas, quotas_by_period=by_quarter,
+            samples=samples,
+        )  # fmt: skip
+
+    lazy = cost(["ae_standard", "ae_retroactive_capped"], load)
+    assert calls == []
+    eager = cost(["ae_standard", "ae_retroactive_capped"], history)
+    pd.testing.assert_frame_equal(lazy.comparison, eager.comparison)
+    pd.testing.assert_frame_equal(lazy.traces, eager.traces)
+    assert lazy.quarter_split_source == "quotas_by_period"
+    # a SPIF on a product needs each rep's product mix and deal sizes: loaded, once
+    spif = cost(["ae_standard", "product_weighted_spif"], load)
+    assert calls == [1]
+    assert spif.metrics()["plans_compared"] == 2
+    # without quarterly quotas the split comes from the bookings history: loaded again, once
+    calls.clear()
+    cfg = CompensationConfig(n_trials=200, plans=["ae_standard"], costing_sets=[])
+    r = cost_scenario_plans(cfg, history=load, seed=np.random.SeedSequence(5), quotas=quotas, samples=samples)
+    assert calls == [1] and r.quarter_split_source == "bookings_seasonality"

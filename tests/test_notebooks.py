@@ -70,7 +70,10 @@ def test_parameters_cell_holds_plain_values_only(name):
         value = ast.literal_eval(stmt.value)  # raises for anything but a literal
         assert isinstance(value, str | int | float | bool | type(None))
         assigned[stmt.targets[0].id] = value
-    assert set(assigned) == {"scenario_path", "out_dir", "seed"}
+    # an interactive notebook also has the switch of its headless run, off as an analyst opens it
+    extra = {"exercise_levers": False} if name in INTERACTIVE_NOTEBOOKS else {}
+    assert set(assigned) == {"scenario_path", "out_dir", "seed", *extra}
+    assert {k: assigned[k] for k in extra} == extra
     assert assigned["out_dir"] is None
     assert (NB_DIR / assigned["scenario_path"]).resolve() == tiny_scenario_path().resolve()
 
@@ -191,3 +194,31 @@ def test_defaults_run_the_tiny_scenario(tmp_path):
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
     if "territory" in available_stages():
         assert "territory_balance_cv" in text
+
+
+@pytest.mark.slow
+def test_whatif_notebook_runs_headless_and_moves_every_lever(tmp_path):
+    """The what-if notebook under papermill (no browser): ``exercise_levers`` sets each widget once,
+    its callback re-runs the tiny scenario through the cache, and the figures reach the cell."""
+    out = tmp_path / "whatif.ipynb"
+    execute_notebook(
+        NB_DIR / "whatif.ipynb",
+        out,
+        {"out_dir": str(tmp_path / "runs"), "exercise_levers": True},
+        execution_timeout=600,
+    )
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    summaries = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    # the first run, then one per lever (plan, target, admin time, balance tolerance)
+    assert len(summaries) == 5, summaries
+    assert not [s for s in summaries if "Not applied" in s]
+    recomputed = [s.split("Recomputed: ")[1].split(";")[0] for s in summaries]
+    assert recomputed[0].startswith("data, territory")  # a cold cache: every stage
+    assert recomputed[1] == "compensation"  # another plan: the cost only
+    assert recomputed[2] == "quota, compensation"  # the target: quotas and cost
+    assert recomputed[3].startswith("pipeline")  # admin time: the pipeline onwards
+    assert "territory" in recomputed[4]  # the balance band: every stage from territory on
+    # the runs went to out_dir; only the latest and the first are kept
+    assert len(list((tmp_path / "runs").glob("run-*"))) == 2

@@ -7,6 +7,7 @@ into a normal or lognormal distribution of attainment.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
@@ -191,6 +192,18 @@ def calibrate_attainment(family: Family = "lognormal", **facts: float | None) ->
     1.0507
     """
     given = {k: float(v) for k, v in facts.items() if v is not None}
+    return _calibrated(family, tuple(given.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _calibrated(family: Family, facts: tuple[tuple[str, float], ...]) -> AttainmentDistribution:
+    """:func:`calibrate_attainment` of facts already given as floats, remembered per process.
+
+    The numerical fits (a lognormal's mean or sd with a quantile) take a few least-squares runs;
+    an analyst's what-if costs the same stated facts again on every change. The result is a frozen
+    dataclass, so sharing it is safe; an error is raised again on every call (not cached).
+    """
+    given = dict(facts)
     unknown = sorted(set(given) - set(FACTS))
     if unknown:
         raise ValueError(f"unknown attainment fact(s) {unknown}; use two of {', '.join(FACTS)}")

@@ -9,6 +9,11 @@
 - the quarterly split of each quota (:func:`quarter_shares`) and, for product plans, each rep's
   product mix and deal sizes (:func:`product_inputs`).
 
+The company's history (:class:`CompanyHistory`: roster, bookings, opportunities) feeds only the
+fallbacks and the product plans, so it may be passed as a loader that is called only when one of
+them needs it: a commission what-if over the quota and pipeline stages' tables then never loads
+(and re-aligns) the company.
+
 It costs the primary plan and compares every plan on the same attainment (comparison mode), costs
 the primary plan across attainment sets (costing mode), and traces every rep's payout (the payout
 statements).
@@ -18,6 +23,7 @@ Every source it reports names its input: the caller's table labels or a fallback
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +47,33 @@ log = logging.getLogger(__name__)
 #: sub-streams of the stage seed: 0 the fallback attainment, 1 the primary set's quarter split,
 #: 10 + 2k and 11 + 2k costing set k and its split
 STREAM_FALLBACK, STREAM_SPLIT, STREAM_COSTING = 0, 1, 10
+
+
+@dataclass(frozen=True)
+class CompanyHistory:
+    """The company facts the costing falls back on (the company under the territory plan).
+
+    Attributes
+    ----------
+    rep_ids
+        The plan's reps (used when there is no quotas table).
+    bookings
+        Monthly bookings history (fallback quotas, quarterly seasonality).
+    opportunities
+        Opportunities (each rep's product mix and mean deal sizes, for product plans).
+    as_of
+        Snapshot date.
+    """
+
+    rep_ids: list[str]
+    bookings: pd.DataFrame
+    opportunities: pd.DataFrame
+    as_of: pd.Timestamp
+
+
+def needs_product_inputs(plans: list[CompPlan]) -> bool:
+    """True when a plan weights products or pays a SPIF (it needs product mix or deal sizes)."""
+    return any(p.products or p.spifs for p in plans)
 
 
 def primary_plan(plans: list[CompPlan], cfg: CompensationConfig) -> CompPlan:
@@ -77,14 +110,15 @@ def history_quotas(bookings: pd.DataFrame, as_of: pd.Timestamp, rep_ids: list[st
 
 def quarter_shares(
     quotas_by_period: pd.DataFrame | None,
-    bookings: pd.DataFrame,
+    bookings: pd.DataFrame | Callable[[], pd.DataFrame],
     rep_ids: list[str],
     label: str = "quotas_by_period",
 ) -> tuple[np.ndarray, str]:
     """Share of each rep's annual quota per quarter, shape (4, reps), and its source.
 
     The quarterly quotas when given for every rep (source ``label``), else the bookings history's
-    quarterly seasonality (``bookings_seasonality``), else a quarter each (``equal``).
+    quarterly seasonality (``bookings_seasonality``), else a quarter each (``equal``). ``bookings``
+    may be a function returning the history: it is called only when the quotas fall short.
     """
     if quotas_by_period is not None and {"rep_id", "period", "period_type", "quota"} <= set(
         quotas_by_period.columns
@@ -102,6 +136,8 @@ def quarter_shares(
             "compensation: quarterly quotas lack quarters for %d rep(s); using seasonality", (~ok).sum()
         )
     shares, source = np.full(4, 0.25), "equal"
+    if callable(bookings):
+        bookings = bookings()
     if len(bookings):
         q = (
             bookings.groupby(pd.to_datetime(bookings["month"]).dt.quarter)["amount"]
@@ -219,10 +255,7 @@ class ScenarioCost:
 def cost_scenario_plans(
     cfg: CompensationConfig,
     *,
-    rep_ids: list[str],
-    bookings: pd.DataFrame,
-    opportunities: pd.DataFrame,
-    as_of: pd.Timestamp,
+    history: CompanyHistory | Callable[[], CompanyHistory],
     seed: np.random.SeedSequence,
     quotas: pd.DataFrame | None = None,
     quotas_by_period: pd.DataFrame | None = None,
@@ -235,12 +268,10 @@ def cost_scenario_plans(
     ----------
     cfg
         The scenario's ``compensation:`` section.
-    rep_ids
-        The plan's reps (used when there is no quotas table).
-    bookings, opportunities
-        History (fallback quotas, quarterly seasonality, product mix and deal sizes).
-    as_of
-        Snapshot date.
+    history
+        The company's history, or a function returning it; called at most once and only when
+        needed: without a quotas table, without complete quarterly quotas, or when a plan weights
+        products or pays SPIFs.
     seed
         The stage's seed sequence (sub-streams per draw, see the module's ``STREAM_*``).
     quotas, quotas_by_period, samples
@@ -274,15 +305,23 @@ def cost_scenario_plans(
     def rng(k: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k)))
 
+    loaded: list[CompanyHistory] = []
+
+    def company() -> CompanyHistory:
+        if not loaded:
+            loaded.append(history() if callable(history) else history)
+        return loaded[0]
+
     if quotas is not None:
         qt, quota_src = quotas, names["quotas"]
     else:
+        h = company()
         value = (
-            np.full(len(rep_ids), cfg.fallback_quota)
+            np.full(len(h.rep_ids), cfg.fallback_quota)
             if cfg.fallback_quota
-            else history_quotas(bookings, as_of, rep_ids)
+            else history_quotas(h.bookings, h.as_of, h.rep_ids)
         )
-        qt = pd.DataFrame({"rep_id": rep_ids, "quota": value})
+        qt = pd.DataFrame({"rep_id": h.rep_ids, "quota": value})
         quota_src = "fallback_quota" if cfg.fallback_quota else "bookings_last_12_months"
         log.warning("compensation: no quotas table; using %s", quota_src)
     if samples is not None and cfg.attainment_source != "parametric":
@@ -302,8 +341,13 @@ def cost_scenario_plans(
         source = f"parametric/{quota_src}"
         log.info("compensation: attainment from %s", dist.describe())
     reps = primary_set.rep_ids
-    mix, deal_size = product_inputs(opportunities, cfg, reps)
-    q_shares, q_source = quarter_shares(quotas_by_period, bookings, reps, names["quotas_by_period"])
+    if needs_product_inputs(plans):
+        mix, deal_size = product_inputs(company().opportunities, cfg, reps)
+    else:  # no plan credits by product or pays per deal: a mix would only multiply by one
+        mix, deal_size = None, dict(cfg.deal_size or {})
+    q_shares, q_source = quarter_shares(
+        quotas_by_period, lambda: company().bookings, reps, names["quotas_by_period"]
+    )
     relief = {str(k): v for k, v in cfg.quota_relief.items()}
 
     def inputs_for(samples_: AttainmentSamples, k: int) -> CompInputs:

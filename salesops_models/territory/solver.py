@@ -10,7 +10,10 @@ straight into highspy (the large-scale path) gets its ``Highs`` object from :fun
   ``time_limit`` coarsely on large models),
 - never raises on a non-optimal outcome: infeasible, time limit with or without an incumbent all come
   back as a :class:`SolveInfo` whose ``status`` is one of :data:`STATUSES`,
-- reports objective, bound, gap and seconds for every solve.
+- reports objective, bound, gap and seconds for every solve,
+- while a MIP runs, log its incumbent and bound now and then (:class:`MipProgress`: at most every
+  :data:`PROGRESS_EVERY` seconds of a long solve) on the logger
+  :data:`PROGRESS_LOGGER`, which a batch forwards to its ``progress.log``.
 
 **Work limits, and the clock as a safety net.** A solve that stops on the wall clock gives a plan that
 depends on the machine's load: the same scenario moves from run to run. With a ``node_limit`` (HiGHS
@@ -48,6 +51,11 @@ import numpy as np
 import pyomo.environ as pyo
 
 log = logging.getLogger(__name__)
+#: logger of the progress lines of running MIPs (a batch forwards its records to progress.log)
+PROGRESS_LOGGER = f"{__name__}.progress"
+progress_log = logging.getLogger(PROGRESS_LOGGER)
+#: seconds between two progress lines of one MIP solve when its incumbent does not improve [s]
+PROGRESS_EVERY = 15.0
 
 #: HiGHS options set on every solve unless ``SolverOptions.highs_options`` says otherwise (see the module notes).
 DEFAULT_HIGHS_OPTIONS: Mapping[str, Any] = {"mip_heuristic_run_root_reduced_cost": False}
@@ -293,6 +301,7 @@ def solve_milp(
             h.setSolution(len(cols), cols, vals)
         allowance = options.time_limit if deadline is None else min(options.time_limit, deadline.remaining())
         stop_at = _interrupt_at(h, tick + allowance)
+        MipProgress(step).attach(h)
         remaining = max(stop_at - time.perf_counter(), 0.5)
         with _quiet(buffer, options.log_to_console):
             res = opt.solve(
@@ -357,6 +366,68 @@ def solve_milp(
     return info
 
 
+class MipProgress:
+    """Log a running MIP's incumbent, bound and gap now and then (INFO on :data:`PROGRESS_LOGGER`).
+
+    At most one line per ``every`` seconds, the first after ``every`` seconds of solving (a short
+    solve, such as one sub-MIP of a neighbourhood search, says nothing): an improved incumbent when
+    there is one, else where the search stands. The callbacks only read HiGHS's data and never
+    interrupt, so the solve (and the plan) is the same with or without them; only the number of
+    lines depends on the clock.
+
+    Parameters
+    ----------
+    step
+        Name of the solve in the lines.
+    every
+        Seconds between two lines [s]; default :data:`PROGRESS_EVERY`.
+    """
+
+    def __init__(self, step: str, every: float | None = None):
+        self.step = step
+        self.every = float(PROGRESS_EVERY if every is None else every)
+        self.lines = 0
+        self._last = time.perf_counter()
+
+    def attach(self, h: Any) -> MipProgress:
+        """Register the callbacks on the ``highspy.Highs`` object ``h``; returns self."""
+        h.cbMipImprovingSolution += self._on_incumbent
+        h.cbMipInterrupt += self._on_poll
+        return self
+
+    def _on_incumbent(self, event: Any) -> None:
+        self._line(event, "new incumbent")
+
+    def _on_poll(self, event: Any) -> None:
+        self._line(event, "searching")
+
+    def _line(self, event: Any, what: str) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.every:
+            return
+        try:
+            d = event.data_out
+            # the incumbent's objective (on a new incumbent: the new one, when the primal bound may lag)
+            primal, dual, gap = float(d.objective_function_value), float(d.mip_dual_bound), float(d.mip_gap)
+            nodes, seconds = int(d.mip_node_count), float(d.running_time)
+        except Exception:  # noqa: BLE001 - progress is a courtesy; it never fails a solve
+            return
+        if not math.isfinite(primal) and what == "searching":
+            what = "searching, no incumbent yet"
+        self._last = now
+        self.lines += 1
+        progress_log.info(
+            "HiGHS %s: %s: incumbent %.6g, bound %.6g, gap %s, %d nodes, %.1f s",
+            self.step,
+            what,
+            primal,
+            dual,
+            f"{100 * gap:.2f}%" if math.isfinite(gap) and math.isfinite(primal) else "-",
+            nodes,
+            seconds,
+        )
+
+
 def _interrupt_at(h: Any, stop_at: float) -> float:
     """Interrupt the ``highspy.Highs`` object ``h`` once ``time.perf_counter()`` passes ``stop_at``."""
 
@@ -371,7 +442,11 @@ def _interrupt_at(h: Any, stop_at: float) -> float:
 
 
 def highs_solver(
-    options: SolverOptions, deadline: Deadline | None = None, mip: bool = True, seconds: float = math.inf
+    options: SolverOptions,
+    deadline: Deadline | None = None,
+    mip: bool = True,
+    seconds: float = math.inf,
+    step: str = "MILP",
 ) -> Any:
     """A quiet ``highspy.Highs`` set up like :func:`solve_milp` does, for models built straight in highspy.
 
@@ -384,6 +459,8 @@ def highs_solver(
         :func:`stopped_by_clock` after ``run()`` and records its step).
     seconds
         A tighter wall-clock allowance of this object alone [s].
+    step
+        Name of the solve in its progress lines (:class:`MipProgress`, a MIP only).
     """
     import highspy
 
@@ -398,6 +475,8 @@ def highs_solver(
     if math.isfinite(allowance):
         h.setOptionValue("time_limit", max(allowance, 0.1))
         _interrupt_at(h, time.perf_counter() + allowance)
+    if mip:
+        MipProgress(step).attach(h)
     return h
 
 

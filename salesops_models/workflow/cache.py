@@ -26,6 +26,7 @@ the stage is computed and the entry replaced. The cache is never trusted, only v
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -34,6 +35,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +210,8 @@ class StageCache:
         if why:
             log.warning("stage cache: entry %s ignored (%s); the stage is computed again", entry, why)
             return None
+        with contextlib.suppress(OSError):  # last use, for prune(): a used entry is not old
+            os.utime(manifest_path)
         return json.loads(manifest_path.read_text(encoding="utf-8"))
 
     def _invalid(self, entry: Path, stage: str, key: str) -> str | None:
@@ -231,10 +235,15 @@ class StageCache:
         return None
 
     def restore(self, manifest: dict[str, Any], stage: str, key: str, out_dir: Path) -> list[str]:
-        """Copy a loaded entry's files into ``out_dir`` (each file atomically); return them."""
+        """Copy a loaded entry's files into ``out_dir`` (each file atomically); return them.
+
+        Copies, not hard links: a results file edited in place must not change the cache entry or
+        another run's results. Not flushed to disk one by one (an fsync per file was a third of a
+        what-if's time): the entry itself is durable and verified.
+        """
         entry = self.entry_dir(stage, key) / "files"
         for rel in manifest["files"]:
-            with atomic_path(out_dir / rel) as tmp:
+            with atomic_path(out_dir / rel, durable=False) as tmp:
                 shutil.copyfile(entry / rel, tmp)
         return list(manifest["files"])
 
@@ -280,6 +289,84 @@ class StageCache:
             return False
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+    def prune(self, older_than: float, dry_run: bool = False, now: float | None = None) -> PruneResult:
+        """Remove the entries (stages and charts) not used for ``older_than`` seconds.
+
+        An entry's age is that of its last use: saving it or restoring it (a hit touches its
+        manifest; a chart hit touches the chart file). Temporary folders that a killed run left are
+        removed by the same rule. An entry is first renamed aside, then deleted, so a run that looks
+        it up meanwhile finds it whole or not at all (and computes the stage).
+
+        Parameters
+        ----------
+        older_than
+            Minimum time since last use [s].
+        dry_run
+            Only count what would be removed.
+        now
+            The current time [s since the epoch] (default: the clock).
+        """
+        if older_than < 0:
+            raise ValueError(f"older_than must be >= 0 seconds, got {older_than}")
+        cutoff = (time.time() if now is None else now) - older_than
+        result = PruneResult()
+        if not self.root.is_dir():
+            return result
+        stage_entries = [
+            e for d in sorted(self.root.iterdir()) if d.is_dir() and d.name != "charts" for e in sorted(d.iterdir())
+        ]
+        chart_entries = sorted((self.root / "charts").glob("*/*"))
+        for entry in stage_entries + chart_entries:
+            manifest = entry / "manifest.json"
+            try:
+                used = (manifest if manifest.exists() else entry).stat().st_mtime
+                size = _size(entry)
+            except OSError:
+                continue
+            if used >= cutoff:
+                result.kept += 1
+                result.kept_bytes += size
+                continue
+            result.removed += 1
+            result.removed_bytes += size
+            if not dry_run:
+                _remove(entry)
+        if not dry_run:  # folders left empty (rmdir refuses the others)
+            for folder in [*sorted(self.root.glob("charts/*")), *sorted(self.root.iterdir())]:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        return result
+
+
+@dataclass
+class PruneResult:
+    """What :meth:`StageCache.prune` removed and kept (entries, and their bytes)."""
+
+    removed: int = 0
+    removed_bytes: int = 0
+    kept: int = 0
+    kept_bytes: int = 0
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _remove(entry: Path) -> None:
+    trash = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.pruned")
+    try:
+        os.replace(entry, trash)
+    except OSError:
+        return  # gone already, or in use by a writer's rename: the next prune takes it
+    if trash.is_dir():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            trash.unlink()
 
 
 def _safe_rel(rel: str) -> bool:

@@ -23,10 +23,12 @@ makes the chart be drawn without the cache, never cached under an incomplete key
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -121,6 +123,12 @@ def _feed(h: Any, value: Any) -> None:
         raise UnhashableChartInput(type(value).__name__)
 
 
+@functools.lru_cache(maxsize=1)
+def _matplotlib_version() -> str:
+    # importlib.metadata scans the site-packages on every call (about 15 ms each here): once a process
+    return importlib.metadata.version("matplotlib")
+
+
 def _style_digest() -> str:
     import matplotlib
 
@@ -138,7 +146,7 @@ def chart_key(draw: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[s
         "format": CHART_FORMAT,
         "function": f"{draw.__module__}.{name}",
         "code": code_fingerprint(),
-        "matplotlib": importlib.metadata.version("matplotlib"),
+        "matplotlib": _matplotlib_version(),
         "style": _style_digest(),
     }
     h.update(json.dumps(ident, sort_keys=True).encode())
@@ -193,6 +201,8 @@ class ChartCache:
         ):
             log.warning("chart cache: entry %s ignored (corrupt or foreign); the chart is drawn again", path)
             return None
+        with contextlib.suppress(OSError):  # last use, for StageCache.prune()
+            os.utime(path)
         return png
 
     def store(self, key: str, png: bytes) -> None:

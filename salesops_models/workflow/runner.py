@@ -21,7 +21,7 @@ from salesops_models.scenario import Scenario
 from salesops_models.workflow.cache import StageCache, snapshot, stage_key, written_since
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.contracts import STAGE_ORDER, check_run_order, stage_contract
-from salesops_models.workflow.progress import report_step
+from salesops_models.workflow.progress import forward_solver_progress, report_step
 from salesops_models.workflow.results import collect_metrics, split_timings, write_resolved_scenario
 from salesops_models.workflow.stages import stage_function
 
@@ -152,15 +152,16 @@ def run_scenario(
     ctx = StageContext(scenario, out_dir, cache=cache)
     status, error = "ok", None
     try:
-        for name in plan:
-            log.info("scenario %s: stage %s", scenario.name, name)
-            try:
-                run_stage(ctx, name)
-            except Exception as exc:  # a model failure fails this scenario only
-                status = "failed"
-                error = f"stage {name}: {type(exc).__name__}: {exc}"
-                log.error("scenario %s failed in stage %s:\n%s", scenario.name, name, traceback.format_exc())
-                break
+        with forward_solver_progress(scenario.name):
+            for name in plan:
+                log.info("scenario %s: stage %s", scenario.name, name)
+                try:
+                    run_stage(ctx, name)
+                except Exception as exc:  # a model failure fails this scenario only
+                    status = "failed"
+                    error = f"stage {name}: {type(exc).__name__}: {exc}"
+                    log.error("scenario %s failed in stage %s:\n%s", scenario.name, name, traceback.format_exc())
+                    break
     finally:
         pkg_logger.removeHandler(handler)
         pkg_logger.setLevel(old_level)

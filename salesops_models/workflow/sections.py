@@ -32,6 +32,10 @@ from salesops_models.workflow.views import (
 )
 
 C = Column
+# Panel labels of the one-scenario charts. Not the scenario's name: the page already names the
+# scenario, and a name in the picture would make every sweep child or renamed what-if draw again
+# charts whose tables it shares (the chart cache keys on every label).
+PANEL_TERRITORIES, PANEL_COMPANY, PANEL_TEAM = "Territory plan", "Company", "Team"
 REP = [C("rep_id", "Rep"), C("rep_name", "Name"), C("region", "Region"), C("manager", "Manager")]
 
 
@@ -175,7 +179,7 @@ def territory_section(r: ScenarioResults) -> Section:
         from salesops_models.workflow.report import account_points
 
         points = account_points(r.out_dir, assignments, r.company("accounts"))
-        s.add(chart("Territory map", charts.territory_map, charts.single(r.name, points),
+        s.add(chart("Territory map", charts.territory_map, charts.single(PANEL_TERRITORIES, points),
                     missing="no account coordinates"))  # fmt: skip
     s.add(Block("heading", title="Diagnosis of the balance bands"))
     diagnosis, relaxation = r.table("territory_diagnosis"), r.table("territory_relaxation")
@@ -229,7 +233,7 @@ def forecast_section(r: ScenarioResults) -> Section:
             r.metrics,
         )
     )
-    s.add(chart("Company forecast", charts.fan_chart, {r.name: charts.top_series(forecast)},
+    s.add(chart("Company forecast", charts.fan_chart, {PANEL_COMPANY: charts.top_series(forecast)},
                     "Plan-year bookings forecast (company level)"))  # fmt: skip
     regions = charts.level_series(forecast, "region")
     s.add(Block("heading", title="Forecast by region"))
@@ -284,7 +288,7 @@ def pipeline_section(r: ScenarioResults) -> Section:
     samples = r.table("bookings_samples")
     if samples is None:
         return s.add(missing_note(r, "bookings_samples"))
-    s.add(chart("Team bookings", charts.pipeline_total_chart, charts.single(r.name, samples)))
+    s.add(chart("Team bookings", charts.pipeline_total_chart, charts.single(PANEL_TEAM, samples)))
     s.add(Block("heading", title="Bookings by month"))
     by_month = r.table("pipeline_by_month")
     if by_month is None:

@@ -37,7 +37,8 @@ def render(template: str, **context: Any) -> str:
     return str(environment().get_template(template).render(**context))
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike[str], text: str, durable: bool = True) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``, so a
-    reader never sees half a page (``safe_io.atomic_write_text``, the one atomic writer)."""
-    return atomic_write_text(path, text)
+    reader never sees half a page (``safe_io.atomic_write_text``, the one atomic writer); see
+    ``safe_io.atomic_path`` for ``durable``."""
+    return atomic_write_text(path, text, durable=durable)

@@ -381,6 +381,25 @@ class WhatIf:
         # replace() does not validate: _checked() does, with the lever's name in the message
         return self.run(replace(self.settings, **changes))
 
+    def trial_moves(self) -> dict[str, Any]:
+        """A new value for each lever, cheapest re-run first: what the notebook's headless run sets.
+
+        Another commission plan (compensation only), the company target +10% (quota onwards),
+        admin time to selling +0.1 (pipeline onwards), balance tolerance +0.05 (every stage). Each
+        is a value the lever's widget accepts, moved from the current settings.
+        """
+        s = self.settings
+        others = [p for _, p in self.plans if p != s.commission_plan]
+        target = s.company_target
+        if target is None and self.last is not None and self.last.headline is not None:
+            target = self.last.headline.company_target
+        return {
+            "commission_plan": others[0] if others else s.commission_plan,
+            "company_target": round(1.1 * target, 2) if target else None,
+            "admin_time_reduction": round(min(1.0, s.admin_time_reduction + 0.1), 4),
+            "balance_tolerance": round(min(0.5, s.balance_tolerance + 0.05), 4),
+        }
+
     # the widgets' callbacks (``widget.observe(whatif.on_..., names="value")``): a change dict in
     def on_target(self, change: dict[str, Any]) -> WhatIfResult:
         return self.apply(company_target=change["new"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from salesops_models.compensation.costing import cost_scenario_plans
+from salesops_models.compensation.costing import CompanyHistory, cost_scenario_plans
 from salesops_models.workflow.context import StageContext
 from salesops_models.workflow.contracts import COMPANY, StageContract
 
@@ -41,14 +41,17 @@ CONTRACT = StageContract(
 )
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def _history(ctx: StageContext) -> CompanyHistory:
     plan = ctx.plan_company().company
+    return CompanyHistory([str(r) for r in plan.reps["rep_id"]], plan.bookings, plan.opportunities, plan.as_of)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    # the company is loaded and re-aligned only when a fallback or a product plan needs it: over
+    # the quota and pipeline stages' tables, a plan change costs the plans and nothing else
     result = cost_scenario_plans(
         ctx.scenario.compensation,
-        rep_ids=[str(r) for r in plan.reps["rep_id"]],
-        bookings=plan.bookings,
-        opportunities=plan.opportunities,
-        as_of=plan.as_of,
+        history=lambda: _history(ctx),
         seed=ctx.seed_sequence,
         quotas=ctx.optional_table("quotas"),
         quotas_by_period=ctx.optional_table("quotas_by_period"),
