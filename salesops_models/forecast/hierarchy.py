@@ -54,6 +54,7 @@ clipped at 0 and re-aggregated with :math:`S` (coherence is kept), and ``clipped
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -631,6 +632,8 @@ class HierarchyForecast:
     fits: pd.DataFrame
     clipped: dict[str, bool] = field(default_factory=dict)
     shrinkage: float = float("nan")
+    #: wall time of the phases, ``fit`` (base forecasts) and ``reconcile`` (every method) [s]; reported only
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Node count, fallbacks, clipping and the top-level total of every method [unit]."""
@@ -648,6 +651,19 @@ class HierarchyForecast:
 
 
 def _long(h: Hierarchy, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One long table ``level, series, period, <frame columns>`` of the nodes' frames, in node order."""
+    if len(frames) != h.n:
+        raise DataValidationError("reconciliation", [f"{len(frames)} forecast frames for {h.n} nodes."])
+    columns = list(frames[0].columns) if frames else []
+    if frames and all(list(fr.columns) == columns and all(map(pd.api.types.is_float_dtype, fr.dtypes)) for fr in frames):
+        # built once from stacked arrays: one frame per node and a concat of thousands of them took
+        # 40% of the time of a 5,000-series hierarchy (pandas insert/copy per frame)
+        lengths = [len(fr) for fr in frames]
+        out = pd.DataFrame(np.concatenate([fr.to_numpy(float) for fr in frames]), columns=columns)
+        out.insert(0, "period", frames[0].index.append([fr.index for fr in frames[1:]]))
+        out.insert(0, "series", np.repeat(h.nodes["series"].to_numpy(), lengths))
+        out.insert(0, "level", np.repeat(h.nodes["level"].to_numpy(), lengths))
+        return out
     out = []
     for (_, node), fr in zip(h.nodes.iterrows(), frames, strict=True):
         df = fr.copy()
@@ -700,6 +716,7 @@ def forecast_hierarchy(
         reconciled quantiles are calibrated on reconciled forecasts from the calibration origins
         (:func:`calibrate_reconciled`); with ``"gaussian"`` they are the Gaussian ones.
     """
+    started = time.perf_counter()
     labels = hierarchy.bottom_labels
     if list(bottom_history.columns) != labels:
         missing = [c for c in labels if c not in bottom_history.columns]
@@ -758,6 +775,7 @@ def forecast_hierarchy(
             calibration_source=calibration_source,
             calibration_origins_count=calibration_origins_count,
         )
+    fitted = time.perf_counter()
     base_frames = [fits[nid].forecast for nid in node_ids]
     resid = _residual_matrix([fits[nid] for nid in node_ids])
     reconciled, clipped = {}, {}
@@ -806,7 +824,8 @@ def forecast_hierarchy(
     fit_table["fallback_detail"] = ["; ".join(fits[nid].fallbacks) for nid in node_ids]
     fit_table["clipped"] = [fits[nid].clipped for nid in node_ids]
     fit_table["filled_periods"] = [fits[nid].filled_periods for nid in node_ids]
-    return HierarchyForecast(hierarchy, base, reconciled, fit_table, clipped, lam)
+    timings = {"fit": fitted - started, "reconcile": time.perf_counter() - fitted}
+    return HierarchyForecast(hierarchy, base, reconciled, fit_table, clipped, lam, timings)
 
 
 def coherence_error(hierarchy: Hierarchy, long: pd.DataFrame, value: str = "mean") -> float:
