@@ -597,13 +597,18 @@ def calibrate_reconciled(
             members = [samples[j] for j in np.where(node_level == lv)[0]]
             offsets[lv] = pooled_quantiles(members, h, levels) if len(members) >= MIN_LEVEL_POOL else everything
         off = offsets[lv] if np.isfinite(offsets[lv]).all() else everything
-        fr = frames[i].copy()
+        fr = frames[i]
         if np.isfinite(off).all():
             q = calibrated_quantiles(fr["mean"].to_numpy(float), samples[i].sd, off)
             if nonnegative and (q < 0).any():
                 q = np.clip(q, 0.0, None)
                 clipped = True
-            fr[cols] = q
+            # a new frame from one array: assigning the quantile columns in place cost 2 ms a node
+            values = fr.to_numpy(float, copy=True)
+            values[:, fr.columns.get_indexer(cols)] = q
+            fr = pd.DataFrame(values, index=fr.index, columns=fr.columns)
+        else:
+            fr = fr.copy()
         out.append(fr)
     return out, clipped
 
