@@ -8,7 +8,7 @@ with the hierarchy company > region > rep > rep x product. The model work is the
 own (:func:`salesops_models.forecast.plan_year.forecast_with_backtest` with the default
 ``forecast:`` settings: model, MinT-shrink reconciliation, calibrated intervals, 2-fold rolling
 backtest of 12 months), timed end to end and per phase. Printed: wall and CPU time, per-phase time,
-peak memory (``ru_maxrss`` of this process and of each Dask worker), the
+peak memory (``VmHWM`` of this process and of each Dask worker), the
 load average before and after. With ``--workers K > 1`` the fits run on a local Dask cluster of K
 single-threaded worker processes; ``--compare-workers 1`` runs the whole thing again in-process and
 prints whether every number (forecasts, quantiles, backtest) is identical.
@@ -51,7 +51,18 @@ def _uptime() -> str:
 
 
 def _peak_mb() -> float:
-    """Peak resident memory of the calling process [MB] (Linux: ``ru_maxrss`` in kB)."""
+    """Peak resident memory of the calling process [MB].
+
+    ``VmHWM`` of ``/proc/self/status`` where there is one: ``ru_maxrss`` of a process started by fork
+    and exec (a Dask worker) starts at its parent's size at the fork, ``VmHWM`` at its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
