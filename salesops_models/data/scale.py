@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from salesops_models.data.company import CompanyData
+from salesops_models.data.company import CompanyData, last_complete_month
 from salesops_models.data.schema import WON
 from salesops_models.errors import DataValidationError
 
@@ -131,9 +131,7 @@ def rep_product_patterns(company: CompanyData) -> RepProductPatterns:
         )
     won = opp[(company.stages.status_of(opp["stage"]) == WON) & opp["close_date"].notna()]
     won = won[pd.to_numeric(won["amount"], errors="coerce") > 0]
-    last = pd.Timestamp(company.as_of).to_period("M")
-    if pd.Timestamp(company.as_of).normalize() < last.end_time.normalize():
-        last = last - 1  # the snapshot's month is incomplete
+    last = last_complete_month(company.as_of)
     month = pd.to_datetime(won["close_date"]).dt.to_period("M")
     won, month = won[month <= last], month[month <= last]
     if len(won) == 0:
