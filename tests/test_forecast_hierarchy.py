@@ -225,7 +225,12 @@ def test_forecast_backtest_and_reconciliation_identical_for_1_2_and_4_dask_worke
     for workers in (1, 2, 4):
         with (
             distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=None
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=False,
+                dashboard_address=None,
+                # the scheduler's side server on a free port: 8787 may be another engineer's
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             ) as cluster,
             distributed.Client(cluster) as client,
             distributed.get_task_stream(client) as stream,
