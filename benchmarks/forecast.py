@@ -5,6 +5,8 @@ Usage
     python benchmarks/forecast.py SERIES.csv [--info INFO.csv] [--json PATH] [--models combination,theta]
                                   [--peer statsforecast] [--sample N --seed S] [--n-jobs 1]
                                   [--calibration-method shrunk_scale,pooled]
+    python benchmarks/forecast.py --scale N [--products 10] [--workers K] [--compare-workers 1]
+                                  [--seed S] [--profile] [--json PATH]
 
 ``SERIES.csv`` is one of:
 
@@ -13,6 +15,11 @@ Usage
 - ``tourism_au_quarterly_hierarchical.csv``: the fpp3 section 11.4 protocol (train to 2015 Q4, test
   2016 Q1 - 2017 Q4, ETS base forecasts of all 425 series, bottom-up / OLS / WLS / MinT-shrink),
   accuracy per level before and after reconciliation.
+
+``--scale N`` needs no file: N rep x product monthly series drawn from the sample company's patterns
+are forecast, backtested and reconciled as the forecast stage does, timed end to end and per phase,
+with peak memory and load (``benchmarks/forecast_scale.py``; ``--workers K`` fits on a local Dask
+cluster, ``--compare-workers 1`` checks the numbers are identical with another worker count).
 
 Every series is forecast over its official horizon by each model in ``--models`` (default: the
 automatic forecaster, the combination of ETS, ARIMA and Theta) and by Naive2, the baseline measured
@@ -352,7 +359,7 @@ def run_tourism_hierarchy(path: Path, model: str, n_jobs: int, progress: bool) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("series", type=Path)
+    ap.add_argument("series", type=Path, nargs="?", default=None)
     ap.add_argument("--info", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--models", default="combination", help="comma-separated families (default: combination)")
@@ -387,8 +394,32 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="time ours and the peer N times, alternating, and compare the medians (a busy machine)",
     )
+    ap.add_argument("--scale", type=int, default=None, help="time N generated rep x product series end to end")
+    ap.add_argument("--products", type=int, default=10, help="--scale: products per rep")
+    ap.add_argument("--workers", type=int, default=1, help="--scale: Dask worker processes (1: in-process)")
+    ap.add_argument(
+        "--compare-workers", type=int, default=None, help="--scale: run again with this many workers and compare"
+    )
+    ap.add_argument("--profile", action="store_true", help="--scale: cProfile of the main process")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.scale is not None:
+        from forecast_scale import run_scale
+
+        out = run_scale(
+            args.scale,
+            n_products=args.products,
+            workers=args.workers,
+            compare_workers=args.compare_workers,
+            seed=args.seed,
+            profile=args.profile,
+        )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=2))
+        return 0
+    if args.series is None:
+        ap.error("give a SERIES.csv file or --scale N")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     if "trips_thousands" in args.series.read_text().split("\n", 1)[0]:

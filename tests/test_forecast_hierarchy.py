@@ -205,3 +205,39 @@ def test_large_hierarchy_reconciler_equals_the_dense_matrix(method):
 
         lam = shrinkage_intensity(resid)
         assert 0.0 < lam < 1.0 and lam == pytest.approx(shrunk_covariance(resid)[1], rel=1e-12)
+
+
+@pytest.mark.slow  # about 7 s: three local clusters
+def test_forecast_backtest_and_reconciliation_identical_for_1_2_and_4_dask_workers():
+    """The stage's model work (forecast, rolling backtest, MinT) on 32 rep x product series, bit for bit."""
+    distributed = pytest.importorskip("distributed")
+    from salesops_models.data import generate_sample_company
+    from salesops_models.data.scale import RepProductPanel, rep_product_patterns, scale_rep_product_panel
+    from salesops_models.forecast.config import ForecastConfig
+    from salesops_models.forecast.plan_year import forecast_with_backtest
+
+    pat = rep_product_patterns(generate_sample_company(n_accounts=300, n_reps=8, seed=4))
+    data = scale_rep_product_panel(pat, 32, n_products=4, seed=9)
+    h = build_hierarchy(data.keys, RepProductPanel.LEVELS, RepProductPanel.LEVEL_NAMES, label="path")
+    cfg = ForecastConfig(backtest_horizon=6)
+    serial = forecast_with_backtest(data.panel, h, cfg, 6, seed=5)
+    assert len(serial[1]) and serial[0].reconciled["mint_shrink"]["mean"].notna().all()
+    for workers in (1, 2, 4):
+        with (
+            distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=False,
+                dashboard_address=None,
+                # the scheduler's side server on a free port: 8787 may be another engineer's
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            ) as cluster,
+            distributed.Client(cluster) as client,
+            distributed.get_task_stream(client) as stream,
+        ):
+            fc, backtest, accuracy = forecast_with_backtest(data.panel, h, cfg, 6, seed=5, client=client)
+        assert len({task["worker"] for task in stream.data}) == workers  # the fits were spread over all
+        pd.testing.assert_frame_equal(fc.base, serial[0].base, check_exact=True)
+        pd.testing.assert_frame_equal(fc.reconciled["mint_shrink"], serial[0].reconciled["mint_shrink"], check_exact=True)
+        pd.testing.assert_frame_equal(backtest, serial[1], check_exact=True)
+        pd.testing.assert_frame_equal(accuracy, serial[2], check_exact=True)

@@ -216,6 +216,14 @@ class CompanyData:
         }
 
 
+def last_complete_month(as_of: pd.Timestamp) -> pd.Period:
+    """The last month complete on ``as_of`` (its own month only when ``as_of`` is its last day)."""
+    last = pd.Timestamp(as_of).to_period("M")
+    if pd.Timestamp(as_of).normalize() < last.end_time.normalize():
+        last = last - 1
+    return last
+
+
 def bookings_from_opportunities(
     opportunities: pd.DataFrame, reps: pd.DataFrame | None = None
 ) -> pd.DataFrame:

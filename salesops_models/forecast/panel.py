@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from salesops_models.data.company import last_complete_month
 from salesops_models.errors import DataValidationError
 
 #: bookings column that identifies each level of the hierarchy
@@ -19,14 +20,6 @@ def hierarchy_levels(levels: list[str]) -> tuple[list[tuple[str, ...]], list[str
     """The key tuples of each level (company: ``()``) and the level names, top first."""
     keys = [KEY_OF_LEVEL[lv] for lv in levels[1:]]
     return [tuple(keys[:i]) for i in range(len(keys) + 1)], list(levels)
-
-
-def last_complete_month(as_of: pd.Timestamp) -> pd.Period:
-    """The last month complete on ``as_of`` (its own month only when ``as_of`` is its last day)."""
-    last = pd.Timestamp(as_of).to_period("M")
-    if pd.Timestamp(as_of).normalize() < last.end_time.normalize():
-        last = last - 1
-    return last
 
 
 def monthly_panel(

@@ -62,6 +62,17 @@ def effective_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def client_chunk(n_tasks: int, client: Any) -> int:
+    """Series per Dask task: about four tasks per worker thread, at most :data:`DEFAULT_CHUNK`.
+
+    Results do not depend on it; it only spreads a few dozen series over every worker as well as
+    thousands.
+    """
+    workers = client.scheduler_info().get("workers", {})
+    threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
+    return max(1, min(DEFAULT_CHUNK, -(-n_tasks // (4 * threads))))
+
+
 def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
     return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
@@ -103,11 +114,10 @@ def fit_many(
             from dask.base import tokenize
             from distributed import as_completed
 
-            chunks = _chunks(tasks, chunksize or DEFAULT_CHUNK)
-            token = tokenize(model, seed, len(tasks), kwargs)
-            futures = [
-                client.submit(_fit_chunk, chunk, key=f"forecast-fit-{token}-{i}") for i, chunk in enumerate(chunks)
-            ]
+            chunks = _chunks(tasks, chunksize or client_chunk(len(tasks), client))
+            # keys from the chunks' content (histories, horizons, settings, seeds): two calls with the
+            # same model and sizes but other data (rolling origins) must never share a key and result
+            futures = [client.submit(_fit_chunk, chunk, key=f"forecast-fit-{tokenize(chunk)}") for chunk in chunks]
             done: dict[int, list[FittedSeries]] = {}
             position = {f.key: i for i, f in enumerate(futures)}
             for fut in as_completed(futures):
@@ -159,7 +169,8 @@ def forecast_many(
     keep_errors
         Keep each series' rolling-origin errors (``SeriesForecast.rolling_errors``).
     chunksize
-        Series per task for processes and Dask (default :data:`DEFAULT_CHUNK`).
+        Series per task for processes and Dask (default: about four tasks per worker, at most
+        :data:`DEFAULT_CHUNK`; see :func:`client_chunk`).
     kwargs
         The other parameters of :func:`fit_many` (``model``, ``season_length`` (default 12),
         ``n_jobs``, ``client``, ``progress``, ``seed``, ``keep_fitted``, ``chunksize``; defaults as

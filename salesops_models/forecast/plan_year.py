@@ -17,7 +17,13 @@ import pandas as pd
 
 from salesops_models.errors import DataValidationError
 from salesops_models.forecast.config import ForecastConfig
-from salesops_models.forecast.hierarchy import build_hierarchy, coherence_error, forecast_hierarchy
+from salesops_models.forecast.hierarchy import (
+    Hierarchy,
+    HierarchyForecast,
+    build_hierarchy,
+    coherence_error,
+    forecast_hierarchy,
+)
 from salesops_models.forecast.panel import hierarchy_levels, monthly_panel
 from salesops_models.forecast.rolling import accuracy_by_level, backtest_hierarchy
 from salesops_models.forecast.schema import QUANTILE_LEVELS, quantile_columns
@@ -118,6 +124,7 @@ def forecast_plan_year(
     plan_year: int,
     as_of: pd.Timestamp,
     seed: int,
+    client: Any = None,
 ) -> PlanYearForecast:
     """Forecast the 12 months of ``plan_year`` at every level, reconcile, backtest.
 
@@ -134,6 +141,9 @@ def forecast_plan_year(
         Snapshot date of the data.
     seed
         Seed of the models that simulate (integer).
+    client
+        A ``dask.distributed.Client`` to fit the series on (forecast and backtest); ``cfg.n_jobs`` is
+        then ignored. The numbers are the same with or without it, for any number of workers.
 
     Raises
     ------
@@ -157,7 +167,82 @@ def forecast_plan_year(
         hierarchy = build_hierarchy(keys, spec, names, label="last", top_label="company")
     except DataValidationError:  # e.g. segment names repeat across regions: label by path
         hierarchy = build_hierarchy(keys, spec, names, label="path", top_label="company")
-    model = model_spec(cfg, names)
+    method = cfg.reconciliation
+    fc, backtest, per_node = forecast_with_backtest(panel, hierarchy, cfg, horizon, seed, client=client)
+    long = fc.base if method == "none" else fc.reconciled[method]
+    coherence = coherence_error(hierarchy, long)
+    long = long[long["period"] >= plan_start]
+    label = cfg.model if cfg.company_model is None else f"{cfg.company_model}/{cfg.model}"
+    table = long.copy()
+    table["month"] = table["period"].map(lambda p: p.to_timestamp())
+    fitted = fc.fits.set_index(["level", "series"])["model"]
+    table["fitted_model"] = [
+        fitted.get((lv, s), "") for lv, s in zip(table["level"], table["series"], strict=True)
+    ]
+    table["model"] = label
+    table["reconciliation"] = method
+    table["clipped"] = bool(fc.clipped.get(method, False)) or bool(fc.fits["clipped"].any())
+    table = table[list(FORECAST_COLUMNS)].reset_index(drop=True)
+
+    accuracy = pd.DataFrame()
+    folds = 0
+    if len(per_node):
+        accuracy = accuracy_by_level(per_node)
+        folds = int(per_node["origin"].nunique())
+    return PlanYearForecast(
+        table,
+        fc.fits.copy(),
+        panel,
+        backtest,
+        accuracy,
+        cfg.model,
+        method,
+        int(hierarchy.n),
+        coherence,
+        folds,
+    )
+
+
+def forecast_with_backtest(
+    panel: pd.DataFrame,
+    hierarchy: Hierarchy,
+    cfg: ForecastConfig,
+    horizon: int,
+    seed: int,
+    *,
+    client: Any = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[HierarchyForecast, pd.DataFrame, pd.DataFrame]:
+    """Reconciled forecasts of every node and their rolling-origin backtest, with the settings of ``cfg``.
+
+    The model work of :func:`forecast_plan_year` on a panel and hierarchy already built (a benchmark
+    or a notebook may build them otherwise, e.g. with a product level below the rep).
+
+    Parameters
+    ----------
+    panel
+        Bottom series by month, columns the hierarchy's bottom labels [currency/month].
+    hierarchy
+        From :func:`~salesops_models.forecast.hierarchy.build_hierarchy`.
+    cfg
+        The ``forecast:`` section (model, reconciliation, backtest, ``n_jobs``).
+    horizon
+        Months to forecast after the panel's last month.
+    seed
+        Seed of the models that simulate (integer).
+    client
+        A ``dask.distributed.Client`` for the fits (``cfg.n_jobs`` is then ignored); the numbers do
+        not depend on it or on its number of workers.
+    timings
+        When given, receives the wall time of each phase [s]: ``forecast_fit``, ``forecast_reconcile``,
+        ``backtest_fit``, ``backtest_reconcile``, ``backtest_score`` (reported only).
+
+    Returns
+    -------
+    (HierarchyForecast, DataFrame, DataFrame)
+        The forecast, the backtest rows and the accuracy per node and origin (both empty without folds).
+    """
+    model = model_spec(cfg, hierarchy.level_names)
     method = cfg.reconciliation
     intervals = {
         "interval_method": cfg.interval_method,
@@ -175,26 +260,14 @@ def forecast_plan_year(
         nonnegative=cfg.nonnegative,
         n_jobs=cfg.n_jobs,
         seed=seed,
+        client=client,
         **intervals,
     )
-    long = fc.base if method == "none" else fc.reconciled[method]
-    coherence = coherence_error(hierarchy, long)
-    long = long[long["period"] >= plan_start]
-    label = cfg.model if cfg.company_model is None else f"{cfg.company_model}/{cfg.model}"
-    table = long.copy()
-    table["month"] = table["period"].map(lambda p: p.to_timestamp())
-    fitted = fc.fits.set_index(["level", "series"])["model"]
-    table["fitted_model"] = [
-        fitted.get((lv, s), "") for lv, s in zip(table["level"], table["series"], strict=True)
-    ]
-    table["model"] = label
-    table["reconciliation"] = method
-    table["clipped"] = bool(fc.clipped.get(method, False)) or bool(fc.fits["clipped"].any())
-    table = table[list(FORECAST_COLUMNS)].reset_index(drop=True)
-
-    backtest = accuracy = pd.DataFrame()
-    folds = 0
+    if timings is not None:
+        timings.update({f"forecast_{k}": v for k, v in fc.timings.items()})
+    backtest = per_node = pd.DataFrame()
     if cfg.backtest_folds > 0:
+        phases: dict[str, float] = {}
         backtest, per_node = backtest_hierarchy(
             panel,
             hierarchy,
@@ -207,20 +280,10 @@ def forecast_plan_year(
             nonnegative=cfg.nonnegative,
             n_jobs=cfg.n_jobs,
             seed=seed,
+            client=client,
+            timings=phases,
             interval_options=intervals,
         )
-        if len(per_node):
-            accuracy = accuracy_by_level(per_node)
-            folds = int(per_node["origin"].nunique())
-    return PlanYearForecast(
-        table,
-        fc.fits.copy(),
-        panel,
-        backtest,
-        accuracy,
-        cfg.model,
-        method,
-        int(hierarchy.n),
-        coherence,
-        folds,
-    )
+        if timings is not None:
+            timings.update({f"backtest_{k}": v for k, v in phases.items()})
+    return fc, backtest, per_node
