@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/territory.py FAMILY_DIR [--json PATH] [--time-limit SECONDS] [--filter TEXT]
     python benchmarks/territory.py scale [--json PATH] [--time-limit SECONDS] [--accounts N] [--reps R] [--pulp]
+    python benchmarks/territory.py sample-contiguity [--scenario scenarios/baseline.yaml] [--json PATH]
 
 FAMILY_DIR is laid out as a folder of ``../shared/benchmarks/territory/``; the family is recognised
 from its files:
@@ -18,9 +19,16 @@ from its files:
 - ``instances/`` + ``best_known.csv`` (DTDP, Aly et al.): min max-diameter with three balanced
   activities; balanced assignment start + variable neighbourhood search (work limits, repeatable).
 
-``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps and solves the
-alignment with two metrics within +-5% and a disruption budget, reporting build and solve time,
-peak memory and the gap, and (``--pulp``) the same formulation in PuLP + CBC side by side.
+``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps (``--accounts``,
+``--reps``) and solves the alignment with two metrics within +-5% and a disruption budget, reporting
+the time of every phase, peak memory (``ru_maxrss``), the machine load and the proven gap, and
+(``--pulp``) the same formulation in PuLP + CBC side by side.
+
+``sample-contiguity`` is not a folder either: the bundled sample company as ``make run`` builds it
+(``--scenario``, default ``scenarios/baseline.yaml``, loaded and solved through the package's own
+scenario loader, data source and territory settings) with ``territory.contiguity: true``. It prints,
+per territory, whether it is connected and in how many pieces (recounted here over the adjacency
+graph with scipy, independently of the solver's own count), the proven gap, the time and the load.
 
 Every row printed: instance, objective name, objective, reference, relative gap to the reference,
 proven MIP gap, seconds. Timings on a shared 2-core machine are inflated by contention.
@@ -32,6 +40,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import resource
 import sys
 import time
@@ -235,14 +244,103 @@ def run_pmedcap(folder: Path, time_limit: float, filt: str | None) -> list[Recor
 # ---------------------------------------------------------------------------------------------------
 
 
+def machine_load() -> str:
+    """The 1-, 5- and 15-minute load averages, as ``uptime`` prints them (2 cores: above 2 is contention)."""
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far [MB] (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_line(phases: dict[str, float]) -> str:
+    return "; ".join(f"{k} {v:.1f}s" for k, v in phases.items()) or "(MILP path: no phase times)"
+
+
+def run_sample_contiguity(scenario_path: Path) -> list[Record]:
+    """The sample company of a scenario with ``territory.contiguity: true``, as the territory stage runs it."""
+    from scipy.sparse.csgraph import connected_components
+
+    from salesops_models.scenario import load_scenario
+    from salesops_models.territory.contiguity import (
+        adjacency_from_locations,
+        adjacency_from_table,
+        units_of_accounts,
+    )
+    from salesops_models.territory.scenario import alignment_arguments
+    from salesops_models.workflow.datasource import load_company
+
+    load_before = machine_load()
+    scenario = load_scenario(scenario_path)
+    scenario.territory.contiguity = True
+    t = time.perf_counter()
+    company = load_company(scenario.data, plan_year=scenario.plan_year)
+    gen = time.perf_counter() - t
+    accounts, reps = company.accounts.copy(), company.reps.copy()
+    args = alignment_arguments(scenario.territory, accounts)
+    t = time.perf_counter()
+    res = assign_territories(accounts, reps, **args.kwargs)
+    wall = time.perf_counter() - t
+    load_after = machine_load()
+    s = res.summary()
+    # recount the pieces over the same graph rule (Delaunay, long edges cut), with scipy's components
+    unit_ids, unit_of = units_of_accounts(accounts, scenario.territory.contiguity_unit)
+    if args.kwargs["adjacency"] is not None:
+        graph = adjacency_from_table(args.kwargs["adjacency"], unit_ids, unit_of)
+    else:
+        lat, lon = accounts["lat"].to_numpy(float), accounts["lon"].to_numpy(float)
+        graph = adjacency_from_locations(lat, lon, unit_ids, unit_of)
+    owner = res.assignments.set_index("account_id").loc[accounts["account_id"].astype(str), "rep_id"]
+    pieces = {}
+    for rep in reps["rep_id"].astype(str):
+        units = np.unique(graph.unit_of_account[(owner == rep).to_numpy()])
+        sub = graph.matrix[units][:, units]
+        pieces[rep] = int(connected_components(sub, directed=False)[0]) if len(units) else 0
+    connected = sum(v == 1 for v in pieces.values())
+    solver_pieces = dict(zip(res.territories["rep_id"].astype(str), res.territories["pieces"], strict=True))
+    print(f"sample company {len(accounts)} x {len(reps)}, contiguity: true ({scenario_path})")
+    for rep, n in pieces.items():
+        print(
+            f"    {rep:<10} connected {'yes' if n == 1 else 'no ':<3} pieces {n} "
+            f"(solver's count {solver_pieces.get(rep, '-')})"
+        )
+    tol = ", ".join(f"{b.column} +-{b.tolerance:g}" for b in args.kwargs["balance"])
+    note = (
+        f"{connected} of {len(pieces)} territories connected (max pieces {max(pieces.values())}); "
+        f"bands {tol}; max |dev| "
+        + ", ".join(f"{m} {s[f'max_abs_deviation_{m}']:.4f}" for m in res.metrics)
+        + f"; moved {s['moved']}, disruption share {s['disruption_share']:.3f}; cuts "
+        f"{s.get('contiguity_cuts', 0)}; path {s['solver_path']}; data {gen:.1f}s; alignment wall "
+        f"{wall:.1f}s (build {res.build_seconds:.1f}s, solve {s['seconds']:.1f}s); phases "
+        f"{phase_line(res.phase_seconds)}; stopped by clock {res.stopped_by_clock or 'no'}; "
+        f"peak RSS {peak_rss_mb():.0f} MB; {load_before} before, {load_after} after"
+    )
+    rec = Record(
+        f"sample_{len(accounts)}x{len(reps)}_contiguous",
+        "objective (travel + disruption)",
+        s["objective"],
+        math.nan,  # no published reference: the proven bound is in mip_gap
+        math.nan,
+        s["mip_gap"],
+        wall,
+        s["status"],
+        note,
+    )
+    print_record(rec)
+    return [rec]
+
+
 def run_scale(
     time_limit: float, n_accounts: int, n_reps: int, with_pulp: bool, candidate_k: int, budget: float
 ) -> list[Record]:
     from salesops_models.data import generate_sample_company
 
+    load_before = machine_load()
     t = time.perf_counter()
     company = generate_sample_company(seed=7, n_accounts=n_accounts, n_reps=n_reps)
     gen = time.perf_counter() - t
+    rss_data = peak_rss_mb()
     balance = [BalanceMetric("workload_hours", 0.05), BalanceMetric("potential", 0.05)]
     kwargs = dict(
         balance=balance,
@@ -256,14 +354,18 @@ def run_scale(
         company.accounts, company.reps, solver=SolverOptions(time_limit=time_limit, mip_gap=0.01), **kwargs
     )
     wall = time.perf_counter() - t
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
+    load_after = machine_load()
     s = res.summary()
     note = (
         f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
         f"sample generation {gen:.1f}s; model build {res.build_seconds:.1f}s; solve {s['seconds']:.1f}s; "
-        f"wall {wall:.1f}s; peak RSS {peak_mb:.0f} MB; bound {s['bound']:.4f}; max |dev| workload "
+        f"wall {wall:.1f}s; phases {phase_line(res.phase_seconds)}; stopped by clock "
+        f"{res.stopped_by_clock or 'no'}; peak RSS {peak_mb:.0f} MB (after sample generation "
+        f"{rss_data:.0f} MB); bound {s['bound']:.4f}; max |dev| workload "
         f"{s['max_abs_deviation_workload_hours']:.4f} potential {s['max_abs_deviation_potential']:.4f}; "
-        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}"
+        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}; {load_before} before, "
+        f"{load_after} after"
     )
     recs = [
         Record(
@@ -383,7 +485,7 @@ def family_of(folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("family_dir", help="benchmark family folder, or 'scale'")
+    ap.add_argument("family_dir", help="benchmark family folder, 'scale' or 'sample-contiguity'")
     ap.add_argument("--json", type=Path, help="write the records as a JSON list")
     ap.add_argument("--time-limit", type=float, default=120.0, help="per instance [s]")
     ap.add_argument("--filter", default=None, help="only instances whose name contains TEXT")
@@ -397,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--budget", type=float, default=0.3, help="scale: disruption budget [0-1]")
     ap.add_argument("--pulp", action="store_true", help="scale: also solve with PuLP + CBC")
+    ap.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
+        help="sample-contiguity: the scenario whose company and territory settings are used",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -408,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         records = run_scale(
             args.time_limit, args.accounts, args.reps, args.pulp, args.candidate_k, args.budget
         )
+    elif args.family_dir == "sample-contiguity":
+        records = run_sample_contiguity(args.scenario)
     else:
         folder = Path(args.family_dir)
         fam = family_of(folder)

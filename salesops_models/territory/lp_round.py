@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -92,6 +92,9 @@ class LPRounding:
         Wall-clock time [s], ``build_seconds`` included.
     build_seconds
         Time to build the LP and hand it to HiGHS [s].
+    phase_seconds
+        Wall-clock time of each step that ran [s], in order: ``lp build``, ``lp solve``, ``lp
+        contiguity cuts``, ``rounding``, ``connect``, ``rins``, ``neighbourhood search``.
     """
 
     lp_status: str
@@ -101,6 +104,7 @@ class LPRounding:
     split_accounts: int
     seconds: float
     build_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -313,7 +317,17 @@ def lp_round(
     h = highs_solver(solver, deadline, mip=False)
     h.passModel(lp)
     build_seconds = time.perf_counter() - tick
+    phases = {"lp build": build_seconds}
+    lap = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal lap
+        now = time.perf_counter()
+        phases[name] = now - lap
+        lap = now
+
     h.run()
+    phase("lp solve")
     status = h.getModelStatus()
     n_acc = len(inst.account_ids)
     if status != highspy.HighsModelStatus.kOptimal:
@@ -326,13 +340,16 @@ def lp_round(
             deadline.record("LP relaxation")
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
-        return LPRounding(name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds)
+        return LPRounding(
+            name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds, phases
+        )
     sol = h.getSolution()
     x = np.asarray(sol.col_value, float)
     reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
     bound = float(h.getInfo().objective_function_value)
     if contiguity is not None:
         x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
+        phase("lp contiguity cuts")
     split = np.bincount(inst.pair_a[(x > 1e-6) & (x < 1 - 1e-6)], minlength=n_acc) > 0
     log.info(
         "LP relaxation: bound %.6g, %d split accounts, %.1fs",
@@ -344,14 +361,19 @@ def lp_round(
 
     def result(assign: np.ndarray | None) -> LPRounding:
         obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
-        return LPRounding("optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds)
+        return LPRounding(
+            "optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds, phases
+        )
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
     sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
     plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline)
+    del h, lp  # the LP is not needed any more: free its memory before the searches
+    phase("rounding")
     if contiguity is not None:
         # connected first (bands break), then boundary moves and swaps rebalance the plan and lower its cost
         plan = connected_plan(inst, contiguity, plan, objective, limits, deadline)
+        phase("connect")
     # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree (not
     # with contiguity: the LP's rounding is then in pieces almost everywhere, the neighbourhood would be
     # the whole plan, and its MILP carries thousands of cuts)
@@ -359,12 +381,13 @@ def lp_round(
         plan = relaxation_induced_search(
             inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
         )
+        phase("rins")
     if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
         contiguity is not None and contiguity.broken(plan)
     ):
         log.info("LP rounding: no plan inside every band and the budget")
         return LPRounding(
-            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds
+            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds, phases
         )
     best = result(plan)
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
@@ -383,6 +406,7 @@ def lp_round(
             group_size=limits.neighbourhood_size,
             deadline=deadline,
         )
+        phase("neighbourhood search")
     best = result(plan)
     log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
     return best
