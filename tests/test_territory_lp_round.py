@@ -103,3 +103,46 @@ def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None
     after = cost[inst.pair_r == better[inst.pair_a]].sum()
     assert after < before  # a greedy balance plan leaves travel to gain
     assert meets_constraints(inst, better, value, moves, budget, cap)
+
+
+def test_blocked_distances_candidates_and_owner_pairs_equal_the_dense_construction(monkeypatch) -> None:
+    """The large-instance arrays (distances and candidates in row blocks, owner pairs by bisection) are
+    exactly those of the whole-matrix construction, locks and owners outside the candidates included."""
+    from salesops_models.geo import haversine_km
+    from salesops_models.territory import geo
+
+    monkeypatch.setattr(geo, "BLOCK_CELLS", 6)  # blocks of 2 accounts on a 7 x 3 instance
+    accounts, reps = random_instance(3)
+    assert len(geo.row_blocks(len(accounts), len(reps))) > 1
+    lock_acc, lock_rep = str(accounts.account_id.iloc[0]), str(reps.rep_id.iloc[-1])
+    inst = prepare_instance(
+        accounts,
+        reps,
+        [BalanceMetric("workload_hours", 0.3)],
+        None,
+        "workload_hours",
+        None,
+        {lock_acc: lock_rep},
+        2,
+    )
+    lat, lon = accounts.lat.to_numpy(float), accounts.lon.to_numpy(float)
+    dense = haversine_km(
+        lat[:, None],
+        lon[:, None],
+        reps.home_lat.to_numpy(float)[None, :],
+        reps.home_lon.to_numpy(float)[None, :],
+    )
+    assert np.array_equal(inst.distance, dense)
+    # each account: its 2 nearest reps, its owner, or only its lock
+    for a in range(len(accounts)):
+        got = set(inst.pair_r[inst.pair_a == a].tolist())
+        if inst.lock[a] >= 0:
+            assert got == {int(inst.lock[a])}
+        else:
+            assert got == set(np.argsort(dense[a], kind="stable")[:2].tolist()) | {int(inst.owner[a])}
+    for a in range(len(accounts)):
+        p = inst.owner_pair[a]
+        if inst.owner[a] >= 0 and int(inst.owner[a]) in set(inst.pair_r[inst.pair_a == a].tolist()):
+            assert inst.pair_a[p] == a and inst.pair_r[p] == inst.owner[a]
+        else:
+            assert p == -1

@@ -316,9 +316,13 @@ def prepare_instance(
     mask[locked] = False
     mask[np.flatnonzero(locked), lock[locked]] = True
     pair_a, pair_r = np.nonzero(mask)
-    pair_index = np.full((n_acc, n_rep), -1, dtype=np.int64)
-    pair_index[pair_a, pair_r] = np.arange(len(pair_a))
-    owner_pair = np.where(has_owner, pair_index[np.arange(n_acc), np.maximum(owner, 0)], -1)
+    del mask, always
+    # the pairs are in row-major order, so (account, owner) is found by bisection on a * R + r (a dense
+    # A x R index table would take 1 GB at 250,000 x 500)
+    key = pair_a.astype(np.int64) * n_rep + pair_r
+    want = np.arange(n_acc, dtype=np.int64) * n_rep + np.maximum(owner, 0)
+    at = np.minimum(np.searchsorted(key, want), len(key) - 1)
+    owner_pair = np.where(has_owner & (key[at] == want), at, -1)
     return AlignmentInstance(
         account_ids=account_ids,
         rep_ids=rep_ids,
