@@ -146,3 +146,40 @@ def test_blocked_distances_candidates_and_owner_pairs_equal_the_dense_constructi
             assert inst.pair_a[p] == a and inst.pair_r[p] == inst.owner[a]
         else:
             assert p == -1
+
+
+def test_column_generation_reaches_the_bound_of_the_whole_lp() -> None:
+    """Pricing out from a core of 2 pairs per account ends at the whole LP's objective, and the reduced
+    costs computed from the row duals are HiGHS's own for the columns in the LP."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.lp_round import (
+        _model,
+        lp_by_column_generation,
+        reduced_costs,
+    )
+    from salesops_models.territory.neighbourhood import PairTerms
+    from salesops_models.territory.solver import Deadline, highs_solver
+
+    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+    options = SolverOptions(time_limit=60)
+    whole = highs_solver(options, mip=False)
+    whole.passModel(_model(inst, terms.cost, terms.moves, terms.value, 0.3, None))
+    whole.run()
+    bound = whole.getInfo().objective_function_value
+    h, cols, status = lp_by_column_generation(inst, terms, objective, options, Deadline(60), core_k=2)
+    assert status == "optimal"
+    assert (cols >= 0).sum() < len(inst.pair_a)  # some pairs never entered
+    assert h.getInfo().objective_function_value == pytest.approx(bound, rel=1e-7)
+    sol = h.getSolution()
+    d = reduced_costs(inst, terms, np.asarray(sol.row_dual), objective)
+    in_lp = cols >= 0
+    assert np.allclose(d[cols[in_lp]], np.asarray(sol.col_dual)[in_lp], atol=1e-7)
+    out = np.ones(len(d), dtype=bool)
+    out[cols[in_lp]] = False
+    assert d[out].min() >= -1e-7  # no pair left out prices out (those in the LP may sit at 1)
