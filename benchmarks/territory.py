@@ -41,8 +41,10 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -254,6 +256,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user + system [s]: on a loaded machine the wall clock counts the
+    time other processes had the cores; this does not."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def phase_line(phases: dict[str, float]) -> str:
     return "; ".join(f"{k} {v:.1f}s" for k, v in phases.items()) or "(MILP path: no phase times)"
 
@@ -279,9 +288,9 @@ def run_sample_contiguity(scenario_path: Path) -> list[Record]:
     gen = time.perf_counter() - t
     accounts, reps = company.accounts.copy(), company.reps.copy()
     args = alignment_arguments(scenario.territory, accounts)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     res = assign_territories(accounts, reps, **args.kwargs)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
     load_after = machine_load()
     s = res.summary()
     # recount the pieces over the same graph rule (Delaunay, long edges cut), with scipy's components
@@ -312,7 +321,7 @@ def run_sample_contiguity(scenario_path: Path) -> list[Record]:
         + ", ".join(f"{m} {s[f'max_abs_deviation_{m}']:.4f}" for m in res.metrics)
         + f"; moved {s['moved']}, disruption share {s['disruption_share']:.3f}; cuts "
         f"{s.get('contiguity_cuts', 0)}; path {s['solver_path']}; data {gen:.1f}s; alignment wall "
-        f"{wall:.1f}s (build {res.build_seconds:.1f}s, solve {s['seconds']:.1f}s); phases "
+        f"{wall:.1f}s, CPU {cpu:.1f}s (build {res.build_seconds:.1f}s, solve {s['seconds']:.1f}s); phases "
         f"{phase_line(res.phase_seconds)}; stopped by clock {res.stopped_by_clock or 'no'}; "
         f"peak RSS {peak_rss_mb():.0f} MB; {load_before} before, {load_after} after"
     )
@@ -347,20 +356,19 @@ def run_scale(
         candidate_k=candidate_k,
         disruption_column="revenue_last_year",
         disruption_budget=budget,
-        heuristic_seconds=15.0,
     )
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     res = assign_territories(
         company.accounts, company.reps, solver=SolverOptions(time_limit=time_limit, mip_gap=0.01), **kwargs
     )
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
     peak_mb = peak_rss_mb()
     load_after = machine_load()
     s = res.summary()
     note = (
         f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
         f"sample generation {gen:.1f}s; model build {res.build_seconds:.1f}s; solve {s['seconds']:.1f}s; "
-        f"wall {wall:.1f}s; phases {phase_line(res.phase_seconds)}; stopped by clock "
+        f"wall {wall:.1f}s (CPU {cpu:.1f}s); phases {phase_line(res.phase_seconds)}; stopped by clock "
         f"{res.stopped_by_clock or 'no'}; peak RSS {peak_mb:.0f} MB (after sample generation "
         f"{rss_data:.0f} MB); bound {s['bound']:.4f}; max |dev| workload "
         f"{s['max_abs_deviation_workload_hours']:.4f} potential {s['max_abs_deviation_potential']:.4f}; "
@@ -383,12 +391,14 @@ def run_scale(
     ]
     print_record(recs[-1])
     if with_pulp:
-        recs.append(run_scale_pulp(company, balance, candidate_k, budget, time_limit, s["mip_gap"]))
+        recs.append(
+            run_scale_pulp(company, balance, candidate_k, budget, time_limit, s["mip_gap"], s["bound"])
+        )
         print_record(recs[-1])
     return recs
 
 
-def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap) -> Record:  # type: ignore[no-untyped-def]
+def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap, highs_bound) -> Record:  # type: ignore[no-untyped-def]
     """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
     import pulp
 
@@ -426,28 +436,45 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
     V = inst.owned_value
     prob += pulp.lpSum(float(inst.value[a]) * x[int(inst.owner_pair[a])] for a in owned) >= (1 - budget) * V
     build = time.perf_counter() - t
+    log_path = Path(tempfile.mkdtemp(prefix="territory-cbc-")) / "cbc.log"
     t = time.perf_counter()
-    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.01, threads=1))
+    status = prob.solve(
+        pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.01, threads=1, logPath=str(log_path))
+    )
     sec = time.perf_counter() - t
     obj = pulp.value(prob.objective)
-    obj = float(obj) if obj is not None else math.nan
-    bound = math.nan
-    try:
-        bound = float(prob.solverModel.getObjBound()) if hasattr(prob, "solverModel") else math.nan
-    except Exception:  # noqa: BLE001 - CBC through PuLP's command line gives no bound back
-        bound = math.nan
+    obj = float(obj) if obj is not None and prob.sol_status > 0 else math.nan
+    cbc_bound = cbc_lower_bound(log_path)
+    # CBC's own bound, and the HiGHS LP bound of the same model (valid for every plan of it)
+    gap = rel(obj, cbc_bound) if np.isfinite(cbc_bound) else math.nan
     return Record(
         f"sample_{len(inst.account_ids)}x{len(inst.rep_ids)}",
         "normalised travel (PuLP + CBC)",
         obj,
         math.nan,
         math.nan,
-        bound,
+        gap,
         build + sec,
-        pulp.LpStatus.get(status, str(status)),
-        f"build {build:.1f}s, solve {sec:.1f}s (limit {time_limit:.0f}s, gapRel 0.01, 1 thread); "
-        f"HiGHS gap in the same run {highs_gap:.4f}",
+        f"{pulp.LpStatus.get(status, str(status))} / {pulp.LpSolution.get(prob.sol_status, '')}",
+        f"build {build:.1f}s, solve {sec:.1f}s (limit {time_limit:.0f}s, gapRel 0.01, 1 thread); CBC "
+        f"lower bound {cbc_bound:.6g}; gap of its plan to the HiGHS LP bound {highs_bound:.6g}: "
+        f"{100 * rel(obj, highs_bound) if np.isfinite(obj) else math.nan:.3f}%; HiGHS gap in the same "
+        f"run {100 * highs_gap:.3f}%; peak RSS {peak_rss_mb():.0f} MB; {machine_load()}; log {log_path}",
     )
+
+
+def cbc_lower_bound(log_path: Path) -> float:
+    """The best bound CBC printed in its log (``Lower bound:`` at the end, else the last
+    ``best possible`` of its progress lines); NaN when it printed none."""
+    if not log_path.exists():
+        return math.nan
+    text = log_path.read_text(errors="replace")
+    found = re.findall(r"Lower bound:\s*([-0-9.eE+]+)", text)
+    if not found:
+        found = re.findall(r"best possible ([-0-9.eE+]+)", text)
+    if not found:
+        found = re.findall(r"Objective value:\s*([-0-9.eE+]+)", text) if "Optimal" in text else []
+    return float(found[-1]) if found else math.nan
 
 
 # ---------------------------------------------------------------------------------------------------
