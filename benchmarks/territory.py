@@ -46,7 +46,7 @@ import resource
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ import pandas as pd
 
 from salesops_models.territory import BalanceMetric, SolverOptions, assign_territories, evaluate_plan
 from salesops_models.territory.design import p_median
+from salesops_models.territory.heuristics import SearchLimits
 
 log = logging.getLogger("benchmarks.territory")
 
@@ -341,7 +342,13 @@ def run_sample_contiguity(scenario_path: Path) -> list[Record]:
 
 
 def run_scale(
-    time_limit: float, n_accounts: int, n_reps: int, with_pulp: bool, candidate_k: int, budget: float
+    time_limit: float,
+    n_accounts: int,
+    n_reps: int,
+    with_pulp: bool,
+    candidate_k: int,
+    budget: float,
+    limits: SearchLimits | None = None,
 ) -> list[Record]:
     from salesops_models.data import generate_sample_company
 
@@ -356,6 +363,7 @@ def run_scale(
         candidate_k=candidate_k,
         disruption_column="revenue_last_year",
         disruption_budget=budget,
+        limits=limits or SearchLimits(),
     )
     t, cpu = time.perf_counter(), cpu_seconds()
     res = assign_territories(
@@ -365,8 +373,11 @@ def run_scale(
     peak_mb = peak_rss_mb()
     load_after = machine_load()
     s = res.summary()
+    lim = kwargs["limits"]
     note = (
         f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
+        f"work limits: rins_rounds {lim.rins_rounds}, neighbourhood_rounds {lim.neighbourhood_rounds}, "
+        f"nodes {lim.neighbourhood_nodes}; "
         f"sample generation {gen:.1f}s; model build {res.build_seconds:.1f}s; solve {s['seconds']:.1f}s; "
         f"wall {wall:.1f}s (CPU {cpu:.1f}s); phases {phase_line(res.phase_seconds)}; stopped by clock "
         f"{res.stopped_by_clock or 'no'}; peak RSS {peak_mb:.0f} MB (after sample generation "
@@ -396,6 +407,18 @@ def run_scale(
         )
         print_record(recs[-1])
     return recs
+
+
+def scale_limits(rins_rounds: int | None, neighbourhood_rounds: int | None) -> SearchLimits:
+    """The package's default work limits, with the search rounds given on the command line."""
+    base = SearchLimits()
+    return replace(
+        base,
+        rins_rounds=base.rins_rounds if rins_rounds is None else rins_rounds,
+        neighbourhood_rounds=base.neighbourhood_rounds
+        if neighbourhood_rounds is None
+        else neighbourhood_rounds,
+    )
 
 
 def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap, highs_bound) -> Record:  # type: ignore[no-untyped-def]
@@ -527,6 +550,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=0.3, help="scale: disruption budget [0-1]")
     ap.add_argument("--pulp", action="store_true", help="scale: also solve with PuLP + CBC")
     ap.add_argument(
+        "--rins-rounds", type=int, default=None, help="scale: relaxation-induced search rounds (work limit)"
+    )
+    ap.add_argument(
+        "--neighbourhood-rounds",
+        type=int,
+        default=None,
+        help="scale: rounds of the group neighbourhood search over all territories (work limit)",
+    )
+    ap.add_argument(
         "--scenario",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
@@ -541,7 +573,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.family_dir == "scale":
         records = run_scale(
-            args.time_limit, args.accounts, args.reps, args.pulp, args.candidate_k, args.budget
+            args.time_limit,
+            args.accounts,
+            args.reps,
+            args.pulp,
+            args.candidate_k,
+            args.budget,
+            scale_limits(args.rins_rounds, args.neighbourhood_rounds),
         )
     elif args.family_dir == "sample-contiguity":
         records = run_sample_contiguity(args.scenario)
