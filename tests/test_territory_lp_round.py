@@ -183,3 +183,38 @@ def test_column_generation_reaches_the_bound_of_the_whole_lp() -> None:
     out = np.ones(len(d), dtype=bool)
     out[cols[in_lp]] = False
     assert d[out].min() >= -1e-7  # no pair left out prices out (those in the LP may sit at 1)
+
+
+def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_a_plan(
+    monkeypatch,
+) -> None:
+    """Every Lagrangian value is a lower bound (weak duality), so it stays at or below the LP bound; its
+    maximum is the LP bound, which 400 steps approach within 1% here; the whole-company path repairs
+    the relaxed choice into a plan inside every band and the budget."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory import lp_round as lpr
+    from salesops_models.territory.heuristics import SearchLimits
+    from salesops_models.territory.lagrangian import lagrangian_bound
+    from salesops_models.territory.neighbourhood import PairTerms
+
+    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+    options = SolverOptions(time_limit=60, mip_gap=0.5)  # the bound is what counts: no long search
+    limits = SearchLimits(rins_rounds=1, neighbourhood_rounds=0)
+    lp = lp_round(inst, objective, options, limits=limits)
+    assert lp.lp_status == "optimal"
+    lag = lagrangian_bound(inst, terms, objective, iterations=400)
+    assert lag.bound <= lp.bound + 1e-9 * abs(lp.bound)
+    assert lag.bound >= lp.bound * 0.99
+    assert (lag.reduced >= 0).all()
+    monkeypatch.setattr(lpr, "LAGRANGIAN_PAIRS", 0)
+    path = lp_round(inst, objective, options, limits=limits)
+    assert path.lp_status == "lagrangian" and path.bound == lag.bound
+    assert path.assign is not None
+    assert meets_constraints(inst, path.assign, terms.value, terms.moves, 0.3, None)
+    assert path.objective >= lp.bound - 1e-9

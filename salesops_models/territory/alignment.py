@@ -210,8 +210,9 @@ def assign_territories(
         if lp.lp_status == "infeasible":
             notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
         elif np.isfinite(lp.bound):
+            kind = "Lagrangian" if lp.lp_status == "lagrangian" else "LP relaxation"
             notes.append(
-                f"LP relaxation bound {lp.bound:.6g}; rounded plan "
+                f"{kind} bound {lp.bound:.6g}; rounded plan "
                 + (f"{lp.objective:.6g} (gap {lp.gap:.2%})" if lp.assign is not None else "not found")
                 + f" in {lp.seconds:.1f}s"
             )

@@ -64,6 +64,9 @@ class SearchLimits:
     contiguity_rounds
         Rounds of the contiguity cut loop of the exact model at most (solve, cut the territories in
         pieces, solve again).
+    lagrangian_steps
+        Subgradient steps of the Lagrangian bound (whole companies, see
+        :data:`~salesops_models.territory.lp_round.LAGRANGIAN_PAIRS`).
     """
 
     rebalance_steps: int | None = None
@@ -73,6 +76,7 @@ class SearchLimits:
     neighbourhood_nodes: int = 100
     neighbourhood_size: int = 4
     contiguity_rounds: int = 10
+    lagrangian_steps: int = 400
 
 
 def greedy_start(

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -52,6 +53,7 @@ from salesops_models.territory.instance import (
     meets_constraints,
     plan_pairs,
 )
+from salesops_models.territory.lagrangian import lagrangian_bound
 from salesops_models.territory.neighbourhood import (
     ELASTIC_WEIGHT,
     PairTerms,
@@ -73,6 +75,9 @@ ROUNDING_SHRINK = (0.3, 0.6, 1.0)
 #: From this many candidate pairs the LP is solved by column generation (:func:`lp_by_column_generation`)
 #: instead of whole: at 100,000 x 300 (3M pairs) dual simplex on the whole LP took over 10 minutes.
 COLUMN_GENERATION_PAIRS = 1_000_000
+#: From this many candidate pairs the bound is the Lagrangian one (:mod:`~salesops_models.territory.lagrangian`):
+#: at 100,000 x 300 (3M pairs) neither the whole LP nor its column generation was solved in minutes.
+LAGRANGIAN_PAIRS = 2_000_000
 #: Cheapest pairs per account in the first LP of the column generation.
 CORE_PAIRS = 8
 #: Pricing rounds of the column generation at most (a work limit).
@@ -87,7 +92,8 @@ class LPRounding:
     ----------
     lp_status
         ``"optimal"``, ``"infeasible"`` (no fractional plan meets the bands: no plan does),
-        or the HiGHS status when the LP stopped otherwise.
+        ``"lagrangian"`` (whole companies: the bound is the Lagrangian one, see
+        :data:`LAGRANGIAN_PAIRS`), or the HiGHS status when the LP stopped otherwise.
     bound
         LP objective: a lower bound of the MILP objective (NaN unless ``lp_status == "optimal"``).
     assign
@@ -238,6 +244,60 @@ def _round_narrow_bands(
     if plan is None:
         plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
     return plan
+
+
+def _lagrangian_path(
+    inst: AlignmentInstance,
+    objective: Objective,
+    terms: PairTerms,
+    solver: SolverOptions,
+    limits: SearchLimits,
+    deadline: Deadline,
+    tick: float,
+    phase: Callable[[str], None],
+    phases: dict[str, float],
+) -> LPRounding:
+    """Whole companies: the Lagrangian bound (:mod:`~salesops_models.territory.lagrangian`) instead of
+    the LP, its relaxed choice repaired by greedy rebalancing, then the same searches as after rounding."""
+    lag = lagrangian_bound(inst, terms, objective, iterations=limits.lagrangian_steps, deadline=deadline)
+    phase("lagrangian bound")
+    log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
+    plan = greedy_start(
+        inst, objective.max_moves, start=lag.assign, max_steps=limits.rebalance_steps, deadline=deadline
+    )
+    phase("rebalancing")
+    x = (inst.pair_r == lag.assign[inst.pair_a]).astype(float)
+    sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
+    plan = relaxation_induced_search(
+        inst, plan, x, lag.reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
+    )
+    phase("rins")
+
+    def result(assign: np.ndarray | None) -> LPRounding:
+        obj = math.nan if assign is None else terms.objective(inst, assign)
+        return LPRounding(
+            "lagrangian", lag.bound, assign, obj, 0, time.perf_counter() - tick, 0.0, phases
+        )
+
+    if not meets_constraints(
+        inst, plan, terms.value, terms.moves, objective.disruption_budget, objective.max_moves
+    ):
+        log.info("Lagrangian path: no plan inside every band and the budget")
+        return result(None)
+    best = result(plan)
+    log.info("Lagrangian path: plan %.6g, gap to the bound %.3g%%", best.objective, 100 * best.gap)
+    if best.gap > solver.mip_gap:
+        plan = neighbourhood_search(
+            inst,
+            plan,
+            terms,
+            sub_solver,
+            rounds=limits.neighbourhood_rounds,
+            group_size=limits.neighbourhood_size,
+            deadline=deadline,
+        )
+        phase("neighbourhood search")
+    return result(plan)
 
 
 def pair_values(h: object, n_pairs: int, cols: np.ndarray | None) -> np.ndarray:
@@ -473,6 +533,8 @@ def lp_round(
         phases[name] = now - lap
         lap = now
 
+    if contiguity is None and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
+        return _lagrangian_path(inst, objective, terms, solver, limits, deadline, tick, phase, phases)
     cols = None  # the pair of each LP column (column generation), None: column p is pair p
     h = None
     if contiguity is None and len(inst.pair_a) >= COLUMN_GENERATION_PAIRS:
