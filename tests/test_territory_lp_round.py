@@ -214,7 +214,9 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_
     assert (lag.reduced >= 0).all()
     monkeypatch.setattr(lpr, "LAGRANGIAN_PAIRS", 0)
     path = lp_round(inst, objective, options, limits=limits)
-    assert path.lp_status == "lagrangian" and path.bound == lag.bound
+    # the same first steps, then more aimed at the plan: never lower, still valid
+    assert path.lp_status == "lagrangian"
+    assert lag.bound <= path.bound <= lp.bound + 1e-9 * abs(lp.bound)
     assert path.assign is not None
     assert meets_constraints(inst, path.assign, terms.value, terms.moves, 0.3, None)
     assert path.objective >= lp.bound - 1e-9

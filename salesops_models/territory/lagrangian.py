@@ -53,12 +53,16 @@ class LagrangianBound:
         Per pair, its Lagrangian cost minus its account's cheapest (0 on the chosen pair) [objective unit].
     iterations
         Steps taken.
+    multipliers
+        ``(lambda_up, lambda_lo, mu, nu)`` at the best bound (of the rows scaled by their sizes), to
+        continue from.
     """
 
     bound: float
     assign: np.ndarray
     reduced: np.ndarray
     iterations: int
+    multipliers: tuple[np.ndarray, np.ndarray, float, float]
 
 
 def _choice(
@@ -78,6 +82,7 @@ def lagrangian_bound(
     target: float | None = None,
     *,
     iterations: int,
+    start: LagrangianBound | None = None,
     deadline: Deadline | None = None,
 ) -> LagrangianBound:
     """Maximise the Lagrangian dual of the band, budget and move-cap rows by subgradient steps.
@@ -89,6 +94,8 @@ def lagrangian_bound(
         above the best bound so far (the usual estimate when no plan is known yet).
     iterations
         Subgradient steps (the work limit).
+    start
+        A result to continue from (its multipliers and bound).
     deadline
         Safety net only; recorded when it stops the steps.
     """
@@ -104,9 +111,11 @@ def lagrangian_bound(
     moves = terms.moves / max(inst.n_accounts, 1)
     budget = None if terms.budget is None else terms.budget / max(inst.owned_value, 1e-12)
     max_moves = None if objective.max_moves is None else objective.max_moves / max(inst.n_accounts, 1)
-    lam_up = np.zeros((K, R))
-    lam_lo = np.zeros((K, R))
-    mu = nu = 0.0
+    if start is None:
+        lam_up, lam_lo, mu, nu = np.zeros((K, R)), np.zeros((K, R)), 0.0, 0.0
+    else:
+        lam_up, lam_lo, mu, nu = start.multipliers
+        lam_up, lam_lo = lam_up.copy(), lam_lo.copy()
     best, best_state = -np.inf, (lam_up.copy(), lam_lo.copy(), mu, nu)
     factor, stall, steps = 2.0, 0, 0
     for it in range(iterations):
@@ -160,6 +169,8 @@ def lagrangian_bound(
     chosen, low = _choice(inst, adjusted, starts)
     assign = np.full(inst.n_accounts, -1)
     assign[pa[chosen]] = pr[chosen]
-    if not np.isfinite(best):  # stopped before the first step: the bound at zero multipliers
-        best = float(low.sum())
-    return LagrangianBound(best, assign, adjusted - low[pa], steps)
+    if not np.isfinite(best):  # stopped before the first step: the bound at the first multipliers
+        best = float(low.sum() - (lam_up * upper).sum() + (lam_lo * lower).sum())
+        best -= mu * budget if budget is not None else 0.0
+        best -= nu * max_moves if max_moves is not None else 0.0
+    return LagrangianBound(best, assign, adjusted - low[pa], steps, best_state)

@@ -258,7 +258,9 @@ def _lagrangian_path(
     phases: dict[str, float],
 ) -> LPRounding:
     """Whole companies: the Lagrangian bound (:mod:`~salesops_models.territory.lagrangian`) instead of
-    the LP, its relaxed choice repaired by greedy rebalancing, then the same searches as after rounding."""
+    the LP, its relaxed choice repaired by greedy rebalancing, then the same searches as after rounding;
+    the bound is then raised by as many steps again, aimed at the plan's objective (a Polyak target that
+    is a true upper bound)."""
     lag = lagrangian_bound(inst, terms, objective, iterations=limits.lagrangian_steps, deadline=deadline)
     phase("lagrangian bound")
     log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
@@ -279,11 +281,28 @@ def _lagrangian_path(
             "lagrangian", lag.bound, assign, obj, 0, time.perf_counter() - tick, 0.0, phases
         )
 
+    def raise_bound(target: float) -> None:
+        nonlocal lag
+        more = lagrangian_bound(
+            inst,
+            terms,
+            objective,
+            target,
+            iterations=limits.lagrangian_steps,
+            start=lag,
+            deadline=deadline,
+        )
+        phase("lagrangian bound, aimed at the plan")
+        log.info("Lagrangian bound %.6g -> %.6g", lag.bound, max(lag.bound, more.bound))
+        if more.bound > lag.bound:
+            lag = replace(lag, bound=more.bound)
+
     if not meets_constraints(
         inst, plan, terms.value, terms.moves, objective.disruption_budget, objective.max_moves
     ):
         log.info("Lagrangian path: no plan inside every band and the budget")
         return result(None)
+    raise_bound(terms.objective(inst, plan))
     best = result(plan)
     log.info("Lagrangian path: plan %.6g, gap to the bound %.3g%%", best.objective, 100 * best.gap)
     if best.gap > solver.mip_gap:
