@@ -220,3 +220,19 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_
     assert path.assign is not None
     assert meets_constraints(inst, path.assign, terms.value, terms.moves, 0.3, None)
     assert path.objective >= lp.bound - 1e-9
+
+
+def test_batched_rebalancing_meets_the_bands_like_one_move_steps() -> None:
+    """Batched greedy steps (moves on disjoint territories) repair today's plan into the bands, as the
+    one-move steps do, in fewer passes over the pairs."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.heuristics import greedy_start
+    from salesops_models.territory.instance import territory_loads
+
+    company = generate_sample_company(seed=5, n_accounts=600, n_reps=20, years=1)
+    balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric("potential", 0.15)]
+    inst = prepare_instance(company.accounts, company.reps, balance, None, "workload_hours", None, None, 8)
+    for batch in (False, True):
+        plan = greedy_start(inst, None, batch=batch)
+        load = territory_loads(inst, plan)
+        assert (load <= inst.upper * (1 + 1e-9)).all() and (load >= inst.lower * (1 - 1e-9)).all(), batch

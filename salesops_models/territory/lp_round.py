@@ -265,7 +265,12 @@ def _lagrangian_path(
     phase("lagrangian bound")
     log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
     plan = greedy_start(
-        inst, objective.max_moves, start=lag.assign, max_steps=limits.rebalance_steps, deadline=deadline
+        inst,
+        objective.max_moves,
+        start=lag.assign,
+        max_steps=limits.rebalance_steps,
+        deadline=deadline,
+        batch=True,
     )
     phase("rebalancing")
     x = (inst.pair_r == lag.assign[inst.pair_a]).astype(float)
