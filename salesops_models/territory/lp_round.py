@@ -560,8 +560,14 @@ def lp_round(
         phases[name] = now - lap
         lap = now
 
+    lagrangian = None
     if contiguity is None and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
-        return _lagrangian_path(inst, objective, terms, solver, limits, deadline, tick, phase, phases)
+        lagrangian = _lagrangian_path(inst, objective, terms, solver, limits, deadline, tick, phase, phases)
+        if lagrangian.assign is not None:
+            return lagrangian
+        # no balanced plan from the relaxed choice (at 100,000 x 300 it stayed far outside the bands):
+        # the LP path below, which takes longer; its bound is the better one
+        log.info("Lagrangian path: no balanced plan; solving the LP relaxation")
     cols = None  # the pair of each LP column (column generation), None: column p is pair p
     h = None
     if contiguity is None and len(inst.pair_a) >= COLUMN_GENERATION_PAIRS:
