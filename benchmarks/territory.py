@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/territory.py FAMILY_DIR [--json PATH] [--time-limit SECONDS] [--filter TEXT]
     python benchmarks/territory.py scale [--json PATH] [--time-limit SECONDS] [--accounts N] [--reps R] [--pulp]
+    python benchmarks/territory.py sample-contiguity [--scenario scenarios/baseline.yaml] [--json PATH]
 
 FAMILY_DIR is laid out as a folder of ``../shared/benchmarks/territory/``; the family is recognised
 from its files:
@@ -18,9 +19,16 @@ from its files:
 - ``instances/`` + ``best_known.csv`` (DTDP, Aly et al.): min max-diameter with three balanced
   activities; balanced assignment start + variable neighbourhood search (work limits, repeatable).
 
-``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps and solves the
-alignment with two metrics within +-5% and a disruption budget, reporting build and solve time,
-peak memory and the gap, and (``--pulp``) the same formulation in PuLP + CBC side by side.
+``scale`` is not a folder: it builds the sample company at 10,000 accounts x 100 reps (``--accounts``,
+``--reps``) and solves the alignment with two metrics within +-5% and a disruption budget, reporting
+the time of every phase, peak memory (``ru_maxrss``), the machine load and the proven gap, and
+(``--pulp``) the same formulation in PuLP + CBC side by side.
+
+``sample-contiguity`` is not a folder either: the bundled sample company as ``make run`` builds it
+(``--scenario``, default ``scenarios/baseline.yaml``, loaded and solved through the package's own
+scenario loader, data source and territory settings) with ``territory.contiguity: true``. It prints,
+per territory, whether it is connected and in how many pieces (recounted here over the adjacency
+graph with scipy, independently of the solver's own count), the proven gap, the time and the load.
 
 Every row printed: instance, objective name, objective, reference, relative gap to the reference,
 proven MIP gap, seconds. Timings on a shared 2-core machine are inflated by contention.
@@ -32,10 +40,13 @@ import argparse
 import json
 import logging
 import math
+import os
+import re
 import resource
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +54,7 @@ import pandas as pd
 
 from salesops_models.territory import BalanceMetric, SolverOptions, assign_territories, evaluate_plan
 from salesops_models.territory.design import p_median
+from salesops_models.territory.heuristics import SearchLimits
 
 log = logging.getLogger("benchmarks.territory")
 
@@ -235,35 +247,144 @@ def run_pmedcap(folder: Path, time_limit: float, filt: str | None) -> list[Recor
 # ---------------------------------------------------------------------------------------------------
 
 
+def machine_load() -> str:
+    """The 1-, 5- and 15-minute load averages, as ``uptime`` prints them (2 cores: above 2 is contention)."""
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far [MB] (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user + system [s]: on a loaded machine the wall clock counts the
+    time other processes had the cores; this does not."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def phase_line(phases: dict[str, float]) -> str:
+    return "; ".join(f"{k} {v:.1f}s" for k, v in phases.items()) or "(MILP path: no phase times)"
+
+
+def run_sample_contiguity(scenario_path: Path) -> list[Record]:
+    """The sample company of a scenario with ``territory.contiguity: true``, as the territory stage runs it."""
+    from scipy.sparse.csgraph import connected_components
+
+    from salesops_models.scenario import load_scenario
+    from salesops_models.territory.contiguity import (
+        adjacency_from_locations,
+        adjacency_from_table,
+        units_of_accounts,
+    )
+    from salesops_models.territory.scenario import alignment_arguments
+    from salesops_models.workflow.datasource import load_company
+
+    load_before = machine_load()
+    scenario = load_scenario(scenario_path)
+    scenario.territory.contiguity = True
+    t = time.perf_counter()
+    company = load_company(scenario.data, plan_year=scenario.plan_year)
+    gen = time.perf_counter() - t
+    accounts, reps = company.accounts.copy(), company.reps.copy()
+    args = alignment_arguments(scenario.territory, accounts)
+    t, cpu = time.perf_counter(), cpu_seconds()
+    res = assign_territories(accounts, reps, **args.kwargs)
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
+    load_after = machine_load()
+    s = res.summary()
+    # recount the pieces over the same graph rule (Delaunay, long edges cut), with scipy's components
+    unit_ids, unit_of = units_of_accounts(accounts, scenario.territory.contiguity_unit)
+    if args.kwargs["adjacency"] is not None:
+        graph = adjacency_from_table(args.kwargs["adjacency"], unit_ids, unit_of)
+    else:
+        lat, lon = accounts["lat"].to_numpy(float), accounts["lon"].to_numpy(float)
+        graph = adjacency_from_locations(lat, lon, unit_ids, unit_of)
+    owner = res.assignments.set_index("account_id").loc[accounts["account_id"].astype(str), "rep_id"]
+    pieces = {}
+    for rep in reps["rep_id"].astype(str):
+        units = np.unique(graph.unit_of_account[(owner == rep).to_numpy()])
+        sub = graph.matrix[units][:, units]
+        pieces[rep] = int(connected_components(sub, directed=False)[0]) if len(units) else 0
+    connected = sum(v == 1 for v in pieces.values())
+    solver_pieces = dict(zip(res.territories["rep_id"].astype(str), res.territories["pieces"], strict=True))
+    print(f"sample company {len(accounts)} x {len(reps)}, contiguity: true ({scenario_path})")
+    for rep, n in pieces.items():
+        print(
+            f"    {rep:<10} connected {'yes' if n == 1 else 'no ':<3} pieces {n} "
+            f"(solver's count {solver_pieces.get(rep, '-')})"
+        )
+    tol = ", ".join(f"{b.column} +-{b.tolerance:g}" for b in args.kwargs["balance"])
+    note = (
+        f"{connected} of {len(pieces)} territories connected (max pieces {max(pieces.values())}); "
+        f"bands {tol}; max |dev| "
+        + ", ".join(f"{m} {s[f'max_abs_deviation_{m}']:.4f}" for m in res.metrics)
+        + f"; moved {s['moved']}, disruption share {s['disruption_share']:.3f}; cuts "
+        f"{s.get('contiguity_cuts', 0)}; path {s['solver_path']}; data {gen:.1f}s; alignment wall "
+        f"{wall:.1f}s, CPU {cpu:.1f}s (build {res.build_seconds:.1f}s, solve {s['seconds']:.1f}s); phases "
+        f"{phase_line(res.phase_seconds)}; stopped by clock {res.stopped_by_clock or 'no'}; "
+        f"peak RSS {peak_rss_mb():.0f} MB; {load_before} before, {load_after} after"
+    )
+    rec = Record(
+        f"sample_{len(accounts)}x{len(reps)}_contiguous",
+        "objective (travel + disruption)",
+        s["objective"],
+        math.nan,  # no published reference: the proven bound is in mip_gap
+        math.nan,
+        s["mip_gap"],
+        wall,
+        s["status"],
+        note,
+    )
+    print_record(rec)
+    return [rec]
+
+
 def run_scale(
-    time_limit: float, n_accounts: int, n_reps: int, with_pulp: bool, candidate_k: int, budget: float
+    time_limit: float,
+    n_accounts: int,
+    n_reps: int,
+    with_pulp: bool,
+    candidate_k: int,
+    budget: float,
+    limits: SearchLimits | None = None,
 ) -> list[Record]:
     from salesops_models.data import generate_sample_company
 
+    load_before = machine_load()
     t = time.perf_counter()
     company = generate_sample_company(seed=7, n_accounts=n_accounts, n_reps=n_reps)
     gen = time.perf_counter() - t
+    rss_data = peak_rss_mb()
     balance = [BalanceMetric("workload_hours", 0.05), BalanceMetric("potential", 0.05)]
     kwargs = dict(
         balance=balance,
         candidate_k=candidate_k,
         disruption_column="revenue_last_year",
         disruption_budget=budget,
-        heuristic_seconds=15.0,
+        limits=limits or SearchLimits(),
     )
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     res = assign_territories(
         company.accounts, company.reps, solver=SolverOptions(time_limit=time_limit, mip_gap=0.01), **kwargs
     )
-    wall = time.perf_counter() - t
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
+    peak_mb = peak_rss_mb()
+    load_after = machine_load()
     s = res.summary()
+    lim = kwargs["limits"]
     note = (
         f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
+        f"work limits: rins_rounds {lim.rins_rounds}, neighbourhood_rounds {lim.neighbourhood_rounds}, "
+        f"nodes {lim.neighbourhood_nodes}; "
         f"sample generation {gen:.1f}s; model build {res.build_seconds:.1f}s; solve {s['seconds']:.1f}s; "
-        f"wall {wall:.1f}s; peak RSS {peak_mb:.0f} MB; bound {s['bound']:.4f}; max |dev| workload "
+        f"wall {wall:.1f}s (CPU {cpu:.1f}s); phases {phase_line(res.phase_seconds)}; stopped by clock "
+        f"{res.stopped_by_clock or 'no'}; peak RSS {peak_mb:.0f} MB (after sample generation "
+        f"{rss_data:.0f} MB); bound {s['bound']:.4f}; max |dev| workload "
         f"{s['max_abs_deviation_workload_hours']:.4f} potential {s['max_abs_deviation_potential']:.4f}; "
-        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}"
+        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}; {load_before} before, "
+        f"{load_after} after"
     )
     recs = [
         Record(
@@ -281,12 +402,76 @@ def run_scale(
     ]
     print_record(recs[-1])
     if with_pulp:
-        recs.append(run_scale_pulp(company, balance, candidate_k, budget, time_limit, s["mip_gap"]))
+        recs.append(
+            run_scale_pulp(company, balance, candidate_k, budget, time_limit, s["mip_gap"], s["bound"])
+        )
         print_record(recs[-1])
     return recs
 
 
-def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap) -> Record:  # type: ignore[no-untyped-def]
+def run_scale_bound(
+    n_accounts: int, n_reps: int, candidate_k: int, budget: float, steps: int
+) -> list[Record]:
+    """Only the instance and its Lagrangian bound (no plan): time and memory of the whole-company arrays."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.instance import Objective, objective_scales, prepare_instance
+    from salesops_models.territory.lagrangian import lagrangian_bound
+    from salesops_models.territory.neighbourhood import PairTerms
+
+    load_before = machine_load()
+    t = time.perf_counter()
+    company = generate_sample_company(seed=7, n_accounts=n_accounts, n_reps=n_reps)
+    gen, rss_data = time.perf_counter() - t, peak_rss_mb()
+    balance = [BalanceMetric("workload_hours", 0.05), BalanceMetric("potential", 0.05)]
+    t, cpu = time.perf_counter(), cpu_seconds()
+    inst = prepare_instance(
+        company.accounts,
+        company.reps,
+        balance,
+        None,
+        "workload_hours",
+        "revenue_last_year",
+        None,
+        candidate_k,
+    )
+    objective = Objective(1.0, 0.0, objective_scales(inst, True), disruption_budget=budget)
+    terms = PairTerms.of(inst, objective)
+    prep, rss_prep = time.perf_counter() - t, peak_rss_mb()
+    t = time.perf_counter()
+    lag = lagrangian_bound(inst, terms, objective, iterations=steps)
+    bound_s = time.perf_counter() - t
+    cpu = cpu_seconds() - cpu
+    rec = Record(
+        f"sample_{n_accounts}x{n_reps}",
+        "Lagrangian bound of normalised travel (no plan)",
+        math.nan,
+        math.nan,
+        math.nan,
+        math.nan,
+        prep + bound_s,
+        "bound only",
+        f"bound {lag.bound:.6g} after {lag.iterations} steps; pairs {len(inst.pair_a)}; sample generation "
+        f"{gen:.1f}s (peak RSS {rss_data:.0f} MB); instance + pair terms {prep:.1f}s (peak RSS "
+        f"{rss_prep:.0f} MB); bound {bound_s:.1f}s; CPU {cpu:.1f}s; peak RSS {peak_rss_mb():.0f} MB; "
+        f"{load_before} before, {machine_load()} after",
+    )
+    print_record(rec)
+    return [rec]
+
+
+def scale_limits(rins_rounds: int | None, neighbourhood_rounds: int | None) -> SearchLimits:
+    """The package's default work limits, with the search rounds given on the command line."""
+    base = SearchLimits()
+    return replace(
+        base,
+        rins_rounds=base.rins_rounds if rins_rounds is None else rins_rounds,
+        neighbourhood_rounds=base.neighbourhood_rounds
+        if neighbourhood_rounds is None
+        else neighbourhood_rounds,
+    )
+
+
+def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap, highs_bound) -> Record:  # type: ignore[no-untyped-def]
     """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
     import pulp
 
@@ -324,28 +509,45 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap)
     V = inst.owned_value
     prob += pulp.lpSum(float(inst.value[a]) * x[int(inst.owner_pair[a])] for a in owned) >= (1 - budget) * V
     build = time.perf_counter() - t
+    log_path = Path(tempfile.mkdtemp(prefix="territory-cbc-")) / "cbc.log"
     t = time.perf_counter()
-    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.01, threads=1))
+    status = prob.solve(
+        pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.01, threads=1, logPath=str(log_path))
+    )
     sec = time.perf_counter() - t
     obj = pulp.value(prob.objective)
-    obj = float(obj) if obj is not None else math.nan
-    bound = math.nan
-    try:
-        bound = float(prob.solverModel.getObjBound()) if hasattr(prob, "solverModel") else math.nan
-    except Exception:  # noqa: BLE001 - CBC through PuLP's command line gives no bound back
-        bound = math.nan
+    obj = float(obj) if obj is not None and prob.sol_status > 0 else math.nan
+    cbc_bound = cbc_lower_bound(log_path)
+    # CBC's own bound, and the HiGHS LP bound of the same model (valid for every plan of it)
+    gap = rel(obj, cbc_bound) if np.isfinite(cbc_bound) else math.nan
     return Record(
         f"sample_{len(inst.account_ids)}x{len(inst.rep_ids)}",
         "normalised travel (PuLP + CBC)",
         obj,
         math.nan,
         math.nan,
-        bound,
+        gap,
         build + sec,
-        pulp.LpStatus.get(status, str(status)),
-        f"build {build:.1f}s, solve {sec:.1f}s (limit {time_limit:.0f}s, gapRel 0.01, 1 thread); "
-        f"HiGHS gap in the same run {highs_gap:.4f}",
+        f"{pulp.LpStatus.get(status, str(status))} / {pulp.LpSolution.get(prob.sol_status, '')}",
+        f"build {build:.1f}s, solve {sec:.1f}s (limit {time_limit:.0f}s, gapRel 0.01, 1 thread); CBC "
+        f"lower bound {cbc_bound:.6g}; gap of its plan to the HiGHS LP bound {highs_bound:.6g}: "
+        f"{100 * rel(obj, highs_bound) if np.isfinite(obj) else math.nan:.3f}%; HiGHS gap in the same "
+        f"run {100 * highs_gap:.3f}%; peak RSS {peak_rss_mb():.0f} MB; {machine_load()}; log {log_path}",
     )
+
+
+def cbc_lower_bound(log_path: Path) -> float:
+    """The best bound CBC printed in its log (``Lower bound:`` at the end, else the last
+    ``best possible`` of its progress lines); NaN when it printed none."""
+    if not log_path.exists():
+        return math.nan
+    text = log_path.read_text(errors="replace")
+    found = re.findall(r"Lower bound:\s*([-0-9.eE+]+)", text)
+    if not found:
+        found = re.findall(r"best possible ([-0-9.eE+]+)", text)
+    if not found:
+        found = re.findall(r"Objective value:\s*([-0-9.eE+]+)", text) if "Optimal" in text else []
+    return float(found[-1]) if found else math.nan
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -383,7 +585,7 @@ def family_of(folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("family_dir", help="benchmark family folder, or 'scale'")
+    ap.add_argument("family_dir", help="benchmark family folder, 'scale' or 'sample-contiguity'")
     ap.add_argument("--json", type=Path, help="write the records as a JSON list")
     ap.add_argument("--time-limit", type=float, default=120.0, help="per instance [s]")
     ap.add_argument("--filter", default=None, help="only instances whose name contains TEXT")
@@ -397,6 +599,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--budget", type=float, default=0.3, help="scale: disruption budget [0-1]")
     ap.add_argument("--pulp", action="store_true", help="scale: also solve with PuLP + CBC")
+    ap.add_argument(
+        "--bound-only",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="scale: only the instance and its Lagrangian bound after STEPS steps (time and memory)",
+    )
+    ap.add_argument(
+        "--rins-rounds", type=int, default=None, help="scale: relaxation-induced search rounds (work limit)"
+    )
+    ap.add_argument(
+        "--neighbourhood-rounds",
+        type=int,
+        default=None,
+        help="scale: rounds of the group neighbourhood search over all territories (work limit)",
+    )
+    ap.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
+        help="sample-contiguity: the scenario whose company and territory settings are used",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -404,10 +628,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("pyomo.contrib.solver.solvers.highs").setLevel(logging.ERROR)
     t0 = time.perf_counter()
-    if args.family_dir == "scale":
+    if args.family_dir == "scale" and args.bound_only:
+        records = run_scale_bound(args.accounts, args.reps, args.candidate_k, args.budget, args.bound_only)
+    elif args.family_dir == "scale":
         records = run_scale(
-            args.time_limit, args.accounts, args.reps, args.pulp, args.candidate_k, args.budget
+            args.time_limit,
+            args.accounts,
+            args.reps,
+            args.pulp,
+            args.candidate_k,
+            args.budget,
+            scale_limits(args.rins_rounds, args.neighbourhood_rounds),
         )
+    elif args.family_dir == "sample-contiguity":
+        records = run_sample_contiguity(args.scenario)
     else:
         folder = Path(args.family_dir)
         fam = family_of(folder)

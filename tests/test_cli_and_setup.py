@@ -82,7 +82,7 @@ def _names(specs):
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     wanted = _names(project["dependencies"])
-    for extra in ("notebooks", "dask", "dev", "speed"):
+    for extra in ("notebooks", "dask", "dev", "speed", "benchmarks"):
         wanted |= _names(project["optional-dependencies"][extra])
     env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
     conda = _names(d for d in env["dependencies"] if isinstance(d, str))

@@ -103,3 +103,136 @@ def test_neighbourhood_search_never_worsens_and_keeps_every_constraint() -> None
     after = cost[inst.pair_r == better[inst.pair_a]].sum()
     assert after < before  # a greedy balance plan leaves travel to gain
     assert meets_constraints(inst, better, value, moves, budget, cap)
+
+
+def test_blocked_distances_candidates_and_owner_pairs_equal_the_dense_construction(monkeypatch) -> None:
+    """The large-instance arrays (distances and candidates in row blocks, owner pairs by bisection) are
+    exactly those of the whole-matrix construction, locks and owners outside the candidates included."""
+    from salesops_models.geo import haversine_km
+    from salesops_models.territory import geo
+
+    monkeypatch.setattr(geo, "BLOCK_CELLS", 6)  # blocks of 2 accounts on a 7 x 3 instance
+    accounts, reps = random_instance(3)
+    assert len(geo.row_blocks(len(accounts), len(reps))) > 1
+    lock_acc, lock_rep = str(accounts.account_id.iloc[0]), str(reps.rep_id.iloc[-1])
+    inst = prepare_instance(
+        accounts,
+        reps,
+        [BalanceMetric("workload_hours", 0.3)],
+        None,
+        "workload_hours",
+        None,
+        {lock_acc: lock_rep},
+        2,
+    )
+    lat, lon = accounts.lat.to_numpy(float), accounts.lon.to_numpy(float)
+    dense = haversine_km(
+        lat[:, None],
+        lon[:, None],
+        reps.home_lat.to_numpy(float)[None, :],
+        reps.home_lon.to_numpy(float)[None, :],
+    )
+    assert np.array_equal(inst.distance, dense)
+    # each account: its 2 nearest reps, its owner, or only its lock
+    for a in range(len(accounts)):
+        got = set(inst.pair_r[inst.pair_a == a].tolist())
+        if inst.lock[a] >= 0:
+            assert got == {int(inst.lock[a])}
+        else:
+            assert got == set(np.argsort(dense[a], kind="stable")[:2].tolist()) | {int(inst.owner[a])}
+    for a in range(len(accounts)):
+        p = inst.owner_pair[a]
+        if inst.owner[a] >= 0 and int(inst.owner[a]) in set(inst.pair_r[inst.pair_a == a].tolist()):
+            assert inst.pair_a[p] == a and inst.pair_r[p] == inst.owner[a]
+        else:
+            assert p == -1
+
+
+def test_column_generation_reaches_the_bound_of_the_whole_lp() -> None:
+    """Pricing out from a core of 2 pairs per account ends at the whole LP's objective, and the reduced
+    costs computed from the row duals are HiGHS's own for the columns in the LP."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.lp_round import (
+        _model,
+        lp_by_column_generation,
+        reduced_costs,
+    )
+    from salesops_models.territory.neighbourhood import PairTerms
+    from salesops_models.territory.solver import Deadline, highs_solver
+
+    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+    options = SolverOptions(time_limit=60)
+    whole = highs_solver(options, mip=False)
+    whole.passModel(_model(inst, terms.cost, terms.moves, terms.value, 0.3, None))
+    whole.run()
+    bound = whole.getInfo().objective_function_value
+    h, cols, status = lp_by_column_generation(inst, terms, objective, options, Deadline(60), core_k=2)
+    assert status == "optimal"
+    assert (cols >= 0).sum() < len(inst.pair_a)  # some pairs never entered
+    assert h.getInfo().objective_function_value == pytest.approx(bound, rel=1e-7)
+    sol = h.getSolution()
+    d = reduced_costs(inst, terms, np.asarray(sol.row_dual), objective)
+    in_lp = cols >= 0
+    assert np.allclose(d[cols[in_lp]], np.asarray(sol.col_dual)[in_lp], atol=1e-7)
+    out = np.ones(len(d), dtype=bool)
+    out[cols[in_lp]] = False
+    assert d[out].min() >= -1e-7  # no pair left out prices out (those in the LP may sit at 1)
+
+
+def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_a_plan(
+    monkeypatch,
+) -> None:
+    """Every Lagrangian value is a lower bound (weak duality), so it stays at or below the LP bound; its
+    maximum is the LP bound, which 400 steps approach within 1% here; the whole-company path repairs
+    the relaxed choice into a plan inside every band and the budget."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory import lp_round as lpr
+    from salesops_models.territory.heuristics import SearchLimits
+    from salesops_models.territory.lagrangian import lagrangian_bound
+    from salesops_models.territory.neighbourhood import PairTerms
+
+    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+    options = SolverOptions(time_limit=60, mip_gap=0.5)  # the bound is what counts: no long search
+    limits = SearchLimits(rins_rounds=1, neighbourhood_rounds=0)
+    lp = lp_round(inst, objective, options, limits=limits)
+    assert lp.lp_status == "optimal"
+    lag = lagrangian_bound(inst, terms, objective, iterations=400)
+    assert lag.bound <= lp.bound + 1e-9 * abs(lp.bound)
+    assert lag.bound >= lp.bound * 0.99
+    assert (lag.reduced >= 0).all()
+    monkeypatch.setattr(lpr, "LAGRANGIAN_PAIRS", 0)
+    path = lp_round(inst, objective, options, limits=limits)
+    # the same first steps, then more aimed at the plan: never lower, still valid
+    assert path.lp_status == "lagrangian"
+    assert lag.bound <= path.bound <= lp.bound + 1e-9 * abs(lp.bound)
+    assert path.assign is not None
+    assert meets_constraints(inst, path.assign, terms.value, terms.moves, 0.3, None)
+    assert path.objective >= lp.bound - 1e-9
+
+
+def test_batched_rebalancing_meets_the_bands_like_one_move_steps() -> None:
+    """Batched greedy steps (moves on disjoint territories) repair today's plan into the bands, as the
+    one-move steps do, in fewer passes over the pairs."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.heuristics import greedy_start
+    from salesops_models.territory.instance import territory_loads
+
+    company = generate_sample_company(seed=5, n_accounts=600, n_reps=20, years=1)
+    balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric("potential", 0.15)]
+    inst = prepare_instance(company.accounts, company.reps, balance, None, "workload_hours", None, None, 8)
+    for batch in (False, True):
+        plan = greedy_start(inst, None, batch=batch)
+        load = territory_loads(inst, plan)
+        assert (load <= inst.upper * (1 + 1e-9)).all() and (load >= inst.lower * (1 - 1e-9)).all(), batch

@@ -182,6 +182,7 @@ def assign_territories(
     inst = prepare_instance(
         accounts, reps, balance, distance, travel_weight_column, disruption_column, locks, candidate_k
     )
+    phases = {"prepare instance": time.perf_counter() - tick}
     notes: list[str] = []
     start_assign = None
     if not inst.has_travel:
@@ -191,7 +192,9 @@ def assign_territories(
     objective = Objective(
         travel_weight, disruption_weight, objective_scales(inst, normalize), disruption_budget, max_moves
     )
+    lap = time.perf_counter()
     graph = adjacency_graph(accounts, inst, adjacency, contiguity_unit)
+    phases["adjacency graph"] = time.perf_counter() - lap
     rule = None
     if contiguity:
         if graph is None:
@@ -207,8 +210,9 @@ def assign_territories(
         if lp.lp_status == "infeasible":
             notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
         elif np.isfinite(lp.bound):
+            kind = "Lagrangian" if lp.lp_status == "lagrangian" else "LP relaxation"
             notes.append(
-                f"LP relaxation bound {lp.bound:.6g}; rounded plan "
+                f"{kind} bound {lp.bound:.6g}; rounded plan "
                 + (f"{lp.objective:.6g} (gap {lp.gap:.2%})" if lp.assign is not None else "not found")
                 + f" in {lp.seconds:.1f}s"
             )
@@ -225,9 +229,12 @@ def assign_territories(
                 termination="lp_rounding",
             )
             build_seconds = time.perf_counter() - tick - lp.seconds + lp.build_seconds
-            return _result(
+            lap = time.perf_counter()
+            res = _result(
                 inst, lp.assign, accounts, graph, info, build_seconds, notes, rule, deadline=deadline
             )
+            res.phase_seconds = phases | lp.phase_seconds | {"result tables": time.perf_counter() - lap}
+            return res
     if warm_start:
         start_assign = greedy_start(
             inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline.within(heuristic_seconds)

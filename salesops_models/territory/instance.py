@@ -105,6 +105,11 @@ class AlignmentInstance:
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
 
+    @cached_property
+    def pair_key(self) -> np.ndarray:
+        """``a * R + r`` of every pair: ascending, since pairs are sorted by account, then rep."""
+        return self.pair_a.astype(np.int64) * self.n_reps + self.pair_r
+
     @property
     def has_travel(self) -> bool:
         return self.travel_basis != TRAVEL_NONE
@@ -316,9 +321,10 @@ def prepare_instance(
     mask[locked] = False
     mask[np.flatnonzero(locked), lock[locked]] = True
     pair_a, pair_r = np.nonzero(mask)
-    pair_index = np.full((n_acc, n_rep), -1, dtype=np.int64)
-    pair_index[pair_a, pair_r] = np.arange(len(pair_a))
-    owner_pair = np.where(has_owner, pair_index[np.arange(n_acc), np.maximum(owner, 0)], -1)
+    del mask, always
+    # the pairs are in row-major order, so (account, owner) is found by bisection on a * R + r (a dense
+    # A x R index table would take 1 GB at 250,000 x 500)
+    owner_pair = find_pairs(pair_a.astype(np.int64) * n_rep + pair_r, n_rep, owner)
     return AlignmentInstance(
         account_ids=account_ids,
         rep_ids=rep_ids,
@@ -403,8 +409,29 @@ def territory_loads(inst: AlignmentInstance, assign: np.ndarray) -> np.ndarray:
 
 
 def plan_pairs(inst: AlignmentInstance, assign: np.ndarray) -> np.ndarray:
-    """Indices of the candidate pairs a plan uses (one per account whose rep is a candidate)."""
-    return np.flatnonzero(inst.pair_r == assign[inst.pair_a])
+    """Indices of the candidate pairs a plan uses (one per account whose rep is a candidate), ascending.
+
+    Found by bisection in :attr:`AlignmentInstance.pair_key`: ``O(A log P)``, not ``O(P)``, because the
+    searches of the large path call it once per neighbourhood.
+    """
+    at = account_pairs(inst, assign)
+    return at[at >= 0]
+
+
+def account_pairs(inst: AlignmentInstance, assign: np.ndarray) -> np.ndarray:
+    """Per account, the index of its pair with ``assign``'s rep; -1 when that rep is not a candidate."""
+    return find_pairs(inst.pair_key, inst.n_reps, assign)
+
+
+def find_pairs(pair_key: np.ndarray, n_reps: int, rep: np.ndarray) -> np.ndarray:
+    """Per account ``a``, the index of the pair with key ``a * n_reps + rep[a]`` in the ascending
+    ``pair_key``; -1 where ``rep[a] < 0`` or that pair is not a candidate."""
+    rep = np.asarray(rep, dtype=np.int64)
+    if len(pair_key) == 0:
+        return np.full(len(rep), -1, dtype=np.int64)
+    want = np.arange(len(rep), dtype=np.int64) * n_reps + np.maximum(rep, 0)
+    at = np.minimum(np.searchsorted(pair_key, want), len(pair_key) - 1)
+    return np.where((rep >= 0) & (pair_key[at] == want), at, -1)
 
 
 def meets_constraints(

@@ -38,7 +38,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -52,7 +53,9 @@ from salesops_models.territory.instance import (
     meets_constraints,
     plan_pairs,
 )
+from salesops_models.territory.lagrangian import lagrangian_bound
 from salesops_models.territory.neighbourhood import (
+    ELASTIC_WEIGHT,
     PairTerms,
     neighbourhood_search,
     relaxation_induced_search,
@@ -69,6 +72,19 @@ log = logging.getLogger(__name__)
 
 #: Band half-widths (as shares of the requested tolerance) of the LPs that are rounded, tried in turn.
 ROUNDING_SHRINK = (0.3, 0.6, 1.0)
+#: From this many candidate pairs the LP is solved by column generation (:func:`lp_by_column_generation`)
+#: instead of whole: at 100,000 x 300 (3M pairs) dual simplex on the whole LP took over 10 minutes.
+COLUMN_GENERATION_PAIRS = 1_000_000
+#: From this many candidate pairs the bound is the Lagrangian one (:mod:`~salesops_models.territory.lagrangian`):
+#: at 100,000 x 300 (3M pairs) neither the whole LP nor its column generation was solved in minutes.
+LAGRANGIAN_PAIRS = 2_000_000
+#: Passes of batched greedy rebalancing on the Lagrangian path (a work limit): with the pull toward the
+#: targets some move always improves, and at 100,000 x 300 the passes ran past 3 minutes (load 8).
+BATCH_REBALANCE_PASSES = 100
+#: Cheapest pairs per account in the first LP of the column generation.
+CORE_PAIRS = 8
+#: Pricing rounds of the column generation at most (a work limit).
+PRICING_ROUNDS = 50
 
 
 @dataclass
@@ -79,7 +95,8 @@ class LPRounding:
     ----------
     lp_status
         ``"optimal"``, ``"infeasible"`` (no fractional plan meets the bands: no plan does),
-        or the HiGHS status when the LP stopped otherwise.
+        ``"lagrangian"`` (whole companies: the bound is the Lagrangian one, see
+        :data:`LAGRANGIAN_PAIRS`), or the HiGHS status when the LP stopped otherwise.
     bound
         LP objective: a lower bound of the MILP objective (NaN unless ``lp_status == "optimal"``).
     assign
@@ -92,6 +109,9 @@ class LPRounding:
         Wall-clock time [s], ``build_seconds`` included.
     build_seconds
         Time to build the LP and hand it to HiGHS [s].
+    phase_seconds
+        Wall-clock time of each step that ran [s], in order: ``lp build``, ``lp solve``, ``lp
+        contiguity cuts``, ``rounding``, ``connect``, ``rins``, ``neighbourhood search``.
     """
 
     lp_status: str
@@ -101,6 +121,7 @@ class LPRounding:
     split_accounts: int
     seconds: float
     build_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -117,11 +138,16 @@ def _model(
     disruption_budget: float | None,
     max_moves: int | None,
     slack_cost: float | None = None,
+    cols: np.ndarray | None = None,
 ) -> object:
     """The strict model as a ``HighsLp``; with ``slack_cost``, elastic: every band row and the budget row
-    get slack columns (after the pair columns) costing ``slack_cost`` per unit of target (of owned value)."""
+    get slack columns (after the pair columns) costing ``slack_cost`` per unit of target (of owned value).
+    ``cols``: only these pairs get a column (in this order); default every pair."""
 
-    pa, pr = inst.pair_a, inst.pair_r
+    if cols is not None:
+        cost, moves, value = cost[cols], moves[cols], value[cols]
+    pa = inst.pair_a if cols is None else inst.pair_a[cols]
+    pr = inst.pair_r if cols is None else inst.pair_r[cols]
     P, A = len(pa), len(inst.account_ids)
     K, R = inst.target.shape
     cols = [np.arange(P)]
@@ -181,8 +207,11 @@ def _round_narrow_bands(
     moves: np.ndarray,
     limits: SearchLimits,
     deadline: Deadline,
+    cols: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Re-solve the LP in ``h`` with bands at :data:`ROUNDING_SHRINK` times their width, round, rebalance."""
+    """Re-solve the LP in ``h`` with bands at :data:`ROUNDING_SHRINK` times their width, round, rebalance.
+
+    ``cols``: the pair of each of the LP's first columns (column generation), default every pair."""
     import highspy
 
     n_acc = inst.n_accounts
@@ -204,7 +233,7 @@ def _round_narrow_bands(
             if stopped_by_clock(h):
                 deadline.record("LP rounding")
             continue
-        xs = np.asarray(h.getSolution().col_value, float)  # type: ignore[attr-defined]
+        xs = pair_values(h, len(inst.pair_a), cols)
         plan = greedy_start(
             inst,
             max_moves,
@@ -218,6 +247,219 @@ def _round_narrow_bands(
     if plan is None:
         plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
     return plan
+
+
+def _lagrangian_path(
+    inst: AlignmentInstance,
+    objective: Objective,
+    terms: PairTerms,
+    solver: SolverOptions,
+    limits: SearchLimits,
+    deadline: Deadline,
+    tick: float,
+    phase: Callable[[str], None],
+    phases: dict[str, float],
+) -> LPRounding:
+    """Whole companies: the Lagrangian bound (:mod:`~salesops_models.territory.lagrangian`) instead of
+    the LP, its relaxed choice repaired by greedy rebalancing, then the same searches as after rounding;
+    the bound is then raised by as many steps again, aimed at the plan's objective (a Polyak target that
+    is a true upper bound)."""
+    lag = lagrangian_bound(inst, terms, objective, iterations=limits.lagrangian_steps, deadline=deadline)
+    phase("lagrangian bound")
+    log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
+    plan = greedy_start(
+        inst,
+        objective.max_moves,
+        start=lag.assign,
+        max_steps=BATCH_REBALANCE_PASSES if limits.rebalance_steps is None else limits.rebalance_steps,
+        deadline=deadline,
+        batch=True,
+    )
+    phase("rebalancing")
+    x = (inst.pair_r == lag.assign[inst.pair_a]).astype(float)
+    sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
+    plan = relaxation_induced_search(
+        inst, plan, x, lag.reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
+    )
+    phase("rins")
+
+    def result(assign: np.ndarray | None) -> LPRounding:
+        obj = math.nan if assign is None else terms.objective(inst, assign)
+        return LPRounding(
+            "lagrangian", lag.bound, assign, obj, 0, time.perf_counter() - tick, 0.0, phases
+        )
+
+    def raise_bound(target: float) -> None:
+        nonlocal lag
+        more = lagrangian_bound(
+            inst,
+            terms,
+            objective,
+            target,
+            iterations=limits.lagrangian_steps,
+            start=lag,
+            deadline=deadline,
+        )
+        phase("lagrangian bound, aimed at the plan")
+        log.info("Lagrangian bound %.6g -> %.6g", lag.bound, max(lag.bound, more.bound))
+        if more.bound > lag.bound:
+            lag = replace(lag, bound=more.bound)
+
+    if not meets_constraints(
+        inst, plan, terms.value, terms.moves, objective.disruption_budget, objective.max_moves
+    ):
+        log.info("Lagrangian path: no plan inside every band and the budget")
+        return result(None)
+    raise_bound(terms.objective(inst, plan))
+    best = result(plan)
+    log.info("Lagrangian path: plan %.6g, gap to the bound %.3g%%", best.objective, 100 * best.gap)
+    if best.gap > solver.mip_gap:
+        plan = neighbourhood_search(
+            inst,
+            plan,
+            terms,
+            sub_solver,
+            rounds=limits.neighbourhood_rounds,
+            group_size=limits.neighbourhood_size,
+            deadline=deadline,
+        )
+        phase("neighbourhood search")
+    return result(plan)
+
+
+def pair_values(h: object, n_pairs: int, cols: np.ndarray | None) -> np.ndarray:
+    """The LP's value of every candidate pair (0 for pairs without a column)."""
+    col_value = np.asarray(h.getSolution().col_value, float)  # type: ignore[attr-defined]
+    if cols is None:
+        return col_value[:n_pairs]
+    x = np.zeros(n_pairs)
+    is_pair = cols >= 0
+    x[cols[is_pair]] = col_value[: len(cols)][is_pair]
+    return x
+
+
+def reduced_costs(
+    inst: AlignmentInstance, terms: PairTerms, row_dual: np.ndarray, objective: Objective
+) -> np.ndarray:
+    """Reduced cost :math:`c_p - a_p^T y` of every candidate pair for the row duals ``y`` of :func:`_model`
+    (rows: accounts, bands ``k * R + r``, then the budget row and the move-cap row when present)."""
+    pa, pr = inst.pair_a, inst.pair_r
+    A = inst.n_accounts
+    K, R = inst.target.shape
+    d = terms.cost - row_dual[pa]
+    for k in range(K):
+        d -= row_dual[A + k * R + pr] * inst.metric_values[k][pa]
+    row = A + K * R
+    for used, cap in ((terms.value, objective.disruption_budget), (terms.moves, objective.max_moves)):
+        if cap is not None:
+            d -= row_dual[row] * used
+            row += 1
+    return d
+
+
+def lp_by_column_generation(
+    inst: AlignmentInstance,
+    terms: PairTerms,
+    objective: Objective,
+    solver: SolverOptions,
+    deadline: Deadline,
+    core_k: int = CORE_PAIRS,
+    rounds: int = PRICING_ROUNDS,
+) -> tuple[object, np.ndarray, str]:
+    """The LP relaxation over all candidate pairs, solved on a core of pairs priced out in rounds.
+
+    The core is each account's ``core_k`` cheapest pairs and its owner's pair. Band and budget rows get
+    slack (so the core LP always has a solution), priced high. Each round adds every pair of negative
+    reduced cost (:func:`reduced_costs` with the LP's row duals) and re-solves from the last basis.
+    When no pair prices out and no slack is used, the LP over the core is optimal for the LP over all
+    pairs: its objective is the same bound, exactly. Returns ``(highs, cols, status)``: ``cols`` is the
+    pair of each column (-1: a slack column); ``status`` is ``"optimal"``, or what stopped it (the caller
+    then solves the whole LP).
+    """
+    import highspy
+
+    P = len(inst.pair_a)
+    order = np.lexsort((terms.cost, inst.pair_a))
+    start = np.r_[0, np.cumsum(np.bincount(inst.pair_a, minlength=inst.n_accounts))]
+    rank = np.empty(P, dtype=np.int64)
+    rank[order] = np.arange(P) - start[inst.pair_a[order]]
+    core = rank < core_k
+    core[inst.owner_pair[inst.owner_pair >= 0]] = True
+    cols = np.flatnonzero(core)
+    slack_cost = ELASTIC_WEIGHT * max(float(terms.cost.sum()), 1.0)
+    lp = _model(
+        inst,
+        terms.cost,
+        terms.moves,
+        terms.value,
+        objective.disruption_budget,
+        objective.max_moves,
+        slack_cost=slack_cost,
+        cols=cols,
+    )
+    cols = np.r_[cols, np.full(lp.num_col_ - len(cols), -1)]  # type: ignore[attr-defined]
+    h = highs_solver(solver, deadline, mip=False)
+    h.passModel(lp)
+    del lp
+    A = inst.n_accounts
+    K, R = inst.target.shape
+    status = "pricing rounds"
+    for i in range(rounds):
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return h, cols, "stopped by clock" if stopped_by_clock(h) else str(h.getModelStatus())
+        sol = h.getSolution()
+        d = reduced_costs(inst, terms, np.asarray(sol.row_dual, float), objective)
+        d[cols[cols >= 0]] = 0.0
+        new = np.flatnonzero(d < -1e-9 * max(1.0, abs(h.getInfo().objective_function_value)))
+        log.info(
+            "LP column generation %d: %d columns, bound %.6g, %d pairs price out",
+            i,
+            len(cols),
+            h.getInfo().objective_function_value,
+            len(new),
+        )
+        if len(new) == 0:
+            slack = np.asarray(sol.col_value, float)[cols < 0]
+            status = "optimal" if slack.max(initial=0.0) <= 1e-9 else "slack"
+            break
+        # new columns: the account row, the band rows of their rep, the budget and move-cap rows
+        pa, pr = inst.pair_a[new], inst.pair_r[new]
+        rows = [pa] + [A + k * R + pr for k in range(K)]
+        vals = [np.ones(len(new))] + [inst.metric_values[k][pa] for k in range(K)]
+        row = A + K * R
+        for used, cap in (
+            (terms.value, objective.disruption_budget),
+            (terms.moves, objective.max_moves),
+        ):
+            if cap is not None:
+                nz = used[new] != 0
+                rows.append(np.where(nz, row, -1))
+                vals.append(used[new])
+                row += 1
+        mat = coo_matrix(
+            (
+                np.concatenate(vals)[np.concatenate(rows) >= 0],
+                (
+                    np.concatenate(rows)[np.concatenate(rows) >= 0],
+                    np.tile(np.arange(len(new)), len(rows))[np.concatenate(rows) >= 0],
+                ),
+            ),
+            shape=(h.getNumRow(), len(new)),
+        ).tocsc()
+        mat.sort_indices()
+        h.addCols(
+            len(new),
+            terms.cost[new].astype(float),
+            np.zeros(len(new)),
+            np.ones(len(new)),
+            mat.nnz,
+            mat.indptr[:-1].astype(np.int32),
+            mat.indices.astype(np.int32),
+            mat.data.astype(float),
+        )
+        cols = np.r_[cols, new]
+    return h, cols, status
 
 
 def contiguity_cut_loop(
@@ -309,11 +551,41 @@ def lp_round(
     terms = PairTerms.of(inst, objective)
     cost, moves, value = terms.cost, terms.moves, terms.value
     disruption_budget, max_moves = objective.disruption_budget, objective.max_moves
-    lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
-    h = highs_solver(solver, deadline, mip=False)
-    h.passModel(lp)
-    build_seconds = time.perf_counter() - tick
-    h.run()
+    phases: dict[str, float] = {}
+    lap = tick
+
+    def phase(name: str) -> None:
+        nonlocal lap
+        now = time.perf_counter()
+        phases[name] = now - lap
+        lap = now
+
+    lagrangian = None
+    if contiguity is None and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
+        lagrangian = _lagrangian_path(inst, objective, terms, solver, limits, deadline, tick, phase, phases)
+        if lagrangian.assign is not None:
+            return lagrangian
+        # no balanced plan from the relaxed choice (at 100,000 x 300 it stayed far outside the bands):
+        # the LP path below, which takes longer; its bound is the better one
+        log.info("Lagrangian path: no balanced plan; solving the LP relaxation")
+    cols = None  # the pair of each LP column (column generation), None: column p is pair p
+    h = None
+    if contiguity is None and len(inst.pair_a) >= COLUMN_GENERATION_PAIRS:
+        h, cols, cg_status = lp_by_column_generation(inst, terms, objective, solver, deadline)
+        phase("lp column generation")
+        if cg_status != "optimal":
+            log.info("LP column generation: %s; solving the whole LP", cg_status)
+            h, cols = None, None
+    build_seconds = 0.0
+    if h is None:
+        lp = _model(inst, cost, moves, value, disruption_budget, max_moves)
+        h = highs_solver(solver, deadline, mip=False)
+        h.passModel(lp)
+        del lp
+        build_seconds = time.perf_counter() - lap
+        phase("lp build")
+        h.run()
+        phase("lp solve")
     status = h.getModelStatus()
     n_acc = len(inst.account_ids)
     if status != highspy.HighsModelStatus.kOptimal:
@@ -326,13 +598,20 @@ def lp_round(
             deadline.record("LP relaxation")
         name = "infeasible" if infeasible else str(status).split(".")[-1]
         log.info("LP relaxation: %s after %.1fs", name, time.perf_counter() - tick)
-        return LPRounding(name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds)
+        return LPRounding(
+            name, math.nan, None, math.nan, 0, time.perf_counter() - tick, build_seconds, phases
+        )
     sol = h.getSolution()
-    x = np.asarray(sol.col_value, float)
-    reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
+    if cols is None:
+        x = np.asarray(sol.col_value, float)
+        reduced = np.maximum(np.asarray(sol.col_dual, float), 0.0)
+    else:
+        x = pair_values(h, len(inst.pair_a), cols)
+        reduced = np.maximum(reduced_costs(inst, terms, np.asarray(sol.row_dual, float), objective), 0.0)
     bound = float(h.getInfo().objective_function_value)
     if contiguity is not None:
         x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
+        phase("lp contiguity cuts")
     split = np.bincount(inst.pair_a[(x > 1e-6) & (x < 1 - 1e-6)], minlength=n_acc) > 0
     log.info(
         "LP relaxation: bound %.6g, %d split accounts, %.1fs",
@@ -344,14 +623,19 @@ def lp_round(
 
     def result(assign: np.ndarray | None) -> LPRounding:
         obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
-        return LPRounding("optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds)
+        return LPRounding(
+            "optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds, phases
+        )
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
     sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline)
+    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline, cols)
+    del h  # the LP is not needed any more: free its memory before the searches
+    phase("rounding")
     if contiguity is not None:
         # connected first (bands break), then boundary moves and swaps rebalance the plan and lower its cost
         plan = connected_plan(inst, contiguity, plan, objective, limits, deadline)
+        phase("connect")
     # 3. relaxation-induced neighbourhoods: re-solve the accounts where the plan and the LP disagree (not
     # with contiguity: the LP's rounding is then in pieces almost everywhere, the neighbourhood would be
     # the whole plan, and its MILP carries thousands of cuts)
@@ -359,12 +643,13 @@ def lp_round(
         plan = relaxation_induced_search(
             inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
         )
+        phase("rins")
     if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
         contiguity is not None and contiguity.broken(plan)
     ):
         log.info("LP rounding: no plan inside every band and the budget")
         return LPRounding(
-            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds
+            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds, phases
         )
     best = result(plan)
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
@@ -383,6 +668,7 @@ def lp_round(
             group_size=limits.neighbourhood_size,
             deadline=deadline,
         )
+        phase("neighbourhood search")
     best = result(plan)
     log.info("LP rounding: after neighbourhood search %.6g, gap %.3g%%", best.objective, 100 * best.gap)
     return best

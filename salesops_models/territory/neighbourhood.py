@@ -135,11 +135,14 @@ def solve_restricted(
     touched = np.unique(inst.pair_r[q])
     R = inst.n_reps
     K = inst.target.shape[0]
-    on_plan = inst.pair_r == plan[inst.pair_a]
+    # only O(free pairs) and O(accounts) work here, never O(all pairs): the searches call this once per
+    # neighbourhood, hundreds of times on a whole company
+    on_plan_q = inst.pair_r[q] == plan[inst.pair_a[q]]
     is_free = np.zeros(inst.n_accounts, dtype=bool)
     is_free[inst.pair_a[q]] = True
     acc, a_loc = np.unique(inst.pair_a[q], return_inverse=True)
-    fixed = on_plan & ~is_free[inst.pair_a]
+    planned = plan_pairs(inst, plan)
+    fixed = planned[~is_free[inst.pair_a[planned]]]
     fixed_load = _fixed_loads(inst, plan, is_free)
     t_loc = np.full(R, -1)
     t_loc[touched] = np.arange(len(touched))
@@ -188,7 +191,7 @@ def solve_restricted(
     )
     h = highs_solver(solver, deadline)
     h.passModel(lp)
-    h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan[q].astype(float))  # HiGHS fills slacks
+    h.setSolution(len(q), np.arange(len(q), dtype=np.int32), on_plan_q.astype(float))  # HiGHS fills slacks
     h.run()
     if stopped_by_clock(h) and deadline is not None:
         deadline.record(step)
@@ -229,6 +232,8 @@ def neighbourhood_search(
     """
     R = inst.n_reps
     shared = neighbours_by_shared_candidates(inst)
+    by_rep = np.argsort(inst.pair_r, kind="stable")  # the pairs of each rep, for O(group) neighbourhoods
+    rep_start = np.r_[0, np.cumsum(np.bincount(inst.pair_r, minlength=R))]
     plan = plan.copy()
     current = terms.objective(inst, plan)
     idle = 0
@@ -245,7 +250,9 @@ def neighbourhood_search(
         solved_at[key] = version
         in_group = np.zeros(R, dtype=bool)
         in_group[group] = True
-        free = in_group[plan][inst.pair_a] & in_group[inst.pair_r]
+        pairs = np.concatenate([by_rep[rep_start[g] : rep_start[g + 1]] for g in group])
+        free = np.zeros(len(inst.pair_a), dtype=bool)  # pairs inside the group of accounts inside it
+        free[pairs[in_group[plan[inst.pair_a[pairs]]]]] = True
         new = solve_restricted(inst, plan, free, terms, solver, deadline=deadline)
         value = terms.objective(inst, new) if new is not None else np.inf
         if value < current - 1e-9 * max(abs(current), 1.0):

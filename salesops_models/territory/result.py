@@ -97,6 +97,9 @@ class AlignmentResult:
         no travel and no compactness in the objective).
     versions
         Python and library versions the plan was computed with (:func:`~salesops_models.territory.solver.solver_versions`).
+    phase_seconds
+        Wall-clock time of each step of the large-scale path [s] (instance preparation, adjacency graph,
+        LP build and solve, rounding, searches, result tables); empty on the MILP path.
     """
 
     assignments: pd.DataFrame
@@ -117,6 +120,7 @@ class AlignmentResult:
     travel_basis: str = "haversine"
     contiguity: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
