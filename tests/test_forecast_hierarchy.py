@@ -241,3 +241,27 @@ def test_forecast_backtest_and_reconciliation_identical_for_1_2_and_4_dask_worke
         pd.testing.assert_frame_equal(fc.reconciled["mint_shrink"], serial[0].reconciled["mint_shrink"], check_exact=True)
         pd.testing.assert_frame_equal(backtest, serial[1], check_exact=True)
         pd.testing.assert_frame_equal(accuracy, serial[2], check_exact=True)
+
+
+def test_the_forecast_sections_bound_factor_reaches_the_forecast_and_the_backtest():
+    """``forecast.bound_factor`` was silently ignored by the stage: a growing series forecast above
+    1.05 x its history maximum must now be rejected for its fallback, at the plan and every origin."""
+    from salesops_models.forecast.config import ForecastConfig
+    from salesops_models.forecast.plan_year import forecast_with_backtest
+
+    months = pd.period_range("2021-01", periods=36, freq="M")
+    growth = np.linspace(100.0, 400.0, 36)
+    rng = np.random.default_rng(3)
+    panel = pd.DataFrame({f"r{i}": growth * (1 + i / 10) + rng.normal(0, 5, 36) for i in range(4)}, index=months)
+    keys = pd.DataFrame({"region": ["a", "a", "b", "b"], "rep": list(panel.columns)})
+    h = build_hierarchy(keys, [(), ("region",), ("region", "rep")], ["company", "region", "rep"])
+    runs = {}
+    for factor in (10.0, 1.05):
+        cfg = ForecastConfig(model="theta", backtest_horizon=6, bound_factor=factor)
+        runs[factor] = forecast_with_backtest(panel, h, cfg, 12, seed=1)
+    loose, tight = runs[10.0], runs[1.05]
+    assert int(loose[0].fits["fallbacks"].sum()) == 0
+    assert int(tight[0].fits["fallbacks"].sum()) > 0, "bound_factor did not reach the plan's fits"
+    assert not np.allclose(loose[1]["mean"].to_numpy(), tight[1]["mean"].to_numpy()), (
+        "bound_factor did not reach the backtest's fits"
+    )

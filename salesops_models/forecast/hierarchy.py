@@ -708,6 +708,7 @@ def forecast_hierarchy(
     calibration_origins_count: int = CALIBRATION_ORIGINS,
     calibration_method: str = "shrunk_scale",
     client: Any = None,
+    bound_factor: float = 10.0,
 ) -> HierarchyForecast:
     """Base forecasts for every node, reconciled by each of ``methods``.
 
@@ -732,6 +733,9 @@ def forecast_hierarchy(
         See :func:`~salesops_models.forecast.forecaster.forecast_series`. With ``"calibrated"`` the
         reconciled quantiles are calibrated on reconciled forecasts from the calibration origins
         (:func:`calibrate_reconciled`); with ``"gaussian"`` they are the Gaussian ones.
+    bound_factor
+        A model whose forecast exceeds this multiple of the node's history maximum is rejected for
+        its fallback [-] (:func:`~salesops_models.forecast.forecaster.forecast_series`).
     """
     started = time.perf_counter()
     labels = hierarchy.bottom_labels
@@ -752,6 +756,18 @@ def forecast_hierarchy(
     index = bottom_history.index
     node_ids = [f"{i}" for i in range(hierarchy.n)]
     histories = {nid: pd.Series(all_hist[:, i], index=index) for i, nid in enumerate(node_ids)}
+    # the same per-series settings for every level's batch
+    options: dict[str, Any] = {
+        "levels": levels,
+        "nonnegative": nonnegative,
+        "client": client,
+        "keep_errors": True,
+        "interval_method": interval_method,
+        "calibration_source": calibration_source,
+        "calibration_origins_count": calibration_origins_count,
+        "calibration_method": calibration_method,
+        "bound_factor": bound_factor,
+    }
     if isinstance(model, Mapping):
         fits: dict[str, SeriesForecast] = {}
         for lvl in hierarchy.level_names:
@@ -765,14 +781,7 @@ def forecast_hierarchy(
                 n_jobs=n_jobs,
                 progress=progress,
                 seed=None if seed is None else seed + len(fits),
-                levels=levels,
-                nonnegative=nonnegative,
-                client=client,
-                keep_errors=True,
-                interval_method=interval_method,
-                calibration_source=calibration_source,
-                calibration_origins_count=calibration_origins_count,
-                calibration_method=calibration_method,
+                **options,
             )
             fits.update(part)
         fits = {nid: fits[nid] for nid in node_ids}
@@ -785,14 +794,7 @@ def forecast_hierarchy(
             n_jobs=n_jobs,
             progress=progress,
             seed=seed,
-            levels=levels,
-            nonnegative=nonnegative,
-            client=client,
-            keep_errors=True,
-            interval_method=interval_method,
-            calibration_source=calibration_source,
-            calibration_origins_count=calibration_origins_count,
-            calibration_method=calibration_method,
+            **options,
         )
     fitted = time.perf_counter()
     base_frames = [fits[nid].forecast for nid in node_ids]

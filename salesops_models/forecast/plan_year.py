@@ -261,6 +261,7 @@ def forecast_with_backtest(
         n_jobs=cfg.n_jobs,
         seed=seed,
         client=client,
+        bound_factor=cfg.bound_factor,
         **intervals,
     )
     if timings is not None:
@@ -283,6 +284,7 @@ def forecast_with_backtest(
             client=client,
             timings=phases,
             interval_options=intervals,
+            bound_factor=cfg.bound_factor,
         )
         if timings is not None:
             timings.update({f"backtest_{k}": v for k, v in phases.items()})

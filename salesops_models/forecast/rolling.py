@@ -48,6 +48,7 @@ def backtest_hierarchy(
     interval_options: Mapping[str, Any] | None = None,
     client: Any = None,
     timings: dict[str, float] | None = None,
+    bound_factor: float = 10.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forecasts of every node at rolling origins, against the actuals, with accuracy per node and fold.
 
@@ -76,6 +77,8 @@ def backtest_hierarchy(
     timings
         When given, the wall time of each phase is added to it: ``fit``, ``reconcile`` and ``score``
         [s] (reported only; no number depends on it).
+    bound_factor
+        As in :func:`~salesops_models.forecast.hierarchy.forecast_hierarchy` [-].
 
     Returns
     -------
@@ -104,6 +107,7 @@ def backtest_hierarchy(
             n_jobs=n_jobs,
             seed=seed,
             client=client,
+            bound_factor=bound_factor,
             **(interval_options or {}),
         )
         scoring = time.perf_counter()
