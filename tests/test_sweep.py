@@ -4,6 +4,7 @@ limit; a sweep batch that computes shared stages once and shows a sensitivity vi
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -139,6 +140,13 @@ def test_sweep_batch_computes_shared_stages_once_and_shows_sensitivity(tmp_path)
     assert 'id="sensitivity"' in page or "Sensitivity: what moves the outputs" in page
     assert "Sweep sw: 4 child scenarios" in page
     assert 'id="sensitivity-sw"' in page
+    # one chart overlays every child's bookings and commission cost distributions
+    assert re.search(r'<img class="chart" src="data:image/png;base64,[^"]+" alt="Sweep sw: every child', page)
+    assert "no child scenario wrote" not in page
+    from salesops_models.workflow.sensitivity import sweep_distributions
+
+    samples = sweep_distributions(result.batch_dir, list(sweeps["sw"]["children"]))
+    assert all(len(by_child) == 4 for by_child in samples.values()), {k: list(v) for k, v in samples.items()}
 
 
 def test_the_shipped_example_sweep_passes_preflight():

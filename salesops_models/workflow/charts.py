@@ -384,6 +384,45 @@ def tradeoff_chart(curve: pd.DataFrame) -> Figure | None:
 # ------------------------------------------------------------------------------------------------
 
 
+def distribution_overlay_chart(
+    panels: Mapping[str, Mapping[str, np.ndarray]], title: str
+) -> Figure | None:
+    """Every scenario's distribution on one axis per output, as cumulative curves (no panel limit).
+
+    A sweep has dozens of children; step histograms of that many overlap into noise, cumulative
+    distribution curves stay readable: the curve further right is the larger outcome, a steeper one
+    the narrower band, and P10/P50/P90 are read off where a curve crosses 0.1/0.5/0.9 (dotted).
+
+    Parameters
+    ----------
+    panels
+        Output label (the x-axis, with its unit) -> scenario name -> samples [unit].
+    title
+        Figure title.
+    """
+    panels = {k: {n: np.sort(np.asarray(v, float)) for n, v in d.items() if len(v)} for k, d in panels.items()}
+    panels = {k: d for k, d in panels.items() if d}
+    if not panels:
+        return None
+    from matplotlib import colormaps
+
+    fig, axes = new_figure(len(panels), width=11.0, panel_height=4.2)
+    for ax, (xlabel, curves) in zip(axes, panels.items(), strict=True):
+        colours = colormaps["viridis"](np.linspace(0.0, 0.92, len(curves)))
+        for colour, (name, v) in zip(colours, curves.items(), strict=True):
+            ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", lw=1.1, color=colour, label=name)
+        for q in (0.1, 0.5, 0.9):
+            ax.axhline(q, color="grey", lw=0.5, ls=":")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("share of trials at or below")
+        ax.set_ylim(0, 1)
+        if max(abs(float(v[-1])) for v in curves.values()) >= 1e4:
+            _money_axis(ax, "x")
+    axes[0].legend(fontsize=6, ncol=1 + len(next(iter(panels.values()))) // 13, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def tornado_chart(ranges: pd.DataFrame, labels: Mapping[str, str], title: str) -> Figure | None:
     """One tornado panel per headline metric: how far each swept setting moves it.
 

@@ -17,8 +17,9 @@ from typing import Any
 import pandas as pd
 
 from salesops_models.sweep import SWEEPS_FILE
-from salesops_models.workflow.charts import tornado_chart
-from salesops_models.workflow.views import Column, Section, figure, note, table
+from salesops_models.workflow.charts import distribution_overlay_chart, tornado_chart
+from salesops_models.workflow.collect import ScenarioResults, scenario_dirs
+from salesops_models.workflow.views import Column, Section, chart, figure, note, table
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,35 @@ def sensitivity_ranges(metrics: pd.DataFrame, sweep: dict[str, Any]) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+#: the outputs whose per-trial distributions the sweep overlays: label -> (table, samples of a table)
+OVERLAYS: dict[str, tuple[str, Any]] = {
+    "team bookings per trial, plan year": (
+        "bookings_samples",
+        lambda df: df.groupby("trial")["bookings"].sum().to_numpy(float) if {"trial", "bookings"} <= set(df) else None,
+    ),
+    "commission cost per trial (base + variable)": (
+        "cost_samples",
+        lambda df: df["total_cost"].to_numpy(float) if "total_cost" in df else None,
+    ),
+}
+
+
+def sweep_distributions(batch_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Output label -> child name -> its per-trial samples, for the children that wrote them."""
+    dirs = scenario_dirs(Path(batch_dir))
+    out: dict[str, dict[str, Any]] = {label: {} for label in OVERLAYS}
+    for name in names:
+        if name not in dirs:
+            continue
+        results = ScenarioResults(dirs[name])
+        for label, (key, samples) in OVERLAYS.items():
+            df = results.table(key)
+            values = samples(df) if df is not None and len(df) else None
+            if values is not None and len(values):
+                out[label][name] = values
+    return out
+
+
 def sensitivity_section(batch_dir: Path, metrics: pd.DataFrame) -> Section | None:
     """The index's "Sensitivity" section: a tornado chart and a table per sweep; None without sweeps."""
     sweeps = load_sweeps(batch_dir)
@@ -124,5 +154,15 @@ def sensitivity_section(batch_dir: Path, metrics: pd.DataFrame) -> Section | Non
                 id=f"sensitivity-{name}",
                 caption=f"Sweep {name}: range of each headline output per swept setting.",
             ),
+        )
+        completed = [c for c in sweep.get("children", {}) if c in metrics.index]
+        s.add(
+            chart(
+                f"Sweep {name}: every child's distribution",
+                distribution_overlay_chart,
+                sweep_distributions(batch_dir, completed),
+                f"Sweep {name}",
+                missing="no child scenario wrote rep_bookings_samples or comp_cost_samples.",
+            )
         )
     return s
