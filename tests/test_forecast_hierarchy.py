@@ -215,6 +215,7 @@ def test_forecast_backtest_and_reconciliation_identical_for_1_2_and_4_dask_worke
     from salesops_models.data.scale import RepProductPanel, rep_product_patterns, scale_rep_product_panel
     from salesops_models.forecast.config import ForecastConfig
     from salesops_models.forecast.plan_year import forecast_with_backtest
+    from salesops_models.testing import threaded_dask_client
 
     pat = rep_product_patterns(generate_sample_company(n_accounts=300, n_reps=8, seed=4))
     data = scale_rep_product_panel(pat, 32, n_products=4, seed=9)
@@ -224,15 +225,7 @@ def test_forecast_backtest_and_reconciliation_identical_for_1_2_and_4_dask_worke
     assert len(serial[1]) and serial[0].reconciled["mint_shrink"]["mean"].notna().all()
     for workers in (1, 2, 4):
         with (
-            distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=False,
-                dashboard_address=None,
-                # the scheduler's side server on a free port: 8787 may be another engineer's
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            ) as cluster,
-            distributed.Client(cluster) as client,
+            threaded_dask_client(n_workers=workers, threads_per_worker=1) as client,
             distributed.get_task_stream(client) as stream,
         ):
             fc, backtest, accuracy = forecast_with_backtest(data.panel, h, cfg, 6, seed=5, client=client)

@@ -131,20 +131,12 @@ def test_unknown_interval_method_is_a_clear_error():
 
 
 def test_dask_client_gives_the_same_numbers_as_in_process():
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
+    from salesops_models.testing import threaded_dask_client
+
     hist = _random_walks(10, 30, seed=6)
     serial = forecast_many(hist, 4, model="theta", season_length=1, seed=2)
-    with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=False,
-            dashboard_address=None,
-            # the scheduler's side server on a free port: 8787 may be another engineer's
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with threaded_dask_client(n_workers=1, threads_per_worker=2) as client:
         on_dask = forecast_many(hist, 4, model="theta", season_length=1, seed=2, client=client, chunksize=3)
     assert list(on_dask) == list(serial)
     for k in hist:

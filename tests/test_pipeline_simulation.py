@@ -112,17 +112,14 @@ def test_bit_identical_for_any_chunking(model):
 
 
 def test_bit_identical_on_dask(model):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
+    from salesops_models.testing import threaded_dask_client
+
     _, cal, deals = model
     edges = pd.date_range("2026-01-01", "2026-07-01", freq="QS")
     inp = compile_inputs(cal, deals, edges)
     serial = simulate_pipeline(inp, cal.rep_ids, trials=120, block_size=40, seed=9)
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with threaded_dask_client(n_workers=1, threads_per_worker=2) as client:
         on_dask = simulate_pipeline(inp, cal.rep_ids, trials=120, block_size=40, seed=9, client=client)
     np.testing.assert_array_equal(serial.bookings, on_dask.bookings)
 

@@ -225,19 +225,16 @@ def model():
 
 
 def test_calibrated_mode_is_reproducible_for_any_chunking(model):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
+    from salesops_models.testing import threaded_dask_client
+
     _, cal, deals = model
     inp = compile_inputs(cal, deals, pd.date_range("2026-01-01", "2026-07-01", freq="QS"))
     runs = [
         simulate_pipeline(inp, cal.rep_ids, trials=130, block_size=40, seed=11, blocks_per_chunk=k)
         for k in (None, 1, 3)
     ]
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as c,
-        distributed.Client(c) as client,
-    ):
+    with threaded_dask_client(n_workers=1, threads_per_worker=2) as client:
         runs.append(simulate_pipeline(inp, cal.rep_ids, trials=130, block_size=40, seed=11, client=client))
     for other in runs[1:]:
         np.testing.assert_array_equal(runs[0].bookings, other.bookings)
