@@ -42,3 +42,23 @@ def threaded_dask_client(n_workers: int = 1, threads_per_worker: int = 2) -> Ite
         distributed.Client(cluster) as client,
     ):
         yield client
+
+
+def tiny_scenario(name: str, **sections: Any) -> dict[str, Any]:
+    """A scenario document of a 60-account, 4-rep company whose full run takes seconds.
+
+    Each keyword replaces one whole section (e.g. ``compensation={"n_trials": 150, "plans": [...]}``).
+    """
+    doc: dict[str, Any] = {
+        "name": name,
+        "seed": 5,
+        "plan_year": 2026,
+        "data": {"sample": {"seed": 3, "n_accounts": 60, "n_reps": 4, "n_regions": 2, "years": 2}},
+        "territory": {"time_limit": 60, "mip_gap": 0.0, "heuristic_seconds": 0.2},
+        "forecast": {"backtest_folds": 1},
+        "pipeline": {"trials": 80, "block_size": 40},
+        "quota": {"growth_max": 2.0},
+        "compensation": {"n_trials": 150},
+    }
+    doc.update(sections)
+    return doc

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from salesops_models.scenario import Scenario
+from salesops_models.testing import tiny_scenario
 from salesops_models.workflow.cache import StageCache, stage_key
 from salesops_models.workflow.contracts import STAGE_ORDER, stage_contract
 from salesops_models.workflow.runner import run_scenario
@@ -22,17 +23,7 @@ from salesops_models.workflow.runner import run_scenario
 # a few small full runs (about 30 s of CPU for the module), the rest restored from the cache
 pytestmark = pytest.mark.slow
 
-SCENARIO = {
-    "name": "cached",
-    "seed": 5,
-    "plan_year": 2026,
-    "data": {"sample": {"seed": 3, "n_accounts": 60, "n_reps": 4, "n_regions": 2, "years": 2}},
-    "territory": {"time_limit": 60, "mip_gap": 0.0, "heuristic_seconds": 0.2},
-    "forecast": {"backtest_folds": 1},
-    "pipeline": {"trials": 80, "block_size": 40},
-    "quota": {"growth_max": 2.0},
-    "compensation": {"n_trials": 150},
-}
+SCENARIO = tiny_scenario("cached")
 
 
 def _run(tmp: Path, name: str, doc: dict, cache: StageCache | None) -> Path:

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from salesops_models.scenario import Scenario
+from salesops_models.testing import tiny_scenario
 from salesops_models.workflow.contracts import STAGE_ORDER
 from salesops_models.workflow.notebooks import notebooks_dir
 from salesops_models.workflow.whatif import WhatIf, WhatIfSettings, cache_hits
@@ -20,17 +21,11 @@ from salesops_models.workflow.whatif import WhatIf, WhatIfSettings, cache_hits
 # about 40 s for the module on a loaded machine
 pytestmark = pytest.mark.slow
 
-SCENARIO = {
-    "name": "whatif",
-    "seed": 5,
-    "plan_year": 2026,
-    "data": {"sample": {"seed": 3, "n_accounts": 60, "n_reps": 4, "n_regions": 2, "years": 2}},
-    "territory": {"time_limit": 60, "mip_gap": 0.0, "heuristic_seconds": 0.2},
-    "forecast": {"backtest_folds": 1},
-    "pipeline": {"trials": 80, "block_size": 40},
-    "quota": {"growth_min": -0.9, "growth_max": 2.0},  # room for the targets the tests try
-    "compensation": {"n_trials": 150, "plans": ["ae_standard", "uncapped_1x_2x"]},
-}
+SCENARIO = tiny_scenario(
+    "whatif",
+    quota={"growth_min": -0.9, "growth_max": 2.0},  # room for the targets the tests try
+    compensation={"n_trials": 150, "plans": ["ae_standard", "uncapped_1x_2x"]},
+)
 
 
 @pytest.fixture(scope="module")
