@@ -236,3 +236,45 @@ def test_batched_rebalancing_meets_the_bands_like_one_move_steps() -> None:
         plan = greedy_start(inst, None, batch=batch)
         load = territory_loads(inst, plan)
         assert (load <= inst.upper * (1 + 1e-9)).all() and (load >= inst.lower * (1 - 1e-9)).all(), batch
+
+
+def test_bound_at_lp_duals_is_the_lp_bound_and_below_it_for_other_duals() -> None:
+    """The Lagrangian value at the duals of the whole LP is its bound (strong duality); at the duals of an
+    LP over a few pairs per account it is still at or below the whole LP's bound (weak duality), though
+    that LP's own objective is above it; the core read off the Lagrangian costs holds every account's
+    cheapest pair."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.lagrangian import lagrangian_bound
+    from salesops_models.territory.lp_round import _model, dual_bound, lagrangian_core
+    from salesops_models.territory.neighbourhood import PairTerms
+    from salesops_models.territory.solver import highs_solver
+
+    company = generate_sample_company(seed=4, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+
+    def solved(cols: np.ndarray | None, slack_cost: float | None = None) -> object:
+        h = highs_solver(SolverOptions(time_limit=60), mip=False)
+        h.passModel(_model(inst, terms.cost, terms.moves, terms.value, 0.3, None, slack_cost, cols))
+        h.run()
+        return h
+
+    whole = solved(None)
+    bound = whole.getInfo().objective_function_value
+    assert dual_bound(inst, terms, objective, np.asarray(whole.getSolution().row_dual)) == pytest.approx(
+        bound, rel=1e-7
+    )
+    lag = lagrangian_bound(inst, terms, objective, iterations=30)
+    core = lagrangian_core(inst, lag.reduced)
+    assert np.array_equal(np.unique(inst.pair_a[core]), np.arange(inst.n_accounts))
+    assert (lag.reduced[core] <= np.quantile(lag.reduced[lag.reduced > 0], 0.9)).all()
+    few = np.flatnonzero(core | (np.arange(len(core)) == inst.owner_pair[inst.pair_a]))
+    assert len(few) < len(core) / 2
+    # the strict LP over these pairs has no solution here; its elastic version (as in column generation) does
+    part = solved(few, slack_cost=1e3 * terms.cost.sum())
+    assert part.getModelStatus().name == "kOptimal"
+    assert dual_bound(inst, terms, objective, np.asarray(part.getSolution().row_dual)) <= bound + 1e-9
