@@ -52,7 +52,7 @@ from salesops_models.territory.instance import (
     meets_constraints,
     plan_pairs,
 )
-from salesops_models.territory.lagrangian import lagrangian_bound
+from salesops_models.territory.lagrangian import LagrangianBound, lagrangian_bound
 from salesops_models.territory.neighbourhood import (
     ELASTIC_WEIGHT,
     PairTerms,
@@ -84,6 +84,10 @@ CORE_SECOND_SHARE = 0.5
 CORE_PAIRS = 8
 #: Pricing rounds of the column generation at most (a work limit).
 PRICING_ROUNDS = 50
+#: Pricing rounds on the Lagrangian path (a work limit): at 100,000 x 300 one warm re-solve of the core
+#: LP took minutes (no presolve on a warm start), so the core LP gives the plan, and the bound is raised
+#: by subgradient steps from its duals instead (:func:`multipliers_of_duals`).
+LAGRANGIAN_PRICING_ROUNDS = 2
 
 
 @dataclass
@@ -257,18 +261,20 @@ def pair_rank(inst: AlignmentInstance, key: np.ndarray) -> np.ndarray:
     return rank
 
 
-def lagrangian_core(inst: AlignmentInstance, reduced: np.ndarray) -> np.ndarray:
-    """Boolean per pair: the core LP of a whole company, read off the Lagrangian reduced costs.
+def lagrangian_core(inst: AlignmentInstance, lag: LagrangianBound) -> np.ndarray:
+    """Boolean per pair: the core LP of a whole company, read off the Lagrangian steps.
 
-    Every account's cheapest pair under the multipliers (reduced cost 0), and its second cheapest when
-    that is within the median second-best reduced cost (:data:`CORE_SECOND_SHARE`): accounts far from
-    any other rep at these multipliers keep one column, which presolve fixes. Pricing adds what the LP's
-    own duals ask for (:func:`lp_by_column_generation`), so the core only sets where it starts.
+    Every pair the relaxed choice took in the last steps (:attr:`LagrangianBound.recent`: the accounts
+    the multipliers move back and forth are where the LP splits), and each account's second cheapest
+    pair at the best multipliers when it is within the median of those (:data:`CORE_SECOND_SHARE`).
+    Accounts far from any other rep keep one column, which presolve fixes. Pricing adds what the LP's
+    own duals ask for (:func:`lp_by_column_generation`); each pricing round at 100,000 x 300 re-solves
+    an LP of 100,000 rows, so a core that leaves few rounds matters more than a small one.
     """
-    rank = pair_rank(inst, reduced)
+    rank = pair_rank(inst, lag.reduced)
     second = rank == 1
-    cut = np.quantile(reduced[second], CORE_SECOND_SHARE) if second.any() else 0.0
-    return (rank == 0) | (second & (reduced <= cut))
+    cut = np.quantile(lag.reduced[second], CORE_SECOND_SHARE) if second.any() else 0.0
+    return lag.recent | (rank == 0) | (second & (lag.reduced <= cut))
 
 
 def dual_bound(
@@ -298,6 +304,23 @@ def dual_bound(
     d = reduced_costs(inst, terms, y, objective)
     starts = np.r_[0, np.flatnonzero(np.diff(inst.pair_a)) + 1]
     return float(np.minimum.reduceat(d, starts).sum()) + const
+
+
+def multipliers_of_duals(
+    inst: AlignmentInstance, terms: PairTerms, row_dual: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The LP's band, budget and move-cap duals as the (row-scaled) multipliers of
+    :func:`~salesops_models.territory.lagrangian.lagrangian_bound`, to start its steps from."""
+    A = inst.n_accounts
+    K, R = inst.target.shape
+    net = -np.asarray(row_dual, float)[A : A + K * R].reshape(K, R) * np.maximum(inst.target, 1e-12)
+    row, mu, nu = A + K * R, 0.0, 0.0
+    if terms.budget is not None:
+        mu = max(-float(row_dual[row]), 0.0) * max(inst.owned_value, 1e-12)
+        row += 1
+    if terms.max_moves is not None:
+        nu = max(-float(row_dual[row]), 0.0) * max(inst.n_accounts, 1)
+    return np.maximum(net, 0.0), np.maximum(-net, 0.0), mu, nu
 
 
 def pair_values(h: object, n_pairs: int, cols: np.ndarray | None) -> np.ndarray:
@@ -403,6 +426,8 @@ def lp_by_column_generation(
             slack = np.asarray(sol.col_value, float)[cols < 0]
             status = "optimal" if slack.max(initial=0.0) <= 1e-9 else "slack"
             break
+        if i == rounds - 1:
+            break  # keep the last LP solved: its duals still give a bound (:func:`dual_bound`)
         # new columns: the account row, the band rows of their rep, the budget and move-cap rows
         pa, pr = inst.pair_a[new], inst.pair_r[new]
         rows = [pa] + [A + k * R + pr for k in range(K)]
@@ -428,9 +453,6 @@ def lp_by_column_generation(
             shape=(h.getNumRow(), len(new)),
         ).tocsc()
         mat.sort_indices()
-        # new columns keep the basis primal feasible: primal simplex goes on from it, where dual simplex
-        # (the default) took 3-5 times longer per round at 30,000 x 150
-        h.setOptionValue("simplex_strategy", 4)
         h.addCols(
             len(new),
             terms.cost[new].astype(float),
@@ -442,7 +464,6 @@ def lp_by_column_generation(
             mat.data.astype(float),
         )
         cols = np.r_[cols, new]
-    h.setOptionValue("simplex_strategy", 1)  # band changes (rounding) keep the basis dual feasible
     return h, cols, status
 
 
@@ -555,8 +576,16 @@ def lp_round(
     cols = None  # the pair of each LP column (column generation), None: column p is pair p
     h = None
     if contiguity is None and (lag is not None or len(inst.pair_a) >= COLUMN_GENERATION_PAIRS):
-        core = None if lag is None else lagrangian_core(inst, lag.reduced)
-        h, cols, cg_status = lp_by_column_generation(inst, terms, objective, solver, deadline, core=core)
+        core = None if lag is None else lagrangian_core(inst, lag)
+        h, cols, cg_status = lp_by_column_generation(
+            inst,
+            terms,
+            objective,
+            solver,
+            deadline,
+            core=core,
+            rounds=PRICING_ROUNDS if lag is None else LAGRANGIAN_PRICING_ROUNDS,
+        )
         phase("lp column generation")
         solved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal  # type: ignore[attr-defined]
         # with a Lagrangian bound, a core LP that is not proven whole still gives the plan (its duals
@@ -604,6 +633,7 @@ def lp_round(
         at_duals = dual_bound(inst, terms, objective, np.asarray(sol.row_dual, float))
         log.info("Lagrangian bound at the core LP's duals %.6g (core LP %.6g)", at_duals, bound)
         bound, lp_status = max(lag.bound, at_duals), "lagrangian"
+        lag = replace(lag, multipliers=multipliers_of_duals(inst, terms, np.asarray(sol.row_dual, float)))
     if contiguity is not None:
         x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
         phase("lp contiguity cuts")
@@ -648,6 +678,21 @@ def lp_round(
         )
     best = result(plan)
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
+    if lp_status == "lagrangian" and best.gap > solver.mip_gap:
+        # subgradient steps from the core LP's duals, aimed at the plan's objective (a true upper bound)
+        more = lagrangian_bound(
+            inst,
+            terms,
+            objective,
+            best.objective,
+            iterations=limits.lagrangian_steps,
+            start=lag,
+            deadline=deadline,
+        )
+        phase("lagrangian bound from the lp duals")
+        log.info("Lagrangian bound from the core LP's duals: %.6g -> %.6g", bound, max(bound, more.bound))
+        bound = max(bound, more.bound)
+        best = result(plan)
     if best.gap <= solver.mip_gap:
         return best
     # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly (not with
