@@ -616,6 +616,12 @@ def main(argv: list[str] | None = None) -> int:
         help="scale: rounds of the group neighbourhood search over all territories (work limit)",
     )
     ap.add_argument(
+        "--lagrangian-pairs",
+        type=int,
+        default=None,
+        help="scale: candidate pairs from which the Lagrangian path is taken (default: the package's)",
+    )
+    ap.add_argument(
         "--scenario",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
@@ -628,6 +634,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("pyomo.contrib.solver.solvers.highs").setLevel(logging.ERROR)
     t0 = time.perf_counter()
+    if args.lagrangian_pairs is not None:
+        from salesops_models.territory import lp_round
+
+        lp_round.LAGRANGIAN_PAIRS = args.lagrangian_pairs
     if args.family_dir == "scale" and args.bound_only:
         records = run_scale_bound(args.accounts, args.reps, args.candidate_k, args.budget, args.bound_only)
     elif args.family_dir == "scale":

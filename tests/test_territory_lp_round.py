@@ -222,17 +222,53 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_
     assert path.objective >= lp.bound - 1e-9
 
 
-def test_batched_rebalancing_meets_the_bands_like_one_move_steps() -> None:
-    """Batched greedy steps (moves on disjoint territories) repair today's plan into the bands, as the
-    one-move steps do, in fewer passes over the pairs."""
-    from salesops_models.data import generate_sample_company
-    from salesops_models.territory.heuristics import greedy_start
-    from salesops_models.territory.instance import territory_loads
+def test_bound_at_lp_duals_is_the_lp_bound_and_below_it_for_other_duals() -> None:
+    """The Lagrangian value at the duals of the whole LP is its bound (strong duality); at the duals of an
+    LP over a few pairs per account it is still at or below the whole LP's bound (weak duality), though
+    that LP's own objective is above it; the core read off the Lagrangian costs holds every account's
+    cheapest pair."""
+    from dataclasses import replace
 
-    company = generate_sample_company(seed=5, n_accounts=600, n_reps=20, years=1)
-    balance = [BalanceMetric("workload_hours", 0.1), BalanceMetric("potential", 0.15)]
-    inst = prepare_instance(company.accounts, company.reps, balance, None, "workload_hours", None, None, 8)
-    for batch in (False, True):
-        plan = greedy_start(inst, None, batch=batch)
-        load = territory_loads(inst, plan)
-        assert (load <= inst.upper * (1 + 1e-9)).all() and (load >= inst.lower * (1 - 1e-9)).all(), batch
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.lagrangian import lagrangian_bound
+    from salesops_models.territory.lp_round import _model, dual_bound, lagrangian_core, multipliers_of_duals
+    from salesops_models.territory.neighbourhood import PairTerms
+    from salesops_models.territory.solver import highs_solver
+
+    company = generate_sample_company(seed=4, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    terms = PairTerms.of(inst, objective)
+
+    def solved(cols: np.ndarray | None, slack_cost: float | None = None) -> object:
+        h = highs_solver(SolverOptions(time_limit=60), mip=False)
+        h.passModel(_model(inst, terms.cost, terms.moves, terms.value, 0.3, None, slack_cost, cols))
+        h.run()
+        return h
+
+    whole = solved(None)
+    bound = whole.getInfo().objective_function_value
+    duals = np.asarray(whole.getSolution().row_dual)
+    assert dual_bound(inst, terms, objective, duals) == pytest.approx(bound, rel=1e-7)
+    # the same multipliers in the subgradient's scaling: its first value is that bound
+    lag = lagrangian_bound(inst, terms, objective, iterations=30)
+    again = lagrangian_bound(
+        inst,
+        terms,
+        objective,
+        iterations=1,
+        start=replace(lag, multipliers=multipliers_of_duals(inst, terms, duals)),
+    )
+    assert again.bound == pytest.approx(bound, rel=1e-7)
+    core = lagrangian_core(inst, lag)
+    assert np.array_equal(np.unique(inst.pair_a[core]), np.arange(inst.n_accounts))
+    assert core[lag.recent].all() and lag.recent.sum() >= inst.n_accounts
+    few = np.flatnonzero(core | (np.arange(len(core)) == inst.owner_pair[inst.pair_a]))
+    assert len(few) < len(core) / 2
+    # the strict LP over these pairs has no solution here; its elastic version (as in column generation) does
+    part = solved(few, slack_cost=1e3 * terms.cost.sum())
+    assert part.getModelStatus().name == "kOptimal"
+    assert dual_bound(inst, terms, objective, np.asarray(part.getSolution().row_dual)) <= bound + 1e-9

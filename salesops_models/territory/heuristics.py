@@ -11,7 +11,6 @@ Their plan starts the exact model (:mod:`~salesops_models.territory.milp`) and t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +87,6 @@ def greedy_start(
     max_steps: int | None = None,
     contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
-    batch: bool = False,
 ) -> np.ndarray:
     r"""Rep index per account: today's owner (or nearest candidate), then greedy rebalancing moves and swaps.
 
@@ -105,13 +103,6 @@ def greedy_start(
     machine) or, as a safety net, when ``deadline`` runs out. With ``contiguity``, only moves and swaps
     that keep every territory connected (:class:`~salesops_models.territory.contiguity.ContiguityState`):
     boundary moves, as in political districting.
-
-    ``batch`` (whole companies): each step applies, best first, every improving move whose two
-    territories no earlier move of the step touched, so every applied move's drop of :math:`f` is exact
-    and a step costs one pass over the pairs for up to ``R / 2`` moves instead of one (at 100,000 x 300
-    the one-move steps of a relaxed Lagrangian choice ran for minutes). No swaps then: each swap step
-    searches every violated territory's neighbours for one swap (over 5 minutes at 100,000 x 300, load
-    8); the relaxation-induced search's elastic MILP repairs what moves alone leave outside a band.
     """
     n_acc = len(inst.account_ids)
     cost = inst.pair_travel
@@ -171,16 +162,10 @@ def greedy_start(
         )
         delta = after - pen[src] - pen[pr]
         score = np.where(active, delta + 1e-9 * (pcost / scale), np.inf)
-        if batch and _apply_disjoint_moves(
-            score, delta, pa, src, pr, R, apply, lambda: max_moves is None or moves < max_moves, inst.owner
-        ):
-            continue
         best = int(np.argmin(score))
         if np.isfinite(score[best]) and delta[best] < -1e-9:
             apply(int(pa[best]), int(pr[best]))
             continue
-        if batch:
-            break  # swaps one at a time cost minutes on a whole company: the MILP searches repair the rest
         # no improving move: best swap between a violated territory and a neighbour
         viol = (np.maximum(load - hi, 0) + np.maximum(lo - load, 0)).sum(axis=0)
         swapped = False
@@ -222,41 +207,6 @@ def greedy_start(
         if not swapped:
             break
     return assign
-
-
-def _apply_disjoint_moves(
-    score: np.ndarray,
-    delta: np.ndarray,
-    pa: np.ndarray,
-    src: np.ndarray,
-    pr: np.ndarray,
-    n_reps: int,
-    apply: Callable[[int, int], None],
-    may_move: Callable[[], bool],
-    owner: np.ndarray,
-) -> bool:
-    """Apply improving moves best first, each territory and account at most once; whether any was applied.
-
-    ``may_move()`` false (the move cap reached): only moves back to the owner.
-    """
-    good = np.flatnonzero(np.isfinite(score) & (delta < -1e-9))
-    if len(good) == 0:
-        return False
-    if len(good) > 4 * n_reps:  # at most R / 2 moves fit: look at the best few only
-        good = good[np.argpartition(score[good], 4 * n_reps - 1)[: 4 * n_reps]]
-    good = good[np.lexsort((good, score[good]))]  # best first, ties by pair index
-    touched = np.zeros(n_reps, dtype=bool)
-    moved: set[int] = set()
-    applied = 0
-    for p in good:
-        a, s, d = int(pa[p]), int(src[p]), int(pr[p])
-        if touched[s] or touched[d] or a in moved or (not may_move() and d != owner[a]):
-            continue
-        apply(a, d)
-        touched[s] = touched[d] = True
-        moved.add(a)
-        applied += 1
-    return applied > 0
 
 
 def polish(

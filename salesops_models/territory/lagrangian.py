@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Steps without a better bound after which the step factor halves.
 STALL = 15
+#: Last steps whose relaxed choices are kept (:attr:`LagrangianBound.recent`).
+RECENT_STEPS = 100
 
 
 @dataclass
@@ -56,6 +58,9 @@ class LagrangianBound:
     multipliers
         ``(lambda_up, lambda_lo, mu, nu)`` at the best bound (of the rows scaled by their sizes), to
         continue from.
+    recent
+        Per pair, whether the relaxed choice took it in one of the last :data:`RECENT_STEPS` steps: the
+        pairs the multipliers hesitate between, where the LP's fractional accounts are.
     """
 
     bound: float
@@ -63,6 +68,7 @@ class LagrangianBound:
     reduced: np.ndarray
     iterations: int
     multipliers: tuple[np.ndarray, np.ndarray, float, float]
+    recent: np.ndarray
 
 
 def _choice(
@@ -118,6 +124,7 @@ def lagrangian_bound(
         lam_up, lam_lo = lam_up.copy(), lam_lo.copy()
     best, best_state = -np.inf, (lam_up.copy(), lam_lo.copy(), mu, nu)
     factor, stall, steps = 2.0, 0, 0
+    recent = np.zeros(len(pa), dtype=bool)
     for it in range(iterations):
         steps = it + 1
         if deadline is not None and deadline.expired("Lagrangian bound"):
@@ -127,6 +134,8 @@ def lagrangian_bound(
         for k in range(K):
             adjusted += net[k][pr] * metric[k]
         chosen, low = _choice(inst, adjusted, starts)
+        if it >= iterations - RECENT_STEPS:
+            recent[chosen] = True
         dual = float(low.sum() - (lam_up * upper).sum() + (lam_lo * lower).sum())
         if budget is not None:
             dual -= mu * budget
@@ -173,4 +182,5 @@ def lagrangian_bound(
         best = float(low.sum() - (lam_up * upper).sum() + (lam_lo * lower).sum())
         best -= mu * budget if budget is not None else 0.0
         best -= nu * max_moves if max_moves is not None else 0.0
-    return LagrangianBound(best, assign, adjusted - low[pa], steps, best_state)
+    recent[chosen] = True
+    return LagrangianBound(best, assign, adjusted - low[pa], steps, best_state, recent)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -53,7 +52,7 @@ from salesops_models.territory.instance import (
     meets_constraints,
     plan_pairs,
 )
-from salesops_models.territory.lagrangian import lagrangian_bound
+from salesops_models.territory.lagrangian import LagrangianBound, lagrangian_bound
 from salesops_models.territory.neighbourhood import (
     ELASTIC_WEIGHT,
     PairTerms,
@@ -78,13 +77,17 @@ COLUMN_GENERATION_PAIRS = 1_000_000
 #: From this many candidate pairs the bound is the Lagrangian one (:mod:`~salesops_models.territory.lagrangian`):
 #: at 100,000 x 300 (3M pairs) neither the whole LP nor its column generation was solved in minutes.
 LAGRANGIAN_PAIRS = 2_000_000
-#: Passes of batched greedy rebalancing on the Lagrangian path (a work limit): with the pull toward the
-#: targets some move always improves, and at 100,000 x 300 the passes ran past 3 minutes (load 8).
-BATCH_REBALANCE_PASSES = 100
+#: Share of the accounts whose second cheapest pair by Lagrangian reduced cost starts in the core LP
+#: (:func:`lagrangian_core`).
+CORE_SECOND_SHARE = 0.5
 #: Cheapest pairs per account in the first LP of the column generation.
 CORE_PAIRS = 8
 #: Pricing rounds of the column generation at most (a work limit).
 PRICING_ROUNDS = 50
+#: Pricing rounds on the Lagrangian path (a work limit): at 100,000 x 300 one warm re-solve of the core
+#: LP took minutes (no presolve on a warm start), so the core LP gives the plan, and the bound is raised
+#: by subgradient steps from its duals instead (:func:`multipliers_of_duals`).
+LAGRANGIAN_PRICING_ROUNDS = 2
 
 
 @dataclass
@@ -249,82 +252,75 @@ def _round_narrow_bands(
     return plan
 
 
-def _lagrangian_path(
-    inst: AlignmentInstance,
-    objective: Objective,
-    terms: PairTerms,
-    solver: SolverOptions,
-    limits: SearchLimits,
-    deadline: Deadline,
-    tick: float,
-    phase: Callable[[str], None],
-    phases: dict[str, float],
-) -> LPRounding:
-    """Whole companies: the Lagrangian bound (:mod:`~salesops_models.territory.lagrangian`) instead of
-    the LP, its relaxed choice repaired by greedy rebalancing, then the same searches as after rounding;
-    the bound is then raised by as many steps again, aimed at the plan's objective (a Polyak target that
-    is a true upper bound)."""
-    lag = lagrangian_bound(inst, terms, objective, iterations=limits.lagrangian_steps, deadline=deadline)
-    phase("lagrangian bound")
-    log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
-    plan = greedy_start(
-        inst,
-        objective.max_moves,
-        start=lag.assign,
-        max_steps=BATCH_REBALANCE_PASSES if limits.rebalance_steps is None else limits.rebalance_steps,
-        deadline=deadline,
-        batch=True,
-    )
-    phase("rebalancing")
-    x = (inst.pair_r == lag.assign[inst.pair_a]).astype(float)
-    sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    plan = relaxation_induced_search(
-        inst, plan, x, lag.reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
-    )
-    phase("rins")
+def pair_rank(inst: AlignmentInstance, key: np.ndarray) -> np.ndarray:
+    """Rank of each pair among its account's pairs by ``key`` (0: the smallest; ties by pair index)."""
+    order = np.lexsort((key, inst.pair_a))
+    start = np.r_[0, np.cumsum(np.bincount(inst.pair_a, minlength=inst.n_accounts))]
+    rank = np.empty(len(key), dtype=np.int64)
+    rank[order] = np.arange(len(key)) - start[inst.pair_a[order]]
+    return rank
 
-    def result(assign: np.ndarray | None) -> LPRounding:
-        obj = math.nan if assign is None else terms.objective(inst, assign)
-        return LPRounding(
-            "lagrangian", lag.bound, assign, obj, 0, time.perf_counter() - tick, 0.0, phases
-        )
 
-    def raise_bound(target: float) -> None:
-        nonlocal lag
-        more = lagrangian_bound(
-            inst,
-            terms,
-            objective,
-            target,
-            iterations=limits.lagrangian_steps,
-            start=lag,
-            deadline=deadline,
-        )
-        phase("lagrangian bound, aimed at the plan")
-        log.info("Lagrangian bound %.6g -> %.6g", lag.bound, max(lag.bound, more.bound))
-        if more.bound > lag.bound:
-            lag = replace(lag, bound=more.bound)
+def lagrangian_core(inst: AlignmentInstance, lag: LagrangianBound) -> np.ndarray:
+    """Boolean per pair: the core LP of a whole company, read off the Lagrangian steps.
 
-    if not meets_constraints(
-        inst, plan, terms.value, terms.moves, objective.disruption_budget, objective.max_moves
-    ):
-        log.info("Lagrangian path: no plan inside every band and the budget")
-        return result(None)
-    raise_bound(terms.objective(inst, plan))
-    best = result(plan)
-    log.info("Lagrangian path: plan %.6g, gap to the bound %.3g%%", best.objective, 100 * best.gap)
-    if best.gap > solver.mip_gap:
-        plan = neighbourhood_search(
-            inst,
-            plan,
-            terms,
-            sub_solver,
-            rounds=limits.neighbourhood_rounds,
-            group_size=limits.neighbourhood_size,
-            deadline=deadline,
-        )
-        phase("neighbourhood search")
-    return result(plan)
+    Every pair the relaxed choice took in the last steps (:attr:`LagrangianBound.recent`: the accounts
+    the multipliers move back and forth are where the LP splits), and each account's second cheapest
+    pair at the best multipliers when it is within the median of those (:data:`CORE_SECOND_SHARE`).
+    Accounts far from any other rep keep one column, which presolve fixes. Pricing adds what the LP's
+    own duals ask for (:func:`lp_by_column_generation`); each pricing round at 100,000 x 300 re-solves
+    an LP of 100,000 rows, so a core that leaves few rounds matters more than a small one.
+    """
+    rank = pair_rank(inst, lag.reduced)
+    second = rank == 1
+    cut = np.quantile(lag.reduced[second], CORE_SECOND_SHARE) if second.any() else 0.0
+    return lag.recent | (rank == 0) | (second & (lag.reduced <= cut))
+
+
+def dual_bound(
+    inst: AlignmentInstance, terms: PairTerms, objective: Objective, row_dual: np.ndarray
+) -> float:
+    r"""The Lagrangian value at the band, budget and move-cap duals of an LP (:func:`_model` rows): a
+    lower bound of every plan over **all** candidate pairs, whatever columns that LP had.
+
+    With :math:`y_{kr}` the band duals (positive at a lower bound), :math:`y_B, y_N \le 0` those of the
+    budget and move cap: :math:`L(y) = \sum_a \min_r [c_{ar} - \sum_k y_{kr} m_{ka} - y_B v_{ar} - y_N
+    s_{ar}] + \sum_{k,r} (y^+_{kr} \ell_{kr} - y^-_{kr} u_{kr}) + y_B B + y_N N` (weak duality for any
+    such :math:`y`). At the duals of an LP over every pair that prices nothing out it is the LP bound.
+    """
+    A = inst.n_accounts
+    K, R = inst.target.shape
+    y = np.asarray(row_dual, float).copy()
+    y[:A] = 0.0  # the account rows are kept: each account takes its cheapest pair
+    row = A + K * R
+    const = 0.0
+    for cap in (terms.budget, terms.max_moves):
+        if cap is not None:
+            y[row] = min(y[row], 0.0)  # a <= row: only a non-positive dual is a valid multiplier
+            const += y[row] * cap
+            row += 1
+    band = y[A : A + K * R].reshape(K, R)
+    const += float((np.maximum(band, 0) * inst.lower - np.maximum(-band, 0) * inst.upper).sum())
+    d = reduced_costs(inst, terms, y, objective)
+    starts = np.r_[0, np.flatnonzero(np.diff(inst.pair_a)) + 1]
+    return float(np.minimum.reduceat(d, starts).sum()) + const
+
+
+def multipliers_of_duals(
+    inst: AlignmentInstance, terms: PairTerms, row_dual: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The LP's band, budget and move-cap duals as the (row-scaled) multipliers of
+    :func:`~salesops_models.territory.lagrangian.lagrangian_bound`, to start its steps from."""
+    A = inst.n_accounts
+    K, R = inst.target.shape
+    net = -np.asarray(row_dual, float)[A : A + K * R].reshape(K, R) * np.maximum(inst.target, 1e-12)
+    row, mu, nu = A + K * R, 0.0, 0.0
+    if terms.budget is not None:
+        mu = max(-float(row_dual[row]), 0.0) * max(inst.owned_value, 1e-12)
+        row += 1
+    if terms.max_moves is not None:
+        nu = max(-float(row_dual[row]), 0.0) * max(inst.n_accounts, 1)
+    return np.maximum(net, 0.0), np.maximum(-net, 0.0), mu, nu
 
 
 def pair_values(h: object, n_pairs: int, cols: np.ndarray | None) -> np.ndarray:
@@ -365,12 +361,15 @@ def lp_by_column_generation(
     deadline: Deadline,
     core_k: int = CORE_PAIRS,
     rounds: int = PRICING_ROUNDS,
+    core: np.ndarray | None = None,
 ) -> tuple[object, np.ndarray, str]:
     """The LP relaxation over all candidate pairs, solved on a core of pairs priced out in rounds.
 
-    The core is each account's ``core_k`` cheapest pairs and its owner's pair. Band and budget rows get
-    slack (so the core LP always has a solution), priced high. Each round adds every pair of negative
-    reduced cost (:func:`reduced_costs` with the LP's row duals) and re-solves from the last basis.
+    The core is ``core`` (a boolean per pair, e.g. :func:`lagrangian_core`), by default each account's
+    ``core_k`` cheapest pairs; the owners' pairs are always in it. Band and budget rows get
+    slack (so the core LP always has a solution), priced high. Each round adds, per account, its pair of
+    most negative reduced cost (:func:`reduced_costs` with the LP's row duals; one per account keeps the
+    LP small: the next round's duals decide whether a second is needed) and re-solves from the last basis.
     When no pair prices out and no slack is used, the LP over the core is optimal for the LP over all
     pairs: its objective is the same bound, exactly. Returns ``(highs, cols, status)``: ``cols`` is the
     pair of each column (-1: a slack column); ``status`` is ``"optimal"``, or what stopped it (the caller
@@ -378,15 +377,15 @@ def lp_by_column_generation(
     """
     import highspy
 
-    P = len(inst.pair_a)
-    order = np.lexsort((terms.cost, inst.pair_a))
-    start = np.r_[0, np.cumsum(np.bincount(inst.pair_a, minlength=inst.n_accounts))]
-    rank = np.empty(P, dtype=np.int64)
-    rank[order] = np.arange(P) - start[inst.pair_a[order]]
-    core = rank < core_k
+    if core is None:
+        core = pair_rank(inst, terms.cost) < core_k
+    core = core.copy()
     core[inst.owner_pair[inst.owner_pair >= 0]] = True
     cols = np.flatnonzero(core)
-    slack_cost = ELASTIC_WEIGHT * max(float(terms.cost.sum()), 1.0)
+    # slack priced against the size of a plan (every account at its cheapest pair), not of all pairs: a cost
+    # 10^6 times the objective made the first LP at 30,000 x 150 take minutes instead of seconds
+    starts = np.r_[0, np.flatnonzero(np.diff(inst.pair_a)) + 1]
+    slack_cost = ELASTIC_WEIGHT * max(float(np.minimum.reduceat(terms.cost, starts).sum()), 1e-9)
     lp = _model(
         inst,
         terms.cost,
@@ -412,6 +411,10 @@ def lp_by_column_generation(
         d = reduced_costs(inst, terms, np.asarray(sol.row_dual, float), objective)
         d[cols[cols >= 0]] = 0.0
         new = np.flatnonzero(d < -1e-9 * max(1.0, abs(h.getInfo().objective_function_value)))
+        if len(new):
+            # the most negative pair of each account only (pair_a is sorted, so is new)
+            best = new[np.lexsort((d[new], inst.pair_a[new]))]
+            new = np.sort(best[np.r_[True, np.diff(inst.pair_a[best]) > 0]])
         log.info(
             "LP column generation %d: %d columns, bound %.6g, %d pairs price out",
             i,
@@ -423,6 +426,8 @@ def lp_by_column_generation(
             slack = np.asarray(sol.col_value, float)[cols < 0]
             status = "optimal" if slack.max(initial=0.0) <= 1e-9 else "slack"
             break
+        if i == rounds - 1:
+            break  # keep the last LP solved: its duals still give a bound (:func:`dual_bound`)
         # new columns: the account row, the band rows of their rep, the budget and move-cap rows
         pa, pr = inst.pair_a[new], inst.pair_r[new]
         rows = [pa] + [A + k * R + pr for k in range(K)]
@@ -560,20 +565,32 @@ def lp_round(
         phases[name] = now - lap
         lap = now
 
-    lagrangian = None
+    lag = None
     if contiguity is None and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
-        lagrangian = _lagrangian_path(inst, objective, terms, solver, limits, deadline, tick, phase, phases)
-        if lagrangian.assign is not None:
-            return lagrangian
-        # no balanced plan from the relaxed choice (at 100,000 x 300 it stayed far outside the bands):
-        # the LP path below, which takes longer; its bound is the better one
-        log.info("Lagrangian path: no balanced plan; solving the LP relaxation")
+        # whole companies: the LP is too big to solve whole, and column generation from the cheapest
+        # pairs too (100,000 x 300: neither in 8 minutes); the Lagrangian multipliers say which pairs
+        # matter, so the LP starts from those and its duals give a bound over every pair
+        lag = lagrangian_bound(inst, terms, objective, iterations=limits.lagrangian_steps, deadline=deadline)
+        phase("lagrangian bound")
+        log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
     cols = None  # the pair of each LP column (column generation), None: column p is pair p
     h = None
-    if contiguity is None and len(inst.pair_a) >= COLUMN_GENERATION_PAIRS:
-        h, cols, cg_status = lp_by_column_generation(inst, terms, objective, solver, deadline)
+    if contiguity is None and (lag is not None or len(inst.pair_a) >= COLUMN_GENERATION_PAIRS):
+        core = None if lag is None else lagrangian_core(inst, lag)
+        h, cols, cg_status = lp_by_column_generation(
+            inst,
+            terms,
+            objective,
+            solver,
+            deadline,
+            core=core,
+            rounds=PRICING_ROUNDS if lag is None else LAGRANGIAN_PRICING_ROUNDS,
+        )
         phase("lp column generation")
-        if cg_status != "optimal":
+        solved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal  # type: ignore[attr-defined]
+        # with a Lagrangian bound, a core LP that is not proven whole still gives the plan (its duals
+        # the bound below); without one, only an LP equal to the whole LP is used
+        if not (cg_status == "optimal" or (lag is not None and solved)):
             log.info("LP column generation: %s; solving the whole LP", cg_status)
             h, cols = None, None
     build_seconds = 0.0
@@ -609,6 +626,14 @@ def lp_round(
         x = pair_values(h, len(inst.pair_a), cols)
         reduced = np.maximum(reduced_costs(inst, terms, np.asarray(sol.row_dual, float), objective), 0.0)
     bound = float(h.getInfo().objective_function_value)
+    lp_status = "optimal"
+    if lag is not None and cols is not None:
+        # the core LP's objective bounds only plans on its columns: the bound is the Lagrangian value
+        # at its duals (over every pair), or the subgradient's, whichever is higher
+        at_duals = dual_bound(inst, terms, objective, np.asarray(sol.row_dual, float))
+        log.info("Lagrangian bound at the core LP's duals %.6g (core LP %.6g)", at_duals, bound)
+        bound, lp_status = max(lag.bound, at_duals), "lagrangian"
+        lag = replace(lag, multipliers=multipliers_of_duals(inst, terms, np.asarray(sol.row_dual, float)))
     if contiguity is not None:
         x, reduced, bound = contiguity_cut_loop(inst, h, contiguity, limits.contiguity_rounds, deadline)
         phase("lp contiguity cuts")
@@ -624,7 +649,7 @@ def lp_round(
     def result(assign: np.ndarray | None) -> LPRounding:
         obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
         return LPRounding(
-            "optimal", bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds, phases
+            lp_status, bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds, phases
         )
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
@@ -649,10 +674,25 @@ def lp_round(
     ):
         log.info("LP rounding: no plan inside every band and the budget")
         return LPRounding(
-            "optimal", bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds, phases
+            lp_status, bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds, phases
         )
     best = result(plan)
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
+    if lp_status == "lagrangian" and best.gap > solver.mip_gap:
+        # subgradient steps from the core LP's duals, aimed at the plan's objective (a true upper bound)
+        more = lagrangian_bound(
+            inst,
+            terms,
+            objective,
+            best.objective,
+            iterations=limits.lagrangian_steps,
+            start=lag,
+            deadline=deadline,
+        )
+        phase("lagrangian bound from the lp duals")
+        log.info("Lagrangian bound from the core LP's duals: %.6g -> %.6g", bound, max(bound, more.bound))
+        bound = max(bound, more.bound)
+        best = result(plan)
     if best.gap <= solver.mip_gap:
         return best
     # 4. large-neighbourhood search: re-solve a few neighbouring territories at a time exactly (not with
