@@ -409,12 +409,21 @@ def run_scale(
     return recs
 
 
+def scale_instance(company, balance, candidate_k):  # type: ignore[no-untyped-def]
+    """The scale runs' instance: workload as the territory load, last year's revenue as the value, no locks."""
+    from salesops_models.territory.instance import prepare_instance
+
+    return prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, candidate_k
+    )
+
+
 def run_scale_bound(
     n_accounts: int, n_reps: int, candidate_k: int, budget: float, steps: int
 ) -> list[Record]:
     """Only the instance and its Lagrangian bound (no plan): time and memory of the whole-company arrays."""
     from salesops_models.data import generate_sample_company
-    from salesops_models.territory.instance import Objective, objective_scales, prepare_instance
+    from salesops_models.territory.instance import Objective, objective_scales
     from salesops_models.territory.lagrangian import lagrangian_bound
     from salesops_models.territory.neighbourhood import PairTerms
 
@@ -424,16 +433,7 @@ def run_scale_bound(
     gen, rss_data = time.perf_counter() - t, peak_rss_mb()
     balance = [BalanceMetric("workload_hours", 0.05), BalanceMetric("potential", 0.05)]
     t, cpu = time.perf_counter(), cpu_seconds()
-    inst = prepare_instance(
-        company.accounts,
-        company.reps,
-        balance,
-        None,
-        "workload_hours",
-        "revenue_last_year",
-        None,
-        candidate_k,
-    )
+    inst = scale_instance(company, balance, candidate_k)
     objective = Objective(1.0, 0.0, objective_scales(inst, True), disruption_budget=budget)
     terms = PairTerms.of(inst, objective)
     prep, rss_prep = time.perf_counter() - t, peak_rss_mb()
@@ -475,19 +475,10 @@ def run_scale_pulp(company, balance, candidate_k, budget, time_limit, highs_gap,
     """The same strict formulation in PuLP + CBC (no warm start: CBC via PuLP takes none by default)."""
     import pulp
 
-    from salesops_models.territory.instance import objective_scales, prepare_instance
+    from salesops_models.territory.instance import objective_scales
 
     t = time.perf_counter()
-    inst = prepare_instance(
-        company.accounts,
-        company.reps,
-        balance,
-        None,
-        "workload_hours",
-        "revenue_last_year",
-        None,
-        candidate_k,
-    )
+    inst = scale_instance(company, balance, candidate_k)
     t_scale, _ = objective_scales(inst, True)
     cost = inst.weight[inst.pair_a] * inst.distance[inst.pair_a, inst.pair_r] / t_scale
     prob = pulp.LpProblem("alignment", pulp.LpMinimize)

@@ -17,6 +17,20 @@ from salesops_models.territory.lp_round import lp_round
 from tests.test_territory import EXACT, brute_force, random_instance
 
 
+def _company_instance(seed: int) -> tuple:
+    """A 400-account, 12-rep sample company: two bands, 30% disruption budget, 6 candidate reps each."""
+    from salesops_models.data import generate_sample_company
+    from salesops_models.territory.neighbourhood import PairTerms
+
+    company = generate_sample_company(seed=seed, n_accounts=400, n_reps=12, years=1)
+    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
+    inst = prepare_instance(
+        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
+    )
+    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
+    return inst, objective, PairTerms.of(inst, objective)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_lp_bound_below_the_enumerated_optimum_and_rounded_plan_meets_constraints(seed: int) -> None:
     accounts, reps = random_instance(seed)
@@ -151,22 +165,14 @@ def test_blocked_distances_candidates_and_owner_pairs_equal_the_dense_constructi
 def test_column_generation_reaches_the_bound_of_the_whole_lp() -> None:
     """Pricing out from a core of 2 pairs per account ends at the whole LP's objective, and the reduced
     costs computed from the row duals are HiGHS's own for the columns in the LP."""
-    from salesops_models.data import generate_sample_company
     from salesops_models.territory.lp_round import (
         _model,
         lp_by_column_generation,
         reduced_costs,
     )
-    from salesops_models.territory.neighbourhood import PairTerms
     from salesops_models.territory.solver import Deadline, highs_solver
 
-    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
-    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
-    inst = prepare_instance(
-        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
-    )
-    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
-    terms = PairTerms.of(inst, objective)
+    inst, objective, terms = _company_instance(seed=3)
     options = SolverOptions(time_limit=60)
     whole = highs_solver(options, mip=False)
     whole.passModel(_model(inst, terms.cost, terms.moves, terms.value, 0.3, None))
@@ -191,19 +197,11 @@ def test_lagrangian_bound_is_valid_and_close_to_the_lp_bound_and_its_path_gives_
     """Every Lagrangian value is a lower bound (weak duality), so it stays at or below the LP bound; its
     maximum is the LP bound, which 400 steps approach within 1% here; the whole-company path repairs
     the relaxed choice into a plan inside every band and the budget."""
-    from salesops_models.data import generate_sample_company
     from salesops_models.territory import lp_round as lpr
     from salesops_models.territory.heuristics import SearchLimits
     from salesops_models.territory.lagrangian import lagrangian_bound
-    from salesops_models.territory.neighbourhood import PairTerms
 
-    company = generate_sample_company(seed=3, n_accounts=400, n_reps=12, years=1)
-    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
-    inst = prepare_instance(
-        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
-    )
-    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
-    terms = PairTerms.of(inst, objective)
+    inst, objective, terms = _company_instance(seed=3)
     options = SolverOptions(time_limit=60, mip_gap=0.5)  # the bound is what counts: no long search
     limits = SearchLimits(rins_rounds=1, neighbourhood_rounds=0)
     lp = lp_round(inst, objective, options, limits=limits)
@@ -229,19 +227,11 @@ def test_bound_at_lp_duals_is_the_lp_bound_and_below_it_for_other_duals() -> Non
     cheapest pair."""
     from dataclasses import replace
 
-    from salesops_models.data import generate_sample_company
     from salesops_models.territory.lagrangian import lagrangian_bound
     from salesops_models.territory.lp_round import _model, dual_bound, lagrangian_core, multipliers_of_duals
-    from salesops_models.territory.neighbourhood import PairTerms
     from salesops_models.territory.solver import highs_solver
 
-    company = generate_sample_company(seed=4, n_accounts=400, n_reps=12, years=1)
-    balance = [BalanceMetric("workload_hours", 0.08), BalanceMetric("potential", 0.1)]
-    inst = prepare_instance(
-        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, 6
-    )
-    objective = Objective(1.0, 0.3, objective_scales(inst, True), disruption_budget=0.3)
-    terms = PairTerms.of(inst, objective)
+    inst, objective, terms = _company_instance(seed=4)
 
     def solved(cols: np.ndarray | None, slack_cost: float | None = None) -> object:
         h = highs_solver(SolverOptions(time_limit=60), mip=False)
