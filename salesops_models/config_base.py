@@ -6,6 +6,8 @@ setting that is silently ignored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -13,3 +15,14 @@ class StrictModel(BaseModel):
     """A pydantic model that rejects unknown keys and validates on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def section_model(annotation: Any) -> type[StrictModel] | None:
+    """The :class:`StrictModel` a field's type annotation holds (``X``, ``X | None``, ...), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = section_model(arg)
+        if found is not None:
+            return found
+    return None

@@ -14,7 +14,6 @@ folder and must stay inside it unless the user allows more (``--allow-dir``); se
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,13 +22,14 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from salesops_models.compensation.config import CompensationConfig
-from salesops_models.config_base import StrictModel
+from salesops_models.config_base import StrictModel, section_model
 from salesops_models.errors import SalesopsError, ScenarioError
 from salesops_models.forecast.config import ForecastConfig
 from salesops_models.pipeline.config import PipelineConfig
 from salesops_models.quota.config import QuotaConfig
 from salesops_models.safe_io import PathRule, short_repr
 from salesops_models.scenario_source import (  # noqa: F401 (re-exported: the scenario file API)
+    NAME_PATTERN,
     deep_merge,
     read_yaml,
     resolve_document,
@@ -39,8 +39,6 @@ from salesops_models.sweep import SWEEP_LIMIT, SweepChild, child_error_prefix, e
 from salesops_models.territory.config import TerritoryConfig
 
 log = logging.getLogger(__name__)
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class SampleCompanyConfig(StrictModel):
@@ -152,21 +150,11 @@ def _allowed_keys(model: type[StrictModel], loc: tuple[Any, ...]) -> list[str] |
         if fields is None or part not in fields:
             return None
         annotation = fields[part].annotation
-        current = _model_in(annotation)
+        current = section_model(annotation)
         if current is None:
             return None
     fields = getattr(current, "model_fields", None)
     return sorted(fields) if fields else None
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def format_validation_error(path: str | Path, exc: ValidationError, model: type[StrictModel]) -> str:
@@ -259,7 +247,7 @@ def load_scenarios(
         return [(_validated(path, doc), None)], []
     good: list[tuple[Scenario, SweepChild | None]] = []
     errors: list[str] = []
-    for child, child_doc in expand_sweep(path, doc, sweep_limit, PathRule.from_env(allow_dirs)):
+    for child, child_doc in expand_sweep(path, doc, Scenario, sweep_limit, PathRule.from_env(allow_dirs)):
         try:
             good.append((_validated(child_error_prefix(path, child), child_doc), child))
         except ScenarioError as exc:

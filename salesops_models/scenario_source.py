@@ -15,11 +15,15 @@ against the folder of the file that names it and must stay inside it unless the 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 from salesops_models.errors import ScenarioError
 from salesops_models.safe_io import PathRule, is_path_reference, load_yaml
+
+#: A scenario's name: it names its results folder, so letters, digits, '_', '.', '-' only.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from salesops_models.config_base import StrictModel, section_model
 from salesops_models.errors import ScenarioError
 from salesops_models.safe_io import PathRule, short_repr
-from salesops_models.scenario_source import _resolve_relative_paths
+from salesops_models.scenario_source import NAME_PATTERN, _resolve_relative_paths
 
 #: children a sweep may expand to without the user's confirmation (``--yes``)
 SWEEP_LIMIT = 50
@@ -112,8 +113,6 @@ def sweep_variants(path: Path, spec: Any) -> list[dict[str, Any]]:
 
 def check_key_path(model: Any, key: Any) -> str | None:
     """Why ``key`` is not a settable key path of ``model`` (a pydantic model; None when it is)."""
-    from salesops_models.scenario import _model_in
-
     if not isinstance(key, str) or not key.strip():
         return f"key {short_repr(key)} is not a key path such as compensation.primary_plan"
     parts = key.split(".")
@@ -127,7 +126,7 @@ def check_key_path(model: Any, key: Any) -> str | None:
         if part not in fields:
             where = ".".join(parts[:i]) or "the top level"
             return f"'{part}' is not a setting of {where} (allowed: {', '.join(sorted(fields))})"
-        current = _model_in(fields[part].annotation)
+        current = section_model(fields[part].annotation)
         if current is None and i < len(parts) - 1:
             annotation = str(fields[part].annotation)
             if "dict" not in annotation:
@@ -165,8 +164,6 @@ def _label(value: Any) -> str:
 def child_names(parent: str, variants: list[dict[str, Any]]) -> list[str]:
     """Names of the children: ``<parent>.<leaf>-<value>_...``, or ``<parent>.<nnn>`` when too long or
     not unique."""
-    from salesops_models.scenario import NAME_PATTERN
-
     names = []
     for variant in variants:
         label = "_".join(f"{k.split('.')[-1]}-{_label(v)}" for k, v in variant.items())
@@ -181,7 +178,11 @@ def child_names(parent: str, variants: list[dict[str, Any]]) -> list[str]:
 
 
 def expand_sweep(
-    path: Path, doc: dict[str, Any], limit: int | None = SWEEP_LIMIT, rule: PathRule | None = None
+    path: Path,
+    doc: dict[str, Any],
+    model: type[StrictModel],
+    limit: int | None = SWEEP_LIMIT,
+    rule: PathRule | None = None,
 ) -> list[tuple[SweepChild, dict[str, Any]]]:
     """Expand a resolved scenario document with ``sweep:`` into its children's documents (not validated).
 
@@ -191,6 +192,9 @@ def expand_sweep(
         The scenario file (for messages).
     doc
         Its resolved document (``extends`` merged), with the ``sweep`` key.
+    model
+        The scenario model (:class:`~salesops_models.scenario.Scenario`): the key paths a child may
+        set, and the base values each child's changes are reported against.
     limit
         Most children allowed; None: no limit (the user confirmed with ``--yes``).
     rule
@@ -205,15 +209,13 @@ def expand_sweep(
     """
     from pydantic import ValidationError
 
-    from salesops_models.scenario import Scenario
-
     doc = copy.deepcopy(doc)
     variants = sweep_variants(path, doc.pop("sweep"))
     parent = str(doc.get("name") or path.stem)
     names = child_names(parent, variants)
     for name, variant in zip(names, variants, strict=True):
         for key in variant:
-            why = check_key_path(Scenario, key)
+            why = check_key_path(model, key)
             if why:
                 raise _error(path, f"key '{key}' (child scenario '{name}'): {why}.")
     if limit is not None and len(variants) > limit:
@@ -223,7 +225,7 @@ def expand_sweep(
             "confirm with --yes to run them all.",
         )
     try:
-        base_doc = Scenario.model_validate(doc).model_dump(mode="json")
+        base_doc = model.model_validate(doc).model_dump(mode="json")
     except ValidationError:
         base_doc = doc  # the sweep scenario alone may be incomplete; its children are validated below
     out = []
