@@ -49,11 +49,8 @@ SPECS = [
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_ets_filter_likelihood_and_forecast_match_statsmodels(spec):
-    m = 12
-    y = _series(60, m, seed=3)
-    fitted = ETS(m, spec).fit(y)
+def _statsmodels_at_our_parameters(fitted, y, spec, m):
+    """statsmodels' ETS smoothed at the parameters our kernel estimated (its own parameter order)."""
     p = fitted.params
     names = ["smoothing_level", "smoothing_trend", "smoothing_seasonal", "damping_trend"]
     params = [p[k] for k in names if k in p] + [p["initial_level"]]
@@ -61,9 +58,17 @@ def test_ets_filter_likelihood_and_forecast_match_statsmodels(spec):
         params.append(p["initial_trend"])
     if spec.seasonal:
         params += [p[f"initial_seasonal.{i}"] for i in range(m)]
+    return _statsmodels_ets(y, spec, m).smooth(np.array(params))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_ets_filter_likelihood_and_forecast_match_statsmodels(spec):
+    m = 12
+    y = _series(60, m, seed=3)
+    fitted = ETS(m, spec).fit(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = _statsmodels_ets(y, spec, m).smooth(np.array(params))
+        ref = _statsmodels_at_our_parameters(fitted, y, spec, m)
         ref_fc = np.asarray(ref.forecast(18))
     assert fitted.params["loglik"] == pytest.approx(ref.llf, rel=1e-9)
     np.testing.assert_allclose(y - fitted.residuals, np.asarray(ref.fittedvalues), rtol=1e-9)
@@ -79,16 +84,9 @@ def test_ets_additive_variance_matches_statsmodels_closed_forms(spec):
 
     _, q = fitted.predict(18, (0.05, 0.95))
     sd = (q[:, 1] - q[:, 0]) / (2 * ndtri(0.95))
-    p = fitted.params
-    names = ["smoothing_level", "smoothing_trend", "smoothing_seasonal", "damping_trend"]
-    params = [p[k] for k in names if k in p] + [p["initial_level"]]
-    if spec.trend:
-        params.append(p["initial_trend"])
-    if spec.seasonal:
-        params += [p[f"initial_seasonal.{i}"] for i in range(m)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = _statsmodels_ets(y, spec, m).smooth(np.array(params))
+        ref = _statsmodels_at_our_parameters(fitted, y, spec, m)
         rel_var = ref._relative_forecast_variance(np.arange(1, 19))
     np.testing.assert_allclose(sd, np.sqrt(ref.mse * rel_var), rtol=1e-9)
 
