@@ -136,6 +136,12 @@ def ets_loglik(y, yhat, error):  # type: ignore[no-untyped-def]
 @nb.njit(**JIT)
 def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
     """Internal vector -> (alpha, beta*, gamma*, phi, level0, slope0, seasonal ring)."""
+    return unpack_into(x, trend, damped, season, m, np.zeros(max(m, 1)))
+
+
+@nb.njit(**JIT)
+def unpack_into(x, trend, damped, season, m, ring):  # type: ignore[no-untyped-def]
+    """:func:`unpack` with the seasonal ring written into ``ring`` (length ``max(m, 1)``, no allocation)."""
     i = 0
     alpha = x[i]
     i += 1
@@ -157,7 +163,7 @@ def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
     if trend != NONE:
         slope0 = x[i]
         i += 1
-    ring = np.zeros(max(m, 1))
+    ring[:] = 0.0
     if season != NONE:
         # x holds s_{-1}, ..., s_{-(m-1)}; s_{-m} (ring[0]) is pinned
         ring[0] = 1.0 if season == MUL else 0.0
@@ -169,10 +175,17 @@ def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
 @nb.njit(**JIT)
 def to_bounded(u, lo, hi):  # type: ignore[no-untyped-def]
     """Optimiser coordinates -> parameters: logistic into ``[lo, hi]`` where finite, identity elsewhere."""
-    x = u.copy()
+    return to_bounded_into(u, lo, hi, np.empty(u.size))
+
+
+@nb.njit(**JIT)
+def to_bounded_into(u, lo, hi, x):  # type: ignore[no-untyped-def]
+    """:func:`to_bounded` written into ``x`` (no allocation)."""
     for i in range(u.size):
         if np.isfinite(lo[i]) and np.isfinite(hi[i]):
             x[i] = lo[i] + (hi[i] - lo[i]) / (1.0 + math.exp(-u[i]))
+        else:
+            x[i] = u[i]
     return x
 
 
@@ -189,10 +202,14 @@ def to_free(x, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(**JIT)
-def ets_objective(u, y, error, trend, damped, season, m, yhat, lo, hi):  # type: ignore[no-untyped-def]
-    """:math:`-2\\log L` at the optimiser coordinates ``u`` (``inf`` where inadmissible)."""
-    x = to_bounded(u, lo, hi)
-    alpha, beta_s, gamma_s, phi, level0, slope0, ring = unpack(x, trend, damped, season, m)
+def ets_objective(u, y, error, trend, damped, season, m, yhat, lo, hi, xbuf, ring):  # type: ignore[no-untyped-def]
+    """:math:`-2\\log L` at the optimiser coordinates ``u`` (``inf`` where inadmissible).
+
+    ``yhat``, ``xbuf`` (size of ``u``) and ``ring`` (size ``max(m, 1)``) are work arrays: the
+    objective allocates nothing, which on short series is most of its cost.
+    """
+    x = to_bounded_into(u, lo, hi, xbuf)
+    alpha, beta_s, gamma_s, phi, level0, slope0, ring = unpack_into(x, trend, damped, season, m, ring)
     if season == MUL:
         for j in range(m):
             if ring[j] <= 0.0:
@@ -408,7 +425,7 @@ def refit_spec(y, error, trend, damped, season, m, x0, shrink, max_evals, ftol, 
         step,
         -free,
         free,
-        (y, error, trend, damped, season, mm, yhat, lo, hi),
+        (y, error, trend, damped, season, mm, yhat, lo, hi, np.empty(x0.size), np.zeros(mm)),
         max_evals,
         ftol,
         restarts,
@@ -691,6 +708,7 @@ class ETS(ForecastModel):
         max_evals: int = 2000,
         ftol: float = 1e-8,
         refit_evals: int = 500,
+        refit_ftol: float = 1e-8,
         simulate_repetitions: int = 1000,
         seed: int | None = None,
     ) -> None:
@@ -701,6 +719,7 @@ class ETS(ForecastModel):
         self.max_evals = int(max_evals)
         self.ftol = float(ftol)
         self.refit_evals = int(refit_evals)
+        self.refit_ftol = float(refit_ftol)
         self.simulate_repetitions = int(simulate_repetitions)
 
     def _specs(self, x: np.ndarray) -> list[ETSSpec]:
@@ -840,7 +859,7 @@ def _fitted_ets(
         # the same specification on shorter histories, warm-started at the full-history estimates
         o = np.ascontiguousarray(origins, dtype=np.int64)
         return (
-            refit_origins(xs, o, err, tr, dp, se, m, internal, 0.5, model.refit_evals, model.ftol, h) * scale
+            refit_origins(xs, o, err, tr, dp, se, m, internal, 0.5, model.refit_evals, model.refit_ftol, h) * scale
         )
 
     params = {"smoothing_level": alpha}
