@@ -618,7 +618,7 @@ class ARIMA(ForecastModel):
         polish_evals: int = 300,
         refit_evals: int = 300,
         ftol: float = 1e-8,
-        refit_ftol: float = 1e-8,
+        refit_ftol: float = 1e-4,
         exact_search: bool = False,
         seed: int | None = None,
     ) -> None:

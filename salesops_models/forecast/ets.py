@@ -105,8 +105,23 @@ def ets_step(yt, t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope,
 def ets_smooth(y, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring, yhat):  # type: ignore[no-untyped-def]
     """Run the recursions over ``y`` (``ring`` updated in place); one-step forecasts into ``yhat``.
 
-    Returns the final level and trend.
+    Returns the final level and trend. Non-seasonal models run a loop of their own (the same
+    arithmetic as :func:`ets_step`): with the model's codes known only at run time, the general
+    step's branches and ``t % m`` cost several times the recursion itself.
     """
+    if season == NONE:
+        if trend == NONE:
+            for t in range(y.size):
+                yhat[t] = level
+                level = alpha * y[t] + (1.0 - alpha) * level
+            return level, slope
+        for t in range(y.size):
+            big_l = level + phi * slope
+            yhat[t] = big_l
+            new_level = alpha * y[t] + (1.0 - alpha) * big_l
+            slope = beta_s * (new_level - level) + (1.0 - beta_s) * phi * slope
+            level = new_level
+        return level, slope
     for t in range(y.size):
         yhat[t], level, slope = ets_step(
             y[t], t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring
@@ -708,7 +723,7 @@ class ETS(ForecastModel):
         max_evals: int = 2000,
         ftol: float = 1e-8,
         refit_evals: int = 500,
-        refit_ftol: float = 1e-8,
+        refit_ftol: float = 1e-4,
         simulate_repetitions: int = 1000,
         seed: int | None = None,
     ) -> None:
