@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.forecast.base import FittedForecast, ForecastFitError, ForecastModel
-from salesops_models.forecast.optim import JIT, make_nelder_mead
+from salesops_models.forecast.optim import INLINE, JIT, make_nelder_mead
 from salesops_models.forecast.schema import normal_quantiles
 from salesops_models.forecast.seasonality import seasonal_strength
 
@@ -124,7 +124,7 @@ def constrain_stationary(u):  # type: ignore[no-untyped-def]
     return constrain_into(u, np.empty((n, n)), np.empty(n), -1.0)
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def constrain_into(u, work, out, sign):  # type: ignore[no-untyped-def]
     """:func:`constrain_stationary` times ``-sign`` into ``out``; ``work`` at least ``n x n`` (no allocation).
 
@@ -150,7 +150,7 @@ def expand(ar, sar, ma, sma, m):  # type: ignore[no-untyped-def]
     return expand_into(ar, sar, ma, sma, m, np.empty(ar.size + m * sar.size), np.empty(ma.size + m * sma.size))
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def expand_into(ar, sar, ma, sma, m, phi, theta):  # type: ignore[no-untyped-def]
     """:func:`expand` into ``phi`` and ``theta`` (sizes :math:`p + mP` and :math:`q + mQ`, no allocation)."""
     p, sp, q, sq = ar.size, sar.size, ma.size, sma.size
@@ -182,7 +182,7 @@ def unpack(x, p, q, sp, sq, m, has_const):  # type: ignore[no-untyped-def]
     )
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def unpack_into(x, p, q, sp, sq, m, has_const, work, ar, ma, sar, sma, phi, theta):  # type: ignore[no-untyped-def]
     """:func:`unpack` into work arrays of the right sizes (``work`` at least ``k x k`` for the
     largest order ``k``); no allocation."""
@@ -208,7 +208,7 @@ def css_sum_squares(w, c, phi, theta):  # type: ignore[no-untyped-def]
     return css_sum_squares_into(w, c, phi, theta, np.empty(w.size))
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def css_sum_squares_into(w, c, phi, theta, e):  # type: ignore[no-untyped-def]
     """:func:`css_sum_squares` with the residuals written into ``e`` (only ``e[p~:]`` is read back)."""
     n = w.size

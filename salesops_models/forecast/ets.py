@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.forecast.base import FittedForecast, ForecastFitError, ForecastModel
-from salesops_models.forecast.optim import JIT, make_nelder_mead
+from salesops_models.forecast.optim import INLINE, JIT, make_nelder_mead
 from salesops_models.forecast.schema import normal_quantiles, quantile_column
 from salesops_models.forecast.seasonality import seasonal_test
 
@@ -72,7 +72,7 @@ def ets_one_step(level, slope, ring, t, trend, season, m, phi):  # type: ignore[
     return big_l
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_step(yt, t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring):  # type: ignore[no-untyped-def]
     """One observation: returns (one-step forecast, new level, new trend); ``ring`` is updated in place.
 
@@ -101,7 +101,7 @@ def ets_step(yt, t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope,
     return yh, new_level, slope
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_smooth(y, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring, yhat):  # type: ignore[no-untyped-def]
     """Run the recursions over ``y`` (``ring`` updated in place); one-step forecasts into ``yhat``.
 
@@ -129,7 +129,7 @@ def ets_smooth(y, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, r
     return level, slope
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_loglik(y, yhat, error):  # type: ignore[no-untyped-def]
     """Gaussian log-likelihood with the variance concentrated out (statsmodels ``ETSModel.loglike``)."""
     n = y.size
@@ -154,7 +154,7 @@ def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
     return unpack_into(x, trend, damped, season, m, np.zeros(max(m, 1)))
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def unpack_into(x, trend, damped, season, m, ring):  # type: ignore[no-untyped-def]
     """:func:`unpack` with the seasonal ring written into ``ring`` (length ``max(m, 1)``, no allocation)."""
     i = 0
@@ -193,7 +193,7 @@ def to_bounded(u, lo, hi):  # type: ignore[no-untyped-def]
     return to_bounded_into(u, lo, hi, np.empty(u.size))
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def to_bounded_into(u, lo, hi, x):  # type: ignore[no-untyped-def]
     """:func:`to_bounded` written into ``x`` (no allocation)."""
     for i in range(u.size):
