@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.forecast.base import FittedForecast, ForecastFitError, ForecastModel
-from salesops_models.forecast.optim import JIT, make_nelder_mead
+from salesops_models.forecast.optim import INLINE, JIT, make_nelder_mead
 from salesops_models.forecast.schema import normal_quantiles
 from salesops_models.forecast.seasonality import seasonal_strength
 
@@ -121,15 +121,25 @@ def difference_polynomial(d: int, D: int, m: int) -> np.ndarray:
 def constrain_stationary(u):  # type: ignore[no-untyped-def]
     """Unconstrained reals -> coefficients of a stationary :math:`1 - \\sum \\phi_i B^i` (Monahan 1984)."""
     n = u.size
-    y = np.zeros((n, n))
+    return constrain_into(u, np.empty((n, n)), np.empty(n), -1.0)
+
+
+@nb.njit(**INLINE)
+def constrain_into(u, work, out, sign):  # type: ignore[no-untyped-def]
+    """:func:`constrain_stationary` times ``-sign`` into ``out``; ``work`` at least ``n x n`` (no allocation).
+
+    ``sign = -1`` gives the autoregressive coefficients, ``+1`` the moving-average ones (the same
+    recursion, :math:`\\theta = -\\phi`).
+    """
+    n = u.size
     for k in range(n):
         r = u[k] / math.sqrt(1.0 + u[k] * u[k])
         for i in range(k):
-            y[k, i] = y[k - 1, i] + r * y[k - 1, k - i - 1]
-        y[k, k] = r
-    out = np.empty(n)
+            # only row k - 1's first k entries are read: no need to clear the work array
+            work[k, i] = work[k - 1, i] + r * work[k - 1, k - i - 1]
+        work[k, k] = r
     for i in range(n):
-        out[i] = -y[n - 1, i]
+        out[i] = sign * work[n - 1, i]
     return out
 
 
@@ -137,11 +147,15 @@ def constrain_stationary(u):  # type: ignore[no-untyped-def]
 def expand(ar, sar, ma, sma, m):  # type: ignore[no-untyped-def]
     """Expanded coefficients: :math:`\\tilde\\phi` with :math:`1-\\sum\\tilde\\phi_iB^i = \\phi(B)\\Phi(B^m)`,
     :math:`\\tilde\\theta` with :math:`1+\\sum\\tilde\\theta_jB^j = \\theta(B)\\Theta(B^m)` (index 0 = lag 1)."""
+    return expand_into(ar, sar, ma, sma, m, np.empty(ar.size + m * sar.size), np.empty(ma.size + m * sma.size))
+
+
+@nb.njit(**INLINE)
+def expand_into(ar, sar, ma, sma, m, phi, theta):  # type: ignore[no-untyped-def]
+    """:func:`expand` into ``phi`` and ``theta`` (sizes :math:`p + mP` and :math:`q + mQ`, no allocation)."""
     p, sp, q, sq = ar.size, sar.size, ma.size, sma.size
-    pt = p + m * sp
-    qt = q + m * sq
-    phi = np.zeros(pt)
-    theta = np.zeros(qt)
+    phi[:] = 0.0
+    theta[:] = 0.0
     # (1 - sum a_i B^i)(1 - sum A_k B^{mk}) = 1 - sum a_i B^i - sum A_k B^{mk} + sum a_i A_k B^{i+mk}
     for i in range(p):
         phi[i] += ar[i]
@@ -161,29 +175,45 @@ def expand(ar, sar, ma, sma, m):  # type: ignore[no-untyped-def]
 @nb.njit(**JIT)
 def unpack(x, p, q, sp, sq, m, has_const):  # type: ignore[no-untyped-def]
     """Optimiser vector ``[c?, u_ar, u_ma, u_sar, u_sma]`` -> ``(c, phi~, theta~, ar, ma, sar, sma)``."""
+    kk = max(p, q, sp, sq, 1)
+    return unpack_into(
+        x, p, q, sp, sq, m, has_const, np.empty((kk, kk)), np.empty(p), np.empty(q), np.empty(sp),
+        np.empty(sq), np.empty(p + m * sp), np.empty(q + m * sq),
+    )
+
+
+@nb.njit(**INLINE)
+def unpack_into(x, p, q, sp, sq, m, has_const, work, ar, ma, sar, sma, phi, theta):  # type: ignore[no-untyped-def]
+    """:func:`unpack` into work arrays of the right sizes (``work`` at least ``k x k`` for the
+    largest order ``k``); no allocation."""
     i = 0
     c = 0.0
     if has_const:
         c = x[0]
         i = 1
-    ar = constrain_stationary(x[i : i + p])
+    constrain_into(x[i : i + p], work, ar, -1.0)
     i += p
-    ma = -constrain_stationary(x[i : i + q])
+    constrain_into(x[i : i + q], work, ma, 1.0)
     i += q
-    sar = constrain_stationary(x[i : i + sp])
+    constrain_into(x[i : i + sp], work, sar, -1.0)
     i += sp
-    sma = -constrain_stationary(x[i : i + sq])
-    phi, theta = expand(ar, sar, ma, sma, m)
+    constrain_into(x[i : i + sq], work, sma, 1.0)
+    expand_into(ar, sar, ma, sma, m, phi, theta)
     return c, phi, theta, ar, ma, sar, sma
 
 
 @nb.njit(**JIT)
 def css_sum_squares(w, c, phi, theta):  # type: ignore[no-untyped-def]
     """Conditional sum of squares: residuals from ``t = p~`` on, earlier residuals taken as 0."""
+    return css_sum_squares_into(w, c, phi, theta, np.empty(w.size))
+
+
+@nb.njit(**INLINE)
+def css_sum_squares_into(w, c, phi, theta, e):  # type: ignore[no-untyped-def]
+    """:func:`css_sum_squares` with the residuals written into ``e`` (only ``e[p~:]`` is read back)."""
     n = w.size
     pt = phi.size
     qt = theta.size
-    e = np.zeros(n)
     ss = 0.0
     for t in range(pt, n):
         v = w[t] - c
@@ -199,12 +229,14 @@ def css_sum_squares(w, c, phi, theta):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(**JIT)
-def css_objective(x, w, p, q, sp, sq, m, has_const):  # type: ignore[no-untyped-def]
-    c, phi, theta, _, _, _, _ = unpack(x, p, q, sp, sq, m, has_const)
+def css_objective(x, w, p, q, sp, sq, m, has_const, work, ar, ma, sar, sma, phi, theta, e):  # type: ignore[no-untyped-def]
+    """CSS objective :math:`n\\log(S/n)`; the arrays after ``has_const`` are work space (no allocation:
+    on a short series an allocation costs more than the sum of squares)."""
+    c, phi, theta, _, _, _, _ = unpack_into(x, p, q, sp, sq, m, has_const, work, ar, ma, sar, sma, phi, theta)
     n_eff = w.size - phi.size
     if n_eff <= 0:
         return np.inf
-    ss = css_sum_squares(w, c, phi, theta)
+    ss = css_sum_squares_into(w, c, phi, theta, e)
     if not ss > 0.0:
         return np.inf
     return n_eff * math.log(ss / n_eff)
@@ -234,7 +266,12 @@ def refit_css(w, p, q, sp, sq, m, has_const, x0, shrink, max_evals, ftol):  # ty
     hi = np.full(k, np.inf)
     if has_const:
         step[0] = 0.1 * shrink
-    x, _, _ = _nelder_mead_css(x0, step, lo, hi, (w, p, q, sp, sq, m, has_const), max_evals, ftol, 1)
+    kk = max(p, q, sp, sq, 1)
+    space = (
+        np.empty((kk, kk)), np.empty(p), np.empty(q), np.empty(sp), np.empty(sq),
+        np.empty(p + m * sp), np.empty(q + m * sq), np.empty(w.size),
+    )
+    x, _, _ = _nelder_mead_css(x0, step, lo, hi, (w, p, q, sp, sq, m, has_const) + space, max_evals, ftol, 1)
     return x
 
 
@@ -581,6 +618,7 @@ class ARIMA(ForecastModel):
         polish_evals: int = 300,
         refit_evals: int = 300,
         ftol: float = 1e-8,
+        refit_ftol: float = 1e-4,
         exact_search: bool = False,
         seed: int | None = None,
     ) -> None:
@@ -592,6 +630,7 @@ class ARIMA(ForecastModel):
         self.polish_evals = int(polish_evals)
         self.refit_evals = int(refit_evals)
         self.ftol = float(ftol)
+        self.refit_ftol = float(refit_ftol)
         self.exact_search = bool(exact_search)
 
     def _best_of(
@@ -659,7 +698,7 @@ class ARIMA(ForecastModel):
                     best = alt
         if self.polish_evals > 0 and not self.exact_search:
             best.polish(self.polish_evals)
-        return _fitted_arima(y, x, best, m, self.refit_evals, self.ftol)
+        return _fitted_arima(y, x, best, m, self.refit_evals, self.refit_ftol)
 
 
 def _difference(x: np.ndarray, d: int, big_d: int, m: int) -> np.ndarray:

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.forecast.base import FittedForecast, ForecastFitError, ForecastModel
-from salesops_models.forecast.optim import JIT, make_nelder_mead
+from salesops_models.forecast.optim import INLINE, JIT, make_nelder_mead
 from salesops_models.forecast.schema import normal_quantiles, quantile_column
 from salesops_models.forecast.seasonality import seasonal_test
 
@@ -72,7 +72,7 @@ def ets_one_step(level, slope, ring, t, trend, season, m, phi):  # type: ignore[
     return big_l
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_step(yt, t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring):  # type: ignore[no-untyped-def]
     """One observation: returns (one-step forecast, new level, new trend); ``ring`` is updated in place.
 
@@ -101,12 +101,27 @@ def ets_step(yt, t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope,
     return yh, new_level, slope
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_smooth(y, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring, yhat):  # type: ignore[no-untyped-def]
     """Run the recursions over ``y`` (``ring`` updated in place); one-step forecasts into ``yhat``.
 
-    Returns the final level and trend.
+    Returns the final level and trend. Non-seasonal models run a loop of their own (the same
+    arithmetic as :func:`ets_step`): with the model's codes known only at run time, the general
+    step's branches and ``t % m`` cost several times the recursion itself.
     """
+    if season == NONE:
+        if trend == NONE:
+            for t in range(y.size):
+                yhat[t] = level
+                level = alpha * y[t] + (1.0 - alpha) * level
+            return level, slope
+        for t in range(y.size):
+            big_l = level + phi * slope
+            yhat[t] = big_l
+            new_level = alpha * y[t] + (1.0 - alpha) * big_l
+            slope = beta_s * (new_level - level) + (1.0 - beta_s) * phi * slope
+            level = new_level
+        return level, slope
     for t in range(y.size):
         yhat[t], level, slope = ets_step(
             y[t], t, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, ring
@@ -114,7 +129,7 @@ def ets_smooth(y, trend, season, m, alpha, beta_s, gamma_s, phi, level, slope, r
     return level, slope
 
 
-@nb.njit(**JIT)
+@nb.njit(**INLINE)
 def ets_loglik(y, yhat, error):  # type: ignore[no-untyped-def]
     """Gaussian log-likelihood with the variance concentrated out (statsmodels ``ETSModel.loglike``)."""
     n = y.size
@@ -136,6 +151,12 @@ def ets_loglik(y, yhat, error):  # type: ignore[no-untyped-def]
 @nb.njit(**JIT)
 def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
     """Internal vector -> (alpha, beta*, gamma*, phi, level0, slope0, seasonal ring)."""
+    return unpack_into(x, trend, damped, season, m, np.zeros(max(m, 1)))
+
+
+@nb.njit(**INLINE)
+def unpack_into(x, trend, damped, season, m, ring):  # type: ignore[no-untyped-def]
+    """:func:`unpack` with the seasonal ring written into ``ring`` (length ``max(m, 1)``, no allocation)."""
     i = 0
     alpha = x[i]
     i += 1
@@ -157,7 +178,7 @@ def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
     if trend != NONE:
         slope0 = x[i]
         i += 1
-    ring = np.zeros(max(m, 1))
+    ring[:] = 0.0
     if season != NONE:
         # x holds s_{-1}, ..., s_{-(m-1)}; s_{-m} (ring[0]) is pinned
         ring[0] = 1.0 if season == MUL else 0.0
@@ -169,10 +190,17 @@ def unpack(x, trend, damped, season, m):  # type: ignore[no-untyped-def]
 @nb.njit(**JIT)
 def to_bounded(u, lo, hi):  # type: ignore[no-untyped-def]
     """Optimiser coordinates -> parameters: logistic into ``[lo, hi]`` where finite, identity elsewhere."""
-    x = u.copy()
+    return to_bounded_into(u, lo, hi, np.empty(u.size))
+
+
+@nb.njit(**INLINE)
+def to_bounded_into(u, lo, hi, x):  # type: ignore[no-untyped-def]
+    """:func:`to_bounded` written into ``x`` (no allocation)."""
     for i in range(u.size):
         if np.isfinite(lo[i]) and np.isfinite(hi[i]):
             x[i] = lo[i] + (hi[i] - lo[i]) / (1.0 + math.exp(-u[i]))
+        else:
+            x[i] = u[i]
     return x
 
 
@@ -189,10 +217,14 @@ def to_free(x, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(**JIT)
-def ets_objective(u, y, error, trend, damped, season, m, yhat, lo, hi):  # type: ignore[no-untyped-def]
-    """:math:`-2\\log L` at the optimiser coordinates ``u`` (``inf`` where inadmissible)."""
-    x = to_bounded(u, lo, hi)
-    alpha, beta_s, gamma_s, phi, level0, slope0, ring = unpack(x, trend, damped, season, m)
+def ets_objective(u, y, error, trend, damped, season, m, yhat, lo, hi, xbuf, ring):  # type: ignore[no-untyped-def]
+    """:math:`-2\\log L` at the optimiser coordinates ``u`` (``inf`` where inadmissible).
+
+    ``yhat``, ``xbuf`` (size of ``u``) and ``ring`` (size ``max(m, 1)``) are work arrays: the
+    objective allocates nothing, which on short series is most of its cost.
+    """
+    x = to_bounded_into(u, lo, hi, xbuf)
+    alpha, beta_s, gamma_s, phi, level0, slope0, ring = unpack_into(x, trend, damped, season, m, ring)
     if season == MUL:
         for j in range(m):
             if ring[j] <= 0.0:
@@ -408,7 +440,7 @@ def refit_spec(y, error, trend, damped, season, m, x0, shrink, max_evals, ftol, 
         step,
         -free,
         free,
-        (y, error, trend, damped, season, mm, yhat, lo, hi),
+        (y, error, trend, damped, season, mm, yhat, lo, hi, np.empty(x0.size), np.zeros(mm)),
         max_evals,
         ftol,
         restarts,
@@ -691,6 +723,7 @@ class ETS(ForecastModel):
         max_evals: int = 2000,
         ftol: float = 1e-8,
         refit_evals: int = 500,
+        refit_ftol: float = 1e-4,
         simulate_repetitions: int = 1000,
         seed: int | None = None,
     ) -> None:
@@ -701,6 +734,7 @@ class ETS(ForecastModel):
         self.max_evals = int(max_evals)
         self.ftol = float(ftol)
         self.refit_evals = int(refit_evals)
+        self.refit_ftol = float(refit_ftol)
         self.simulate_repetitions = int(simulate_repetitions)
 
     def _specs(self, x: np.ndarray) -> list[ETSSpec]:
@@ -840,7 +874,7 @@ def _fitted_ets(
         # the same specification on shorter histories, warm-started at the full-history estimates
         o = np.ascontiguousarray(origins, dtype=np.int64)
         return (
-            refit_origins(xs, o, err, tr, dp, se, m, internal, 0.5, model.refit_evals, model.ftol, h) * scale
+            refit_origins(xs, o, err, tr, dp, se, m, internal, 0.5, model.refit_evals, model.refit_ftol, h) * scale
         )
 
     params = {"smoothing_level": alpha}
