@@ -40,6 +40,7 @@ from salesops_models.forecast.models import (
     FittedForecast,
     ForecastFitError,
     make_model,
+    member_aggregate,
 )
 from salesops_models.forecast.schema import QUANTILE_LEVELS, complete_series, future_index, quantile_columns
 
@@ -197,7 +198,7 @@ class _GuardedCombination(Combination):
         fitted = super()._fit(y)
         history = y.to_numpy(float)
         members = fitted.components
-        agg = np.mean if self.how == "mean" else np.median
+        agg = member_aggregate(self.how)
         notes = self.notes
         kept: list[FittedForecast] = list(members)
 
