@@ -40,6 +40,7 @@ from salesops_models.forecast.models import (
     FittedForecast,
     ForecastFitError,
     make_model,
+    member_aggregate,
 )
 from salesops_models.forecast.schema import QUANTILE_LEVELS, complete_series, future_index, quantile_columns
 
@@ -197,7 +198,7 @@ class _GuardedCombination(Combination):
         fitted = super()._fit(y)
         history = y.to_numpy(float)
         members = fitted.components
-        agg = np.mean if self.how == "mean" else np.median
+        agg = member_aggregate(self.how)
         notes = self.notes
         kept: list[FittedForecast] = list(members)
 
@@ -404,6 +405,9 @@ def finish_forecasts(
     pool = drafts if pool is None else pool
     samples = [d.rolling_errors for d in pool if d.rolling_errors is not None]
     batches: dict[tuple[int, tuple[float, ...], str], Calibration] = {}
+    # one column index per set of levels, shared by the frames (an index is immutable): building it
+    # from a list of names costs five times the rest of a small frame
+    columns: dict[tuple[float, ...], pd.Index] = {}
     out = []
     for d in drafts:
         quantiles = d.quantiles
@@ -430,9 +434,9 @@ def finish_forecasts(
             mean = np.clip(mean, 0.0, None)
             quantiles = np.clip(quantiles, 0.0, None)
             clipped = True
-        frame = pd.DataFrame(
-            np.column_stack([mean, quantiles]), index=d.index, columns=["mean", *quantile_columns(d.levels)]
-        )
+        if d.levels not in columns:
+            columns[d.levels] = pd.Index(["mean", *quantile_columns(d.levels)])
+        frame = pd.DataFrame(np.column_stack([mean, quantiles]), index=d.index, columns=columns[d.levels])
         out.append(
             SeriesForecast(
                 d.name,

@@ -309,7 +309,9 @@ class SeriesScaleModel:
 
         def log_mean(x: np.ndarray) -> float:
             x = x[np.isfinite(x)]
-            m = float(x.mean()) if x.size else 0.0
+            # sum / count is what ``mean`` computes (the same reduction and division), without
+            # its per-call bookkeeping: this runs several times per series in a batch
+            m = float(x.sum()) / x.size if x.size else 0.0
             return float(np.log(m)) if m > 0 else float("nan")
 
         early = log_mean(a[rows[:half]]) if half else float("nan")
@@ -318,13 +320,15 @@ class SeriesScaleModel:
 
     def scale(self, sample: RollingErrors) -> float:
         """Relative scale :math:`c_i = \\exp(b(\\log m_i - \\bar\\ell))` of a series (1 without errors)."""
-        _, full, _, _ = self.log_sizes(sample)
+        return self._scale_of(self.log_sizes(sample)[1])
+
+    def _scale_of(self, full: float) -> float:
         return float(np.exp(self.shrinkage * (full - self.centre))) if np.isfinite(full) else 1.0
 
     def row_scales(self, sample: RollingErrors) -> np.ndarray:
         """Divisors of each row's errors, cross-fitted: the earlier half by the later half's scale and back."""
         rows, full, early, late = self.log_sizes(sample)
-        out = np.full(sample.errors.shape[0], self.scale(sample))
+        out = np.full(sample.errors.shape[0], self._scale_of(full))
         if np.isfinite(early) and np.isfinite(late):
             half = len(rows) // 2
             out[rows[:half]] = np.exp(self.shrinkage * (late - self.centre))
@@ -353,7 +357,7 @@ def series_scales(
                 u = np.abs(smp.scaled[:, s])
                 u = u[np.isfinite(u)]
                 if u.size:
-                    per.append(u.mean())
+                    per.append(u.sum() / u.size)  # = u.mean(), without its per-call overhead
         if per and np.mean(per) > 0:
             g[s] = float(np.mean(per))
     known = np.where(np.isfinite(g))[0]
