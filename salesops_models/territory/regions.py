@@ -66,6 +66,8 @@ REGION_REPS = 30
 #: reps' bands are then met inside the region with room to spare; at 10,000 x 100 wider bands for the
 #: regions gave worse plans, 1.72 against 1.67, and regions with no plan).
 REGION_BAND_SHARE = (0.3, 0.6, 1.0)
+#: Candidate reps an account needs in a region to be aligned to it (unless it is its owner's region).
+REGION_MIN_CANDIDATES = 3
 #: Share of the disruption budget the alignment of accounts to regions may use (the rest, and what it
 #: leaves, goes to the regions).
 REGION_BUDGET_SHARE = 0.5
@@ -161,7 +163,18 @@ def _region_instance(
     key = inst.pair_a.astype(np.int64) * G + region[inst.pair_r]
     dist = inst.distance[inst.pair_a, inst.pair_r] if priced is None else priced
     order = np.lexsort((dist, key))
-    first = order[np.r_[True, np.diff(key[order]) > 0]]  # the nearest candidate per (account, region)
+    new_key = np.r_[True, np.diff(key[order]) > 0]
+    first = order[new_key]  # the nearest candidate per (account, region)
+    # an account goes to a region other than its owner's (or lock's) only where it has
+    # REGION_MIN_CANDIDATES candidates: one lone border rep would have to take every such account (at
+    # 100,000 x 300 two regions' LPs were infeasible so)
+    count = np.diff(np.r_[np.flatnonzero(new_key), len(order)])
+    home = np.where(inst.lock >= 0, inst.lock, inst.owner)
+    home_region = np.where(home >= 0, region[np.maximum(home, 0)], -1)
+    fa, fg = inst.pair_a[first], region[inst.pair_r[first]]
+    ok = (count >= REGION_MIN_CANDIDATES) | (fg == home_region[fa])
+    ok |= np.bincount(fa[ok], minlength=inst.n_accounts)[fa] == 0  # never leave an account with none
+    first = first[ok]
     pair_a, pair_r = inst.pair_a[first], region[inst.pair_r[first]]
     d = dist[first]
     weight = inst.weight
@@ -280,12 +293,23 @@ def sub_instance(inst: AlignmentInstance, accounts: np.ndarray, reps: np.ndarray
 class _Regions:
     """One split of the accounts into regions and what the regional solves gave."""
 
+    region: np.ndarray
     account_region: np.ndarray
     moved_value: float
     plan: np.ndarray | None
     multipliers: tuple[np.ndarray, np.ndarray, float, float]
     regional: list[dict[str, float]]
     failure: str = ""
+
+
+def _partner(inst: AlignmentInstance, region: np.ndarray, account_region: np.ndarray, g: int) -> int:
+    """The region sharing most candidate pairs with region ``g`` (its accounts with ``g``'s reps and
+    ``g``'s accounts with its reps); -1 when none does."""
+    pa_region, pr_region = account_region[inst.pair_a], region[inst.pair_r]
+    n = int(max(region.max(), account_region.max())) + 1
+    shared = np.bincount(pa_region[(pr_region == g) & (pa_region != g)], minlength=n)
+    shared += np.bincount(pr_region[(pa_region == g) & (pr_region != g)], minlength=n)
+    return int(np.argmax(shared)) if shared.max() > 0 else -1
 
 
 def _solve_regions(
@@ -297,50 +321,54 @@ def _solve_regions(
     region: np.ndarray,
     account_region: np.ndarray,
     with_plan: bool,
-    budget_weight: np.ndarray | None = None,
 ) -> _Regions:
     """Each region's LP (``with_plan``: and its plan by :func:`lp_round`), the regions' duals put side by
     side as multipliers of the whole company's Lagrangian, and the combined plan.
 
-    The budget left after the moves between regions is shared in proportion to ``budget_weight`` (per
-    region; default the owned value each region keeps)."""
+    Every region gets the same share of the owned value it keeps as budget (what the moves between
+    regions leave). A region whose LP is infeasible (a rep in a corner whose accounts went to the
+    neighbouring region: at 30,000 x 90 one rep lacked 26% of its lower band) or that finds no plan is
+    merged with the region sharing most candidate pairs with it (:func:`_partner`) and solved again."""
     terms = PairTerms.of(inst, objective)
     K, R = inst.target.shape
-    G = int(region.max()) + 1
+    region, account_region = region.copy(), account_region.copy()
     owned = inst.owner >= 0
     left_home = owned & (account_region != region[np.maximum(inst.owner, 0)])
     moved_value = float(inst.value[left_home].sum())
     moved_count = int(left_home.sum())
-    lam_up, lam_lo = np.zeros((K, R)), np.zeros((K, R))
-    out = _Regions(account_region, moved_value, None, (lam_up, lam_lo, 0.0, 0.0), [])
+    out = _Regions(
+        region, account_region, moved_value, None, (np.zeros((K, R)), np.zeros((K, R)), 0.0, 0.0), []
+    )
     budget = terms.budget
     if budget is not None and moved_value > budget * (1 + 1e-9):
         out.failure = "aligning the accounts to regions alone uses more than the disruption budget"
         return out
-    stay_value = float(inst.value[owned & ~left_home].sum())
     stay = owned & ~left_home
-    stay_by_region = np.bincount(account_region[stay], weights=inst.value[stay], minlength=G)
-    if budget_weight is None:
-        budget_weight = stay_by_region
-    room = None if budget is None else max(budget - moved_value, 0.0)
-    stay_count = np.bincount(account_region[owned & ~left_home], minlength=G)
+    stay_value = float(inst.value[stay].sum())
+    share = None if budget is None else min(max(budget - moved_value, 0.0) / max(stay_value, 1e-12), 1.0)
     move_room = None if objective.max_moves is None else objective.max_moves - moved_count
-    plan = np.full(inst.n_accounts, -1)
-    mu_value = nu_count = 0.0
-    for g in range(G):
+    done: dict[int, tuple] = {}  # region -> (accounts, reps, sub, sub objective, row duals, assign)
+    pending = list(range(int(region.max()) + 1))
+    while pending:
+        g = pending.pop(0)
         accounts = np.flatnonzero(account_region == g)
         reps = np.flatnonzero(region == g)
         sub = sub_instance(inst, accounts, reps)
-        cap = None if move_room is None else int(move_room * stay_count[g] // max(stay_count.sum(), 1))
-        share = None
-        if room is not None:
-            given = room * budget_weight[g] / max(float(budget_weight.sum()), 1e-12)
-            share = min(given / max(float(stay_by_region[g]), 1e-12), 1.0)
+        cap = None
+        if move_room is not None:
+            cap = int(move_room * stay[accounts].sum() // max(int(stay.sum()), 1))
         sub_objective = replace(objective, disruption_budget=share, max_moves=cap)
         start = time.perf_counter()
+        assign = None
         if with_plan:
             res = lp_round(sub, sub_objective, solver, limits=limits, deadline=deadline)
-            row_dual, status, bound, cost = res.row_dual, res.lp_status, res.bound, res.objective
+            row_dual, status, bound, cost, assign = (
+                res.row_dual,
+                res.lp_status,
+                res.bound,
+                res.objective,
+                res.assign,
+            )
         else:
             lp = lp_solution(sub, sub_objective, solver, deadline)
             row_dual = None if lp is None else lp[1]
@@ -369,19 +397,37 @@ def _solve_regions(
             cost,
             seconds,
         )
-        if row_dual is not None:
-            up, lo, mu, nu = multipliers_of_duals(sub, PairTerms.of(sub, sub_objective), row_dual)
-            lam_up[:, reps], lam_lo[:, reps] = up, lo
-            mu_value += mu  # the region's budget dual x its owned value: summed, a value-weighted mean
-            nu_count += nu / max(sub.n_accounts, 1)
-        if with_plan:
-            if res.assign is None:
+        if row_dual is None or (with_plan and assign is None):
+            h = _partner(inst, region, account_region, g)
+            if h < 0:
                 out.failure = f"region {g} ({len(accounts)} accounts x {len(reps)} reps): no plan ({status})"
                 return out
-            plan[accounts] = reps[res.assign]
+            log.info("region %d: %s; merged with region %d", g, status, h)
+            region[region == h] = g
+            account_region[account_region == h] = g
+            done.pop(h, None)
+            if h in pending:
+                pending.remove(h)
+            pending.insert(0, g)
+            continue
+        done[g] = (accounts, reps, sub, sub_objective, row_dual, assign)
+    # the regions' duals side by side (each rep in one region) as the company's multipliers
+    lam_up, lam_lo = np.zeros((K, R)), np.zeros((K, R))
+    mu_value = nu_count = 0.0
+    plan = np.full(inst.n_accounts, -1)
+    for accounts, reps, sub, sub_objective, row_dual, assign in done.values():
+        up, lo, mu, nu = multipliers_of_duals(sub, PairTerms.of(sub, sub_objective), row_dual)
+        lam_up[:, reps], lam_lo[:, reps] = up, lo
+        mu_value += mu  # the region's budget dual x its owned value: summed, a value-weighted mean
+        nu_count += nu / max(sub.n_accounts, 1)
+        if assign is not None:
+            plan[accounts] = reps[assign]
     mu = mu_value / max(stay_value, 1e-12) * max(inst.owned_value, 1e-12) if budget is not None else 0.0
-    nu = nu_count / G * inst.n_accounts if objective.max_moves is not None else 0.0
+    nu = nu_count / len(done) * inst.n_accounts if objective.max_moves is not None else 0.0
     out.multipliers = (lam_up, lam_lo, mu, nu)
+    # regions numbered 0.. again after merges
+    ids, out.region = np.unique(region, return_inverse=True)
+    out.account_region = np.searchsorted(ids, account_region)
     if with_plan:
         out.plan = plan
     return out
@@ -490,10 +536,10 @@ def regional_plan(
             break
         log.info("regional alignment: %s; next split", two.failure)
     assert two is not None  # the first split exists
-    regions = RegionalPlan(region, two.account_region, two.moved_value, two.regional)
+    regions = RegionalPlan(two.region, two.account_region, two.moved_value, two.regional)
     log.info(
         "regions: %d of at most %d reps; accounts moved between regions: value %.4g",
-        int(region.max()) + 1,
+        int(two.region.max()) + 1,
         max_reps,
         two.moved_value,
     )
