@@ -5,8 +5,8 @@ minutes, and the Lagrangian relaxed choice is too far from the bands to repair b
 (docs/territory.md). The LP path closes to about 1% at 10,000 x 100 in a minute or two, so the company
 is cut into regions of that size and each is aligned alone:
 
-1. **Regions of reps** (:func:`rep_regions`): recursive coordinate bisection of the reps' current
-   territories (the centroid of the accounts each owns), splitting the rep counts so every region gets
+1. **Regions of reps** (:func:`rep_regions`): recursive coordinate bisection of the reps' locations
+   (the centroid of the accounts nearest to each, :func:`rep_centroids`), splitting the rep counts so every region gets
    at most :data:`REGION_REPS` reps. Deterministic: ties are broken by rep position.
 2. **Accounts to regions** (:func:`balance_regions`): each account goes to its owner's region (an
    unowned one to the region of its nearest candidate, a locked one to its lock's). A region with
@@ -101,22 +101,25 @@ class RegionalPlan:
 
 
 def rep_centroids(inst: AlignmentInstance) -> tuple[np.ndarray, np.ndarray]:
-    """Per rep, the mean location of the accounts it owns (else of those nearest to it, else of all)
-    as planar ``(x, y)`` [deg, longitude scaled by the cosine of the mean latitude]."""
+    """Per rep, where its candidate accounts are: the mean location of the accounts whose nearest
+    candidate it is (else of all accounts it is a candidate of), as planar ``(x, y)`` [deg, longitude
+    scaled by the cosine of the mean latitude].
+
+    Not the accounts it owns: candidates are the nearest reps to the home base, and a rep whose
+    accounts today lie elsewhere would land in a region where no account has it as a candidate (at
+    100,000 x 300 such a region had no balanced LP even merged with three neighbours)."""
     if inst.lat is None or inst.lon is None:
         raise ValueError("regions need account locations")
     lat, lon = inst.lat, inst.lon
     R = inst.n_reps
-    nearest = np.full(inst.n_accounts, -1)
-    nearest[inst.pair_a[inst.nearest_pair]] = inst.pair_r[inst.nearest_pair]
     x = lon * math.cos(math.radians(float(np.mean(lat))))
     cx, cy = np.full(R, float(x.mean())), np.full(R, float(lat.mean()))
-    for who in (nearest, inst.owner):  # the owner's accounts win where there are any
-        ok = who >= 0
-        n = np.bincount(who[ok], minlength=R)
-        has = n > 0
-        cx[has] = np.bincount(who[ok], weights=x[ok], minlength=R)[has] / n[has]
-        cy[has] = np.bincount(who[ok], weights=lat[ok], minlength=R)[has] / n[has]
+    nearest = inst.nearest_pair
+    for pa, pr in ((inst.pair_a, inst.pair_r), (inst.pair_a[nearest], inst.pair_r[nearest])):
+        n = np.bincount(pr, minlength=R)
+        has = n > 0  # the nearest accounts win where there are any
+        cx[has] = np.bincount(pr, weights=x[pa], minlength=R)[has] / n[has]
+        cy[has] = np.bincount(pr, weights=lat[pa], minlength=R)[has] / n[has]
     return cx, cy
 
 
@@ -521,13 +524,15 @@ def regional_plan(
     )
     phase("lagrangian bound")
     log.info("regional alignment: Lagrangian bound %.6g from the regional LPs' duals", lag.bound)
-    # pass 2: regions on those prices, each region aligned; the regions by travel when that fails
+    # pass 2: regions (as merged in pass 1) on those prices, each region aligned; the split by travel when
+    # that fails
+    region = one.region
     second = balance_regions(
         inst, region, objective, solver, limits, deadline, priced_costs(inst, terms, lag)
     )
     phase("regions by price")
     two = None
-    for split in (second, first):
+    for split in (second, one.account_region):
         if split is None:
             continue
         two = _solve_regions(inst, objective, solver, region_limits, deadline, region, split, with_plan=True)
