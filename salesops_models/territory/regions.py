@@ -66,8 +66,10 @@ REGION_REPS = 30
 #: reps' bands are then met inside the region with room to spare; at 10,000 x 100 wider bands for the
 #: regions gave worse plans, 1.72 against 1.67, and regions with no plan).
 REGION_BAND_SHARE = (0.3, 0.6, 1.0)
-#: Candidate reps an account needs in a region to be aligned to it (unless it is its owner's region).
-REGION_MIN_CANDIDATES = 3
+#: Candidate reps an account needs in a region to be aligned to it (unless it is its owner's region). At
+#: 3, a rep on a region's edge lost the accounts nearest to it (their other candidates were next door)
+#: and its region's LP was infeasible at 100,000 x 300.
+REGION_MIN_CANDIDATES = 1
 #: Share of the disruption budget the alignment of accounts to regions may use (the rest, and what it
 #: leaves, goes to the regions).
 REGION_BUDGET_SHARE = 0.5
@@ -306,12 +308,11 @@ class _Regions:
 
 
 def _partner(inst: AlignmentInstance, region: np.ndarray, account_region: np.ndarray, g: int) -> int:
-    """The region sharing most candidate pairs with region ``g`` (its accounts with ``g``'s reps and
-    ``g``'s accounts with its reps); -1 when none does."""
+    """The region holding most accounts that have a rep of region ``g`` as a candidate (where a rep that
+    ``g`` starves finds its accounts); -1 when none does."""
     pa_region, pr_region = account_region[inst.pair_a], region[inst.pair_r]
     n = int(max(region.max(), account_region.max())) + 1
     shared = np.bincount(pa_region[(pr_region == g) & (pa_region != g)], minlength=n)
-    shared += np.bincount(pr_region[(pa_region == g) & (pr_region != g)], minlength=n)
     return int(np.argmax(shared)) if shared.max() > 0 else -1
 
 
