@@ -64,7 +64,9 @@ def test_regional_plan_meets_every_constraint_its_bound_is_valid_and_it_repeats(
     options = SolverOptions(time_limit=120, mip_gap=0.01)
     limits = SearchLimits(rins_rounds=2, neighbourhood_rounds=0, lagrangian_steps=200)
     res, split = regional_plan(inst, objective, options, limits=limits, max_reps=7)
-    assert split is not None and int(split.region.max()) + 1 == 3
+    # three regions of at most 7 reps, or fewer when one had to be merged with its neighbour
+    assert split is not None and 2 <= int(split.region.max()) + 1 <= 3
+    assert np.array_equal(np.unique(split.account_region), np.unique(split.region))
     assert res.assign is not None and (res.assign >= 0).all() and len(res.assign) == inst.n_accounts
     terms = PairTerms.of(inst, objective)
     assert meets_constraints(inst, res.assign, terms.value, terms.moves, 0.3, None)
