@@ -374,6 +374,7 @@ def run_scale(
     load_after = machine_load()
     s = res.summary()
     lim = kwargs["limits"]
+    check = plan_check(company.accounts, company.reps, res.assignments, balance, budget)
     note = (
         f"{n_accounts}x{n_reps}, k={candidate_k}, pairs={s['candidate_pairs']}, budget={budget:.0%}; "
         f"work limits: rins_rounds {lim.rins_rounds}, neighbourhood_rounds {lim.neighbourhood_rounds}, "
@@ -383,8 +384,8 @@ def run_scale(
         f"{res.stopped_by_clock or 'no'}; peak RSS {peak_mb:.0f} MB (after sample generation "
         f"{rss_data:.0f} MB); bound {s['bound']:.4f}; max |dev| workload "
         f"{s['max_abs_deviation_workload_hours']:.4f} potential {s['max_abs_deviation_potential']:.4f}; "
-        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}; {load_before} before, "
-        f"{load_after} after"
+        f"disruption share {s['disruption_share']:.4f}; moved {s['moved']}; notes {res.notes}; "
+        f"independent check: {check}; {load_before} before, {load_after} after"
     )
     recs = [
         Record(
@@ -409,12 +410,52 @@ def run_scale(
     return recs
 
 
+def plan_check(
+    accounts: pd.DataFrame, reps: pd.DataFrame, assignments: pd.DataFrame, balance: list, budget: float
+) -> str:
+    """The plan recomputed from the tables alone: every account once, every rep's load of every balanced
+    metric within its band around the capacity-weighted mean, the revenue that changed owner within the
+    budget. Returns ``"ok"`` or what failed."""
+    problems = []
+    got = assignments.set_index("account_id")["rep_id"].astype(str)
+    ids = accounts["account_id"].astype(str)
+    if got.index.duplicated().any() or len(got) != len(ids) or set(got.index) != set(ids):
+        problems.append("accounts not assigned exactly once")
+    rep_of = got.reindex(ids).to_numpy()
+    cap = reps.set_index(reps["rep_id"].astype(str))["capacity"].astype(float)
+    for b in balance:
+        load = (
+            pd.Series(accounts[b.column].to_numpy(float))
+            .groupby(rep_of)
+            .sum()
+            .reindex(cap.index, fill_value=0)
+        )
+        target = accounts[b.column].sum() * cap / cap.sum()
+        dev = float((load / target - 1).abs().max())
+        if dev > b.tolerance + 1e-9:
+            problems.append(f"{b.column} off its band by {dev:.4f}")
+    owner = accounts["owner_rep_id"].astype(str).to_numpy()
+    value = accounts["revenue_last_year"].to_numpy(float)
+    owned = pd.Series(owner).isin(cap.index).to_numpy()
+    share = value[owned & (rep_of != owner)].sum() / value[owned].sum()
+    if share > budget + 1e-9:
+        problems.append(f"disruption share {share:.4f} over the budget")
+    return "ok" if not problems else "; ".join(problems)
+
+
 def scale_instance(company, balance, candidate_k):  # type: ignore[no-untyped-def]
     """The scale runs' instance: workload as the territory load, last year's revenue as the value, no locks."""
     from salesops_models.territory.instance import prepare_instance
 
     return prepare_instance(
-        company.accounts, company.reps, balance, None, "workload_hours", "revenue_last_year", None, candidate_k
+        company.accounts,
+        company.reps,
+        balance,
+        None,
+        "workload_hours",
+        "revenue_last_year",
+        None,
+        candidate_k,
     )
 
 
@@ -613,6 +654,18 @@ def main(argv: list[str] | None = None) -> int:
         help="scale: candidate pairs from which the Lagrangian path is taken (default: the package's)",
     )
     ap.add_argument(
+        "--regional-pairs",
+        type=int,
+        default=None,
+        help="scale: candidate pairs from which the alignment goes by regions (default: the package's)",
+    )
+    ap.add_argument(
+        "--region-reps",
+        type=int,
+        default=None,
+        help="scale: reps per region at most (default: the package's)",
+    )
+    ap.add_argument(
         "--scenario",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
@@ -629,6 +682,13 @@ def main(argv: list[str] | None = None) -> int:
         from salesops_models.territory import lp_round
 
         lp_round.LAGRANGIAN_PAIRS = args.lagrangian_pairs
+    if args.regional_pairs is not None or args.region_reps is not None:
+        from salesops_models.territory import regions
+
+        if args.regional_pairs is not None:
+            regions.REGIONAL_PAIRS = args.regional_pairs
+        if args.region_reps is not None:
+            regions.REGION_REPS = args.region_reps
     if args.family_dir == "scale" and args.bound_only:
         records = run_scale_bound(args.accounts, args.reps, args.candidate_k, args.budget, args.bound_only)
     elif args.family_dir == "scale":

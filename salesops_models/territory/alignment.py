@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.errors import DataValidationError, SalesopsError, format_rows
+from salesops_models.territory import regions
 from salesops_models.territory.contiguity import AdjacencyGraph, Contiguity, adjacency_graph
 from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start, polish
 from salesops_models.territory.instance import (
@@ -158,7 +159,10 @@ def assign_territories(
         rounded plan that meets every constraint is returned with the LP bound and its proven gap,
         without the MILP. Without such a plan the (elastic) MILP runs and gives the diagnosis. ``None``
         (default): on from :data:`LP_ROUNDING_PAIRS` candidate pairs. An infeasible LP proves that no
-        plan meets the bands.
+        plan meets the bands. From :data:`~salesops_models.territory.regions.REGIONAL_PAIRS` pairs (with
+        account locations, without contiguity) the plan comes from regional alignments and the bound
+        from the whole company's Lagrangian (:mod:`~salesops_models.territory.regions`); the LP path
+        runs when they find no plan.
     solver
         MIP gap, node limit (the work limit of each MILP), threads; ``time_limit`` is the wall-clock
         safety net of the whole alignment (heuristics, LP and MILP together). Default
@@ -206,7 +210,17 @@ def assign_territories(
     terms = PairTerms.of(inst, objective)
     lp = None
     if lp_rounding or (lp_rounding is None and len(inst.pair_a) >= LP_ROUNDING_PAIRS):
-        lp = lp_round(inst, objective, solver, limits=limits, contiguity=rule, deadline=deadline)
+        if rule is None and inst.lat is not None and len(inst.pair_a) >= regions.REGIONAL_PAIRS:
+            # whole companies: regional alignments and the whole company's Lagrangian bound (the LP of
+            # 100,000 x 300 was not solved in minutes); the LP path runs only when they find no plan
+            lp, split = regions.regional_plan(inst, objective, solver, limits=limits, deadline=deadline)
+            if lp.assign is not None and split is not None:
+                notes.append(f"whole company by {int(split.region.max()) + 1} regions of reps")
+            else:
+                notes.append(f"regional alignment found no plan ({lp.lp_status}); LP path")
+                lp = None
+        if lp is None:
+            lp = lp_round(inst, objective, solver, limits=limits, contiguity=rule, deadline=deadline)
         if lp.lp_status == "infeasible":
             notes.append("LP relaxation infeasible: no plan meets every band with these candidates")
         elif np.isfinite(lp.bound):

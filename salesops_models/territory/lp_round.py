@@ -115,6 +115,10 @@ class LPRounding:
     phase_seconds
         Wall-clock time of each step that ran [s], in order: ``lp build``, ``lp solve``, ``lp
         contiguity cuts``, ``rounding``, ``connect``, ``rins``, ``neighbourhood search``.
+    row_dual
+        Row duals of the LP relaxation (rows of :func:`_model`: accounts, bands, budget, move cap) when it
+        was solved over every pair, else ``None``: the regional path
+        (:mod:`~salesops_models.territory.regions`) starts the whole company's Lagrangian steps from them.
     """
 
     lp_status: str
@@ -125,6 +129,7 @@ class LPRounding:
     seconds: float
     build_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    row_dual: np.ndarray | None = None
 
     @property
     def gap(self) -> float:
@@ -304,6 +309,26 @@ def dual_bound(
     d = reduced_costs(inst, terms, y, objective)
     starts = np.r_[0, np.flatnonzero(np.diff(inst.pair_a)) + 1]
     return float(np.minimum.reduceat(d, starts).sum()) + const
+
+
+def lp_solution(
+    inst: AlignmentInstance, objective: Objective, solver: SolverOptions, deadline: Deadline
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pair values and row duals of the LP relaxation of the strict model over every pair (:func:`_model`
+    rows), or ``None`` when the LP is not solved to optimality (infeasible, or stopped by the safety net)."""
+    import highspy
+
+    terms = PairTerms.of(inst, objective)
+    lp = _model(inst, terms.cost, terms.moves, terms.value, objective.disruption_budget, objective.max_moves)
+    h = highs_solver(solver, deadline, mip=False)
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # type: ignore[attr-defined]
+        if stopped_by_clock(h):
+            deadline.record("LP relaxation")
+        return None
+    sol = h.getSolution()
+    return np.asarray(sol.col_value, float)[: len(inst.pair_a)], np.asarray(sol.row_dual, float)
 
 
 def multipliers_of_duals(
@@ -627,6 +652,7 @@ def lp_round(
         reduced = np.maximum(reduced_costs(inst, terms, np.asarray(sol.row_dual, float), objective), 0.0)
     bound = float(h.getInfo().objective_function_value)
     lp_status = "optimal"
+    row_dual = np.asarray(sol.row_dual, float) if cols is None and contiguity is None else None
     if lag is not None and cols is not None:
         # the core LP's objective bounds only plans on its columns: the bound is the Lagrangian value
         # at its duals (over every pair), or the subgradient's, whichever is higher
@@ -649,7 +675,15 @@ def lp_round(
     def result(assign: np.ndarray | None) -> LPRounding:
         obj = math.nan if assign is None else float(cost[plan_pairs(inst, assign)].sum())
         return LPRounding(
-            lp_status, bound, assign, obj, n_split, time.perf_counter() - tick, build_seconds, phases
+            lp_status,
+            bound,
+            assign,
+            obj,
+            n_split,
+            time.perf_counter() - tick,
+            build_seconds,
+            phases,
+            row_dual,
         )
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
@@ -673,9 +707,7 @@ def lp_round(
         contiguity is not None and contiguity.broken(plan)
     ):
         log.info("LP rounding: no plan inside every band and the budget")
-        return LPRounding(
-            lp_status, bound, None, math.nan, n_split, time.perf_counter() - tick, build_seconds, phases
-        )
+        return result(None)
     best = result(plan)
     log.info("LP rounding: plan %.6g, gap to the LP bound %.3g%%", best.objective, 100 * best.gap)
     if lp_status == "lagrangian" and best.gap > solver.mip_gap:
