@@ -159,7 +159,7 @@ def assign_territories(
         rounded plan that meets every constraint is returned with the LP bound and its proven gap,
         without the MILP. Without such a plan the (elastic) MILP runs and gives the diagnosis. ``None``
         (default): on from :data:`LP_ROUNDING_PAIRS` candidate pairs. An infeasible LP proves that no
-        plan meets the bands. From :data:`~salesops_models.territory.regions.REGIONAL_PAIRS` pairs (with
+        plan meets the bands. When :data:`~salesops_models.territory.regions.REGIONAL_PAIRS` is set (opt-in), from that many pairs (with
         account locations, without contiguity) the plan comes from regional alignments and the bound
         from the whole company's Lagrangian (:mod:`~salesops_models.territory.regions`); the LP path
         runs when they find no plan.
@@ -210,7 +210,8 @@ def assign_territories(
     terms = PairTerms.of(inst, objective)
     lp = None
     if lp_rounding or (lp_rounding is None and len(inst.pair_a) >= LP_ROUNDING_PAIRS):
-        if rule is None and inst.lat is not None and len(inst.pair_a) >= regions.REGIONAL_PAIRS:
+        regional = regions.REGIONAL_PAIRS
+        if rule is None and inst.lat is not None and regional is not None and len(inst.pair_a) >= regional:
             # whole companies: regional alignments and the whole company's Lagrangian bound (the LP of
             # 100,000 x 300 was not solved in minutes); the LP path runs only when they find no plan
             lp, split = regions.regional_plan(inst, objective, solver, limits=limits, deadline=deadline)
