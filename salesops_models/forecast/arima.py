@@ -252,12 +252,15 @@ def fit_css(w, p, q, sp, sq, m, has_const, max_evals, ftol):  # type: ignore[no-
     x0 = np.zeros(k)
     if has_const:
         x0[0] = w.mean()
-    return refit_css(w, p, q, sp, sq, m, has_const, x0, 1.0, max_evals, ftol)
+    return refit_css(w, p, q, sp, sq, m, has_const, x0, 1.0, max_evals, ftol, 1)
 
 
 @nb.njit(**JIT)
-def refit_css(w, p, q, sp, sq, m, has_const, x0, shrink, max_evals, ftol):  # type: ignore[no-untyped-def]
-    """CSS estimates from the start ``x0`` (a warm start scales the initial simplex by ``shrink``)."""
+def refit_css(w, p, q, sp, sq, m, has_const, x0, shrink, max_evals, ftol, restarts):  # type: ignore[no-untyped-def]
+    """CSS estimates from the start ``x0`` (a warm start scales the initial simplex by ``shrink``).
+
+    ``restarts``: see :func:`~salesops_models.forecast.optim.make_nelder_mead` (1 for a search from
+    the zero start, 0 for a warm start, as the ETS refits)."""
     k = x0.size
     if k == 0:
         return x0.copy()
@@ -271,7 +274,7 @@ def refit_css(w, p, q, sp, sq, m, has_const, x0, shrink, max_evals, ftol):  # ty
         np.empty((kk, kk)), np.empty(p), np.empty(q), np.empty(sp), np.empty(sq),
         np.empty(p + m * sp), np.empty(q + m * sq), np.empty(w.size),
     )
-    x, _, _ = _nelder_mead_css(x0, step, lo, hi, (w, p, q, sp, sq, m, has_const) + space, max_evals, ftol, 1)
+    x, _, _ = _nelder_mead_css(x0, step, lo, hi, (w, p, q, sp, sq, m, has_const) + space, max_evals, ftol, restarts)
     return x
 
 
@@ -508,7 +511,7 @@ def refit_origins(x, w, origins, delta, p, q, sp, sq, m, has_const, x0, scale, s
         wt = w[: t - k]
         if wt.size <= p + m * sp + 2 or t - k < 1:
             continue
-        xi = refit_css(wt / scale, p, q, sp, sq, m, has_const, start, shrink, max_evals, ftol)
+        xi = refit_css(wt / scale, p, q, sp, sq, m, has_const, start, shrink, max_evals, ftol, 0)
         start = xi
         c, phi, theta, _, _, _, _ = unpack(xi, p, q, sp, sq, m, has_const)
         c = c * scale
