@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesops_models.errors import SalesopsError
+from salesops_models.territory.capacitated import capacitated_local_search
 from salesops_models.territory.milp_arrays import MilpArrays, run_highs
 from salesops_models.territory.solver import (
     FEASIBLE,
@@ -89,8 +90,6 @@ ROOT_ITERATIONS = 3000
 NODE_ITERATIONS = 400
 STALL = 20
 NODE_LIMIT = 5000
-#: Work limit of the exact assignment that turns the capacitated start's sites into a plan (MILP nodes).
-ASSIGN_NODE_LIMIT = 20_000
 
 
 @dataclass
@@ -485,39 +484,6 @@ class UncapacitatedSites:
         return plan_cost(self.cost, sites)[0], np.asarray(sites)
 
 
-def assign_to_centres(
-    cost: np.ndarray, demand: np.ndarray, capacity: np.ndarray, centres: np.ndarray, solver: SolverOptions
-) -> tuple[float, np.ndarray | None, bool]:
-    """Cheapest single-source assignment of every client to the open ``centres`` within capacity (an
-    open centre serves itself when clients are the sites), by MILP (node-limited).
-
-    Returns the cost (``inf`` when no assignment fits), the centre of each client and whether the
-    MILP proved its cost optimal.
-    """
-    n, m_sites = cost.shape
-    sub = cost[:, centres]
-    ui, ci = np.nonzero(np.isfinite(sub))
-    if n == m_sites:
-        is_centre = np.zeros(n, dtype=bool)
-        is_centre[centres] = True
-        keep = ~is_centre[ui] | (centres[ci] == ui)
-        ui, ci = ui[keep], ci[keep]
-    mdl = MilpArrays()
-    x = mdl.add_vars(len(ui), cost=sub[ui, ci], integer=True)
-    mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
-    mdl.add_rows(ci, x, demand[ui], -np.inf, capacity[centres], num=len(centres))
-    opts = SolverOptions(
-        solver.time_limit, 0.0, solver.threads, {**solver.highs_options, "mip_max_nodes": ASSIGN_NODE_LIMIT}
-    )
-    res = run_highs(mdl.to_highs(opts), opts.time_limit)
-    if res.values is None:
-        return math.inf, None, res.info.status == INFEASIBLE
-    chosen = res.values[x] > 0.5
-    assign = np.full(n, -1, dtype=np.int64)
-    assign[ui[chosen]] = centres[ci[chosen]]
-    return float(cost[np.arange(n), assign].sum()), assign, res.info.status == OPTIMAL
-
-
 @dataclass
 class _Node:
     bound: float
@@ -810,10 +776,18 @@ def capacitated_p_median(
     if integral:
         extra.setdefault("mip_abs_gap", 1.0 - 1e-6)  # a better plan is at least 1 cheaper
     start_sites, _ = swap_search(cost, p, fixed)
-    heuristic, start_assign, _ = assign_to_centres(
-        cost, q, cap, start_sites, SolverOptions(solver.time_limit, 0.0, solver.threads, solver.highs_options)
+    heuristic, start_assign, rounds = capacitated_local_search(
+        cost,
+        q,
+        cap,
+        start_sites,
+        fixed,
+        SolverOptions(solver.time_limit, 0.0, solver.threads, solver.highs_options),
     )
-    ui, uj = np.nonzero(np.isfinite(cost))
+    # a client that cannot fit beside the site's own demand (self-serving) or at all is never its pair
+    own_q = q[:m_sites] if n == m_sites else np.zeros(m_sites)
+    fits = q[:, None] + np.where(np.arange(m_sites)[None, :] == np.arange(n)[:, None], 0.0, own_q[None, :])
+    ui, uj = np.nonzero(np.isfinite(cost) & (fits <= cap[None, :] + 1e-9))
     mdl = MilpArrays()
     y = mdl.add_vars(m_sites, lower=np.isin(np.arange(m_sites), fixed).astype(float), integer=True)
     x = mdl.add_vars(len(ui), cost=cost[ui, uj], integer=True)
@@ -843,7 +817,7 @@ def capacitated_p_median(
     left = max(tick + solver.time_limit - time.perf_counter(), 0.01)
     opts = SolverOptions(left, solver.mip_gap, solver.threads, extra, solver.log_to_console)
     res = run_highs(mdl.to_highs(opts), left, warm_start=start)
-    note = f"start {heuristic:g} (swap-search sites, exact assignment); MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
+    note = f"start {heuristic:g} (capacitated search, {rounds} rounds); MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
     if res.values is None:
         info = SolveInfo(
             res.info.status,
