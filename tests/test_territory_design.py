@@ -12,6 +12,7 @@ import pytest
 from salesops_models.territory.capacitated import (
     assign_to_centres,
     capacitated_local_search,
+    knapsack_lagrangian,
     regret_assignment,
 )
 from salesops_models.territory.design import (
@@ -105,8 +106,15 @@ def _capacitated_instance(seed: int, n: int, p: int, slack: float) -> tuple[np.n
 
 def _enumerate_capacitated(cost: np.ndarray, demand: np.ndarray, cap: float, p: int) -> float:
     """Cheapest single-source plan over every centre set and every assignment (a centre serves itself)."""
+    return min(value for value, _ in _capacitated_plans(cost, demand, cap, p))
+
+
+def _capacitated_plans(
+    cost: np.ndarray, demand: np.ndarray, cap: float, p: int
+) -> list[tuple[float, np.ndarray]]:
+    """Every feasible single-source plan with its cost (a centre serves itself)."""
     n = len(cost)
-    best = np.inf
+    plans = []
     for centres in itertools.combinations(range(n), p):
         others = [i for i in range(n) if i not in centres]
         for choice in itertools.product(centres, repeat=len(others)):
@@ -114,8 +122,8 @@ def _enumerate_capacitated(cost: np.ndarray, demand: np.ndarray, cap: float, p: 
             a[others] = choice
             if (np.bincount(a, weights=demand, minlength=n) > cap).any():
                 continue
-            best = min(best, cost[np.arange(n), a].sum())
-    return float(best)
+            plans.append((float(cost[np.arange(n), a].sum()), a))
+    return plans
 
 
 def _assert_feasible_plan(assign: np.ndarray, demand: np.ndarray, cap: float, p: int) -> None:
@@ -125,7 +133,9 @@ def _assert_feasible_plan(assign: np.ndarray, demand: np.ndarray, cap: float, p:
     assert (assign[centres] == centres).all()
 
 
-@pytest.mark.parametrize(("seed", "n", "p", "slack"), [(4, 8, 2, 1.2), (5, 9, 3, 1.15), (6, 9, 3, 1.3), (7, 9, 3, 1.05)])
+@pytest.mark.parametrize(
+    ("seed", "n", "p", "slack"), [(4, 8, 2, 1.2), (5, 9, 3, 1.15), (6, 9, 3, 1.3), (7, 9, 3, 1.05)]
+)
 def test_capacitated_p_median_respects_capacity_against_enumeration(
     seed: int, n: int, p: int, slack: float
 ) -> None:
@@ -155,6 +165,29 @@ def test_capacitated_start_heuristics_give_feasible_plans_no_better_than_the_opt
     assert best - 1e-9 <= value <= exact + 1e-9  # the search only accepts improvements
     assert value == pytest.approx(cost[np.arange(n), assign].sum())
     assert 1 <= rounds
+
+
+@pytest.mark.parametrize(("seed", "n", "p", "slack"), [(5, 9, 3, 1.15), (6, 9, 3, 1.3), (7, 9, 3, 1.05)])
+def test_knapsack_lagrangian_bound_and_fixing_keep_every_optimal_plan(
+    seed: int, n: int, p: int, slack: float
+) -> None:
+    cost, demand, cap = _capacitated_instance(seed, n, p, slack)
+    plans = _capacitated_plans(cost, demand, cap, p)
+    best = min(v for v, _ in plans)
+    optimal = [a for v, a in plans if v == best]
+    # against the cheapest plan dearer than the optimum, every optimal plan must survive the fixing
+    worse = min((a for v, a in plans if v > best), key=lambda a: cost[np.arange(n), a].sum())
+    upper = float(cost[np.arange(n), worse].sum())
+    out = knapsack_lagrangian(cost, demand, np.full(n, cap), p, np.array([], int), upper, worse, step=1.0)
+    assert out is not None
+    assert out.bound <= best + 1e-6
+    for a in optimal:
+        assert not out.dropped_pairs[np.arange(n), a].any()
+        assert not out.closed_sites[np.unique(a)].any()
+    # a plan with fractional demand has no knapsack table: no bound claimed
+    assert (
+        knapsack_lagrangian(cost, demand + 0.5, np.full(n, cap), p, np.array([], int), upper, worse) is None
+    )
 
 
 @pytest.mark.benchmarkdata

@@ -22,6 +22,7 @@ The search stops when a round improves nothing or after ``max_rounds``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -213,3 +214,175 @@ def capacitated_local_search(
         if not improved:
             break
     return value, assign, rounds
+
+
+#: Work limits of the Lagrangian bound: subgradient iterations; iterations without a better bound
+#: before the step halves. Size guard of its knapsack tables (clients x sites x capacity units).
+LAGRANGE_ITERATIONS = 600
+LAGRANGE_STALL = 30
+LAGRANGE_MAX_CELLS = 50_000_000
+
+
+@dataclass
+class KnapsackLagrangian:
+    """What :func:`knapsack_lagrangian` proves.
+
+    Attributes
+    ----------
+    bound
+        Lagrangian lower bound on the optimal cost.
+    closed_sites
+        Sites (bool per site) that no plan cheaper than ``upper - step`` opens.
+    dropped_pairs
+        Pairs (bool, clients x sites) that no plan cheaper than ``upper - step`` uses.
+    iterations
+        Subgradient iterations run.
+    """
+
+    bound: float
+    closed_sites: np.ndarray
+    dropped_pairs: np.ndarray
+    iterations: int
+
+
+def _knapsack_table(profit: np.ndarray, weight: np.ndarray, cap_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """0-1 knapsack of every site at once: ``best[j, c]`` = largest profit within ``c`` units, and
+    ``take[i, j, c]`` whether item ``i`` is taken at that state (for backtracking)."""
+    m_sites, n = profit.shape
+    best = np.zeros((m_sites, cap_max + 1))
+    take = np.zeros((n, m_sites, cap_max + 1), dtype=bool)
+    for i in range(n):
+        w = int(weight[i])
+        if w > cap_max or not (profit[:, i] > 0).any():
+            continue
+        cand = np.full_like(best, -np.inf)
+        cand[:, w:] = best[:, : cap_max + 1 - w] + profit[:, i : i + 1]
+        take[i] = cand > best
+        best = np.maximum(best, cand)
+    return best, take
+
+
+def knapsack_lagrangian(
+    cost: np.ndarray,
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    upper: float,
+    start: np.ndarray,
+    *,
+    step: float = 0.0,
+    iterations: int = LAGRANGE_ITERATIONS,
+) -> KnapsackLagrangian | None:
+    """Lagrangian bound of the capacitated p-median with the assignment rows relaxed, and the sites
+    and pairs it rules out against the plan cost ``upper`` (reduced-cost fixing).
+
+    With multipliers :math:`\\lambda` the problem splits into one 0-1 knapsack per site (integer
+    demands and capacities; solved by dynamic programming over capacity units):
+
+    .. math::
+
+        L(\\lambda) = \\sum_i \\lambda_i + \\min_{|S| = p,\\; S \\supseteq F} \\sum_{j \\in S} \\rho_j,
+        \\qquad \\rho_j = \\min_{x} \\Big\\{\\sum_i (c_{ij} - \\lambda_i) x_i :
+        \\sum_i q_i x_i \\le Q_j\\Big\\}
+
+    (with :math:`x_j = 1` when clients are the sites: a centre serves itself). Subgradient ascent with
+    Polyak steps toward ``upper`` (Beasley 1993). A site outside the chosen set whose opening, or a
+    pair whose use, lifts the bound above ``upper - step`` is ruled out; forcing client :math:`i`
+    into site :math:`j` is priced from below by the knapsack's value at :math:`Q_j - q_i`.
+
+    Parameters
+    ----------
+    cost, demand, capacity
+        ``c[i, j]`` (``inf``: not allowed), ``q_i``, ``Q_j``.
+    p, fixed
+        Centres to open; sites that must be open.
+    upper
+        Cost of a known plan.
+    start
+        Assignment of that plan (its multipliers start at the client's cost in it).
+    step
+        Smallest improvement worth finding (1 when every cost is an integer).
+    iterations
+        Work limit (subgradient iterations).
+
+    Returns
+    -------
+    KnapsackLagrangian or None
+        ``None`` when demands or capacities are not whole numbers, or the knapsack tables would
+        exceed :data:`LAGRANGE_MAX_CELLS`.
+    """
+    n, m_sites = cost.shape
+    square = n == m_sites
+    own = np.zeros(m_sites) if not square else demand
+    units = np.floor(capacity - own + 1e-9)
+    if (
+        np.any(np.mod(demand, 1.0) != 0.0)
+        or (units < 0).any()
+        or n * m_sites * (int(units.max()) + 1) > LAGRANGE_MAX_CELLS
+    ):
+        return None
+    units = units.astype(np.int64)
+    cap_max = int(units.max())
+    weight = demand.astype(np.int64)
+    finite = np.isfinite(cost)
+    is_fixed = np.isin(np.arange(m_sites), fixed)
+    free = np.flatnonzero(~is_fixed)
+    need = p - int(is_fixed.sum())
+    own_cost = np.diagonal(cost).copy() if square else np.zeros(m_sites)
+
+    def evaluate(lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        profit = np.where(finite, lam[:, None] - cost, -np.inf).T  # sites x clients
+        if square:
+            np.fill_diagonal(profit, -np.inf)
+        table, take = _knapsack_table(np.where(profit > 0, profit, -np.inf), weight, cap_max)
+        rho = (own_cost - (lam if square else 0.0)) - table[np.arange(m_sites), units]
+        chosen = np.r_[np.flatnonzero(is_fixed), free[np.argsort(rho[free], kind="stable")[:need]]].astype(
+            np.int64
+        )
+        return float(lam.sum() + rho[chosen].sum()), rho, chosen, table, take
+
+    lam = cost[np.arange(n), start].astype(float)
+    best = (-np.inf, lam)
+    theta, stall, it = 2.0, 0, 0
+    while it < iterations:
+        it += 1
+        value, _, chosen, _, take = evaluate(lam)
+        if value > best[0] + 1e-9:
+            best, stall = (value, lam.copy()), 0
+        else:
+            stall += 1
+            if stall >= LAGRANGE_STALL:
+                theta, stall = theta / 2, 0
+        if best[0] > upper - step or theta < 1e-4:
+            break
+        served = np.zeros(n)
+        for j in chosen:
+            if square:
+                served[j] += 1.0
+            c = int(units[j])
+            for i in range(n - 1, -1, -1):
+                if take[i, j, c]:
+                    served[i] += 1.0
+                    c -= int(weight[i])
+        g = 1.0 - served
+        norm = float(g @ g)
+        if norm == 0.0:
+            break
+        lam = lam + theta * max(upper - value, 1e-9) / norm * g
+    bound, rho, chosen, table, _ = evaluate(best[1])
+    lam = best[1]
+    in_s = np.zeros(m_sites, dtype=bool)
+    in_s[chosen] = True
+    chosen_free = np.flatnonzero(in_s & ~is_fixed)
+    # the worst free chosen site gives way to the site (or pair) being priced
+    worst = rho[chosen_free].max() if len(chosen_free) else np.inf
+    closed = ~in_s & (bound - worst + rho > upper - step + 1e-9)
+    left = np.clip(units[None, :] - weight[:, None], -1, None)  # capacity units left beside client i
+    rest = np.where(left >= 0, table[np.arange(m_sites)[None, :], np.maximum(left, 0)], -np.inf)
+    forced = (own_cost - (lam if square else 0.0))[None, :] + (cost - lam[:, None]) - rest
+    with_pair = np.where(in_s[None, :], bound - rho[None, :] + forced, bound - worst + forced)
+    dropped = finite & (with_pair > upper - step + 1e-9)
+    if square:
+        np.fill_diagonal(dropped, False)
+    return KnapsackLagrangian(bound, closed, dropped, it)

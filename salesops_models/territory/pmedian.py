@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesops_models.errors import SalesopsError
-from salesops_models.territory.capacitated import capacitated_local_search
+from salesops_models.territory.capacitated import capacitated_local_search, knapsack_lagrangian
 from salesops_models.territory.milp_arrays import MilpArrays, run_highs
 from salesops_models.territory.solver import (
     FEASIBLE,
@@ -726,6 +726,71 @@ def p_median_lagrangian(
     return _outcome_result(cost, tree, value, tick, None, note)
 
 
+class _CapacitatedModel:
+    """The single-source capacitated p-median MILP of the module notes, built from index arrays."""
+
+    def __init__(
+        self,
+        cost: np.ndarray,
+        q: np.ndarray,
+        cap: np.ndarray,
+        p: int,
+        fixed: np.ndarray,
+        closed: np.ndarray | None = None,
+        dropped: np.ndarray | None = None,
+    ):
+        n, m_sites = cost.shape
+        self.cost, self.p, self.n = cost, p, n
+        # a client that cannot fit beside the site's own demand (it serves itself) or at all is never
+        # that site's client
+        own_q = q[:m_sites] if n == m_sites else np.zeros(m_sites)
+        fits = q[:, None] + np.where(
+            np.arange(m_sites)[None, :] == np.arange(n)[:, None], 0.0, own_q[None, :]
+        )
+        keep = np.isfinite(cost) & (fits <= cap[None, :] + 1e-9)
+        if dropped is not None:
+            keep &= ~dropped
+        ui, uj = np.nonzero(keep)
+        mdl = MilpArrays()
+        upper = np.ones(m_sites) if closed is None else (~closed).astype(float)
+        y = mdl.add_vars(
+            m_sites, lower=np.isin(np.arange(m_sites), fixed).astype(float), upper=upper, integer=True
+        )
+        x = mdl.add_vars(len(ui), cost=cost[ui, uj], integer=True)
+        pairs = np.arange(len(ui))
+        mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
+        mdl.add_rows(
+            np.r_[pairs, pairs], np.r_[x, y[uj]], np.r_[np.ones(len(ui)), -np.ones(len(ui))], -np.inf, 0.0
+        )
+        mdl.add_rows(
+            np.r_[uj, np.arange(m_sites)], np.r_[x, y], np.r_[q[ui], -cap], -np.inf, 0.0, num=m_sites
+        )
+        mdl.add_rows(np.zeros(m_sites, dtype=np.int64), y, 1.0, p, p, num=1)
+        if n == m_sites:
+            own = np.flatnonzero(ui == uj)
+            rows = np.arange(len(own))
+            mdl.add_rows(
+                np.r_[rows, rows],
+                np.r_[x[own], y[uj[own]]],
+                np.r_[np.ones(len(own)), -np.ones(len(own))],
+                0.0,
+                0.0,
+            )
+        self.milp, self.x, self.y, self.ui, self.uj = mdl, x, y, ui, uj
+
+    def start_vector(self, assign: np.ndarray) -> np.ndarray:
+        start = np.zeros(self.milp.num_cols)
+        start[self.y[np.unique(assign)]] = 1.0
+        start[self.x[assign[self.ui] == self.uj]] = 1.0
+        return start
+
+    def assignment(self, values: np.ndarray) -> np.ndarray:
+        chosen = values[self.x] > 0.5
+        assign = np.full(self.n, -1, dtype=np.int64)
+        assign[self.ui[chosen]] = self.uj[chosen]
+        return assign
+
+
 def capacitated_p_median(
     cost: np.ndarray,
     p: int,
@@ -784,40 +849,29 @@ def capacitated_p_median(
         fixed,
         SolverOptions(solver.time_limit, 0.0, solver.threads, solver.highs_options),
     )
-    # a client that cannot fit beside the site's own demand (self-serving) or at all is never its pair
-    own_q = q[:m_sites] if n == m_sites else np.zeros(m_sites)
-    fits = q[:, None] + np.where(np.arange(m_sites)[None, :] == np.arange(n)[:, None], 0.0, own_q[None, :])
-    ui, uj = np.nonzero(np.isfinite(cost) & (fits <= cap[None, :] + 1e-9))
-    mdl = MilpArrays()
-    y = mdl.add_vars(m_sites, lower=np.isin(np.arange(m_sites), fixed).astype(float), integer=True)
-    x = mdl.add_vars(len(ui), cost=cost[ui, uj], integer=True)
-    pairs = np.arange(len(ui))
-    mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
-    mdl.add_rows(
-        np.r_[pairs, pairs], np.r_[x, y[uj]], np.r_[np.ones(len(ui)), -np.ones(len(ui))], -np.inf, 0.0
-    )
-    mdl.add_rows(np.r_[uj, np.arange(m_sites)], np.r_[x, y], np.r_[q[ui], -cap], -np.inf, 0.0, num=m_sites)
-    mdl.add_rows(np.zeros(m_sites, dtype=np.int64), y, 1.0, p, p, num=1)
-    if n == m_sites:
-        own = np.flatnonzero(ui == uj)
-        rows = np.arange(len(own))
-        mdl.add_rows(
-            np.r_[rows, rows],
-            np.r_[x[own], y[uj[own]]],
-            np.r_[np.ones(len(own)), -np.ones(len(own))],
-            0.0,
-            0.0,
-        )
-    start = None
+    lagrange = None
     if start_assign is not None:
-        start = np.zeros(mdl.num_cols)
-        start[y[np.unique(start_assign)]] = 1.0
-        on_plan = start_assign[ui] == uj
-        start[x[on_plan]] = 1.0
+        lagrange = knapsack_lagrangian(
+            cost, q, cap, p, fixed, heuristic, start_assign, step=1.0 if integral else 0.0
+        )
+    closed = dropped = None
+    if lagrange is not None:
+        # the start plan stays in the model (it is the warm start; fixing only rules out dearer plans)
+        closed = lagrange.closed_sites & ~np.isin(np.arange(m_sites), start_assign)
+        dropped = lagrange.dropped_pairs.copy()
+        dropped[np.arange(n), start_assign] = False
+    model = _CapacitatedModel(cost, q, cap, p, fixed, closed, dropped)
+    start = model.start_vector(start_assign) if start_assign is not None else None
     left = max(tick + solver.time_limit - time.perf_counter(), 0.01)
     opts = SolverOptions(left, solver.mip_gap, solver.threads, extra, solver.log_to_console)
-    res = run_highs(mdl.to_highs(opts), left, warm_start=start)
-    note = f"start {heuristic:g} (capacitated search, {rounds} rounds); MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
+    res = run_highs(model.milp.to_highs(opts), left, warm_start=start)
+    lag_note = (
+        f"Lagrangian bound {lagrange.bound:.6g} ({lagrange.iterations} iterations): {int(closed.sum())} sites closed, "
+        f"{int(dropped.sum())} pairs dropped; "
+        if lagrange is not None and closed is not None and dropped is not None
+        else ""
+    )
+    note = f"start {heuristic:g} (capacitated search, {rounds} rounds); {lag_note}MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
     if res.values is None:
         info = SolveInfo(
             res.info.status,
@@ -829,11 +883,11 @@ def capacitated_p_median(
         return PMedianResult(
             np.array([], dtype=np.int64), np.full(n, -1), math.nan, info, 0.0, heuristic, "milp", note
         )
-    chosen = res.values[x] > 0.5
-    assign = np.full(n, -1, dtype=np.int64)
-    assign[ui[chosen]] = uj[chosen]
+    assign = model.assignment(res.values)
     objective = float(cost[np.arange(n), assign].sum())
     bound = objective if res.info.status == OPTIMAL and integral else res.info.bound
+    if lagrange is not None:
+        bound = max(bound, lagrange.bound) if np.isfinite(bound) else lagrange.bound
     info = SolveInfo(
         status=res.info.status,
         objective=objective,
