@@ -190,6 +190,27 @@ def test_knapsack_lagrangian_bound_and_fixing_keep_every_optimal_plan(
     )
 
 
+@pytest.mark.parametrize("fractional", [False, True])
+def test_capacitated_p_median_with_separate_sites_matches_enumeration(fractional: bool) -> None:
+    """Clients are not the sites (no self-service); fractional demand skips the knapsack bound."""
+    rng = np.random.default_rng(11)
+    clients, sites = rng.uniform(0, 50, (9, 2)), rng.uniform(0, 50, (5, 2))
+    cost = np.floor(np.sqrt(((clients[:, None] - sites[None]) ** 2).sum(-1)))
+    demand = rng.integers(1, 6, 9).astype(float) + (0.5 if fractional else 0.0)
+    cap = np.array([18.0, 16.0, 20.0, 17.0, 19.0])
+    best = np.inf
+    for centres in itertools.combinations(range(5), 2):
+        for choice in itertools.product(centres, repeat=9):
+            a = np.array(choice)
+            if (np.bincount(a, weights=demand, minlength=5) <= cap).all():
+                best = min(best, cost[np.arange(9), a].sum())
+    res = p_median(cost, 2, demand=demand, capacity=cap, solver=EXACT)
+    assert res.solve.status == "optimal"
+    assert res.objective == pytest.approx(best)
+    assert (np.bincount(res.assignment, weights=demand, minlength=5) <= cap + 1e-9).all()
+    assert res.solve.bound <= best + 1e-6
+
+
 @pytest.mark.benchmarkdata
 def test_pmedcap1_instance_1_optimum_713() -> None:
     if not (benchmarks_dir() / "territory" / "pmedcap1_orlib").exists():
