@@ -9,6 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesops_models.territory.capacitated import (
+    assign_to_centres,
+    capacitated_local_search,
+    knapsack_lagrangian,
+    regret_assignment,
+)
 from salesops_models.territory.design import (
     p_median,
     p_median_lagrangian,
@@ -89,26 +95,120 @@ def test_swap_search_is_a_local_optimum() -> None:
             assert cost[:, trial].min(axis=1).sum() >= value - 1e-9
 
 
-def test_capacitated_p_median_respects_capacity_against_enumeration() -> None:
-    rng = np.random.default_rng(4)
-    xy = rng.uniform(0, 50, (8, 2))
-    demand = rng.integers(1, 6, 8).astype(float)
+def _capacitated_instance(seed: int, n: int, p: int, slack: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Floor-Euclidean costs, integer demands, capacity ``slack`` times the mean load of a centre."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 50, (n, 2))
+    demand = rng.integers(1, 6, n).astype(float)
     cost = np.floor(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)))
-    cap = float(np.ceil(0.6 * demand.sum()))  # two centres, each at most 60% of the demand
-    best = np.inf
-    for centres in itertools.combinations(range(8), 2):
-        others = [i for i in range(8) if i not in centres]
+    return cost, demand, float(np.ceil(slack * demand.sum() / p))
+
+
+def _enumerate_capacitated(cost: np.ndarray, demand: np.ndarray, cap: float, p: int) -> float:
+    """Cheapest single-source plan over every centre set and every assignment (a centre serves itself)."""
+    return min(value for value, _ in _capacitated_plans(cost, demand, cap, p))
+
+
+def _capacitated_plans(
+    cost: np.ndarray, demand: np.ndarray, cap: float, p: int
+) -> list[tuple[float, np.ndarray]]:
+    """Every feasible single-source plan with its cost (a centre serves itself)."""
+    n = len(cost)
+    plans = []
+    for centres in itertools.combinations(range(n), p):
+        others = [i for i in range(n) if i not in centres]
         for choice in itertools.product(centres, repeat=len(others)):
-            a = np.arange(8)  # an open centre serves itself
+            a = np.arange(n)
             a[others] = choice
-            if (np.bincount(a, weights=demand, minlength=8) > cap).any():
+            if (np.bincount(a, weights=demand, minlength=n) > cap).any():
                 continue
-            best = min(best, cost[np.arange(8), a].sum())
+            plans.append((float(cost[np.arange(n), a].sum()), a))
+    return plans
+
+
+def _assert_feasible_plan(assign: np.ndarray, demand: np.ndarray, cap: float, p: int) -> None:
+    centres = np.unique(assign)
+    assert len(centres) <= p
+    assert (np.bincount(assign, weights=demand, minlength=len(assign)) <= cap + 1e-9).all()
+    assert (assign[centres] == centres).all()
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "p", "slack"), [(4, 8, 2, 1.2), (5, 9, 3, 1.15), (6, 9, 3, 1.3), (7, 9, 3, 1.05)]
+)
+def test_capacitated_p_median_respects_capacity_against_enumeration(
+    seed: int, n: int, p: int, slack: float
+) -> None:
+    cost, demand, cap = _capacitated_instance(seed, n, p, slack)
+    best = _enumerate_capacitated(cost, demand, cap, p)
+    res = p_median(cost, p, demand=demand, capacity=cap, solver=EXACT)
+    assert res.solve.status == "optimal"
+    assert res.objective == pytest.approx(best)
+    _assert_feasible_plan(res.assignment, demand, cap, p)
+
+
+@pytest.mark.parametrize(("seed", "n", "p", "slack"), [(5, 9, 3, 1.15), (6, 9, 3, 1.3)])
+def test_capacitated_start_heuristics_give_feasible_plans_no_better_than_the_optimum(
+    seed: int, n: int, p: int, slack: float
+) -> None:
+    cost, demand, cap = _capacitated_instance(seed, n, p, slack)
+    caps = np.full(n, cap)
+    best = _enumerate_capacitated(cost, demand, cap, p)
+    start, _ = swap_search(cost, p)
+    exact, exact_assign, proven = assign_to_centres(cost, demand, caps, start, EXACT)
+    greedy, greedy_assign = regret_assignment(cost, demand, caps, start)
+    value, assign, rounds = capacitated_local_search(cost, demand, caps, start, np.array([], int), EXACT)
+    assert proven and exact_assign is not None and assign is not None
+    for plan in (exact_assign, assign) + ((greedy_assign,) if greedy_assign is not None else ()):
+        _assert_feasible_plan(plan, demand, cap, p)
+    assert (greedy_assign is None) or greedy >= exact - 1e-9  # the exact assignment of the same centres
+    assert best - 1e-9 <= value <= exact + 1e-9  # the search only accepts improvements
+    assert value == pytest.approx(cost[np.arange(n), assign].sum())
+    assert 1 <= rounds
+
+
+@pytest.mark.parametrize(("seed", "n", "p", "slack"), [(5, 9, 3, 1.15), (6, 9, 3, 1.3), (7, 9, 3, 1.05)])
+def test_knapsack_lagrangian_bound_and_fixing_keep_every_optimal_plan(
+    seed: int, n: int, p: int, slack: float
+) -> None:
+    cost, demand, cap = _capacitated_instance(seed, n, p, slack)
+    plans = _capacitated_plans(cost, demand, cap, p)
+    best = min(v for v, _ in plans)
+    optimal = [a for v, a in plans if v == best]
+    # against the cheapest plan dearer than the optimum, every optimal plan must survive the fixing
+    worse = min((a for v, a in plans if v > best), key=lambda a: cost[np.arange(n), a].sum())
+    upper = float(cost[np.arange(n), worse].sum())
+    out = knapsack_lagrangian(cost, demand, np.full(n, cap), p, np.array([], int), upper, worse, step=1.0)
+    assert out is not None
+    assert out.bound <= best + 1e-6
+    for a in optimal:
+        assert not out.dropped_pairs[np.arange(n), a].any()
+        assert not out.closed_sites[np.unique(a)].any()
+    # a plan with fractional demand has no knapsack table: no bound claimed
+    assert (
+        knapsack_lagrangian(cost, demand + 0.5, np.full(n, cap), p, np.array([], int), upper, worse) is None
+    )
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_capacitated_p_median_with_separate_sites_matches_enumeration(fractional: bool) -> None:
+    """Clients are not the sites (no self-service); fractional demand skips the knapsack bound."""
+    rng = np.random.default_rng(11)
+    clients, sites = rng.uniform(0, 50, (9, 2)), rng.uniform(0, 50, (5, 2))
+    cost = np.floor(np.sqrt(((clients[:, None] - sites[None]) ** 2).sum(-1)))
+    demand = rng.integers(1, 6, 9).astype(float) + (0.5 if fractional else 0.0)
+    cap = np.array([18.0, 16.0, 20.0, 17.0, 19.0])
+    best = np.inf
+    for centres in itertools.combinations(range(5), 2):
+        for choice in itertools.product(centres, repeat=9):
+            a = np.array(choice)
+            if (np.bincount(a, weights=demand, minlength=5) <= cap).all():
+                best = min(best, cost[np.arange(9), a].sum())
     res = p_median(cost, 2, demand=demand, capacity=cap, solver=EXACT)
     assert res.solve.status == "optimal"
     assert res.objective == pytest.approx(best)
-    assert (np.bincount(res.assignment, weights=demand, minlength=8) <= cap + 1e-9).all()
-    assert (res.assignment[res.centres] == res.centres).all()
+    assert (np.bincount(res.assignment, weights=demand, minlength=5) <= cap + 1e-9).all()
+    assert res.solve.bound <= best + 1e-6
 
 
 @pytest.mark.benchmarkdata

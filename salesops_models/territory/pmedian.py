@@ -49,11 +49,18 @@ Capacitated (single source)
 ---------------------------
 :math:`x_{ij} \\in \\{0,1\\}`, :math:`\\sum_j x_{ij} = 1`, :math:`x_{ij} \\le y_j`,
 :math:`\\sum_i q_i x_{ij} \\le Q_j y_j`, :math:`\\sum_j y_j = p`; when clients are the sites an open
-centre serves itself (:math:`x_{jj} = y_j`, the OR-Library convention). Solved by HiGHS from the plan
-of the swap-search sites with clients assigned exactly (:func:`assign_to_centres`). Tried and
-dropped: the same Lagrangian tree with knapsack site subproblems (its bound, the set-partitioning
-bound, is 973.7 on pmedcap1_20 against the LP's 961.2 and the optimum 1005; branching on sites alone
-closed that gap more slowly than HiGHS on the MILP, e.g. pmedcap1_08 unsolved at 120 s).
+centre serves itself (:math:`x_{jj} = y_j`, the OR-Library convention). Pairs whose client cannot fit
+beside the site's own demand are left out. Steps (:mod:`~salesops_models.territory.capacitated`):
+a start plan from the swap-search sites improved by the capacitated search (location and swap steps,
+exact assignments); the Lagrangian bound with one knapsack per site, whose reduced costs close sites
+and drop pairs that no plan cheaper than the start can use; then HiGHS on the reduced MILP from the
+start plan. The reported bound is the larger of the Lagrangian and the MILP bound.
+Tried and dropped: the Lagrangian tree on sites with knapsack subproblems (its bound, the
+set-partitioning bound, is ~973 on pmedcap1_20 against the LP's 961.2, HiGHS's root 968.7 and the
+optimum 1005; branching on sites alone closed that gap more slowly than HiGHS on the MILP, e.g.
+pmedcap1_08 unsolved at 120 s); local branching (the MILP restricted to plans changing at most two
+centres, 30-100 nodes per round) before the MILP: pmedcap1_20 went 1022 -> 1013 in two rounds but
+spent 90 s on them (each round repeats the full model's root), and 08 took 55 s instead of 26 s.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesops_models.errors import SalesopsError
+from salesops_models.territory.capacitated import capacitated_local_search, knapsack_lagrangian
 from salesops_models.territory.milp_arrays import MilpArrays, run_highs
 from salesops_models.territory.solver import (
     FEASIBLE,
@@ -89,8 +97,6 @@ ROOT_ITERATIONS = 3000
 NODE_ITERATIONS = 400
 STALL = 20
 NODE_LIMIT = 5000
-#: Work limit of the exact assignment that turns the capacitated start's sites into a plan (MILP nodes).
-ASSIGN_NODE_LIMIT = 20_000
 
 
 @dataclass
@@ -485,39 +491,6 @@ class UncapacitatedSites:
         return plan_cost(self.cost, sites)[0], np.asarray(sites)
 
 
-def assign_to_centres(
-    cost: np.ndarray, demand: np.ndarray, capacity: np.ndarray, centres: np.ndarray, solver: SolverOptions
-) -> tuple[float, np.ndarray | None, bool]:
-    """Cheapest single-source assignment of every client to the open ``centres`` within capacity (an
-    open centre serves itself when clients are the sites), by MILP (node-limited).
-
-    Returns the cost (``inf`` when no assignment fits), the centre of each client and whether the
-    MILP proved its cost optimal.
-    """
-    n, m_sites = cost.shape
-    sub = cost[:, centres]
-    ui, ci = np.nonzero(np.isfinite(sub))
-    if n == m_sites:
-        is_centre = np.zeros(n, dtype=bool)
-        is_centre[centres] = True
-        keep = ~is_centre[ui] | (centres[ci] == ui)
-        ui, ci = ui[keep], ci[keep]
-    mdl = MilpArrays()
-    x = mdl.add_vars(len(ui), cost=sub[ui, ci], integer=True)
-    mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
-    mdl.add_rows(ci, x, demand[ui], -np.inf, capacity[centres], num=len(centres))
-    opts = SolverOptions(
-        solver.time_limit, 0.0, solver.threads, {**solver.highs_options, "mip_max_nodes": ASSIGN_NODE_LIMIT}
-    )
-    res = run_highs(mdl.to_highs(opts), opts.time_limit)
-    if res.values is None:
-        return math.inf, None, res.info.status == INFEASIBLE
-    chosen = res.values[x] > 0.5
-    assign = np.full(n, -1, dtype=np.int64)
-    assign[ui[chosen]] = centres[ci[chosen]]
-    return float(cost[np.arange(n), assign].sum()), assign, res.info.status == OPTIMAL
-
-
 @dataclass
 class _Node:
     bound: float
@@ -760,6 +733,71 @@ def p_median_lagrangian(
     return _outcome_result(cost, tree, value, tick, None, note)
 
 
+class _CapacitatedModel:
+    """The single-source capacitated p-median MILP of the module notes, built from index arrays."""
+
+    def __init__(
+        self,
+        cost: np.ndarray,
+        q: np.ndarray,
+        cap: np.ndarray,
+        p: int,
+        fixed: np.ndarray,
+        closed: np.ndarray | None = None,
+        dropped: np.ndarray | None = None,
+    ):
+        n, m_sites = cost.shape
+        self.cost, self.p, self.n = cost, p, n
+        # a client that cannot fit beside the site's own demand (it serves itself) or at all is never
+        # that site's client
+        own_q = q[:m_sites] if n == m_sites else np.zeros(m_sites)
+        fits = q[:, None] + np.where(
+            np.arange(m_sites)[None, :] == np.arange(n)[:, None], 0.0, own_q[None, :]
+        )
+        keep = np.isfinite(cost) & (fits <= cap[None, :] + 1e-9)
+        if dropped is not None:
+            keep &= ~dropped
+        ui, uj = np.nonzero(keep)
+        mdl = MilpArrays()
+        upper = np.ones(m_sites) if closed is None else (~closed).astype(float)
+        y = mdl.add_vars(
+            m_sites, lower=np.isin(np.arange(m_sites), fixed).astype(float), upper=upper, integer=True
+        )
+        x = mdl.add_vars(len(ui), cost=cost[ui, uj], integer=True)
+        pairs = np.arange(len(ui))
+        mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
+        mdl.add_rows(
+            np.r_[pairs, pairs], np.r_[x, y[uj]], np.r_[np.ones(len(ui)), -np.ones(len(ui))], -np.inf, 0.0
+        )
+        mdl.add_rows(
+            np.r_[uj, np.arange(m_sites)], np.r_[x, y], np.r_[q[ui], -cap], -np.inf, 0.0, num=m_sites
+        )
+        mdl.add_rows(np.zeros(m_sites, dtype=np.int64), y, 1.0, p, p, num=1)
+        if n == m_sites:
+            own = np.flatnonzero(ui == uj)
+            rows = np.arange(len(own))
+            mdl.add_rows(
+                np.r_[rows, rows],
+                np.r_[x[own], y[uj[own]]],
+                np.r_[np.ones(len(own)), -np.ones(len(own))],
+                0.0,
+                0.0,
+            )
+        self.milp, self.x, self.y, self.ui, self.uj = mdl, x, y, ui, uj
+
+    def start_vector(self, assign: np.ndarray) -> np.ndarray:
+        start = np.zeros(self.milp.num_cols)
+        start[self.y[np.unique(assign)]] = 1.0
+        start[self.x[assign[self.ui] == self.uj]] = 1.0
+        return start
+
+    def assignment(self, values: np.ndarray) -> np.ndarray:
+        chosen = values[self.x] > 0.5
+        assign = np.full(self.n, -1, dtype=np.int64)
+        assign[self.ui[chosen]] = self.uj[chosen]
+        return assign
+
+
 def capacitated_p_median(
     cost: np.ndarray,
     p: int,
@@ -810,40 +848,37 @@ def capacitated_p_median(
     if integral:
         extra.setdefault("mip_abs_gap", 1.0 - 1e-6)  # a better plan is at least 1 cheaper
     start_sites, _ = swap_search(cost, p, fixed)
-    heuristic, start_assign, _ = assign_to_centres(
-        cost, q, cap, start_sites, SolverOptions(solver.time_limit, 0.0, solver.threads, solver.highs_options)
+    heuristic, start_assign, rounds = capacitated_local_search(
+        cost,
+        q,
+        cap,
+        start_sites,
+        fixed,
+        SolverOptions(solver.time_limit, 0.0, solver.threads, solver.highs_options),
     )
-    ui, uj = np.nonzero(np.isfinite(cost))
-    mdl = MilpArrays()
-    y = mdl.add_vars(m_sites, lower=np.isin(np.arange(m_sites), fixed).astype(float), integer=True)
-    x = mdl.add_vars(len(ui), cost=cost[ui, uj], integer=True)
-    pairs = np.arange(len(ui))
-    mdl.add_rows(ui, x, 1.0, 1.0, 1.0, num=n)
-    mdl.add_rows(
-        np.r_[pairs, pairs], np.r_[x, y[uj]], np.r_[np.ones(len(ui)), -np.ones(len(ui))], -np.inf, 0.0
-    )
-    mdl.add_rows(np.r_[uj, np.arange(m_sites)], np.r_[x, y], np.r_[q[ui], -cap], -np.inf, 0.0, num=m_sites)
-    mdl.add_rows(np.zeros(m_sites, dtype=np.int64), y, 1.0, p, p, num=1)
-    if n == m_sites:
-        own = np.flatnonzero(ui == uj)
-        rows = np.arange(len(own))
-        mdl.add_rows(
-            np.r_[rows, rows],
-            np.r_[x[own], y[uj[own]]],
-            np.r_[np.ones(len(own)), -np.ones(len(own))],
-            0.0,
-            0.0,
-        )
-    start = None
+    lagrange = None
     if start_assign is not None:
-        start = np.zeros(mdl.num_cols)
-        start[y[np.unique(start_assign)]] = 1.0
-        on_plan = start_assign[ui] == uj
-        start[x[on_plan]] = 1.0
+        lagrange = knapsack_lagrangian(
+            cost, q, cap, p, fixed, heuristic, start_assign, step=1.0 if integral else 0.0
+        )
+    closed = dropped = None
+    if lagrange is not None:
+        # the start plan stays in the model (it is the warm start; fixing only rules out dearer plans)
+        closed = lagrange.closed_sites & ~np.isin(np.arange(m_sites), start_assign)
+        dropped = lagrange.dropped_pairs.copy()
+        dropped[np.arange(n), start_assign] = False
+    model = _CapacitatedModel(cost, q, cap, p, fixed, closed, dropped)
+    start = model.start_vector(start_assign) if start_assign is not None else None
     left = max(tick + solver.time_limit - time.perf_counter(), 0.01)
     opts = SolverOptions(left, solver.mip_gap, solver.threads, extra, solver.log_to_console)
-    res = run_highs(mdl.to_highs(opts), left, warm_start=start)
-    note = f"start {heuristic:g} (swap-search sites, exact assignment); MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
+    res = run_highs(model.milp.to_highs(opts), left, warm_start=start)
+    lag_note = (
+        f"Lagrangian bound {lagrange.bound:.6g} ({lagrange.iterations} iterations): {int(closed.sum())} sites closed, "
+        f"{int(dropped.sum())} pairs dropped; "
+        if lagrange is not None and closed is not None and dropped is not None
+        else ""
+    )
+    note = f"start {heuristic:g} (capacitated search, {rounds} rounds); {lag_note}MILP {res.info.status} ({res.info.termination}), {res.info.nodes} nodes"
     if res.values is None:
         info = SolveInfo(
             res.info.status,
@@ -855,11 +890,11 @@ def capacitated_p_median(
         return PMedianResult(
             np.array([], dtype=np.int64), np.full(n, -1), math.nan, info, 0.0, heuristic, "milp", note
         )
-    chosen = res.values[x] > 0.5
-    assign = np.full(n, -1, dtype=np.int64)
-    assign[ui[chosen]] = uj[chosen]
+    assign = model.assignment(res.values)
     objective = float(cost[np.arange(n), assign].sum())
     bound = objective if res.info.status == OPTIMAL and integral else res.info.bound
+    if lagrange is not None:
+        bound = max(bound, lagrange.bound) if np.isfinite(bound) else lagrange.bound
     info = SolveInfo(
         status=res.info.status,
         objective=objective,
