@@ -810,9 +810,11 @@ def capacitated_p_median(
 ) -> PMedianResult:
     """Exact single-source capacitated p-median (MILP of the module notes), started from a plan.
 
-    The start: the swap-search sites of the uncapacitated problem, clients assigned by the exact
-    assignment MILP (:func:`assign_to_centres`). When clients are the sites (square ``cost``), an open
-    centre serves itself (OR-Library convention).
+    The start: the swap-search sites of the uncapacitated problem improved by the capacitated search
+    (:func:`~salesops_models.territory.capacitated.capacitated_local_search`, clients assigned by the
+    exact assignment MILP); the knapsack Lagrangian then closes sites and drops pairs that no plan
+    cheaper than the start can use, and HiGHS solves the reduced MILP from the start. When clients are
+    the sites (square ``cost``), an open centre serves itself (OR-Library convention).
 
     Parameters
     ----------
