@@ -222,3 +222,40 @@ def test_whatif_notebook_runs_headless_and_moves_every_lever(tmp_path):
     assert "territory" in recomputed[4]  # the balance band: every stage from territory on
     # the runs went to out_dir; only the latest and the first are kept
     assert len(list((tmp_path / "runs").glob("run-*"))) == 2
+
+
+def test_shell_channel_waits_in_slices():
+    """A reply the first wait missed is read by the next slice, long before the cell timeout; with no
+    reply at all the wait still ends at the whole timeout (jupyter/nbclient#312 workaround)."""
+    import asyncio
+    import queue
+    import time
+    from types import SimpleNamespace
+
+    from salesops_models.workflow.notebooks import _poll_shell_in_slices
+
+    calls = []
+
+    async def get_msg(timeout=None):
+        calls.append(timeout)
+        await asyncio.sleep(min(timeout, 0.05))  # each wait gives up after its slice (shortened here)
+        if len(calls) < 3:
+            raise queue.Empty  # the reply's wake-up was missed
+        return {"msg": "reply"}
+
+    kc = SimpleNamespace(shell_channel=SimpleNamespace(get_msg=get_msg))
+    _poll_shell_in_slices(kc, slice_seconds=0.05)
+    t0 = time.monotonic()
+    assert asyncio.run(kc.shell_channel.get_msg(timeout=600)) == {"msg": "reply"}
+    assert time.monotonic() - t0 < 5 and len(calls) == 3 and max(calls) <= 0.05
+
+    async def never(timeout=None):
+        await asyncio.sleep(timeout)
+        raise queue.Empty
+
+    kc = SimpleNamespace(shell_channel=SimpleNamespace(get_msg=never))
+    _poll_shell_in_slices(kc, slice_seconds=0.05)
+    t0 = time.monotonic()
+    with pytest.raises(queue.Empty):
+        asyncio.run(kc.shell_channel.get_msg(timeout=0.3))
+    assert 0.29 <= time.monotonic() - t0 < 2

@@ -366,17 +366,90 @@ class KernelSession:
 
 
 _SHARED_ENGINE = "salesops-shared-kernel"
+_OWN_KERNEL_ENGINE = "salesops-nbclient"
+#: Longest single wait of the notebook client on the kernel's shell channel [s] (see
+#: :func:`_poll_shell_in_slices`).
+SHELL_POLL_SLICE = 1.0
 
 
-def _register_shared_kernel_engine() -> None:
-    """A papermill engine for a kernel the caller owns: like papermill's nbclient engine, then it
-    stops its client's channels (papermill leaves them open when it does not own the kernel, which
-    leaks zmq sockets and delays the worker's exit) and leaves the kernel running."""
+def _poll_shell_in_slices(kc: Any, slice_seconds: float = SHELL_POLL_SLICE) -> None:
+    """Make ``kc``'s shell channel wait for a message in slices of ``slice_seconds``.
+
+    nbclient waits for a cell's reply with one poll of the whole cell timeout. With widgets on the
+    page that poll can miss the reply's wake-up: the kernel sits idle and the cell "runs" until the
+    timeout (seen here: the what-if notebook's widget cell took exactly its 600 s timeout, the
+    reply waiting; jupyter/nbclient#312). A fresh poll sees a message that is already there, so
+    waiting in short slices bounds such a miss to one slice. The total timeout is unchanged.
+    """
+    import queue
+
+    channel = kc.shell_channel
+    wait = channel.get_msg
+
+    async def get_msg(timeout: float | None = None) -> dict[str, Any]:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_seconds if end is None else min(slice_seconds, max(end - time.monotonic(), 0.0))
+            try:
+                return await wait(timeout=left)
+            except queue.Empty:
+                if end is not None and time.monotonic() >= end:
+                    raise
+
+    channel.get_msg = get_msg
+
+
+def _notebook_client_class() -> type:
+    """papermill's notebook client whose shell channel waits in slices (:func:`_poll_shell_in_slices`)."""
     from papermill.clientwrap import PapermillNotebookClient
+
+    class SlicedPollClient(PapermillNotebookClient):
+        async def async_start_new_kernel_client(self) -> Any:
+            kc = await super().async_start_new_kernel_client()
+            _poll_shell_in_slices(kc)
+            return kc
+
+    return SlicedPollClient
+
+
+def _register_engines() -> None:
+    """Two papermill engines with the sliced-poll client: one for a kernel of its own (papermill's
+    nbclient engine otherwise) and one for a kernel the caller owns, which then stops its client's
+    channels (papermill leaves them open when it does not own the kernel, which leaks zmq sockets
+    and delays the worker's exit) and leaves the kernel running."""
     from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.utils import merge_kwargs, remove_args
 
     if _SHARED_ENGINE in papermill_engines._engines:
         return
+    client_class = _notebook_client_class()
+
+    class OwnKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            stdout_file: Any = None,
+            stderr_file: Any = None,
+            start_timeout: int = 60,
+            execution_timeout: int | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(
+                safe,
+                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            return client_class(nb_man, **final).execute()
 
     class SharedKernelEngine(NBClientEngine):
         @classmethod
@@ -392,7 +465,7 @@ def _register_shared_kernel_engine() -> None:
             **kwargs: Any,
         ) -> Any:
             kwargs.pop("input_path", None)
-            client = PapermillNotebookClient(
+            client = client_class(
                 nb_man,
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
@@ -409,6 +482,7 @@ def _register_shared_kernel_engine() -> None:
                 if client.kc is not None:
                     client.kc.stop_channels()
 
+    papermill_engines.register(_OWN_KERNEL_ENGINE, OwnKernelEngine)
     papermill_engines.register(_SHARED_ENGINE, SharedKernelEngine)
 
 
@@ -457,8 +531,7 @@ def execute_notebook(
     import papermill as pm
 
     _check_parameters(parameters)
-    if session is not None:
-        _register_shared_kernel_engine()
+    _register_engines()
     nb_in = Path(notebook).resolve()
     nb_out = Path(output).resolve()
     nb_out.parent.mkdir(parents=True, exist_ok=True)
@@ -487,7 +560,11 @@ def execute_notebook(
             start_timeout=start_timeout,
             request_save_on_cell_execute=True,
             extra_arguments=KERNEL_ARGS,
-            **({"km": session.km, "engine_name": _SHARED_ENGINE} if session is not None else {}),
+            **(
+                {"km": session.km, "engine_name": _SHARED_ENGINE}
+                if session is not None
+                else {"engine_name": _OWN_KERNEL_ENGINE}
+            ),
             **streams,
         )
     except pm.PapermillExecutionError as exc:
