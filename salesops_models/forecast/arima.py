@@ -328,13 +328,41 @@ def stationary_start(phi, theta, c):  # type: ignore[no-untyped-def]
         if i + 1 < r:
             a[i, i + 1] = 1.0
     p = np.outer(rvec, rvec)
+    # the products written out: for the few states of these models a BLAS call and its temporaries
+    # cost several times the arithmetic (this runs once per likelihood evaluation of the polish)
+    ap = np.empty((r, r))
+    a2 = np.empty((r, r))
     for _ in range(60):
-        inc = a @ p @ a.T
-        p += inc
-        if np.max(np.abs(inc)) <= 1e-15 * max(np.max(np.abs(p)), 1.0):
+        _matmul_into(a, p, ap)
+        top_inc = 0.0
+        top_p = 0.0
+        for i in range(r):
+            for j in range(r):
+                v = 0.0
+                for k in range(r):
+                    v += ap[i, k] * a[j, k]  # (a p a')[i, j]
+                p[i, j] += v
+                top_inc = max(top_inc, abs(v))
+        for i in range(r):
+            for j in range(r):
+                top_p = max(top_p, abs(p[i, j]))
+        if top_inc <= 1e-15 * max(top_p, 1.0):
             break
-        a = a @ a
+        _matmul_into(a, a, a2)
+        a, a2 = a2, a
     return mean, p
+
+
+@nb.njit(**INLINE)
+def _matmul_into(x, y, out):  # type: ignore[no-untyped-def]
+    """``out = x @ y`` for small square matrices (``out`` distinct from both)."""
+    r = x.shape[0]
+    for i in range(r):
+        for j in range(r):
+            v = 0.0
+            for k in range(r):
+                v += x[i, k] * y[k, j]
+            out[i, j] = v
 
 
 @nb.njit(**JIT)
