@@ -425,6 +425,8 @@ def _register_engines() -> None:
     client_class = _notebook_client_class()
 
     class OwnKernelEngine(NBClientEngine):
+        stop_channels = False
+
         @classmethod
         def execute_managed_notebook(
             cls,
@@ -449,38 +451,15 @@ def _register_engines() -> None:
                 stdout_file=stdout_file,
                 stderr_file=stderr_file,
             )
-            return client_class(nb_man, **final).execute()
-
-    class SharedKernelEngine(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(
-            cls,
-            nb_man: Any,
-            kernel_name: str,
-            log_output: bool = False,
-            stdout_file: Any = None,
-            stderr_file: Any = None,
-            start_timeout: int = 60,
-            execution_timeout: int | None = None,
-            **kwargs: Any,
-        ) -> Any:
-            kwargs.pop("input_path", None)
-            client = client_class(
-                nb_man,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log=logging.getLogger("papermill"),
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-                **kwargs,
-            )
+            client = client_class(nb_man, **final)
             try:
                 return client.execute()
             finally:
-                if client.kc is not None:
+                if cls.stop_channels and client.kc is not None:
                     client.kc.stop_channels()
+
+    class SharedKernelEngine(OwnKernelEngine):
+        stop_channels = True
 
     papermill_engines.register(_OWN_KERNEL_ENGINE, OwnKernelEngine)
     papermill_engines.register(_SHARED_ENGINE, SharedKernelEngine)
