@@ -44,7 +44,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 
 from salesops_models.territory.contiguity import Contiguity, cut_row
-from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start
+from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start, restore_budget
 from salesops_models.territory.instance import (
     AlignmentInstance,
     Objective,
@@ -119,6 +119,9 @@ class LPRounding:
         Row duals of the LP relaxation (rows of :func:`_model`: accounts, bands, budget, move cap) when it
         was solved over every pair, else ``None``: the regional path
         (:mod:`~salesops_models.territory.regions`) starts the whole company's Lagrangian steps from them.
+    x
+        The LP relaxation's value of every pair, with ``row_dual`` (else ``None``): the block path
+        (:mod:`~salesops_models.territory.aggregate`) spreads it to the accounts for their RINS.
     """
 
     lp_status: str
@@ -130,6 +133,7 @@ class LPRounding:
     build_seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     row_dual: np.ndarray | None = None
+    x: np.ndarray | None = None
 
     @property
     def gap(self) -> float:
@@ -216,16 +220,21 @@ def _round_narrow_bands(
     limits: SearchLimits,
     deadline: Deadline,
     cols: np.ndarray | None = None,
+    terms: PairTerms | None = None,
 ) -> np.ndarray:
     """Re-solve the LP in ``h`` with bands at :data:`ROUNDING_SHRINK` times their width, round, rebalance.
 
-    ``cols``: the pair of each of the LP's first columns (column generation), default every pair."""
+    ``cols``: the pair of each of the LP's first columns (column generation), default every pair. With
+    ``terms`` and a budget, accounts are given back to their owners while the bands hold when the
+    rounding moves more than the budget (:func:`restore_budget`); the first width whose plan meets the
+    bands and the budget is kept, else the first that meets the bands (the searches then repair it)."""
     import highspy
 
     n_acc = inst.n_accounts
     K, R = inst.target.shape
     band_rows = np.arange(n_acc, n_acc + K * R, dtype=np.int32)
-    plan = None
+    plan = banded = None
+    budget = None if terms is None else terms.budget
     for shrink in ROUNDING_SHRINK:
         if deadline.expired("LP rounding"):
             break
@@ -249,9 +258,21 @@ def _round_narrow_bands(
             max_steps=limits.rebalance_steps,
             deadline=deadline,
         )
+        if budget is not None:
+            plan = restore_budget(inst, plan, terms.cost, budget)  # type: ignore[union-attr]
         if meets_constraints(inst, plan, value, moves, None, max_moves):
-            log.info("LP rounding: bands x%.1f, rounded and rebalanced", shrink)
-            break
+            within = budget is None or value[plan_pairs(inst, plan)].sum() <= budget * (1 + 1e-9)
+            log.info(
+                "LP rounding: bands x%.1f, rounded and rebalanced%s",
+                shrink,
+                "" if within else ", over the budget",
+            )
+            if within:
+                banded = None
+                break
+            banded = plan if banded is None else banded
+    if banded is not None:
+        plan = banded
     if plan is None:
         plan = greedy_start(inst, max_moves, max_steps=limits.rebalance_steps, deadline=deadline)
     return plan
@@ -553,6 +574,7 @@ def lp_round(
     limits: SearchLimits | None = None,
     contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
+    rins_region: np.ndarray | None = None,
 ) -> LPRounding:
     """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
 
@@ -572,6 +594,9 @@ def lp_round(
         it so (cut loop). The LP bound stays valid (contiguity only removes plans).
     deadline
         Wall-clock safety net of the whole path (steps it stops are recorded on it).
+    rins_region
+        Region index per rep: the relaxation-induced search solves one MILP per region in turn
+        (:func:`~salesops_models.territory.neighbourhood.relaxation_induced_search`).
     """
     import highspy
 
@@ -684,11 +709,12 @@ def lp_round(
             build_seconds,
             phases,
             row_dual,
+            None if row_dual is None else x,
         )
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
     sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline, cols)
+    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline, cols, terms)
     del h  # the LP is not needed any more: free its memory before the searches
     phase("rounding")
     if contiguity is not None:
@@ -700,7 +726,15 @@ def lp_round(
     # the whole plan, and its MILP carries thousands of cuts)
     if contiguity is None:
         plan = relaxation_induced_search(
-            inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
+            inst,
+            plan,
+            x,
+            reduced,
+            terms,
+            sub_solver,
+            rounds=limits.rins_rounds,
+            deadline=deadline,
+            region=rins_region,
         )
         phase("rins")
     if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
