@@ -666,6 +666,19 @@ def main(argv: list[str] | None = None) -> int:
         help="scale: reps per region at most (default: the package's)",
     )
     ap.add_argument(
+        "--aggregate-pairs",
+        type=int,
+        default=None,
+        help="scale: candidate pairs from which the alignment solves blocks of accounts first "
+        "(default: the package's; 0: always; -1: never)",
+    )
+    ap.add_argument(
+        "--block-pairs",
+        type=int,
+        default=None,
+        help="scale: pairs the block instance aims at (sets the block size; default: the package's)",
+    )
+    ap.add_argument(
         "--scenario",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml",
@@ -689,6 +702,13 @@ def main(argv: list[str] | None = None) -> int:
             regions.REGIONAL_PAIRS = args.regional_pairs
         if args.region_reps is not None:
             regions.REGION_REPS = args.region_reps
+    if args.aggregate_pairs is not None or args.block_pairs is not None:
+        from salesops_models.territory import aggregate
+
+        if args.aggregate_pairs is not None:
+            aggregate.AGGREGATE_PAIRS = None if args.aggregate_pairs < 0 else args.aggregate_pairs
+        if args.block_pairs is not None:
+            aggregate.BLOCK_PAIRS = args.block_pairs
     if args.family_dir == "scale" and args.bound_only:
         records = run_scale_bound(args.accounts, args.reps, args.candidate_k, args.budget, args.bound_only)
     elif args.family_dir == "scale":

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from salesops_models.errors import DataValidationError, SalesopsError, format_rows
-from salesops_models.territory import regions
+from salesops_models.territory import aggregate, regions
 from salesops_models.territory.contiguity import AdjacencyGraph, Contiguity, adjacency_graph
 from salesops_models.territory.heuristics import SearchLimits, connected_plan, greedy_start, polish
 from salesops_models.territory.instance import (
@@ -162,7 +162,10 @@ def assign_territories(
         plan meets the bands. When :data:`~salesops_models.territory.regions.REGIONAL_PAIRS` is set (opt-in), from that many pairs (with
         account locations, without contiguity) the plan comes from regional alignments and the bound
         from the whole company's Lagrangian (:mod:`~salesops_models.territory.regions`); the LP path
-        runs when they find no plan.
+        runs when they find no plan. From :data:`~salesops_models.territory.aggregate.AGGREGATE_PAIRS`
+        pairs (without contiguity or a move cap) the plan comes from blocks of neighbouring accounts
+        solved first, then improved account by account, and the bound is the Lagrangian value over
+        every account pair at the block LP's duals (:mod:`~salesops_models.territory.aggregate`).
     solver
         MIP gap, node limit (the work limit of each MILP), threads; ``time_limit`` is the wall-clock
         safety net of the whole alignment (heuristics, LP and MILP together). Default
@@ -219,6 +222,17 @@ def assign_territories(
                 notes.append(f"whole company by {int(split.region.max()) + 1} regions of reps")
             else:
                 notes.append(f"regional alignment found no plan ({lp.lp_status}); LP path")
+                lp = None
+        blocks = aggregate.AGGREGATE_PAIRS
+        if lp is None and rule is None and max_moves is None and blocks is not None and len(inst.pair_a) >= blocks:
+            # whole companies: blocks of neighbouring accounts first (their LP in seconds to a minute),
+            # then the accounts; the bound is the Lagrangian value over every account pair at the block
+            # LP's duals. The account-level LP path runs only when the blocks give no plan
+            lp = aggregate.aggregated_plan(inst, objective, solver, limits=limits, deadline=deadline)
+            if lp.assign is not None:
+                notes.append("whole company by blocks of neighbouring accounts, then the accounts")
+            else:
+                notes.append(f"the block path found no plan ({lp.lp_status}); LP path")
                 lp = None
         if lp is None:
             lp = lp_round(inst, objective, solver, limits=limits, contiguity=rule, deadline=deadline)

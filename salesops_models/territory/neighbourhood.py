@@ -264,6 +264,38 @@ def neighbourhood_search(
     return plan
 
 
+RINS_STEP = "relaxation-induced search"
+
+
+def _by_regions(
+    inst: AlignmentInstance,
+    plan: np.ndarray,
+    free: np.ndarray,
+    terms: PairTerms,
+    solver: SolverOptions,
+    region: np.ndarray,
+    elastic_weight: float | None,
+    deadline: Deadline | None,
+) -> np.ndarray | None:
+    """One RINS round region by region (see :func:`relaxation_induced_search`); ``None`` when no region's
+    MILP improved the plan (less violation, or as much and a lower cost)."""
+    current, found = plan, False
+    pair_region = region[inst.pair_r]
+    for g in range(int(region.max()) + 1):
+        part = free & (pair_region == g) & (region[current[inst.pair_a]] == g)
+        new = solve_restricted(
+            inst, current, part, terms, solver, elastic_weight=elastic_weight, deadline=deadline, step=RINS_STEP
+        )
+        if new is None:
+            continue
+        v_new, v_old = terms.violation(inst, new), terms.violation(inst, current)
+        if v_new < v_old - 1e-12 or (
+            v_new <= v_old + 1e-12 and terms.objective(inst, new) < terms.objective(inst, current) - 1e-12
+        ):
+            current, found = new, True
+    return current if found else None
+
+
 def relaxation_induced_search(
     inst: AlignmentInstance,
     plan: np.ndarray,
@@ -274,6 +306,7 @@ def relaxation_induced_search(
     *,
     rounds: int,
     deadline: Deadline | None = None,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
     """Improve ``plan`` by MILPs over the accounts where it and the LP relaxation ``x`` disagree (RINS).
 
@@ -284,6 +317,10 @@ def relaxation_induced_search(
     budget also frees every account of the territories it breaks, and when the strict MILP finds no
     plan, the next round penalises the slack (:data:`ELASTIC_WEIGHT`), so the plan moves inside first.
     A round's plan is kept when it breaks less, or as much and costs less.
+
+    ``region`` (region index per rep): each round solves one MILP per region in turn, over the freed
+    accounts whose plan's rep is in the region and their pairs to its reps, each from the plan the
+    previous one left (whole companies: one MILP over every freed account spends minutes at its root).
     """
     P, A = len(terms.cost), inst.n_accounts
     rounded = largest_share(inst, x)
@@ -310,16 +347,13 @@ def relaxation_induced_search(
         on_plan = inst.pair_r == plan[inst.pair_a]
         free = free_acc[inst.pair_a] & (on_plan | used | (rank < n_used[inst.pair_a] + extra))
         elastic = violation > 0 and strict_failed  # the elastic MILP spends long at its root: only if needed
-        new = solve_restricted(
-            inst,
-            plan,
-            free,
-            terms,
-            solver,
-            elastic_weight=ELASTIC_WEIGHT * scale if elastic else None,
-            deadline=deadline,
-            step="relaxation-induced search",
-        )
+        weight = ELASTIC_WEIGHT * scale if elastic else None
+        if region is None:
+            new = solve_restricted(
+                inst, plan, free, terms, solver, elastic_weight=weight, deadline=deadline, step=RINS_STEP
+            )
+        else:
+            new = _by_regions(inst, plan, free, terms, solver, region, weight, deadline)
         better = new is not None and (
             terms.violation(inst, new) < violation - 1e-12
             or (
