@@ -575,6 +575,8 @@ def lp_round(
     contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
     rins_region: np.ndarray | None = None,
+    whole_lp: bool = False,
+    restore: bool = True,
 ) -> LPRounding:
     """Solve the LP relaxation of the strict alignment model and round it on reduced costs.
 
@@ -597,6 +599,12 @@ def lp_round(
     rins_region
         Region index per rep: the relaxation-induced search solves one MILP per region in turn
         (:func:`~salesops_models.territory.neighbourhood.relaxation_induced_search`).
+    whole_lp
+        Solve the LP over every pair whatever its size (no column generation, no Lagrangian path): the
+        block instance of :mod:`~salesops_models.territory.aggregate` needs its duals.
+    restore
+        Give moved accounts back to their owners when the rounding breaks the budget
+        (:func:`~salesops_models.territory.heuristics.restore_budget`); off, RINS repairs the budget.
     """
     import highspy
 
@@ -616,7 +624,7 @@ def lp_round(
         lap = now
 
     lag = None
-    if contiguity is None and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
+    if contiguity is None and not whole_lp and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
         # whole companies: the LP is too big to solve whole, and column generation from the cheapest
         # pairs too (100,000 x 300: neither in 8 minutes); the Lagrangian multipliers say which pairs
         # matter, so the LP starts from those and its duals give a bound over every pair
@@ -625,7 +633,11 @@ def lp_round(
         log.info("Lagrangian bound %.6g after %d steps", lag.bound, lag.iterations)
     cols = None  # the pair of each LP column (column generation), None: column p is pair p
     h = None
-    if contiguity is None and (lag is not None or len(inst.pair_a) >= COLUMN_GENERATION_PAIRS):
+    if (
+        contiguity is None
+        and not whole_lp
+        and (lag is not None or len(inst.pair_a) >= COLUMN_GENERATION_PAIRS)
+    ):
         core = None if lag is None else lagrangian_core(inst, lag)
         h, cols, cg_status = lp_by_column_generation(
             inst,
@@ -714,7 +726,9 @@ def lp_round(
 
     # 2. a plan: the LP re-solved with narrower bands and rounded, then rebalanced (greedy)
     sub_solver = replace(solver, mip_gap=1e-6, node_limit=limits.neighbourhood_nodes)
-    plan = _round_narrow_bands(inst, h, max_moves, value, moves, limits, deadline, cols, terms)
+    plan = _round_narrow_bands(
+        inst, h, max_moves, value, moves, limits, deadline, cols, terms if restore else None
+    )
     del h  # the LP is not needed any more: free its memory before the searches
     phase("rounding")
     if contiguity is not None:
