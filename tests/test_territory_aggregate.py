@@ -88,20 +88,18 @@ def test_a_block_plan_spread_to_the_accounts_has_the_same_loads_objective_and_mo
     assert coarse.owned_value == pytest.approx(inst.owned_value, rel=1e-12)
 
 
-def test_aggregated_plan_meets_every_constraint_its_bound_is_valid_and_it_repeats() -> None:
+def test_aggregated_plan_meets_every_constraint_its_bound_is_valid_and_it_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from salesops_models.territory import aggregate
     from salesops_models.territory.lp_round import lp_round
 
     _, inst, objective = _company(2000, 20, locks=10)
     options = SolverOptions(time_limit=300, mip_gap=0.001)
     limits = SearchLimits(rins_rounds=2, neighbourhood_rounds=1, lagrangian_steps=100)
-    old = aggregate.BLOCK_PAIRS
-    aggregate.BLOCK_PAIRS = len(inst.pair_a) // 4  # blocks of 4 accounts at most
-    try:
-        res = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
-        again = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
-    finally:
-        aggregate.BLOCK_PAIRS = old
+    monkeypatch.setattr(aggregate, "BLOCK_PAIRS", len(inst.pair_a) // 4)  # blocks of 4 accounts at most
+    res = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
+    again = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
     assert res.lp_status == "lagrangian" and res.assign is not None and len(res.assign) == inst.n_accounts
     terms = PairTerms.of(inst, objective)
     assert meets_constraints(inst, res.assign, terms.value, terms.moves, 0.3, None)
@@ -117,25 +115,23 @@ def test_aggregated_plan_meets_every_constraint_its_bound_is_valid_and_it_repeat
     assert np.array_equal(again.assign, res.assign) and again.bound == res.bound
 
 
-def test_assign_territories_takes_the_block_path_from_its_threshold_and_reports_it() -> None:
+def test_assign_territories_takes_the_block_path_from_its_threshold_and_reports_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from salesops_models.territory import aggregate
 
-    company, inst, _ = _company(1200, 12)
-    old = aggregate.AGGREGATE_PAIRS
-    aggregate.AGGREGATE_PAIRS = 1  # every instance
-    try:
-        res = assign_territories(
-            company.accounts,
-            company.reps,
-            balance=BALANCE,
-            candidate_k=12,
-            disruption_column="revenue_last_year",
-            disruption_budget=0.3,
-            limits=SearchLimits(rins_rounds=1, neighbourhood_rounds=0, lagrangian_steps=50),
-            solver=SolverOptions(time_limit=300, mip_gap=0.01),
-        )
-    finally:
-        aggregate.AGGREGATE_PAIRS = old
+    company, _, _ = _company(1200, 12)
+    monkeypatch.setattr(aggregate, "AGGREGATE_PAIRS", 1)  # every instance
+    res = assign_territories(
+        company.accounts,
+        company.reps,
+        balance=BALANCE,
+        candidate_k=12,
+        disruption_column="revenue_last_year",
+        disruption_budget=0.3,
+        limits=SearchLimits(rins_rounds=1, neighbourhood_rounds=0, lagrangian_steps=50),
+        solver=SolverOptions(time_limit=300, mip_gap=0.01),
+    )
     s = res.summary()
     assert s["solver_path"] == "lp_rounding" and np.isfinite(s["bound"]) and s["mip_gap"] >= 0
     assert any("block" in n for n in res.notes)

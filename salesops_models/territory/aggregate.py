@@ -58,7 +58,7 @@ from salesops_models.territory.neighbourhood import (
     relaxation_induced_search,
 )
 from salesops_models.territory.regions import rep_centroids, rep_regions
-from salesops_models.territory.solver import Deadline, SolverOptions
+from salesops_models.territory.solver import Deadline, PhaseTimer, SolverOptions
 
 log = logging.getLogger(__name__)
 
@@ -198,15 +198,8 @@ def aggregated_plan(
     ``"lagrangian"`` (the bound is a Lagrangian value over every pair), ``assign`` ``None`` when the
     block instance gave no plan (the caller then tries the account-level path)."""
     deadline = deadline or Deadline(solver.time_limit)
-    tick = time.perf_counter()
-    phases: dict[str, float] = {}
-    lap = tick
-
-    def phase(name: str) -> None:
-        nonlocal lap
-        now = time.perf_counter()
-        phases[name] = now - lap
-        lap = now
+    phase = PhaseTimer()
+    tick, phases = phase.start, phase.seconds
 
     size = max(1, math.ceil(len(inst.pair_a) / BLOCK_PAIRS))
     terms = PairTerms.of(inst, objective)
@@ -252,7 +245,7 @@ def aggregated_plan(
     )
     for name, seconds in res.phase_seconds.items():
         phases[f"blocks: {name}"] = seconds
-    lap = time.perf_counter()
+    phase.restart()
     if res.assign is None or res.row_dual is None or res.x is None:
         log.info("aggregation: no block plan (%s)", res.lp_status)
         return failed(res.lp_status)

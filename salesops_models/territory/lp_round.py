@@ -61,6 +61,7 @@ from salesops_models.territory.neighbourhood import (
 )
 from salesops_models.territory.solver import (
     Deadline,
+    PhaseTimer,
     SolverOptions,
     highs_lp,
     highs_solver,
@@ -610,18 +611,11 @@ def lp_round(
 
     limits = limits or SearchLimits()
     deadline = deadline or Deadline(solver.time_limit)
-    tick = time.perf_counter()
+    phase = PhaseTimer()
+    tick, phases = phase.start, phase.seconds
     terms = PairTerms.of(inst, objective)
     cost, moves, value = terms.cost, terms.moves, terms.value
     disruption_budget, max_moves = objective.disruption_budget, objective.max_moves
-    phases: dict[str, float] = {}
-    lap = tick
-
-    def phase(name: str) -> None:
-        nonlocal lap
-        now = time.perf_counter()
-        phases[name] = now - lap
-        lap = now
 
     lag = None
     if contiguity is None and not whole_lp and len(inst.pair_a) >= LAGRANGIAN_PAIRS:
@@ -661,7 +655,7 @@ def lp_round(
         h = highs_solver(solver, deadline, mip=False)
         h.passModel(lp)
         del lp
-        build_seconds = time.perf_counter() - lap
+        build_seconds = time.perf_counter() - phase.lap
         phase("lp build")
         h.run()
         phase("lp solve")

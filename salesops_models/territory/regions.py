@@ -52,7 +52,7 @@ from salesops_models.territory.instance import (
 from salesops_models.territory.lagrangian import LagrangianBound, lagrangian_bound
 from salesops_models.territory.lp_round import LPRounding, lp_round, lp_solution, multipliers_of_duals
 from salesops_models.territory.neighbourhood import PairTerms
-from salesops_models.territory.solver import Deadline, SolverOptions
+from salesops_models.territory.solver import Deadline, PhaseTimer, SolverOptions
 
 log = logging.getLogger(__name__)
 
@@ -494,14 +494,8 @@ def regional_plan(
     limits = limits or SearchLimits()
     max_reps = max_reps or REGION_REPS
     deadline = deadline or Deadline(solver.time_limit)
-    tick = lap = time.perf_counter()
-    phases: dict[str, float] = {}
-
-    def phase(name: str) -> None:
-        nonlocal lap
-        now = time.perf_counter()
-        phases[name] = phases.get(name, 0.0) + now - lap
-        lap = now
+    phase = PhaseTimer()
+    tick, phases = phase.start, phase.seconds
 
     terms = PairTerms.of(inst, objective)
 

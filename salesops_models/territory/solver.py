@@ -118,6 +118,24 @@ class SolverOptions:
         return out
 
 
+class PhaseTimer:
+    """Wall-clock seconds of the named steps of a solve path, in the order they ran (a step named twice
+    adds up). Call it with a step's name when the step ends; :meth:`restart` skips time that belongs to
+    no step (e.g. a nested path that reported its own steps)."""
+
+    def __init__(self) -> None:
+        self.start = self.lap = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.lap
+        self.lap = now
+
+    def restart(self) -> None:
+        self.lap = time.perf_counter()
+
+
 class Deadline:
     """A wall-clock safety net shared by the steps of one task; remembers which steps it stopped.
 
