@@ -3,19 +3,22 @@
 At 100,000 accounts x 300 reps (3M candidate pairs) one simplex solve of the alignment LP takes
 minutes, and the Lagrangian relaxation alone gives no balanced plan (docs/territory.md). A sales
 territory holds hundreds of accounts, so a block of a few neighbouring accounts with the same owner
-and the same lock hardly changes which plans are good. This path (Hallefjord & Joernsten's
-aggregation in integer programming, as in districting from census blocks to tracts):
+and the same lock hardly changes which plans are good. This path (aggregation and disaggregation,
+surveyed by Rogers et al., Operations Research 1991; as in districting from census blocks to tracts):
 
-1. **Blocks** (:func:`account_blocks`): accounts sorted by (lock, owner) and along a Morton curve of
-   their locations, cut into runs of at most ``size`` accounts; an account holding a large share of a
+1. **Blocks** (:func:`account_blocks`): accounts sorted by (lock, owner, preferred rep) and along a
+   Morton curve of their locations, cut into runs of at most ``size`` accounts; the preferred rep is
+   the nearest, then each account's cheapest rep at the first block LP's duals (:data:`REFINE_PASSES`:
+   blocks then agree with the LP's own decisions); an account holding a large share of a
    band (:data:`BIG_ACCOUNT_SHARE`) stays alone. A block's candidates are the reps every member has
    as a candidate (a block without one falls apart into its accounts).
 2. **The block instance** (:func:`block_instance`): metrics, travel and moved value summed, so a
    block plan spread back to the accounts has exactly the block plan's loads, objective and moved
    value: every band, the budget and the locks hold for the accounts too.
 3. **The block plan**: :func:`~salesops_models.territory.lp_round.lp_round` on the block instance
-   (whole LP, rounding, RINS), with the block size chosen so that the block instance has about
-   :data:`BLOCK_PAIRS` pairs (its LP is then solved whole, in seconds to a minute).
+   (whole LP, rounding, RINS). The block size is ``ceil(pairs / BLOCK_PAIRS)``: 6 at 100,000 x 300
+   (839,023 block pairs: runs within a (lock, owner, preferred rep) are often shorter than the size),
+   13 at 250,000 x 500 (1,336,917); the block LP is solved whole (60 s and 150 s).
 4. **The bound** is the Lagrangian value over **every** account pair at the block LP's band and
    budget duals (:func:`~salesops_models.territory.lp_round.dual_bound`; weak duality holds for any
    multipliers), raised by subgradient steps from there aimed at the plan. The block LP's own
@@ -74,6 +77,8 @@ BIG_ACCOUNT_SHARE = 0.2
 MORTON_BITS = 16
 #: Reps per region of the region-by-region relaxation-induced search (blocks and accounts).
 RINS_REGION_REPS = 30
+#: RINS on the blocks region by region too (off: at 10,000 x 100 it ended at 2.71% against 0.75%).
+BLOCK_RINS_BY_REGIONS = False
 #: Rounds of the group neighbourhood search on the accounts at most (each round re-solves a group of
 #: territories per rep: 251 s for 100 territories at 10,000 x 100, so tens of minutes per round on a
 #: whole company; its wall-clock safety net would then decide the plan).
@@ -113,8 +118,9 @@ def _common_candidates(inst: AlignmentInstance, block: np.ndarray) -> np.ndarray
 def account_blocks(inst: AlignmentInstance, size: int, prefer: np.ndarray | None = None) -> np.ndarray:
     """Block index per account (blocks numbered in the order of their first account in the sort).
 
-    Accounts are sorted by lock, owner and Morton code of their location (without locations: by their
-    nearest candidate rep) and cut into runs of at most ``size`` within each (lock, owner). Large
+    Accounts are sorted by lock, owner, ``prefer`` (a rep per account; default the nearest candidate)
+    and Morton code of their location (without locations: the nearest candidate) and cut into runs of
+    at most ``size`` within each (lock, owner, preferred rep). Large
     accounts (:data:`BIG_ACCOUNT_SHARE`) and the accounts of a block whose members share no candidate
     rep are blocks of their own.
     """
@@ -242,6 +248,7 @@ def aggregated_plan(
         deadline=deadline,
         whole_lp=True,
         restore=False,
+        rins_region=region if BLOCK_RINS_BY_REGIONS else None,
     )
     for name, seconds in res.phase_seconds.items():
         phases[f"blocks: {name}"] = seconds
