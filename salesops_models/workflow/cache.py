@@ -44,7 +44,7 @@ from typing import Any
 from salesops_models import __version__
 from salesops_models.safe_io import atomic_path, atomic_write_text
 from salesops_models.scenario import Scenario
-from salesops_models.workflow.contracts import COMPANY, StageContract
+from salesops_models.workflow.contracts import COMPANY, PROVENANCE_LIBRARIES, StageContract
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,6 @@ def code_fingerprint() -> dict[str, str]:
     The digest covers the package's ``.py`` and data files, so results computed by an edited
     (editable-install) package are never served after the edit, even when the version is the same.
     """
-    from salesops_models.workflow.results import PROVENANCE_LIBRARIES
-
     pkg = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for f in _files_under(pkg):

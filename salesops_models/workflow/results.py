@@ -34,10 +34,7 @@ from salesops_models.errors import SalesopsError
 from salesops_models.safe_io import atomic_write_parquet, atomic_write_text
 from salesops_models.scenario import NAME_PATTERN, Scenario
 from salesops_models.workflow.context import _jsonable, stage_seed
-from salesops_models.workflow.contracts import STAGE_ORDER
-
-#: libraries whose versions can move a number; recorded in every run's provenance
-PROVENANCE_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "pyomo", "highspy", "simpy", "numba")
+from salesops_models.workflow.contracts import PROVENANCE_LIBRARIES, STAGE_ORDER
 
 
 def new_batch_dir(root: str | Path, batch_id: str | None = None) -> Path:
