@@ -96,7 +96,7 @@ def test_aggregated_plan_meets_every_constraint_its_bound_is_valid_and_it_repeat
 
     _, inst, objective = _company(2000, 20, locks=10)
     options = SolverOptions(time_limit=300, mip_gap=0.001)
-    limits = SearchLimits(rins_rounds=2, neighbourhood_rounds=1, lagrangian_steps=100)
+    limits = SearchLimits(rins_rounds=2)
     monkeypatch.setattr(aggregate, "BLOCK_PAIRS", len(inst.pair_a) // 4)  # blocks of 4 accounts at most
     res = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
     again = aggregated_plan(inst, objective, options, limits=limits, deadline=None)
@@ -110,7 +110,7 @@ def test_aggregated_plan_meets_every_constraint_its_bound_is_valid_and_it_repeat
     whole = lp_round(inst, objective, options, limits=SearchLimits(rins_rounds=0, neighbourhood_rounds=0))
     assert whole.lp_status == "optimal"
     assert res.bound <= whole.bound * (1 + 1e-9) <= res.objective * (1 + 1e-9)
-    assert res.bound >= 0.99 * whole.bound
+    assert res.bound >= 0.995 * whole.bound  # the block LP's duals alone: no subgradient steps
     assert res.gap < 0.05
     assert np.array_equal(again.assign, res.assign) and again.bound == res.bound
 
@@ -129,7 +129,7 @@ def test_assign_territories_takes_the_block_path_from_its_threshold_and_reports_
         candidate_k=12,
         disruption_column="revenue_last_year",
         disruption_budget=0.3,
-        limits=SearchLimits(rins_rounds=1, neighbourhood_rounds=0, lagrangian_steps=50),
+        limits=SearchLimits(rins_rounds=1),
         solver=SolverOptions(time_limit=300, mip_gap=0.01),
     )
     s = res.summary()

@@ -21,11 +21,14 @@ surveyed by Rogers et al., Operations Research 1991; as in districting from cens
    13 at 250,000 x 500 (1,336,917); the block LP is solved whole (60 s and 150 s).
 4. **The bound** is the Lagrangian value over **every** account pair at the block LP's band and
    budget duals (:func:`~salesops_models.territory.lp_round.dual_bound`; weak duality holds for any
-   multipliers), raised by subgradient steps from there aimed at the plan. The block LP's own
-   objective is *not* a bound (blocks remove plans).
+   multipliers): 0.02% below the account LP at 10,000 x 100, 0.17% at 100,000 x 300. The block LP's
+   own objective is *not* a bound (blocks remove plans). (500 subgradient steps from these duals,
+   aimed at the plan, raised it by nothing at either size, for 28.6 s at 100,000 x 300: not taken.)
 5. **Account-level search** on the whole instance: relaxation-induced neighbourhoods against the
-   block LP's values, one MILP per region of :data:`RINS_REGION_REPS` reps in turn; the group
-   neighbourhood search only up to :data:`ACCOUNT_NEIGHBOURHOOD_ROUNDS` rounds.
+   block LP's values, one MILP per region of :data:`RINS_REGION_REPS` reps in turn. No group
+   neighbourhood search: it re-solves a group of territories per rep each round (251 s for 100
+   territories at 10,000 x 100), so on a whole company its wall-clock safety net, not its work
+   limit, would decide the plan.
 
 Every step stops on work limits; the wall clock only as the safety net of ``deadline``.
 """
@@ -46,20 +49,14 @@ from salesops_models.territory.instance import (
     find_pairs,
     meets_constraints,
 )
-from salesops_models.territory.lagrangian import LagrangianBound, lagrangian_bound
 from salesops_models.territory.lp_round import (
     LPRounding,
     dual_bound,
     lp_round,
     lp_solution,
-    multipliers_of_duals,
     reduced_costs,
 )
-from salesops_models.territory.neighbourhood import (
-    PairTerms,
-    neighbourhood_search,
-    relaxation_induced_search,
-)
+from salesops_models.territory.neighbourhood import PairTerms, relaxation_induced_search
 from salesops_models.territory.regions import rep_centroids, rep_regions
 from salesops_models.territory.solver import Deadline, PhaseTimer, SolverOptions
 
@@ -75,14 +72,8 @@ BLOCK_PAIRS = 600_000
 BIG_ACCOUNT_SHARE = 0.2
 #: Grid of the Morton curve that orders accounts by location (bits per coordinate).
 MORTON_BITS = 16
-#: Reps per region of the region-by-region relaxation-induced search (blocks and accounts).
+#: Reps per region of the region-by-region relaxation-induced search on the accounts.
 RINS_REGION_REPS = 30
-#: RINS on the blocks region by region too (off: at 10,000 x 100 it ended at 2.71% against 0.75%).
-BLOCK_RINS_BY_REGIONS = False
-#: Rounds of the group neighbourhood search on the accounts at most (each round re-solves a group of
-#: territories per rep: 251 s for 100 territories at 10,000 x 100, so tens of minutes per round on a
-#: whole company; its wall-clock safety net would then decide the plan).
-ACCOUNT_NEIGHBOURHOOD_ROUNDS = 0
 #: Passes that re-cut the blocks by each account's cheapest rep at the previous block LP's duals.
 REFINE_PASSES = 1
 
@@ -248,7 +239,6 @@ def aggregated_plan(
         deadline=deadline,
         whole_lp=True,
         restore=False,
-        rins_region=region if BLOCK_RINS_BY_REGIONS else None,
     )
     for name, seconds in res.phase_seconds.items():
         phases[f"blocks: {name}"] = seconds
@@ -287,28 +277,6 @@ def aggregated_plan(
         inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline, region=region
     )
     phase("rins on the accounts")
-    obj = terms.objective(inst, plan)
-    start = LagrangianBound(
-        bound, plan, reduced, 0, multipliers_of_duals(inst, terms, y), np.zeros(len(inst.pair_a), bool)
-    )
-    more = lagrangian_bound(
-        inst, terms, objective, obj, iterations=limits.lagrangian_steps, start=start, deadline=deadline
-    )
-    bound = max(bound, more.bound)
-    phase("lagrangian bound from the block duals")
-    log.info("aggregation: plan %.6g after RINS, bound %.6g", obj, bound)
-    rounds = min(limits.neighbourhood_rounds, ACCOUNT_NEIGHBOURHOOD_ROUNDS)
-    if rounds > 0 and obj - bound > solver.mip_gap * max(abs(obj), 1e-9):
-        plan = neighbourhood_search(
-            inst,
-            plan,
-            terms,
-            sub_solver,
-            rounds=rounds,
-            group_size=limits.neighbourhood_size,
-            deadline=deadline,
-        )
-        phase("neighbourhood search on the accounts")
     obj = terms.objective(inst, plan)
     log.info("aggregation: plan %.6g, bound %.6g, gap %.3g%%", obj, bound, 100 * (obj - bound) / obj)
     return LPRounding(

@@ -575,7 +575,6 @@ def lp_round(
     limits: SearchLimits | None = None,
     contiguity: Contiguity | None = None,
     deadline: Deadline | None = None,
-    rins_region: np.ndarray | None = None,
     whole_lp: bool = False,
     restore: bool = True,
 ) -> LPRounding:
@@ -597,9 +596,6 @@ def lp_round(
         it so (cut loop). The LP bound stays valid (contiguity only removes plans).
     deadline
         Wall-clock safety net of the whole path (steps it stops are recorded on it).
-    rins_region
-        Region index per rep: the relaxation-induced search solves one MILP per region in turn
-        (:func:`~salesops_models.territory.neighbourhood.relaxation_induced_search`).
     whole_lp
         Solve the LP over every pair whatever its size (no column generation, no Lagrangian path): the
         block instance of :mod:`~salesops_models.territory.aggregate` needs its duals.
@@ -734,15 +730,7 @@ def lp_round(
     # the whole plan, and its MILP carries thousands of cuts)
     if contiguity is None:
         plan = relaxation_induced_search(
-            inst,
-            plan,
-            x,
-            reduced,
-            terms,
-            sub_solver,
-            rounds=limits.rins_rounds,
-            deadline=deadline,
-            region=rins_region,
+            inst, plan, x, reduced, terms, sub_solver, rounds=limits.rins_rounds, deadline=deadline
         )
         phase("rins")
     if not meets_constraints(inst, plan, value, moves, disruption_budget, max_moves) or (
